@@ -1,0 +1,1 @@
+pub(crate) const DEFAULT_PAGE_SIZE: u32 = 4096;

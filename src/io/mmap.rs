@@ -1,0 +1,44 @@
+//! The memory map of the data file: the crate's only `unsafe`.
+
+use std::fs::File;
+use std::io;
+
+use memmap2::{Mmap, MmapOptions};
+
+/// A read-only shared mapping of the first `len` bytes of a file.
+pub(crate) struct Map {
+    map: Option<Mmap>,
+}
+
+impl Map {
+    pub(crate) fn new(file: &File, len: u64) -> io::Result<Map> {
+        if len == 0 {
+            return Ok(Map { map: None });
+        }
+        let len = usize::try_from(len).map_err(|_| io::Error::other("file too large to map"))?;
+        // SAFETY: the mapping is read-only and shared. The engine never truncates a file it has
+        // mapped below the mapped length (the data file only grows; compaction writes a new
+        // file and renames it over the old one, leaving this inode and its mapping intact), and
+        // every read through it is bounds-checked against `len` in `bytes`. Bytes changed under
+        // the map by this process's own writes or by another writer are just data: pages are
+        // checksummed before use.
+        let map = unsafe { MmapOptions::new().len(len).map(file)? };
+        Ok(Map { map: Some(map) })
+    }
+
+    pub(crate) fn new_unmapped() -> Map {
+        Map { map: None }
+    }
+
+    pub(crate) fn len(&self) -> u64 {
+        self.map.as_ref().map_or(0, |m| m.len() as u64)
+    }
+
+    /// The mapped bytes `offset..offset + len`, if they lie inside the mapping.
+    pub(crate) fn bytes(&self, offset: u64, len: usize) -> Option<&[u8]> {
+        let map = self.map.as_ref()?;
+        let start = usize::try_from(offset).ok()?;
+        let end = start.checked_add(len)?;
+        map.get(start..end)
+    }
+}

@@ -1,0 +1,41 @@
+//! The file system, behind two small traits so tests can put a crashing or failing layer under
+//! the engine. The engine calls nothing else: every byte it reads or writes and every sync goes
+//! through [`FileIo`], every file it creates, renames or removes through [`Vfs`].
+
+mod mmap;
+mod std_fs;
+
+use std::io;
+use std::path::Path;
+use std::sync::Arc;
+
+pub use std_fs::StdVfs;
+
+/// One open file.
+pub trait FileIo: Send + Sync {
+    /// Current length in bytes.
+    fn len(&self) -> io::Result<u64>;
+    /// Fill `buf` from `offset`; reading past the end is an `UnexpectedEof` error.
+    fn read_exact_at(&self, buf: &mut [u8], offset: u64) -> io::Result<()>;
+    /// Write all of `buf` at `offset`, growing the file if needed.
+    fn write_all_at(&self, buf: &[u8], offset: u64) -> io::Result<()>;
+    fn set_len(&self, len: u64) -> io::Result<()>;
+    /// Make every write so far durable (fdatasync).
+    fn sync_data(&self) -> io::Result<()>;
+    /// Take the exclusive write lock without waiting; `Ok(false)` when someone else holds it.
+    fn try_lock(&self) -> io::Result<bool>;
+}
+
+/// The directory side: opening, renaming and removing files.
+pub trait Vfs: Send + Sync {
+    /// Open an existing file; `writable` asks for write access.
+    fn open(&self, path: &Path, writable: bool) -> io::Result<Arc<dyn FileIo>>;
+    /// Create a file (truncating any that exists) for reading and writing.
+    fn create(&self, path: &Path) -> io::Result<Arc<dyn FileIo>>;
+    fn exists(&self, path: &Path) -> io::Result<bool>;
+    fn remove(&self, path: &Path) -> io::Result<()>;
+    /// Atomically replace `to` with `from`.
+    fn rename(&self, from: &Path, to: &Path) -> io::Result<()>;
+    /// Make renames and creations in the directory of `path` durable.
+    fn sync_dir(&self, path: &Path) -> io::Result<()>;
+}

@@ -1,0 +1,121 @@
+//! The real file system: `std::fs` with positioned I/O, reads served from a memory map.
+
+use std::fs::{self, File, OpenOptions};
+use std::io;
+use std::os::unix::fs::FileExt;
+use std::path::Path;
+use std::sync::{Arc, RwLock};
+
+use super::mmap::Map;
+use super::{FileIo, Vfs};
+
+/// The operating system's file system.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct StdVfs;
+
+struct StdFile {
+    file: File,
+    /// Reads go through the map; it is remapped when a read falls past its end.
+    map: Option<RwLock<Map>>,
+}
+
+/// Below this many bytes a mapping is not worth its set-up.
+const MIN_MAP_BYTES: u64 = 64 * 1024;
+
+impl StdFile {
+    fn new(file: File, mapped: bool) -> StdFile {
+        StdFile { file, map: mapped.then(|| RwLock::new(Map::new_unmapped())) }
+    }
+}
+
+impl FileIo for StdFile {
+    fn len(&self) -> io::Result<u64> {
+        Ok(self.file.metadata()?.len())
+    }
+
+    fn read_exact_at(&self, buf: &mut [u8], offset: u64) -> io::Result<()> {
+        if let Some(map) = &self.map {
+            {
+                let m = map.read().map_err(|_| io::Error::other("map lock poisoned"))?;
+                if let Some(bytes) = m.bytes(offset, buf.len()) {
+                    buf.copy_from_slice(bytes);
+                    return Ok(());
+                }
+            }
+            let file_len = self.file.metadata()?.len();
+            let end = offset.saturating_add(buf.len() as u64);
+            if end <= file_len && file_len >= MIN_MAP_BYTES {
+                let mut m = map.write().map_err(|_| io::Error::other("map lock poisoned"))?;
+                if m.len() < end {
+                    *m = Map::new(&self.file, file_len)?;
+                }
+                if let Some(bytes) = m.bytes(offset, buf.len()) {
+                    buf.copy_from_slice(bytes);
+                    return Ok(());
+                }
+            }
+        }
+        self.file.read_exact_at(buf, offset)
+    }
+
+    fn write_all_at(&self, buf: &[u8], offset: u64) -> io::Result<()> {
+        self.file.write_all_at(buf, offset)
+    }
+
+    fn set_len(&self, len: u64) -> io::Result<()> {
+        if let Some(map) = &self.map {
+            // Never leave a mapping longer than the file: touching it would fault.
+            let mut m = map.write().map_err(|_| io::Error::other("map lock poisoned"))?;
+            if m.len() > len {
+                *m = Map::new_unmapped();
+            }
+            self.file.set_len(len)
+        } else {
+            self.file.set_len(len)
+        }
+    }
+
+    fn sync_data(&self) -> io::Result<()> {
+        self.file.sync_data()
+    }
+
+    fn try_lock(&self) -> io::Result<bool> {
+        match self.file.try_lock() {
+            Ok(()) => Ok(true),
+            Err(fs::TryLockError::WouldBlock) => Ok(false),
+            Err(fs::TryLockError::Error(e)) => Err(e),
+        }
+    }
+}
+
+impl Vfs for StdVfs {
+    fn open(&self, path: &Path, writable: bool) -> io::Result<Arc<dyn FileIo>> {
+        let file = OpenOptions::new().read(true).write(writable).open(path)?;
+        Ok(Arc::new(StdFile::new(file, true)))
+    }
+
+    fn create(&self, path: &Path) -> io::Result<Arc<dyn FileIo>> {
+        let file = OpenOptions::new().read(true).write(true).create(true).truncate(true).open(path)?;
+        Ok(Arc::new(StdFile::new(file, true)))
+    }
+
+    fn exists(&self, path: &Path) -> io::Result<bool> {
+        path.try_exists()
+    }
+
+    fn remove(&self, path: &Path) -> io::Result<()> {
+        fs::remove_file(path)
+    }
+
+    fn rename(&self, from: &Path, to: &Path) -> io::Result<()> {
+        fs::rename(from, to)
+    }
+
+    fn sync_dir(&self, path: &Path) -> io::Result<()> {
+        let dir = match path.parent() {
+            Some(p) if !p.as_os_str().is_empty() => p,
+            _ => Path::new("."),
+        };
+        File::open(dir)?.sync_all()
+    }
+}

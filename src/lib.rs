@@ -1,0 +1,17 @@
+//! Wind-KVStore: an embedded, single-file key-value store.
+
+mod batch;
+mod error;
+mod format;
+mod inspect;
+pub mod io;
+mod options;
+mod store;
+
+pub use batch::WriteBatch;
+pub use error::{Error, Result};
+pub use inspect::{
+    ChecksumState, CheckReport, PageInfo, PageItem, PageSummary, PageType, Problem, RecoveryReport, Stats,
+};
+pub use options::{DEFAULT_CACHE_BYTES, DEFAULT_CHECKPOINT_LOG_BYTES, Durability, OpenOptions};
+pub use store::{Iter, KVStore, PageIter};

@@ -1,0 +1,141 @@
+//! How a store is opened.
+
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+use crate::error::Result;
+use crate::io::Vfs;
+use crate::store::KVStore;
+
+/// When a write is on disk.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Durability {
+    /// A write is durable when the call returns: its log record has been fsynced. Concurrent
+    /// writers share one fsync (group commit).
+    #[default]
+    Immediate,
+    /// Writes are buffered and made durable by [`KVStore::flush`], a checkpoint or `close`.
+    /// A crash loses a suffix of the recent writes, never part of a batch and never older data.
+    Buffered,
+}
+
+/// Options for [`KVStore`]: `OpenOptions::new().page_size(16384).open("x.db")`.
+#[derive(Clone)]
+pub struct OpenOptions {
+    pub(crate) identifier: Option<String>,
+    pub(crate) page_size: u32,
+    pub(crate) cache_bytes: usize,
+    pub(crate) durability: Durability,
+    pub(crate) read_only: bool,
+    pub(crate) create: bool,
+    pub(crate) lock_timeout: Duration,
+    pub(crate) checkpoint_log_bytes: u64,
+    pub(crate) vfs: Option<Arc<dyn Vfs>>,
+}
+
+impl std::fmt::Debug for OpenOptions {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("OpenOptions")
+            .field("identifier", &self.identifier)
+            .field("page_size", &self.page_size)
+            .field("cache_bytes", &self.cache_bytes)
+            .field("durability", &self.durability)
+            .field("read_only", &self.read_only)
+            .field("create", &self.create)
+            .field("lock_timeout", &self.lock_timeout)
+            .field("checkpoint_log_bytes", &self.checkpoint_log_bytes)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Default for OpenOptions {
+    fn default() -> Self {
+        OpenOptions {
+            identifier: None,
+            page_size: crate::format::DEFAULT_PAGE_SIZE,
+            cache_bytes: DEFAULT_CACHE_BYTES,
+            durability: Durability::Immediate,
+            read_only: false,
+            create: true,
+            lock_timeout: Duration::ZERO,
+            checkpoint_log_bytes: DEFAULT_CHECKPOINT_LOG_BYTES,
+            vfs: None,
+        }
+    }
+}
+
+/// Default size of the page cache: enough for the upper levels of a tree of tens of millions of
+/// keys, small enough for an embedded library.
+pub const DEFAULT_CACHE_BYTES: usize = 64 << 20;
+
+/// The log is checkpointed into the data file once it grows past this many bytes. It bounds both
+/// recovery time and the memory held by pages changed since the last checkpoint.
+pub const DEFAULT_CHECKPOINT_LOG_BYTES: u64 = 64 << 20;
+
+impl OpenOptions {
+    pub fn new() -> OpenOptions {
+        OpenOptions::default()
+    }
+
+    /// The identifier written into a newly created store (default `KVStore`). An existing store
+    /// keeps its own.
+    pub fn identifier(&mut self, identifier: &str) -> &mut Self {
+        self.identifier = Some(identifier.to_owned());
+        self
+    }
+
+    /// Page size for a new store: a power of two from 1 KiB to 64 KiB. Ignored when opening an
+    /// existing store, whose page size is in its header.
+    pub fn page_size(&mut self, bytes: u32) -> &mut Self {
+        self.page_size = bytes;
+        self
+    }
+
+    /// Upper bound of the page cache, in bytes.
+    pub fn cache_bytes(&mut self, bytes: usize) -> &mut Self {
+        self.cache_bytes = bytes;
+        self
+    }
+
+    pub fn durability(&mut self, durability: Durability) -> &mut Self {
+        self.durability = durability;
+        self
+    }
+
+    /// Open without the write lock and without writing anything; every write returns
+    /// [`crate::Error::ReadOnly`].
+    pub fn read_only(&mut self, read_only: bool) -> &mut Self {
+        self.read_only = read_only;
+        self
+    }
+
+    /// Create the store if it does not exist (default `true`).
+    pub fn create(&mut self, create: bool) -> &mut Self {
+        self.create = create;
+        self
+    }
+
+    /// How long to wait for another writer to release the lock before returning
+    /// [`crate::Error::Locked`] (default: do not wait).
+    pub fn lock_timeout(&mut self, timeout: Duration) -> &mut Self {
+        self.lock_timeout = timeout;
+        self
+    }
+
+    /// Checkpoint once the log passes this many bytes (default 64 MiB; at least 64 KiB).
+    pub fn checkpoint_log_bytes(&mut self, bytes: u64) -> &mut Self {
+        self.checkpoint_log_bytes = bytes;
+        self
+    }
+
+    /// Use another file system layer (an in-memory or fault-injecting one in tests).
+    pub fn vfs(&mut self, vfs: Arc<dyn Vfs>) -> &mut Self {
+        self.vfs = Some(vfs);
+        self
+    }
+
+    pub fn open(&self, path: impl AsRef<Path>) -> Result<KVStore> {
+        KVStore::open_with(path.as_ref(), self)
+    }
+}
