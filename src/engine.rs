@@ -440,6 +440,7 @@ impl Engine {
 
     fn put_dirty(&mut self, page: u64, node: Node) {
         debug_assert!(self.fresh.contains(&page));
+        debug_assert!(node.encoded_len() <= self.page_size, "oversized node for page {page}: {}", node.encoded_len());
         self.dirty.insert(page, node);
     }
 
@@ -812,7 +813,7 @@ fn split_leaf(leaf: &mut Leaf, appended: bool, page_size: usize) -> Option<Leaf>
     let cut = if appended && PAGE_HEADER_BYTES + total - sizes[n - 1] <= page_size {
         n - 1
     } else {
-        best_cut(&sizes, page_size, |left, _| left, |_, right| right)?
+        best_cut(&sizes, page_size, |left, _| left, |right, _| right)?
     };
     Some(Leaf { entries: leaf.entries.split_off(cut) })
 }
