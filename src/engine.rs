@@ -14,15 +14,21 @@ use std::sync::Arc;
 use crate::cache::{PageBytes, PageCache};
 use crate::error::{Error, Result};
 use crate::format::{
-    FileHeader, META_SLOT_BYTES, META_SLOT_OFFSETS, MAX_TREE_DEPTH, Meta, PAGE_HEADER_BYTES, PageKind,
+    FileHeader, MAX_TREE_DEPTH, META_SLOT_BYTES, META_SLOT_OFFSETS, Meta, PAGE_HEADER_BYTES, PageKind,
     now_ms, seal_page, verify_page,
 };
 use crate::io::FileIo;
-use crate::node::{Branch, Leaf, LeafEntry, Node, NodeView, Value, ValueRef, branch_entry_len, inline_entry_len, max_inline_entry};
+use crate::node::{
+    Branch, Leaf, LeafEntry, Node, NodeView, Value, ValueRef, branch_entry_len, inline_entry_len,
+    max_inline_entry,
+};
 use crate::{freelist, overflow};
 
 /// Pages written in one `write` call at most when runs of consecutive pages are coalesced.
 const MAX_WRITE_RUN_BYTES: usize = 1 << 20;
+
+/// One leaf's entries from a scan's position, and the first key of the next leaf (`None`: last).
+pub(crate) type LeafChunk = (Vec<(Vec<u8>, Value)>, Option<Vec<u8>>);
 
 /// A page as a reader sees it: changed in memory, or verified bytes from the file.
 pub(crate) enum NodeRef<'a> {
@@ -267,10 +273,7 @@ impl Engine {
     }
 
     /// The entries of one leaf from `start` on, and where the next leaf starts (`None`: last).
-    pub(crate) fn leaf_chunk(
-        &self,
-        start: &Bound<Vec<u8>>,
-    ) -> Result<(Vec<(Vec<u8>, Value)>, Option<Vec<u8>>)> {
+    pub(crate) fn leaf_chunk(&self, start: &Bound<Vec<u8>>) -> Result<LeafChunk> {
         let mut position: Bound<Vec<u8>> = start.clone();
         // Each round moves right by one leaf; the bound only guards against a damaged tree whose
         // separators do not increase.
@@ -352,7 +355,13 @@ impl Engine {
 
     /// Page `index` of the chain of a value of `len` bytes: its data and next link. `from` is
     /// the page that links to `page`, for errors.
-    pub(crate) fn overflow_chunk(&self, page: u64, from: u64, index: u64, len: u64) -> Result<(Vec<u8>, u64)> {
+    pub(crate) fn overflow_chunk(
+        &self,
+        page: u64,
+        from: u64,
+        index: u64,
+        len: u64,
+    ) -> Result<(Vec<u8>, u64)> {
         self.check_link(page, from)?;
         let bytes = self.read_uncached(page)?;
         let (chunk, next) = overflow::read_chunk(page, &bytes, index, len, self.page_size)?;
@@ -440,7 +449,11 @@ impl Engine {
 
     fn put_dirty(&mut self, page: u64, node: Node) {
         debug_assert!(self.fresh.contains(&page));
-        debug_assert!(node.encoded_len() <= self.page_size, "oversized node for page {page}: {}", node.encoded_len());
+        debug_assert!(
+            node.encoded_len() <= self.page_size,
+            "oversized node for page {page}: {}",
+            node.encoded_len()
+        );
         self.dirty.insert(page, node);
     }
 
@@ -469,7 +482,10 @@ impl Engine {
         self.meta.root = ins.page;
         if let Some((sep, right)) = ins.split {
             let new_root = self.alloc(PageKind::Branch);
-            self.put_dirty(new_root, Node::Branch(Branch { first_child: ins.page, entries: vec![(sep, right)] }));
+            self.put_dirty(
+                new_root,
+                Node::Branch(Branch { first_child: ins.page, entries: vec![(sep, right)] }),
+            );
             self.meta.root = new_root;
             self.meta.depth += 1;
             if self.meta.depth > MAX_TREE_DEPTH {
@@ -719,7 +735,10 @@ impl Engine {
     /// switch the meta slot to one naming them (and `seq` as the last log record covered), sync.
     pub(crate) fn checkpoint(&mut self, seq: u64) -> Result<()> {
         debug_assert!(!self.read_only);
-        if !self.changed && seq == self.durable.checkpoint_seq && self.meta.identifier == self.durable.identifier {
+        if !self.changed
+            && seq == self.durable.checkpoint_seq
+            && self.meta.identifier == self.durable.identifier
+        {
             return Ok(());
         }
         // The free list after this checkpoint: what is free now, what becomes free once the old
@@ -891,5 +910,114 @@ impl PageRun {
         }
         self.bytes = 0;
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::{Durability, KVStore, OpenOptions};
+
+    fn small_store(dir: &std::path::Path) -> KVStore {
+        OpenOptions::new().page_size(1024).durability(Durability::Buffered).open(dir.join("t.db")).unwrap()
+    }
+
+    fn key(i: u32) -> Vec<u8> {
+        // Spread keys so inserts land all over the tree, long enough to make branches fill fast.
+        format!("{:08x}-{:040}", i.wrapping_mul(2_654_435_761), i).into_bytes()
+    }
+
+    fn assert_healthy(store: &KVStore) {
+        let report = store.check().unwrap();
+        assert!(report.is_ok(), "{:?}", report.problems);
+    }
+
+    #[test]
+    fn splits_and_merges_at_every_level() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = small_store(dir.path());
+        let mut depths = vec![1];
+        let mut n = 0u32;
+        while store.stats().tree_depth < 4 {
+            store.put(key(n), [n as u8; 20]).unwrap();
+            n += 1;
+            let depth = store.stats().tree_depth;
+            if depth != *depths.last().unwrap() {
+                assert_eq!(depth, depths.last().unwrap() + 1, "the tree grows one level at a time");
+                depths.push(depth);
+                assert_healthy(&store);
+            }
+        }
+        store.checkpoint().unwrap();
+        assert_healthy(&store);
+        // Delete in a different order than inserted; every level must merge back down.
+        let mut order: Vec<u32> = (0..n).collect();
+        order.sort_by_key(|i| i.wrapping_mul(40_503) % 7919);
+        for (done, i) in order.iter().enumerate() {
+            assert!(store.delete(key(*i)).unwrap());
+            if done % 500 == 0 {
+                assert_healthy(&store);
+            }
+        }
+        let s = store.stats();
+        assert_eq!((s.tree_depth, s.key_count, s.branch_pages, s.leaf_pages), (1, 0, 0, 1), "{s:?}");
+        assert_healthy(&store);
+    }
+
+    #[test]
+    fn overflow_chains_are_allocated_and_freed_whole() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = small_store(dir.path());
+        let value: Vec<u8> = (0..100_000u32).map(|i| i as u8).collect();
+        store.put(b"big", &value).unwrap();
+        let per_page = 1024 - 16;
+        let pages = (value.len() as u64).div_ceil(per_page);
+        assert_eq!(store.stats().overflow_pages, pages);
+        let first = store.with_engine(|e| match e.get(b"big").unwrap().unwrap() {
+            super::Value::Overflow { len, first } => e.overflow_pages(len, first, 0).unwrap(),
+            other => panic!("expected an overflow value, got {other:?}"),
+        });
+        assert_eq!(first.len() as u64, pages);
+        // Written since the last checkpoint: the chain goes straight back to the free set.
+        let free_before = store.stats().free_pages;
+        store.put(b"big", b"small now").unwrap();
+        assert_eq!(store.stats().overflow_pages, 0);
+        assert_eq!(store.stats().free_pages, free_before + pages);
+        assert_eq!(store.get(b"big").unwrap().unwrap(), b"small now");
+        assert_healthy(&store);
+    }
+
+    #[test]
+    fn checkpointed_pages_wait_for_the_next_checkpoint_and_free_pages_are_reused() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = small_store(dir.path());
+        for i in 0..2000 {
+            store.put(key(i), [1u8; 30]).unwrap();
+        }
+        store.checkpoint().unwrap();
+        for i in 0..2000 {
+            store.delete(key(i)).unwrap();
+        }
+        // Everything freed was reachable from the checkpoint: pending, not yet reusable.
+        let pending = store.with_engine(|e| e.pending_free.len());
+        assert!(pending > 50, "{pending}");
+        store.checkpoint().unwrap();
+        assert_eq!(store.with_engine(|e| e.pending_free.len()), 0);
+        let free = store.free_pages().unwrap();
+        let pages = store.page_count();
+        drop(store);
+        let store = small_store(dir.path());
+        assert_eq!(store.free_pages().unwrap(), free, "the free list survives a reopen");
+        for i in 0..2000 {
+            store.put(key(i), [2u8; 30]).unwrap();
+        }
+        store.checkpoint().unwrap();
+        assert!(
+            store.page_count() <= pages + 2,
+            "free pages are reused before the file grows: {pages} -> {} ({:?}, {} free before)",
+            store.page_count(),
+            store.stats(),
+            free.len()
+        );
+        assert_healthy(&store);
     }
 }

@@ -223,7 +223,7 @@ fn multi_mib_values_across_reopen_and_compact() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("big.db");
         let mut model = BTreeMap::new();
-        let mut store = open(&path, page_size, Durability::Immediate);
+        let store = open(&path, page_size, Durability::Immediate);
         for (i, len) in [0u32, 1, 1000, 5000, 70_000, 1 << 20, 3 << 20, 6 << 20].into_iter().enumerate() {
             let (k, v) = (vec![i as u8, 0xff, 0], val_bytes(&ValSpec::Len(len, i as u8)));
             store.put(&k, &v).unwrap();
