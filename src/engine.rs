@@ -8,6 +8,7 @@
 //! any moment leaves the last checkpoint intact, and the log replays what came after it.
 
 use std::collections::{BTreeSet, HashMap, HashSet};
+use std::hash::{BuildHasherDefault, Hasher};
 use std::ops::Bound;
 use std::sync::Arc;
 
@@ -26,6 +27,28 @@ use crate::{freelist, overflow};
 
 /// Pages written in one `write` call at most when runs of consecutive pages are coalesced.
 const MAX_WRITE_RUN_BYTES: usize = 1 << 20;
+
+/// Hashes page numbers with one multiply: they are small dense integers, not attacker-chosen
+/// strings, so the default SipHash would only cost time on every page lookup.
+#[derive(Default)]
+pub(crate) struct PageNoHasher(u64);
+
+impl Hasher for PageNoHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        for b in bytes {
+            self.0 = (self.0 ^ u64::from(*b)).wrapping_mul(0x0100_0000_01b3);
+        }
+    }
+    fn write_u64(&mut self, n: u64) {
+        self.0 = n.wrapping_mul(0x9E37_79B9_7F4A_7C15);
+    }
+}
+
+pub(crate) type PageMap<V> = HashMap<u64, V, BuildHasherDefault<PageNoHasher>>;
+pub(crate) type PageSet = HashSet<u64, BuildHasherDefault<PageNoHasher>>;
 
 /// One leaf's entries from a scan's position, and the first key of the next leaf (`None`: last).
 pub(crate) type LeafChunk = (Vec<(Vec<u8>, Value)>, Option<Vec<u8>>);
@@ -48,9 +71,9 @@ pub(crate) struct Engine {
     /// Pages holding the persisted free list of the last checkpoint.
     pub(crate) durable_freelist: Vec<u64>,
     /// Tree pages changed since the last checkpoint and not yet written.
-    pub(crate) dirty: HashMap<u64, Node>,
+    pub(crate) dirty: PageMap<Node>,
     /// Pages allocated since the last checkpoint: free to change in place.
-    pub(crate) fresh: HashSet<u64>,
+    pub(crate) fresh: PageSet,
     /// Pages that may be allocated now.
     pub(crate) free: BTreeSet<u64>,
     /// Pages the last checkpoint still reaches but the live tree does not: free after the next.
@@ -58,7 +81,7 @@ pub(crate) struct Engine {
     pub(crate) cache: PageCache,
     pub(crate) read_only: bool,
     /// A read-only open keeps here the pages replay would have written.
-    pub(crate) mem_pages: HashMap<u64, PageBytes>,
+    pub(crate) mem_pages: PageMap<PageBytes>,
     /// Dirty pages beyond this are written out (to fresh pages) before the next operation.
     pub(crate) dirty_limit_pages: usize,
     /// Anything changed since the last checkpoint.
@@ -95,13 +118,13 @@ impl Engine {
             meta,
             durable_slot: slot,
             durable_freelist: Vec::new(),
-            dirty: HashMap::new(),
-            fresh: HashSet::new(),
+            dirty: PageMap::default(),
+            fresh: PageSet::default(),
             free: BTreeSet::new(),
             pending_free: Vec::new(),
             cache: PageCache::new(cache_bytes, page_size),
             read_only,
-            mem_pages: HashMap::new(),
+            mem_pages: PageMap::default(),
             dirty_limit_pages: (cache_bytes / 2 / page_size).max(256),
             changed: false,
         };
@@ -170,7 +193,9 @@ impl Engine {
 
     /// Verified bytes of a page that is not dirty: from memory, the cache or the file.
     pub(crate) fn read_raw(&self, page: u64) -> Result<PageBytes> {
-        if let Some(b) = self.mem_pages.get(&page) {
+        if !self.mem_pages.is_empty()
+            && let Some(b) = self.mem_pages.get(&page)
+        {
             return Ok(b.clone());
         }
         if let Some(b) = self.cache.get(page) {
@@ -194,7 +219,9 @@ impl Engine {
     }
 
     pub(crate) fn node(&self, page: u64) -> Result<NodeRef<'_>> {
-        if let Some(n) = self.dirty.get(&page) {
+        if !self.dirty.is_empty()
+            && let Some(n) = self.dirty.get(&page)
+        {
             return Ok(NodeRef::Dirty(n));
         }
         Ok(NodeRef::Clean(page, self.read_raw(page)?))
@@ -207,6 +234,7 @@ impl Engine {
     fn with_leaf<T>(
         &self,
         key: Option<&[u8]>,
+        track_high: bool,
         f: impl FnOnce(u64, &NodeRef<'_>, Option<Vec<u8>>) -> Result<T>,
     ) -> Result<T> {
         let depth = self.meta.depth;
@@ -220,7 +248,7 @@ impl Engine {
                 NodeRef::Dirty(Node::Leaf(_)) => None,
                 NodeRef::Dirty(Node::Branch(b)) => {
                     let idx = key.map_or(0, |k| b.child_index(k));
-                    if idx < b.entries.len() {
+                    if track_high && idx < b.entries.len() {
                         high = Some(b.entries[idx].0.clone());
                     }
                     Some(b.child(idx))
@@ -234,7 +262,7 @@ impl Engine {
                             Some(k) => view.child_index(k)?,
                             None => 0,
                         };
-                        if idx < view.count() {
+                        if track_high && idx < view.count() {
                             high = Some(view.key(idx)?.to_vec());
                         }
                         Some(view.child(idx)?)
@@ -258,8 +286,37 @@ impl Engine {
         Err(Error::corrupted(self.meta.root, "tree has no levels"))
     }
 
+    /// The value of `key`, read whole.
+    pub(crate) fn get_bytes(&self, key: &[u8]) -> Result<Option<Vec<u8>>> {
+        let found = self.with_leaf(Some(key), false, |_, node, _| match node {
+            NodeRef::Dirty(Node::Leaf(l)) => Ok(match l.search(key) {
+                Ok(i) => match &l.entries[i].value {
+                    Value::Inline(v) => Some(Ok(v.clone())),
+                    v => Some(Err(v.clone())),
+                },
+                Err(_) => None,
+            }),
+            NodeRef::Dirty(Node::Branch(_)) => unreachable_branch(),
+            NodeRef::Clean(no, bytes) => {
+                let view = NodeView::new(*no, bytes)?;
+                Ok(match view.search(key)? {
+                    Ok(i) => match view.leaf_entry(i)?.value {
+                        ValueRef::Inline(v) => Some(Ok(v.to_vec())),
+                        v => Some(Err(owned_value(v))),
+                    },
+                    Err(_) => None,
+                })
+            }
+        })?;
+        match found {
+            None => Ok(None),
+            Some(Ok(bytes)) => Ok(Some(bytes)),
+            Some(Err(value)) => self.read_value(&value, None).map(Some),
+        }
+    }
+
     pub(crate) fn get(&self, key: &[u8]) -> Result<Option<Value>> {
-        self.with_leaf(Some(key), |_, node, _| match node {
+        self.with_leaf(Some(key), false, |_, node, _| match node {
             NodeRef::Dirty(Node::Leaf(l)) => Ok(l.search(key).ok().map(|i| l.entries[i].value.clone())),
             NodeRef::Dirty(Node::Branch(_)) => unreachable_branch(),
             NodeRef::Clean(no, bytes) => {
@@ -282,7 +339,7 @@ impl Engine {
                 Bound::Unbounded => None,
                 Bound::Included(k) | Bound::Excluded(k) => Some(k.as_slice()),
             };
-            let (entries, high) = self.with_leaf(key, |_, node, high| {
+            let (entries, high) = self.with_leaf(key, true, |_, node, high| {
                 let keep = |k: &[u8]| match &position {
                     Bound::Unbounded => true,
                     Bound::Included(s) => k >= s.as_slice(),

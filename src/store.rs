@@ -326,11 +326,7 @@ impl KVStore {
     // ------------------------------------------------------------------ reads
 
     pub fn get(&self, key: impl AsRef<[u8]>) -> Result<Option<Vec<u8>>> {
-        let inner = self.read_inner()?;
-        match inner.engine.get(key.as_ref())? {
-            Some(v) => Ok(Some(inner.engine.read_value(&v, None)?)),
-            None => Ok(None),
-        }
+        self.read_inner()?.engine.get_bytes(key.as_ref())
     }
 
     pub fn contains_key(&self, key: impl AsRef<[u8]>) -> Result<bool> {
