@@ -145,6 +145,8 @@ pub struct PageInfo {
     pub page_type: PageType,
     /// The type byte as stored (differs from `page_type` for free pages holding stale data).
     pub stored_type: u8,
+    /// Items on the page: entries of a leaf, children of a branch, page numbers of a free-list
+    /// page (for a page that fails its checksum: the header's count field as stored).
     pub item_count: u32,
     /// The header's next pointer (overflow and free-list chains; the leftmost child of a branch).
     pub next: u64,

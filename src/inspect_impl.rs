@@ -229,6 +229,7 @@ pub(crate) fn page_info(engine: &Engine, page: u64) -> Result<PageInfo> {
                     let (k, c) = view.branch_entry(i)?;
                     info.items.push(PageItem::BranchChild { key: Some(k.to_vec()), child: c });
                 }
+                info.item_count = info.items.len() as u32;
             }
         }
         PageKind::Overflow => {

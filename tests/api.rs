@@ -8,12 +8,30 @@ fn tmp() -> tempfile::TempDir {
     tempfile::tempdir().expect("temp dir")
 }
 
+/// The smallest, the default and the largest page size: every test below runs at each.
+const PAGE_SIZES: [u32; 3] = [1024, 4096, 65536];
+
+fn open_sized(path: &std::path::Path, page_size: u32, identifier: Option<&str>) -> KVStore {
+    let mut o = OpenOptions::new();
+    o.page_size(page_size);
+    if let Some(id) = identifier {
+        o.identifier(id);
+    }
+    o.open(path).unwrap()
+}
+
 #[test]
 fn put_get_delete_and_reopen() {
+    for page_size in PAGE_SIZES {
+        put_get_delete_and_reopen_at(page_size);
+    }
+}
+
+fn put_get_delete_and_reopen_at(page_size: u32) {
     let dir = tmp();
     let path = dir.path().join("a.db");
     {
-        let store = KVStore::open(&path, Some("MyAppDB")).unwrap();
+        let store = open_sized(&path, page_size, Some("MyAppDB"));
         assert_eq!(store.get_identifier(), "MyAppDB");
         store.put(b"username", b"alice").unwrap();
         store.put(b"other", b"x").unwrap();
@@ -70,8 +88,14 @@ fn identifier_is_persisted_and_limited() {
 
 #[test]
 fn batches_scans_and_prefixes() {
+    for page_size in PAGE_SIZES {
+        batches_scans_and_prefixes_at(page_size);
+    }
+}
+
+fn batches_scans_and_prefixes_at(page_size: u32) {
     let dir = tmp();
-    let store = KVStore::open(dir.path().join("s.db"), None).unwrap();
+    let store = open_sized(&dir.path().join("s.db"), page_size, None);
     let mut batch = WriteBatch::default();
     for i in 0..2000u32 {
         batch.put(format!("k{i:05}"), format!("value {i}"));
@@ -99,12 +123,18 @@ fn batches_scans_and_prefixes() {
 
 #[test]
 fn large_values_and_binary_keys_round_trip() {
+    for page_size in PAGE_SIZES {
+        large_values_and_binary_keys_round_trip_at(page_size);
+    }
+}
+
+fn large_values_and_binary_keys_round_trip_at(page_size: u32) {
     let dir = tmp();
     let path = dir.path().join("big.db");
     let big: Vec<u8> = (0..8 * 1024 * 1024u32).map(|i| (i.wrapping_mul(2654435761) >> 24) as u8).collect();
     let key: Vec<u8> = (0..255u8).rev().collect();
     {
-        let store = KVStore::open(&path, None).unwrap();
+        let store = open_sized(&path, page_size, None);
         store.put(&key, &big).unwrap();
         store.put(b"small", b"s").unwrap();
         assert_eq!(store.get(&key).unwrap().unwrap(), big);
@@ -115,11 +145,11 @@ fn large_values_and_binary_keys_round_trip() {
     let store = KVStore::open(&path, None).unwrap();
     assert_eq!(store.get(&key).unwrap().unwrap(), big);
     let stats = store.stats();
-    assert!(stats.overflow_pages >= 2048, "{stats:?}");
+    assert!(stats.overflow_pages >= big.len() as u64 / page_size as u64, "{stats:?}");
     store.delete(&key).unwrap();
     store.checkpoint().unwrap();
     assert!(store.check().unwrap().is_ok());
-    assert!(store.stats().free_pages >= 2048);
+    assert!(store.stats().free_pages >= big.len() as u64 / page_size as u64);
 }
 
 #[test]
@@ -138,10 +168,20 @@ fn limits_are_errors() {
 
 #[test]
 fn compaction_shrinks_and_keeps_everything() {
+    for page_size in PAGE_SIZES {
+        compaction_shrinks_and_keeps_everything_at(page_size);
+    }
+}
+
+fn compaction_shrinks_and_keeps_everything_at(page_size: u32) {
     let dir = tmp();
     let path = dir.path().join("c.db");
-    let mut store =
-        OpenOptions::new().identifier("Before").durability(Durability::Buffered).open(&path).unwrap();
+    let mut store = OpenOptions::new()
+        .identifier("Before")
+        .page_size(page_size)
+        .durability(Durability::Buffered)
+        .open(&path)
+        .unwrap();
     for i in 0..20_000u32 {
         store.put(format!("key{i:06}"), vec![(i % 251) as u8; 100]).unwrap_or_else(|e| panic!("{e}"));
     }
