@@ -1,6 +1,7 @@
 //! Wind-KVStore: an embedded, single-file key-value store.
 
 mod batch;
+pub mod command;
 mod error;
 mod format;
 mod inspect;
