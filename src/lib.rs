@@ -4,9 +4,11 @@ mod batch;
 pub mod command;
 mod error;
 mod format;
+pub mod headless;
 mod inspect;
 pub mod io;
 mod options;
+pub mod shell;
 mod store;
 
 pub use batch::WriteBatch;
