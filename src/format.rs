@@ -1,1 +1,401 @@
+//! The data file's fixed layouts: the file header and meta slots on page 0, and the 16-byte
+//! header every other page starts with. Leaf and branch bodies are in `node.rs`, overflow and
+//! free-list bodies in `overflow.rs` and `freelist.rs`, the log in `wal.rs`.
+//!
+//! ```text
+//! page 0
+//! +--------------------------+ 0
+//! | file header (128 bytes)  |     written once, at creation
+//! +--------------------------+ 128
+//! | zero                     |
+//! +--------------------------+ 512
+//! | meta slot 0 (256 bytes)  |     the two slots alternate: a checkpoint writes the older one,
+//! +--------------------------+ 768 so a torn write never touches the slot that is in force
+//! | meta slot 1 (256 bytes)  |
+//! +--------------------------+ 1024
+//! | zero (to the page size)  |
+//! +--------------------------+
+//!
+//! file header                          meta slot
+//!   0  8  magic "WINDKVS\0"              0  4  magic "META"
+//!   8  4  format version (1)             4  4  zero
+//!  12  4  page size                      8  8  checkpoint id (the valid slot with the larger wins)
+//!  16  8  file id (random, also in log) 16  8  root page
+//!  24  8  created, unix ms              24  8  first free-list page (0: none)
+//!  32 92  zero                          32  8  page count (file length / page size)
+//! 124  4  CRC32 of bytes 0..124         40  8  key count
+//!                                       48  8  last log sequence number in this checkpoint
+//!                                       56  8  modified, unix ms
+//!                                       64  4  tree depth (1: the root is a leaf)
+//!                                       68  4  zero
+//!                                       72  8  branch pages
+//!                                       80  8  leaf pages
+//!                                       88  8  overflow pages
+//!                                       96  8  free-list pages
+//!                                      104  8  free pages listed in the free list
+//!                                      112  1  identifier length
+//!                                      113 64  identifier (UTF-8)
+//!                                      177 75  zero
+//!                                      252  4  CRC32 of bytes 0..252
+//!
+//! page header (every page but page 0)
+//!   0  1  type: 1 branch, 2 leaf, 3 overflow, 4 free list
+//!   1  1  zero
+//!   2  2  item count (overflow: data bytes on this page)
+//!   4  4  CRC32 of bytes 0..4 and 8..page size, seeded with the page number
+//!   8  8  next: branch: leftmost child; overflow, free list: next page of the chain (0: end)
+//! ```
+//!
+//! All integers are little-endian. Page numbers are `u64` byte offsets divided by the page size;
+//! page 0 is never a link target, so 0 means "none".
+
+use crate::error::{Error, Result};
+
+pub(crate) const FILE_MAGIC: [u8; 8] = *b"WINDKVS\0";
+pub(crate) const FORMAT_VERSION: u32 = 1;
+
+pub(crate) const MIN_PAGE_SIZE: u32 = 1024;
+pub(crate) const MAX_PAGE_SIZE: u32 = 64 * 1024;
+/// Chosen by measurement: see docs/FORMAT.md, "Page size".
 pub(crate) const DEFAULT_PAGE_SIZE: u32 = 4096;
+
+pub(crate) const FILE_HEADER_BYTES: usize = 128;
+const HEADER_CRC: usize = FILE_HEADER_BYTES - 4;
+pub(crate) const META_SLOT_BYTES: usize = 256;
+/// Each slot in its own 256-byte span past the first 512-byte sector, inside the smallest page.
+pub(crate) const META_SLOT_OFFSETS: [usize; 2] = [512, 768];
+
+/// Longest identifier, in bytes: it lives in the meta slots.
+pub const MAX_IDENTIFIER_BYTES: usize = 64;
+pub(crate) const DEFAULT_IDENTIFIER: &str = "KVStore";
+
+pub(crate) const PAGE_HEADER_BYTES: usize = 16;
+
+/// Largest value: the log stores value lengths as `u32`.
+pub const MAX_VALUE_BYTES: u64 = u32::MAX as u64;
+
+/// A tree deeper than this is a damaged file (a cycle among branch pages would otherwise recurse
+/// forever). With the smallest page and the largest keys a tree of 2^64 keys is far shallower.
+pub(crate) const MAX_TREE_DEPTH: u32 = 48;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[repr(u8)]
+pub(crate) enum PageKind {
+    Branch = 1,
+    Leaf = 2,
+    Overflow = 3,
+    Freelist = 4,
+}
+
+impl PageKind {
+    pub(crate) fn from_byte(b: u8) -> Option<PageKind> {
+        match b {
+            1 => Some(PageKind::Branch),
+            2 => Some(PageKind::Leaf),
+            3 => Some(PageKind::Overflow),
+            4 => Some(PageKind::Freelist),
+            _ => None,
+        }
+    }
+}
+
+pub(crate) fn valid_page_size(page_size: u32) -> bool {
+    page_size.is_power_of_two() && (MIN_PAGE_SIZE..=MAX_PAGE_SIZE).contains(&page_size)
+}
+
+/// Largest key for a page size: any leaf entry (a key with an overflow reference) must fit three
+/// to a page, so a split always yields two pages that fit.
+pub fn max_key_bytes(page_size: u32) -> usize {
+    (page_size as usize - PAGE_HEADER_BYTES) / 3 - crate::node::LEAF_OVERFLOW_ENTRY_OVERHEAD
+}
+
+// ---- little-endian helpers; callers have checked the bounds ----
+
+pub(crate) fn get_u16(b: &[u8], at: usize) -> u16 {
+    u16::from_le_bytes([b[at], b[at + 1]])
+}
+pub(crate) fn get_u32(b: &[u8], at: usize) -> u32 {
+    u32::from_le_bytes(b[at..at + 4].try_into().expect("4 bytes"))
+}
+pub(crate) fn get_u64(b: &[u8], at: usize) -> u64 {
+    u64::from_le_bytes(b[at..at + 8].try_into().expect("8 bytes"))
+}
+pub(crate) fn put_u16(b: &mut [u8], at: usize, v: u16) {
+    b[at..at + 2].copy_from_slice(&v.to_le_bytes());
+}
+pub(crate) fn put_u32(b: &mut [u8], at: usize, v: u32) {
+    b[at..at + 4].copy_from_slice(&v.to_le_bytes());
+}
+pub(crate) fn put_u64(b: &mut [u8], at: usize, v: u64) {
+    b[at..at + 8].copy_from_slice(&v.to_le_bytes());
+}
+
+pub(crate) fn now_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or(0)
+}
+
+// ---- file header ----
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct FileHeader {
+    pub page_size: u32,
+    pub file_id: u64,
+    pub created_ms: u64,
+}
+
+/// Why a file header was refused.
+pub(crate) enum HeaderError {
+    NotAStore(String),
+    Version(u32),
+}
+
+impl FileHeader {
+    pub(crate) fn encode(&self, out: &mut [u8]) {
+        out[..FILE_HEADER_BYTES].fill(0);
+        out[0..8].copy_from_slice(&FILE_MAGIC);
+        put_u32(out, 8, FORMAT_VERSION);
+        put_u32(out, 12, self.page_size);
+        put_u64(out, 16, self.file_id);
+        put_u64(out, 24, self.created_ms);
+        let crc = crc32fast::hash(&out[..HEADER_CRC]);
+        put_u32(out, HEADER_CRC, crc);
+    }
+
+    pub(crate) fn decode(b: &[u8]) -> Result<FileHeader, HeaderError> {
+        if b.len() < FILE_HEADER_BYTES {
+            return Err(HeaderError::NotAStore(format!("file is only {} bytes", b.len())));
+        }
+        if b[0..8] != FILE_MAGIC {
+            return Err(HeaderError::NotAStore("wrong magic bytes".into()));
+        }
+        if crc32fast::hash(&b[..HEADER_CRC]) != get_u32(b, HEADER_CRC) {
+            return Err(HeaderError::NotAStore("file header checksum mismatch".into()));
+        }
+        let version = get_u32(b, 8);
+        if version != FORMAT_VERSION {
+            return Err(HeaderError::Version(version));
+        }
+        let page_size = get_u32(b, 12);
+        if !valid_page_size(page_size) {
+            return Err(HeaderError::NotAStore(format!("invalid page size {page_size}")));
+        }
+        Ok(FileHeader { page_size, file_id: get_u64(b, 16), created_ms: get_u64(b, 24) })
+    }
+}
+
+// ---- meta slot ----
+
+const META_MAGIC: [u8; 4] = *b"META";
+const META_CRC: usize = META_SLOT_BYTES - 4;
+
+/// The state a checkpoint leaves behind.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub(crate) struct Meta {
+    pub checkpoint_id: u64,
+    pub root: u64,
+    pub freelist_head: u64,
+    pub page_count: u64,
+    pub key_count: u64,
+    pub checkpoint_seq: u64,
+    pub modified_ms: u64,
+    pub depth: u32,
+    pub branch_pages: u64,
+    pub leaf_pages: u64,
+    pub overflow_pages: u64,
+    pub freelist_pages: u64,
+    pub free_count: u64,
+    pub identifier: String,
+}
+
+impl Meta {
+    pub(crate) fn encode(&self, out: &mut [u8]) {
+        let out = &mut out[..META_SLOT_BYTES];
+        out.fill(0);
+        out[0..4].copy_from_slice(&META_MAGIC);
+        put_u64(out, 8, self.checkpoint_id);
+        put_u64(out, 16, self.root);
+        put_u64(out, 24, self.freelist_head);
+        put_u64(out, 32, self.page_count);
+        put_u64(out, 40, self.key_count);
+        put_u64(out, 48, self.checkpoint_seq);
+        put_u64(out, 56, self.modified_ms);
+        put_u32(out, 64, self.depth);
+        put_u64(out, 72, self.branch_pages);
+        put_u64(out, 80, self.leaf_pages);
+        put_u64(out, 88, self.overflow_pages);
+        put_u64(out, 96, self.freelist_pages);
+        put_u64(out, 104, self.free_count);
+        let id = self.identifier.as_bytes();
+        debug_assert!(id.len() <= MAX_IDENTIFIER_BYTES);
+        let n = id.len().min(MAX_IDENTIFIER_BYTES);
+        out[112] = n as u8;
+        out[113..113 + n].copy_from_slice(&id[..n]);
+        let crc = crc32fast::hash(&out[..META_CRC]);
+        put_u32(out, META_CRC, crc);
+    }
+
+    /// `None` when the slot is torn, blank or damaged.
+    pub(crate) fn decode(b: &[u8]) -> Option<Meta> {
+        let b = b.get(..META_SLOT_BYTES)?;
+        if b[0..4] != META_MAGIC || crc32fast::hash(&b[..META_CRC]) != get_u32(b, META_CRC) {
+            return None;
+        }
+        let n = b[112] as usize;
+        if n > MAX_IDENTIFIER_BYTES {
+            return None;
+        }
+        let identifier = String::from_utf8(b[113..113 + n].to_vec()).ok()?;
+        Some(Meta {
+            checkpoint_id: get_u64(b, 8),
+            root: get_u64(b, 16),
+            freelist_head: get_u64(b, 24),
+            page_count: get_u64(b, 32),
+            key_count: get_u64(b, 40),
+            checkpoint_seq: get_u64(b, 48),
+            modified_ms: get_u64(b, 56),
+            depth: get_u32(b, 64),
+            branch_pages: get_u64(b, 72),
+            leaf_pages: get_u64(b, 80),
+            overflow_pages: get_u64(b, 88),
+            freelist_pages: get_u64(b, 96),
+            free_count: get_u64(b, 104),
+            identifier,
+        })
+    }
+
+    /// Fields that must hold for any meta this build writes; a slot failing them is damage.
+    pub(crate) fn validate(&self, page_size: u32) -> Result<(), String> {
+        if self.page_count < 2 {
+            return Err(format!("page count {} is below 2", self.page_count));
+        }
+        if self.root == 0 || self.root >= self.page_count {
+            return Err(format!("root page {} outside 1..{}", self.root, self.page_count));
+        }
+        if self.freelist_head >= self.page_count {
+            return Err(format!("free-list page {} past the end", self.freelist_head));
+        }
+        if self.depth == 0 || self.depth > MAX_TREE_DEPTH {
+            return Err(format!("tree depth {} out of range", self.depth));
+        }
+        let max_pages = u64::MAX / page_size as u64;
+        if self.page_count > max_pages {
+            return Err(format!("page count {} too large", self.page_count));
+        }
+        Ok(())
+    }
+}
+
+// ---- page header and checksum ----
+
+pub(crate) fn page_kind_byte(page: &[u8]) -> u8 {
+    page[0]
+}
+pub(crate) fn page_count_field(page: &[u8]) -> u16 {
+    get_u16(page, 2)
+}
+pub(crate) fn page_next(page: &[u8]) -> u64 {
+    get_u64(page, 8)
+}
+pub(crate) fn stored_checksum(page: &[u8]) -> u32 {
+    get_u32(page, 4)
+}
+
+pub(crate) fn write_page_header(page: &mut [u8], kind: PageKind, count: u16, next: u64) {
+    page[0] = kind as u8;
+    page[1] = 0;
+    put_u16(page, 2, count);
+    put_u32(page, 4, 0);
+    put_u64(page, 8, next);
+}
+
+/// CRC32 of a page, seeded with its number so a page written to the wrong place fails too.
+pub(crate) fn page_checksum(page_no: u64, page: &[u8]) -> u32 {
+    let mut h = crc32fast::Hasher::new_with_initial((page_no as u32) ^ ((page_no >> 32) as u32));
+    h.update(&page[0..4]);
+    h.update(&page[8..]);
+    h.finalize()
+}
+
+pub(crate) fn seal_page(page_no: u64, page: &mut [u8]) {
+    let crc = page_checksum(page_no, page);
+    put_u32(page, 4, crc);
+}
+
+/// Verify a page read from disk: its checksum and that its type byte is known.
+pub(crate) fn verify_page(page_no: u64, page: &[u8]) -> Result<PageKind> {
+    let stored = stored_checksum(page);
+    let computed = page_checksum(page_no, page);
+    if stored != computed {
+        return Err(Error::corrupted(
+            page_no,
+            format!("checksum mismatch (stored {stored:08x}, computed {computed:08x})"),
+        ));
+    }
+    PageKind::from_byte(page_kind_byte(page))
+        .ok_or_else(|| Error::corrupted(page_no, format!("unknown page type {}", page_kind_byte(page))))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn header_round_trips_and_rejects_damage() {
+        let h = FileHeader { page_size: 4096, file_id: 0xdead_beef, created_ms: 42 };
+        let mut b = vec![0u8; FILE_HEADER_BYTES];
+        h.encode(&mut b);
+        assert!(matches!(FileHeader::decode(&b), Ok(ref d) if *d == h));
+        b[20] ^= 1;
+        assert!(matches!(FileHeader::decode(&b), Err(HeaderError::NotAStore(_))));
+        let mut other = vec![0u8; FILE_HEADER_BYTES];
+        other[..6].copy_from_slice(b"SQLite");
+        assert!(matches!(FileHeader::decode(&other), Err(HeaderError::NotAStore(_))));
+    }
+
+    #[test]
+    fn meta_round_trips_and_rejects_torn_slots() {
+        let m = Meta {
+            checkpoint_id: 7,
+            root: 3,
+            page_count: 9,
+            depth: 2,
+            identifier: "Äpp".into(),
+            ..Meta::default()
+        };
+        let mut b = vec![0u8; META_SLOT_BYTES];
+        m.encode(&mut b);
+        assert_eq!(Meta::decode(&b), Some(m.clone()));
+        for i in [0, 8, 100, 113, 251, 255] {
+            let mut t = b.clone();
+            t[i] ^= 0x40;
+            assert_eq!(Meta::decode(&t), None, "flip at {i}");
+        }
+        assert_eq!(Meta::decode(&[0u8; META_SLOT_BYTES]), None);
+    }
+
+    #[test]
+    fn checksum_covers_every_byte_but_itself_and_the_page_number() {
+        let mut p = vec![7u8; 1024];
+        write_page_header(&mut p, PageKind::Leaf, 3, 0);
+        seal_page(5, &mut p);
+        assert!(verify_page(5, &p).is_ok());
+        assert!(verify_page(6, &p).is_err(), "misplaced page");
+        for i in [0usize, 2, 8, 500, 1023] {
+            let mut t = p.clone();
+            t[i] ^= 1;
+            assert!(matches!(verify_page(5, &t), Err(Error::Corrupted { page: 5, .. })), "flip at {i}");
+        }
+    }
+
+    #[test]
+    fn key_limits_meet_the_promise_at_every_page_size() {
+        let mut size = MIN_PAGE_SIZE;
+        while size <= MAX_PAGE_SIZE {
+            assert!(max_key_bytes(size) >= 255, "page size {size}");
+            size *= 2;
+        }
+    }
+}

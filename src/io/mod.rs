@@ -32,6 +32,8 @@ pub trait Vfs: Send + Sync {
     fn open(&self, path: &Path, writable: bool) -> io::Result<Arc<dyn FileIo>>;
     /// Create a file (truncating any that exists) for reading and writing.
     fn create(&self, path: &Path) -> io::Result<Arc<dyn FileIo>>;
+    /// Open a file for reading and writing, creating it empty if it does not exist.
+    fn open_or_create(&self, path: &Path) -> io::Result<Arc<dyn FileIo>>;
     fn exists(&self, path: &Path) -> io::Result<bool>;
     fn remove(&self, path: &Path) -> io::Result<()>;
     /// Atomically replace `to` with `from`.

@@ -99,6 +99,11 @@ impl Vfs for StdVfs {
         Ok(Arc::new(StdFile::new(file, true)))
     }
 
+    fn open_or_create(&self, path: &Path) -> io::Result<Arc<dyn FileIo>> {
+        let file = OpenOptions::new().read(true).write(true).create(true).truncate(false).open(path)?;
+        Ok(Arc::new(StdFile::new(file, false)))
+    }
+
     fn exists(&self, path: &Path) -> io::Result<bool> {
         path.try_exists()
     }

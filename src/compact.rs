@@ -1,0 +1,170 @@
+//! Compaction: the live tree rewritten densely into a new file, in key order. Pages are
+//! allocated in the order they are written, so the whole file is one sequential write: leaves
+//! (each after the overflow chains of its values), then each branch level, then page 0.
+
+use std::ops::Bound;
+
+use crate::engine::Engine;
+use crate::error::{Error, Result};
+use crate::format::{FILE_HEADER_BYTES, META_SLOT_BYTES, META_SLOT_OFFSETS, MAX_TREE_DEPTH, Meta, now_ms, seal_page};
+use crate::io::FileIo;
+use crate::node::{Branch, Leaf, LeafEntry, Node, Value, branch_entry_len};
+use crate::overflow;
+
+/// Bytes gathered before one write.
+const WRITE_BYTES: usize = 1 << 20;
+
+struct Builder<'a> {
+    file: &'a dyn FileIo,
+    page_size: usize,
+    next_page: u64,
+    /// Pages from `buf_first` on, not yet written.
+    buf: Vec<u8>,
+    buf_first: u64,
+    meta: Meta,
+}
+
+impl Builder<'_> {
+    /// The next page number and a zeroed buffer for it: pages are written in number order.
+    fn page(&mut self) -> Result<(u64, &mut [u8])> {
+        if self.buf.len() >= WRITE_BYTES {
+            self.flush()?;
+        }
+        if self.buf.is_empty() {
+            self.buf_first = self.next_page;
+        }
+        let page = self.next_page;
+        self.next_page += 1;
+        let at = self.buf.len();
+        self.buf.resize(at + self.page_size, 0);
+        Ok((page, &mut self.buf[at..]))
+    }
+
+    fn flush(&mut self) -> Result<()> {
+        if !self.buf.is_empty() {
+            self.file.write_all_at(&self.buf, self.buf_first * self.page_size as u64)?;
+            self.buf.clear();
+        }
+        Ok(())
+    }
+
+    fn write_node(&mut self, node: &Node) -> Result<u64> {
+        match node {
+            Node::Leaf(_) => self.meta.leaf_pages += 1,
+            Node::Branch(_) => self.meta.branch_pages += 1,
+        }
+        let (page, buf) = self.page()?;
+        node.encode(buf);
+        seal_page(page, buf);
+        Ok(page)
+    }
+
+    /// Copy a value's chain into consecutive new pages.
+    fn copy_overflow(&mut self, engine: &Engine, len: u64, first: u64) -> Result<Value> {
+        let pages = overflow::pages_for(len, self.page_size);
+        let start = self.next_page;
+        let (mut old, mut from) = (first, 0);
+        for index in 0..pages {
+            let (chunk, next) = engine.overflow_chunk(old, from, index, len)?;
+            let (page, buf) = self.page()?;
+            let link = if index + 1 < pages { page + 1 } else { 0 };
+            overflow::encode_page(page, &chunk, link, buf);
+            from = old;
+            old = next;
+        }
+        self.meta.overflow_pages += pages;
+        Ok(Value::Overflow { len, first: start })
+    }
+}
+
+/// Write the live contents of `engine` to `file` as a complete store and return its meta.
+/// The caller syncs the file.
+pub(crate) fn build(engine: &Engine, file: &dyn FileIo, seq: u64) -> Result<Meta> {
+    let page_size = engine.page_size;
+    let mut b = Builder {
+        file,
+        page_size,
+        next_page: 1,
+        buf: Vec::new(),
+        buf_first: 1,
+        meta: Meta {
+            checkpoint_id: engine.durable.checkpoint_id + 1,
+            checkpoint_seq: seq,
+            identifier: engine.meta.identifier.clone(),
+            ..Meta::default()
+        },
+    };
+    file.set_len(0)?;
+
+    // Leaves, full, in key order.
+    let mut level: Vec<(Vec<u8>, u64)> = Vec::new();
+    let mut leaf = Leaf::default();
+    let mut position = Bound::Unbounded;
+    loop {
+        let (entries, high) = engine.leaf_chunk(&position)?;
+        if let Some((last, _)) = entries.last() {
+            position = Bound::Excluded(last.clone());
+        }
+        for (key, value) in entries {
+            let value = match value {
+                Value::Overflow { len, first } => b.copy_overflow(engine, len, first)?,
+                inline => inline,
+            };
+            b.meta.key_count += 1;
+            leaf.entries.push(LeafEntry { key, value });
+            if leaf.encoded_len() > page_size {
+                let carry = leaf.entries.pop().expect("just pushed");
+                let first_key = leaf.entries[0].key.clone();
+                let page = b.write_node(&Node::Leaf(std::mem::take(&mut leaf)))?;
+                level.push((first_key, page));
+                leaf.entries.push(carry);
+            }
+        }
+        match high {
+            Some(h) if matches!(position, Bound::Unbounded) => position = Bound::Included(h),
+            Some(_) => {}
+            None => break,
+        }
+    }
+    let first_key = leaf.entries.first().map(|e| e.key.clone()).unwrap_or_default();
+    let page = b.write_node(&Node::Leaf(leaf))?;
+    level.push((first_key, page));
+
+    // Branch levels until one page holds the root.
+    let mut depth = 1u32;
+    while level.len() > 1 {
+        let mut upper = Vec::new();
+        let mut children = level.into_iter();
+        let (mut first_key, first_child) = children.next().expect("more than one child");
+        let mut branch = Branch { first_child, entries: Vec::new() };
+        for (key, child) in children {
+            if branch.encoded_len() + branch_entry_len(&key) > page_size {
+                let page = b.write_node(&Node::Branch(std::mem::replace(
+                    &mut branch,
+                    Branch { first_child: child, entries: Vec::new() },
+                )))?;
+                upper.push((std::mem::replace(&mut first_key, key), page));
+            } else {
+                branch.entries.push((key, child));
+            }
+        }
+        let page = b.write_node(&Node::Branch(branch))?;
+        upper.push((first_key, page));
+        level = upper;
+        depth += 1;
+        if depth > MAX_TREE_DEPTH {
+            return Err(Error::corrupted(0, "compacted tree would pass the depth limit"));
+        }
+    }
+    b.flush()?;
+
+    b.meta.root = level[0].1;
+    b.meta.depth = depth;
+    b.meta.page_count = b.next_page;
+    b.meta.modified_ms = now_ms();
+    let mut page0 = vec![0u8; page_size];
+    engine.header.encode(&mut page0[..FILE_HEADER_BYTES]);
+    b.meta.encode(&mut page0[META_SLOT_OFFSETS[0]..META_SLOT_OFFSETS[0] + META_SLOT_BYTES]);
+    file.write_all_at(&page0, 0)?;
+    Ok(b.meta)
+}

@@ -1,0 +1,447 @@
+//! B+tree nodes: the leaf and branch page bodies, the in-memory node a write changes, and a
+//! zero-copy view a read searches.
+//!
+//! ```text
+//! leaf page                               branch page
+//! +------------------------+ 0            +------------------------+ 0
+//! | page header, type 2    |              | page header, type 1    |  next = leftmost child
+//! | count = n entries      |              | count = n separators   |
+//! +------------------------+ 16           +------------------------+ 16
+//! | n x u16 entry offset   |  in key      | n x u16 entry offset   |  in key order
+//! +------------------------+  order       +------------------------+
+//! | entries, packed        |              | entries, packed        |
+//! +------------------------+              +------------------------+
+//! | zero                   |              | zero                   |
+//! +------------------------+ page size    +------------------------+ page size
+//!
+//! leaf entry, inline value                branch entry
+//!   0 2 key length k                        0 2 key length k
+//!   2 1 kind 0                              2 8 child page: keys >= this key (and below the
+//!   3 2 value length v                          next entry's key) live under it
+//!   5 k key                                10 k key
+//! 5+k v value
+//!
+//! leaf entry, value in an overflow chain
+//!   0 2 key length k
+//!   2 1 kind 1
+//!   3 8 value length
+//!  11 8 first overflow page
+//!  19 k key
+//! ```
+//! Keys are compared as bytes. A branch with n separators has n + 1 children: the leftmost in
+//! the page header, one per entry.
+
+use crate::error::{Error, Result};
+use crate::format::{
+    PAGE_HEADER_BYTES, PageKind, get_u16, get_u64, page_count_field, page_next, put_u16, put_u64,
+    write_page_header,
+};
+
+const SLOT_BYTES: usize = 2;
+const INLINE_ENTRY_HEADER: usize = 5;
+const OVERFLOW_ENTRY_HEADER: usize = 19;
+const BRANCH_ENTRY_HEADER: usize = 10;
+const KIND_INLINE: u8 = 0;
+const KIND_OVERFLOW: u8 = 1;
+
+/// Bytes a leaf entry holding an overflow reference takes besides its key, slot included.
+pub(crate) const LEAF_OVERFLOW_ENTRY_OVERHEAD: usize = SLOT_BYTES + OVERFLOW_ENTRY_HEADER;
+
+/// Largest leaf entry (slot included) whose value stays inline: a quarter of the page body, so
+/// a leaf holds at least four entries; anything larger goes to an overflow chain.
+pub(crate) fn max_inline_entry(page_size: usize) -> usize {
+    (page_size - PAGE_HEADER_BYTES) / 4
+}
+
+/// Where a value lives.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Value {
+    Inline(Vec<u8>),
+    Overflow { len: u64, first: u64 },
+}
+
+impl Value {
+    pub(crate) fn len(&self) -> u64 {
+        match self {
+            Value::Inline(v) => v.len() as u64,
+            Value::Overflow { len, .. } => *len,
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct LeafEntry {
+    pub key: Vec<u8>,
+    pub value: Value,
+}
+
+impl LeafEntry {
+    pub(crate) fn encoded_len(&self) -> usize {
+        SLOT_BYTES
+            + self.key.len()
+            + match &self.value {
+                Value::Inline(v) => INLINE_ENTRY_HEADER + v.len(),
+                Value::Overflow { .. } => OVERFLOW_ENTRY_HEADER,
+            }
+    }
+}
+
+pub(crate) fn inline_entry_len(key_len: usize, value_len: usize) -> usize {
+    SLOT_BYTES + INLINE_ENTRY_HEADER + key_len + value_len
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub(crate) struct Leaf {
+    pub entries: Vec<LeafEntry>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Branch {
+    pub first_child: u64,
+    /// `(key, child)`: `child` holds keys `>= key` and below the next entry's key.
+    pub entries: Vec<(Vec<u8>, u64)>,
+}
+
+pub(crate) fn branch_entry_len(key: &[u8]) -> usize {
+    SLOT_BYTES + BRANCH_ENTRY_HEADER + key.len()
+}
+
+/// A decoded page, as changed in memory by a write.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Node {
+    Leaf(Leaf),
+    Branch(Branch),
+}
+
+impl Leaf {
+    pub(crate) fn encoded_len(&self) -> usize {
+        PAGE_HEADER_BYTES + self.entries.iter().map(LeafEntry::encoded_len).sum::<usize>()
+    }
+
+    /// Index of `key`, or where it would go.
+    pub(crate) fn search(&self, key: &[u8]) -> std::result::Result<usize, usize> {
+        self.entries.binary_search_by(|e| e.key.as_slice().cmp(key))
+    }
+}
+
+impl Branch {
+    pub(crate) fn encoded_len(&self) -> usize {
+        PAGE_HEADER_BYTES + self.entries.iter().map(|(k, _)| branch_entry_len(k)).sum::<usize>()
+    }
+
+    /// Index of the child to descend into: 0 is the leftmost, i + 1 is `entries[i]`'s.
+    pub(crate) fn child_index(&self, key: &[u8]) -> usize {
+        self.entries.partition_point(|(k, _)| k.as_slice() <= key)
+    }
+
+    pub(crate) fn child(&self, index: usize) -> u64 {
+        if index == 0 { self.first_child } else { self.entries[index - 1].1 }
+    }
+
+    pub(crate) fn set_child(&mut self, index: usize, page: u64) {
+        if index == 0 {
+            self.first_child = page;
+        } else {
+            self.entries[index - 1].1 = page;
+        }
+    }
+
+    pub(crate) fn child_count(&self) -> usize {
+        self.entries.len() + 1
+    }
+}
+
+impl Node {
+    pub(crate) fn encoded_len(&self) -> usize {
+        match self {
+            Node::Leaf(l) => l.encoded_len(),
+            Node::Branch(b) => b.encoded_len(),
+        }
+    }
+
+    /// Write the node as a page (without its checksum: the caller seals it).
+    pub(crate) fn encode(&self, out: &mut [u8]) {
+        out.fill(0);
+        match self {
+            Node::Leaf(leaf) => {
+                let n = leaf.entries.len();
+                write_page_header(out, PageKind::Leaf, n as u16, 0);
+                let mut at = PAGE_HEADER_BYTES + n * SLOT_BYTES;
+                for (i, e) in leaf.entries.iter().enumerate() {
+                    put_u16(out, PAGE_HEADER_BYTES + i * SLOT_BYTES, at as u16);
+                    put_u16(out, at, e.key.len() as u16);
+                    match &e.value {
+                        Value::Inline(v) => {
+                            out[at + 2] = KIND_INLINE;
+                            put_u16(out, at + 3, v.len() as u16);
+                            let k = at + INLINE_ENTRY_HEADER;
+                            out[k..k + e.key.len()].copy_from_slice(&e.key);
+                            let vs = k + e.key.len();
+                            out[vs..vs + v.len()].copy_from_slice(v);
+                            at = vs + v.len();
+                        }
+                        Value::Overflow { len, first } => {
+                            out[at + 2] = KIND_OVERFLOW;
+                            put_u64(out, at + 3, *len);
+                            put_u64(out, at + 11, *first);
+                            let k = at + OVERFLOW_ENTRY_HEADER;
+                            out[k..k + e.key.len()].copy_from_slice(&e.key);
+                            at = k + e.key.len();
+                        }
+                    }
+                }
+            }
+            Node::Branch(br) => {
+                let n = br.entries.len();
+                write_page_header(out, PageKind::Branch, n as u16, br.first_child);
+                let mut at = PAGE_HEADER_BYTES + n * SLOT_BYTES;
+                for (i, (key, child)) in br.entries.iter().enumerate() {
+                    put_u16(out, PAGE_HEADER_BYTES + i * SLOT_BYTES, at as u16);
+                    put_u16(out, at, key.len() as u16);
+                    put_u64(out, at + 2, *child);
+                    let k = at + BRANCH_ENTRY_HEADER;
+                    out[k..k + key.len()].copy_from_slice(key);
+                    at = k + key.len();
+                }
+            }
+        }
+    }
+
+    /// Decode a verified leaf or branch page.
+    pub(crate) fn decode(page_no: u64, page: &[u8]) -> Result<Node> {
+        let view = NodeView::new(page_no, page)?;
+        let n = view.count();
+        if view.is_leaf() {
+            let mut entries = Vec::with_capacity(n);
+            for i in 0..n {
+                let e = view.leaf_entry(i)?;
+                let value = match e.value {
+                    ValueRef::Inline(v) => Value::Inline(v.to_vec()),
+                    ValueRef::Overflow { len, first } => Value::Overflow { len, first },
+                };
+                entries.push(LeafEntry { key: e.key.to_vec(), value });
+            }
+            Ok(Node::Leaf(Leaf { entries }))
+        } else {
+            let mut entries = Vec::with_capacity(n);
+            for i in 0..n {
+                let (k, c) = view.branch_entry(i)?;
+                entries.push((k.to_vec(), c));
+            }
+            Ok(Node::Branch(Branch { first_child: view.first_child(), entries }))
+        }
+    }
+}
+
+/// A value as it sits in a page.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum ValueRef<'a> {
+    Inline(&'a [u8]),
+    Overflow { len: u64, first: u64 },
+}
+
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct LeafEntryRef<'a> {
+    pub key: &'a [u8],
+    pub value: ValueRef<'a>,
+}
+
+/// A read-only view of a verified leaf or branch page. Every offset read from the page is
+/// bounds-checked: damage is an error naming the page, never a panic.
+#[derive(Clone, Copy)]
+pub(crate) struct NodeView<'a> {
+    page_no: u64,
+    page: &'a [u8],
+    leaf: bool,
+    count: usize,
+}
+
+impl<'a> NodeView<'a> {
+    pub(crate) fn new(page_no: u64, page: &'a [u8]) -> Result<NodeView<'a>> {
+        let leaf = match PageKind::from_byte(page[0]) {
+            Some(PageKind::Leaf) => true,
+            Some(PageKind::Branch) => false,
+            _ => return Err(Error::corrupted(page_no, format!("expected a tree page, found type {}", page[0]))),
+        };
+        let count = page_count_field(page) as usize;
+        if PAGE_HEADER_BYTES + count * SLOT_BYTES > page.len() {
+            return Err(Error::corrupted(page_no, format!("item count {count} does not fit the page")));
+        }
+        Ok(NodeView { page_no, page, leaf, count })
+    }
+
+    pub(crate) fn is_leaf(&self) -> bool {
+        self.leaf
+    }
+    pub(crate) fn count(&self) -> usize {
+        self.count
+    }
+    pub(crate) fn first_child(&self) -> u64 {
+        page_next(self.page)
+    }
+
+    fn bad(&self, what: &str) -> Error {
+        Error::corrupted(self.page_no, what.to_string())
+    }
+
+    fn slice(&self, at: usize, len: usize) -> Result<&'a [u8]> {
+        at.checked_add(len)
+            .and_then(|end| self.page.get(at..end))
+            .ok_or_else(|| self.bad("an entry runs past the end of the page"))
+    }
+
+    fn entry_offset(&self, i: usize) -> usize {
+        get_u16(self.page, PAGE_HEADER_BYTES + i * SLOT_BYTES) as usize
+    }
+
+    pub(crate) fn key(&self, i: usize) -> Result<&'a [u8]> {
+        if self.leaf { Ok(self.leaf_entry(i)?.key) } else { Ok(self.branch_entry(i)?.0) }
+    }
+
+    pub(crate) fn leaf_entry(&self, i: usize) -> Result<LeafEntryRef<'a>> {
+        let at = self.entry_offset(i);
+        let head = self.slice(at, 3)?;
+        let key_len = get_u16(head, 0) as usize;
+        match head[2] {
+            KIND_INLINE => {
+                let h = self.slice(at, INLINE_ENTRY_HEADER)?;
+                let val_len = get_u16(h, 3) as usize;
+                let key = self.slice(at + INLINE_ENTRY_HEADER, key_len)?;
+                let value = self.slice(at + INLINE_ENTRY_HEADER + key_len, val_len)?;
+                Ok(LeafEntryRef { key, value: ValueRef::Inline(value) })
+            }
+            KIND_OVERFLOW => {
+                let h = self.slice(at, OVERFLOW_ENTRY_HEADER)?;
+                let len = get_u64(h, 3);
+                let first = get_u64(h, 11);
+                let key = self.slice(at + OVERFLOW_ENTRY_HEADER, key_len)?;
+                Ok(LeafEntryRef { key, value: ValueRef::Overflow { len, first } })
+            }
+            k => Err(self.bad(&format!("unknown value kind {k}"))),
+        }
+    }
+
+    pub(crate) fn branch_entry(&self, i: usize) -> Result<(&'a [u8], u64)> {
+        let at = self.entry_offset(i);
+        let h = self.slice(at, BRANCH_ENTRY_HEADER)?;
+        let key_len = get_u16(h, 0) as usize;
+        let child = get_u64(h, 2);
+        Ok((self.slice(at + BRANCH_ENTRY_HEADER, key_len)?, child))
+    }
+
+    pub(crate) fn child(&self, index: usize) -> Result<u64> {
+        if index == 0 { Ok(self.first_child()) } else { Ok(self.branch_entry(index - 1)?.1) }
+    }
+
+    /// Leaf: `Ok(i)` when entry i has `key`, else `Err(insertion point)`.
+    pub(crate) fn search(&self, key: &[u8]) -> Result<std::result::Result<usize, usize>> {
+        let (mut lo, mut hi) = (0usize, self.count);
+        while lo < hi {
+            let mid = lo + (hi - lo) / 2;
+            match self.key(mid)?.cmp(key) {
+                std::cmp::Ordering::Less => lo = mid + 1,
+                std::cmp::Ordering::Greater => hi = mid,
+                std::cmp::Ordering::Equal => return Ok(Ok(mid)),
+            }
+        }
+        Ok(Err(lo))
+    }
+
+    /// Branch: index of the child to descend into for `key`.
+    pub(crate) fn child_index(&self, key: &[u8]) -> Result<usize> {
+        let (mut lo, mut hi) = (0usize, self.count);
+        while lo < hi {
+            let mid = lo + (hi - lo) / 2;
+            if self.key(mid)? <= key {
+                lo = mid + 1;
+            } else {
+                hi = mid;
+            }
+        }
+        Ok(lo)
+    }
+
+    /// Bytes of the page in use.
+    pub(crate) fn used_bytes(&self) -> Result<usize> {
+        let mut used = PAGE_HEADER_BYTES + self.count * SLOT_BYTES;
+        for i in 0..self.count {
+            used += if self.leaf {
+                let e = self.leaf_entry(i)?;
+                e.key.len()
+                    + match e.value {
+                        ValueRef::Inline(v) => INLINE_ENTRY_HEADER + v.len(),
+                        ValueRef::Overflow { .. } => OVERFLOW_ENTRY_HEADER,
+                    }
+            } else {
+                BRANCH_ENTRY_HEADER + self.branch_entry(i)?.0.len()
+            };
+        }
+        Ok(used)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn leaf(n: usize) -> Leaf {
+        Leaf {
+            entries: (0..n)
+                .map(|i| LeafEntry {
+                    key: format!("key{i:04}").into_bytes(),
+                    value: if i % 3 == 0 {
+                        Value::Overflow { len: 10_000 + i as u64, first: 100 + i as u64 }
+                    } else {
+                        Value::Inline(vec![i as u8; i % 17])
+                    },
+                })
+                .collect(),
+        }
+    }
+
+    #[test]
+    fn leaf_round_trips_and_view_searches() {
+        let l = leaf(40);
+        let node = Node::Leaf(l.clone());
+        let mut page = vec![0u8; 4096];
+        assert!(node.encoded_len() <= page.len());
+        node.encode(&mut page);
+        assert_eq!(Node::decode(9, &page).unwrap(), node);
+        let view = NodeView::new(9, &page).unwrap();
+        assert_eq!(view.used_bytes().unwrap(), node.encoded_len());
+        for (i, e) in l.entries.iter().enumerate() {
+            assert_eq!(view.search(&e.key).unwrap(), Ok(i));
+        }
+        assert_eq!(view.search(b"key0000x").unwrap(), Err(1));
+        assert_eq!(view.search(b"").unwrap(), Err(0));
+        assert_eq!(view.search(b"z").unwrap(), Err(40));
+    }
+
+    #[test]
+    fn branch_round_trips_and_routes_keys() {
+        let b = Branch { first_child: 7, entries: vec![(b"m".to_vec(), 8), (b"t".to_vec(), 9)] };
+        let node = Node::Branch(b.clone());
+        let mut page = vec![0u8; 1024];
+        node.encode(&mut page);
+        assert_eq!(Node::decode(3, &page).unwrap(), node);
+        let view = NodeView::new(3, &page).unwrap();
+        for (key, child) in [(&b"a"[..], 7), (b"m", 8), (b"n", 8), (b"t", 9), (b"zz", 9)] {
+            assert_eq!(view.child(view.child_index(key).unwrap()).unwrap(), child);
+            assert_eq!(b.child(b.child_index(key)), child);
+        }
+    }
+
+    #[test]
+    fn damaged_offsets_are_errors_not_panics() {
+        let node = Node::Leaf(leaf(10));
+        let mut page = vec![0u8; 1024];
+        node.encode(&mut page);
+        // Point the first slot past the end of the page, then claim a huge count.
+        put_u16(&mut page, PAGE_HEADER_BYTES, 1020);
+        assert!(matches!(Node::decode(4, &page), Err(Error::Corrupted { page: 4, .. })));
+        put_u16(&mut page, 2, 60000);
+        assert!(NodeView::new(4, &page).is_err());
+        page[0] = 99;
+        assert!(NodeView::new(4, &page).is_err());
+    }
+}

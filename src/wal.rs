@@ -1,0 +1,255 @@
+//! The write-ahead log, `<data file>.wal`: every commit is one record, appended and (in the
+//! default durability) fsynced before the commit returns. A checkpoint folds the log into the
+//! data file and truncates it back to its header.
+//!
+//! ```text
+//! log header (32 bytes, written when the log is created)
+//!   0  8  magic "WINDKVL\0"
+//!   8  4  log format version (1)
+//!  12  4  zero
+//!  16  8  file id of the data file this log belongs to
+//!  24  4  zero
+//!  28  4  CRC32 of bytes 0..28
+//!
+//! record (one commit)
+//!   0  4  body length b
+//!   4  4  CRC32 of bytes 0..4 and 8..16 + b
+//!   8  8  sequence number: one more than the record before it
+//!  16  b  body
+//!
+//! body
+//!   0  4  operation count
+//!   then each operation:
+//!     put:            1 (u8) | key length u32 | key | value length u32 | value
+//!     delete:         2 (u8) | key length u32 | key
+//!     set identifier: 3 (u8) | length u32 | UTF-8 bytes
+//! ```
+//!
+//! Recovery reads records in order from the header on, skips those the data file's meta slot
+//! already covers, applies the rest, and stops at the first record that is torn (runs past the
+//! end), fails its checksum, or breaks the sequence.
+
+use std::sync::Arc;
+
+use crate::error::Result;
+use crate::format::{get_u32, get_u64, put_u32, put_u64};
+use crate::io::FileIo;
+
+pub(crate) const LOG_MAGIC: [u8; 8] = *b"WINDKVL\0";
+pub(crate) const LOG_VERSION: u32 = 1;
+pub(crate) const LOG_HEADER_BYTES: u64 = 32;
+pub(crate) const RECORD_HEADER_BYTES: usize = 16;
+
+const OP_PUT: u8 = 1;
+const OP_DELETE: u8 = 2;
+const OP_SET_IDENTIFIER: u8 = 3;
+
+/// One logged change.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum LogOp {
+    Put(Vec<u8>, Vec<u8>),
+    Delete(Vec<u8>),
+    SetIdentifier(String),
+}
+
+pub(crate) fn encode_header(file_id: u64) -> [u8; LOG_HEADER_BYTES as usize] {
+    let mut b = [0u8; LOG_HEADER_BYTES as usize];
+    b[0..8].copy_from_slice(&LOG_MAGIC);
+    put_u32(&mut b, 8, LOG_VERSION);
+    put_u64(&mut b, 16, file_id);
+    let crc = crc32fast::hash(&b[..28]);
+    put_u32(&mut b, 28, crc);
+    b
+}
+
+/// The file id in a log header, or `None` when the header is damaged or blank.
+pub(crate) fn decode_header(b: &[u8]) -> Option<u64> {
+    if b.len() < LOG_HEADER_BYTES as usize
+        || b[0..8] != LOG_MAGIC
+        || get_u32(b, 8) != LOG_VERSION
+        || crc32fast::hash(&b[..28]) != get_u32(b, 28)
+    {
+        return None;
+    }
+    Some(get_u64(b, 16))
+}
+
+/// Bytes the record for `ops` will take.
+pub(crate) fn record_len(ops: &[LogOp]) -> usize {
+    RECORD_HEADER_BYTES
+        + 4
+        + ops
+            .iter()
+            .map(|op| match op {
+                LogOp::Put(k, v) => 9 + k.len() + v.len(),
+                LogOp::Delete(k) => 5 + k.len(),
+                LogOp::SetIdentifier(s) => 5 + s.len(),
+            })
+            .sum::<usize>()
+}
+
+/// Append the record for `ops` to `out`. Lengths were checked by the caller against the limits,
+/// which all fit `u32`.
+pub(crate) fn encode_record(seq: u64, ops: &[LogOp], out: &mut Vec<u8>) {
+    let start = out.len();
+    out.reserve(record_len(ops));
+    out.extend_from_slice(&[0u8; RECORD_HEADER_BYTES]);
+    out.extend_from_slice(&(ops.len() as u32).to_le_bytes());
+    for op in ops {
+        match op {
+            LogOp::Put(k, v) => {
+                out.push(OP_PUT);
+                out.extend_from_slice(&(k.len() as u32).to_le_bytes());
+                out.extend_from_slice(k);
+                out.extend_from_slice(&(v.len() as u32).to_le_bytes());
+                out.extend_from_slice(v);
+            }
+            LogOp::Delete(k) => {
+                out.push(OP_DELETE);
+                out.extend_from_slice(&(k.len() as u32).to_le_bytes());
+                out.extend_from_slice(k);
+            }
+            LogOp::SetIdentifier(s) => {
+                out.push(OP_SET_IDENTIFIER);
+                out.extend_from_slice(&(s.len() as u32).to_le_bytes());
+                out.extend_from_slice(s.as_bytes());
+            }
+        }
+    }
+    let body_len = (out.len() - start - RECORD_HEADER_BYTES) as u32;
+    let rec = &mut out[start..];
+    put_u32(rec, 0, body_len);
+    put_u64(rec, 8, seq);
+    let mut h = crc32fast::Hasher::new();
+    h.update(&rec[0..4]);
+    h.update(&rec[8..]);
+    let crc = h.finalize();
+    put_u32(rec, 4, crc);
+}
+
+fn decode_body(body: &[u8]) -> Option<Vec<LogOp>> {
+    let mut at = 0usize;
+    let take = |at: &mut usize, n: usize| -> Option<&[u8]> {
+        let s = body.get(*at..at.checked_add(n)?)?;
+        *at += n;
+        Some(s)
+    };
+    let count = u32::from_le_bytes(take(&mut at, 4)?.try_into().ok()?) as usize;
+    // Each operation takes at least 5 bytes: a count beyond that is damage, not an allocation.
+    if count > body.len() / 5 {
+        return None;
+    }
+    let mut ops = Vec::with_capacity(count);
+    for _ in 0..count {
+        let kind = take(&mut at, 1)?[0];
+        let len = u32::from_le_bytes(take(&mut at, 4)?.try_into().ok()?) as usize;
+        let first = take(&mut at, len)?.to_vec();
+        ops.push(match kind {
+            OP_PUT => {
+                let vlen = u32::from_le_bytes(take(&mut at, 4)?.try_into().ok()?) as usize;
+                LogOp::Put(first, take(&mut at, vlen)?.to_vec())
+            }
+            OP_DELETE => LogOp::Delete(first),
+            OP_SET_IDENTIFIER => LogOp::SetIdentifier(String::from_utf8(first).ok()?),
+            _ => return None,
+        });
+    }
+    (at == body.len()).then_some(ops)
+}
+
+/// A torn or damaged record: nothing from it on is applied.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct LogDamage {
+    pub offset: u64,
+    pub reason: String,
+}
+
+/// Reads records one at a time; never allocates more than the file holds.
+pub(crate) struct LogReader {
+    file: Arc<dyn FileIo>,
+    offset: u64,
+    len: u64,
+}
+
+impl LogReader {
+    pub(crate) fn new(file: Arc<dyn FileIo>) -> Result<LogReader> {
+        let len = file.len()?;
+        Ok(LogReader { file, offset: LOG_HEADER_BYTES, len })
+    }
+
+    pub(crate) fn offset(&self) -> u64 {
+        self.offset
+    }
+
+    /// The next record as `(seq, ops)`, `Ok(None)` at a clean end, or `Err(LogDamage)`.
+    pub(crate) fn next_record(&mut self) -> Result<std::result::Result<Option<(u64, Vec<LogOp>)>, LogDamage>> {
+        let remaining = self.len.saturating_sub(self.offset);
+        if remaining == 0 {
+            return Ok(Ok(None));
+        }
+        let damaged = |offset: u64, reason: &str| Ok(Err(LogDamage { offset, reason: reason.to_string() }));
+        if remaining < RECORD_HEADER_BYTES as u64 {
+            return damaged(self.offset, "torn record header at the end of the log");
+        }
+        let mut head = [0u8; RECORD_HEADER_BYTES];
+        self.file.read_exact_at(&mut head, self.offset)?;
+        let body_len = get_u32(&head, 0) as u64;
+        if body_len > remaining - RECORD_HEADER_BYTES as u64 {
+            return damaged(self.offset, "record runs past the end of the log (torn write)");
+        }
+        let mut body = vec![0u8; body_len as usize];
+        self.file.read_exact_at(&mut body, self.offset + RECORD_HEADER_BYTES as u64)?;
+        let mut h = crc32fast::Hasher::new();
+        h.update(&head[0..4]);
+        h.update(&head[8..]);
+        h.update(&body);
+        if h.finalize() != get_u32(&head, 4) {
+            return damaged(self.offset, "record checksum mismatch");
+        }
+        let Some(ops) = decode_body(&body) else {
+            return damaged(self.offset, "record body does not decode");
+        };
+        let seq = get_u64(&head, 8);
+        self.offset += RECORD_HEADER_BYTES as u64 + body_len;
+        Ok(Ok(Some((seq, ops))))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn records_round_trip() {
+        let ops = vec![
+            LogOp::Put(b"k".to_vec(), vec![0, 1, 2]),
+            LogOp::Delete(b"gone".to_vec()),
+            LogOp::SetIdentifier("Idé".into()),
+            LogOp::Put(vec![], vec![]),
+        ];
+        let mut out = Vec::new();
+        encode_record(42, &ops, &mut out);
+        assert_eq!(out.len(), record_len(&ops));
+        let body = &out[RECORD_HEADER_BYTES..];
+        assert_eq!(decode_body(body), Some(ops));
+        assert_eq!(get_u64(&out, 8), 42);
+    }
+
+    #[test]
+    fn hostile_bodies_do_not_decode() {
+        assert_eq!(decode_body(&[]), None);
+        assert_eq!(decode_body(&[255, 255, 255, 255]), None);
+        assert_eq!(decode_body(&[1, 0, 0, 0, 1, 255, 255, 255, 255]), None);
+        assert_eq!(decode_body(&[1, 0, 0, 0, 9, 0, 0, 0, 0]), None);
+    }
+
+    #[test]
+    fn header_binds_the_file_id() {
+        let h = encode_header(77);
+        assert_eq!(decode_header(&h), Some(77));
+        let mut bad = h;
+        bad[17] ^= 1;
+        assert_eq!(decode_header(&bad), None);
+        assert_eq!(decode_header(&[0u8; 32]), None);
+    }
+}

@@ -1,0 +1,170 @@
+//! The library API through its public face.
+
+use std::ops::Bound;
+
+use wind_kvstore::{Durability, Error, KVStore, OpenOptions, WriteBatch};
+
+fn tmp() -> tempfile::TempDir {
+    tempfile::tempdir().expect("temp dir")
+}
+
+#[test]
+fn put_get_delete_and_reopen() {
+    let dir = tmp();
+    let path = dir.path().join("a.db");
+    {
+        let store = KVStore::open(&path, Some("MyAppDB")).unwrap();
+        assert_eq!(store.get_identifier(), "MyAppDB");
+        store.put(b"username", b"alice").unwrap();
+        store.put(b"other", b"x").unwrap();
+        assert_eq!(store.get(b"username").unwrap().as_deref(), Some(&b"alice"[..]));
+        assert!(store.delete(b"other").unwrap());
+        assert!(!store.delete(b"other").unwrap());
+        assert_eq!(store.len(), 1);
+        store.close().unwrap();
+    }
+    let store = KVStore::open(&path, Some("Ignored")).unwrap();
+    assert_eq!(store.get_identifier(), "MyAppDB", "an existing store keeps its identifier");
+    assert_eq!(store.get(b"username").unwrap().as_deref(), Some(&b"alice"[..]));
+    assert_eq!(store.get(b"other").unwrap(), None);
+    assert_eq!(store.len(), 1);
+    assert!(store.check().unwrap().is_ok());
+}
+
+#[test]
+fn drop_without_close_loses_nothing() {
+    let dir = tmp();
+    let path = dir.path().join("d.db");
+    for durability in [Durability::Immediate, Durability::Buffered] {
+        {
+            let store = OpenOptions::new().durability(durability).open(&path).unwrap();
+            for i in 0..500u32 {
+                store.put(i.to_be_bytes(), format!("v{i}")).unwrap();
+            }
+        }
+        let store = KVStore::open(&path, None).unwrap();
+        assert_eq!(store.len(), 500);
+        assert_eq!(store.get(7u32.to_be_bytes()).unwrap().as_deref(), Some(&b"v7"[..]));
+        drop(store);
+        std::fs::remove_file(&path).unwrap();
+    }
+}
+
+#[test]
+fn identifier_is_persisted_and_limited() {
+    let dir = tmp();
+    let path = dir.path().join("id.db");
+    let mut store = KVStore::open(&path, None).unwrap();
+    assert_eq!(store.get_identifier(), "KVStore");
+    store.set_identifier("UserDatabase").unwrap();
+    let long = "x".repeat(65);
+    assert!(matches!(store.set_identifier(&long), Err(Error::IdentifierTooLong { len: 65, max: 64 })));
+    assert!(matches!(KVStore::open(dir.path().join("other.db"), Some(&long)), Err(Error::IdentifierTooLong { .. })));
+    drop(store);
+    let store = KVStore::open(&path, None).unwrap();
+    assert_eq!(store.get_identifier(), "UserDatabase");
+}
+
+#[test]
+fn batches_scans_and_prefixes() {
+    let dir = tmp();
+    let store = KVStore::open(dir.path().join("s.db"), None).unwrap();
+    let mut batch = WriteBatch::default();
+    for i in 0..2000u32 {
+        batch.put(format!("k{i:05}"), format!("value {i}"));
+    }
+    batch.put(b"user:1", b"a").put(b"user:2", b"b").put(b"usex", b"c").delete(b"k00001");
+    store.write(batch).unwrap();
+    assert_eq!(store.len(), 2002);
+    let users: Vec<_> = store.prefix(b"user:").map(|r| r.unwrap().0).collect();
+    assert_eq!(users, vec![b"user:1".to_vec(), b"user:2".to_vec()]);
+    let keys: Vec<_> = store.range(b"k00998".as_slice()..b"k01001".as_slice()).map(|r| r.unwrap().0).collect();
+    assert_eq!(keys, vec![b"k00998".to_vec(), b"k00999".to_vec(), b"k01000".to_vec()]);
+    let all: Vec<_> = store.iter().map(|r| r.unwrap().0).collect();
+    assert_eq!(all.len(), 2002);
+    assert!(all.windows(2).all(|w| w[0] < w[1]));
+    let rev_bound: Vec<_> = store
+        .range_bounds(Bound::Excluded(b"k01998".to_vec()), Bound::Included(b"k01999".to_vec()))
+        .map(|r| r.unwrap().0)
+        .collect();
+    assert_eq!(rev_bound, vec![b"k01999".to_vec()]);
+    let report = store.check().unwrap();
+    assert!(report.is_ok(), "{:?}", report.problems);
+    assert_eq!(report.keys_checked, 2002);
+}
+
+#[test]
+fn large_values_and_binary_keys_round_trip() {
+    let dir = tmp();
+    let path = dir.path().join("big.db");
+    let big: Vec<u8> = (0..8 * 1024 * 1024u32).map(|i| (i.wrapping_mul(2654435761) >> 24) as u8).collect();
+    let key: Vec<u8> = (0..255u8).rev().collect();
+    {
+        let store = KVStore::open(&path, None).unwrap();
+        store.put(&key, &big).unwrap();
+        store.put(b"small", b"s").unwrap();
+        assert_eq!(store.get(&key).unwrap().unwrap(), big);
+        assert_eq!(store.value_len(&key).unwrap(), Some(big.len() as u64));
+        assert_eq!(store.get_prefix(&key, 10).unwrap().unwrap(), &big[..10]);
+        assert!(store.check().unwrap().is_ok());
+    }
+    let store = KVStore::open(&path, None).unwrap();
+    assert_eq!(store.get(&key).unwrap().unwrap(), big);
+    let stats = store.stats();
+    assert!(stats.overflow_pages >= 2048, "{stats:?}");
+    store.delete(&key).unwrap();
+    store.checkpoint().unwrap();
+    assert!(store.check().unwrap().is_ok());
+    assert!(store.stats().free_pages >= 2048);
+}
+
+#[test]
+fn limits_are_errors() {
+    let dir = tmp();
+    let store = OpenOptions::new().page_size(1024).open(dir.path().join("l.db")).unwrap();
+    let max = store.max_key_bytes();
+    assert!(max >= 255);
+    store.put(vec![1u8; max], b"ok").unwrap();
+    assert!(matches!(store.put(vec![1u8; max + 1], b"no"), Err(Error::KeyTooLarge { .. })));
+    assert!(matches!(OpenOptions::new().page_size(3000).open(dir.path().join("x.db")), Err(Error::InvalidOption(_))));
+}
+
+#[test]
+fn compaction_shrinks_and_keeps_everything() {
+    let dir = tmp();
+    let path = dir.path().join("c.db");
+    let mut store = OpenOptions::new().identifier("Before").durability(Durability::Buffered).open(&path).unwrap();
+    for i in 0..20_000u32 {
+        store.put(format!("key{i:06}"), vec![(i % 251) as u8; 100]).unwrap_or_else(|e| panic!("{e}"));
+    }
+    for i in 0..19_000u32 {
+        store.delete(format!("key{i:06}")).unwrap();
+    }
+    store.set_identifier("After").unwrap();
+    store.checkpoint().unwrap();
+    let before = std::fs::metadata(&path).unwrap().len();
+    store.compact().unwrap();
+    let after = std::fs::metadata(&path).unwrap().len();
+    assert!(after * 5 < before, "{before} -> {after}");
+    assert_eq!(store.len(), 1000);
+    assert!(store.check().unwrap().is_ok());
+    store.put(b"new", b"after compaction").unwrap();
+    drop(store);
+    let store = KVStore::open(&path, None).unwrap();
+    assert_eq!(store.get_identifier(), "After");
+    assert_eq!(store.len(), 1001);
+    assert_eq!(store.get(b"key019500").unwrap().unwrap(), vec![(19_500 % 251) as u8; 100]);
+    assert!(store.check().unwrap().is_ok());
+}
+
+#[test]
+fn second_writer_is_locked_out_and_a_reader_is_not() {
+    let dir = tmp();
+    let path = dir.path().join("lock.db");
+    let store = KVStore::open(&path, None).unwrap();
+    store.put(b"k", b"v").unwrap();
+    assert!(matches!(KVStore::open(&path, None), Err(Error::Locked { .. })));
+    let reader = OpenOptions::new().read_only(true).open(&path).unwrap();
+    assert_eq!(reader.get(b"k").unwrap().as_deref(), Some(&b"v"[..]), "a reader replays the log");
+    assert!(matches!(reader.put(b"x", b"y"), Err(Error::ReadOnly)));
+}
