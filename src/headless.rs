@@ -96,7 +96,9 @@ impl Printer<'_> {
     fn usage(&mut self, message: &str) -> u8 {
         let _ = match self.format {
             Format::Text => writeln!(self.stderr, "Error: {message}"),
-            Format::Json => writeln!(self.stderr, "{}", serde_json::json!({"kind": "error", "message": message})),
+            Format::Json => {
+                writeln!(self.stderr, "{}", serde_json::json!({"kind": "error", "message": message}))
+            }
         };
         EXIT_USAGE
     }
@@ -105,11 +107,11 @@ impl Printer<'_> {
 fn read_script(script: &Script, stdin: &mut dyn Read) -> Result<String, String> {
     match script {
         Script::Inline(text) => Ok(text.clone()),
-        Script::File(path) => std::fs::read(path)
-            .map_err(|e| format!("cannot read {}: {e}", path.display()))
-            .and_then(|bytes| {
-                String::from_utf8(bytes).map_err(|_| format!("{} is not UTF-8 text", path.display()))
-            }),
+        Script::File(path) => {
+            std::fs::read(path).map_err(|e| format!("cannot read {}: {e}", path.display())).and_then(
+                |bytes| String::from_utf8(bytes).map_err(|_| format!("{} is not UTF-8 text", path.display())),
+            )
+        }
         Script::Stdin => {
             let mut bytes = Vec::new();
             stdin.read_to_end(&mut bytes).map_err(|e| format!("cannot read standard input: {e}"))?;

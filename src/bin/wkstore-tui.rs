@@ -8,7 +8,11 @@ use clap::Parser;
 use wind_kvstore::headless::{EXIT_USAGE, Format, Headless, Script};
 
 #[derive(Debug, Parser)]
-#[command(name = "wkstore-tui", version, about = "Browse a Wind-KVStore file, or run statements on it headless")]
+#[command(
+    name = "wkstore-tui",
+    version,
+    about = "Browse a Wind-KVStore file, or run statements on it headless"
+)]
 struct Cli {
     /// The store file.
     #[arg(required_unless_present = "demo")]
@@ -51,7 +55,8 @@ fn main() -> ExitCode {
         eprintln!("Error: --exec needs the store file");
         return ExitCode::from(EXIT_USAGE);
     };
-    let headless = Headless { db, script, format: cli.format, read_only: cli.read_only, keep_going: cli.keep_going };
+    let headless =
+        Headless { db, script, format: cli.format, read_only: cli.read_only, keep_going: cli.keep_going };
     let stdout = std::io::stdout();
     let mut out = BufWriter::new(stdout.lock());
     let status = headless.run(&mut std::io::stdin(), &mut out, &mut std::io::stderr());

@@ -61,8 +61,9 @@ pub(crate) fn export(store: &KVStore, path: &Path) -> Result<u64, CommandError> 
 fn write_partial(store: &KVStore, partial: &Path) -> Result<u64, CommandError> {
     let file = File::create(partial).map_err(file_error(partial))?;
     let mut out = BufWriter::new(file);
-    let count = write_export(&mut out, store.get_identifier(), store.iter().map(|r| r.map_err(CommandError::from)))
-        .map_err(|e| match e {
+    let count =
+        write_export(&mut out, store.get_identifier(), store.iter().map(|r| r.map_err(CommandError::from)))
+            .map_err(|e| match e {
             WriteError::Io(source) => CommandError::File { path: partial.to_path_buf(), source },
             WriteError::Source(e) => e,
         })?;
@@ -131,7 +132,8 @@ pub(crate) fn read_export(
     path: &Path,
     mut pair: impl FnMut(Vec<u8>, Vec<u8>) -> Result<(), CommandError>,
 ) -> Result<(u64, String), CommandError> {
-    let bad = |line: u64, message: String| CommandError::BadImport { path: PathBuf::from(path), line, message };
+    let bad =
+        |line: u64, message: String| CommandError::BadImport { path: PathBuf::from(path), line, message };
     let mut buf = Vec::new();
     let mut line_no = 0u64;
     let mut identifier: Option<String> = None;
@@ -145,7 +147,8 @@ pub(crate) fn read_export(
         if buf.iter().all(u8::is_ascii_whitespace) {
             continue;
         }
-        let value: Value = serde_json::from_slice(&buf).map_err(|e| bad(line_no, format!("not JSON: {e}")))?;
+        let value: Value =
+            serde_json::from_slice(&buf).map_err(|e| bad(line_no, format!("not JSON: {e}")))?;
         match &identifier {
             None => identifier = Some(parse_header(&value).map_err(|m| bad(line_no, m))?),
             Some(_) => {
@@ -163,11 +166,17 @@ pub(crate) fn read_export(
 
 fn parse_header(value: &Value) -> Result<String, String> {
     if value.get("format").and_then(Value::as_str) != Some(EXPORT_FORMAT) {
-        return Err(format!("not a Wind-KVStore export: the first line must have \"format\": \"{EXPORT_FORMAT}\""));
+        return Err(format!(
+            "not a Wind-KVStore export: the first line must have \"format\": \"{EXPORT_FORMAT}\""
+        ));
     }
     match value.get("version").and_then(Value::as_u64) {
         Some(EXPORT_VERSION) => {}
-        Some(other) => return Err(format!("export format version {other} is not supported (this build reads {EXPORT_VERSION})")),
+        Some(other) => {
+            return Err(format!(
+                "export format version {other} is not supported (this build reads {EXPORT_VERSION})"
+            ));
+        }
         None => return Err("the header has no \"version\" number".to_owned()),
     }
     match value.get("identifier") {
@@ -216,7 +225,10 @@ mod tests {
 
     #[test]
     fn the_documented_shape() {
-        let text = export_to_string("MyAppDB", &[(b"user:1".to_vec(), b"alice".to_vec()), (vec![0, 255], b"binary key".to_vec())]);
+        let text = export_to_string(
+            "MyAppDB",
+            &[(b"user:1".to_vec(), b"alice".to_vec()), (vec![0, 255], b"binary key".to_vec())],
+        );
         assert_eq!(
             text,
             "{\"format\":\"wind-kvstore-export\",\"identifier\":\"MyAppDB\",\"version\":1}\n\
@@ -228,12 +240,21 @@ mod tests {
     #[test]
     fn bad_files_name_the_line() {
         assert_eq!(bad_line("").0, 1);
-        assert!(bad_line("{\"format\":\"other\",\"version\":1,\"identifier\":\"x\"}\n").1.contains("not a Wind-KVStore export"));
-        assert!(bad_line("{\"format\":\"wind-kvstore-export\",\"version\":2,\"identifier\":\"x\"}\n").1.contains("version 2"));
+        assert!(
+            bad_line("{\"format\":\"other\",\"version\":1,\"identifier\":\"x\"}\n")
+                .1
+                .contains("not a Wind-KVStore export")
+        );
+        assert!(
+            bad_line("{\"format\":\"wind-kvstore-export\",\"version\":2,\"identifier\":\"x\"}\n")
+                .1
+                .contains("version 2")
+        );
         let header = "{\"format\":\"wind-kvstore-export\",\"version\":1,\"identifier\":\"x\"}\n";
         let (line, message) = bad_line(&format!("{header}\n{{\"key\":\"a\"}}\n"));
         assert_eq!((line, message.as_str()), (3, "the record has no \"value\""));
-        let (line, message) = bad_line(&format!("{header}{{\"key\":\"a\",\"value\":{{\"base64\":\"***\"}}}}\n"));
+        let (line, message) =
+            bad_line(&format!("{header}{{\"key\":\"a\",\"value\":{{\"base64\":\"***\"}}}}\n"));
         assert_eq!(line, 2);
         assert!(message.starts_with("\"value\": bad base64"), "{message}");
         assert!(bad_line(&format!("{header}not json\n")).1.starts_with("not JSON"));

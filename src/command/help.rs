@@ -200,7 +200,9 @@ mod tests {
 
     #[test]
     fn documented_limits_match_the_code() {
-        use crate::command::exec::{DEFAULT_PAGES_LIMIT, DEFAULT_SCAN_LIMIT, MAX_PAGES_LIMIT, MAX_SCAN_LIMIT};
+        use crate::command::exec::{
+            DEFAULT_PAGES_LIMIT, DEFAULT_SCAN_LIMIT, MAX_PAGES_LIMIT, MAX_SCAN_LIMIT,
+        };
         let scan = find_topic("SCAN").unwrap().details;
         assert!(scan.contains(&format!("default {DEFAULT_SCAN_LIMIT}, at most {MAX_SCAN_LIMIT}")));
         let pages = find_topic("PAGES").unwrap().details;

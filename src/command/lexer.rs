@@ -342,7 +342,10 @@ impl<'a> Lexer<'a> {
             return Err(e);
         }
         if digits.len() % 2 != 0 {
-            return Err(ParseError::new(start, "a hex literal needs an even number of digits (two per byte)"));
+            return Err(ParseError::new(
+                start,
+                "a hex literal needs an even number of digits (two per byte)",
+            ));
         }
         Ok(digits.chunks_exact(2).map(|pair| pair[0] * 16 + pair[1]).collect())
     }
@@ -429,11 +432,14 @@ mod tests {
 
     #[test]
     fn hex_literals() {
-        assert_eq!(kinds("x'00ff' X'' x'AbCd'"), vec![
-            TokenKind::Bytes(vec![0, 255]),
-            TokenKind::Bytes(vec![]),
-            TokenKind::Bytes(vec![0xab, 0xcd]),
-        ]);
+        assert_eq!(
+            kinds("x'00ff' X'' x'AbCd'"),
+            vec![
+                TokenKind::Bytes(vec![0, 255]),
+                TokenKind::Bytes(vec![]),
+                TokenKind::Bytes(vec![0xab, 0xcd]),
+            ]
+        );
         // A word starting with x is still a word.
         assert_eq!(kinds("xy"), vec![TokenKind::Word("xy".into())]);
     }
@@ -458,7 +464,10 @@ mod tests {
     #[test]
     fn lexical_errors_name_their_position() {
         let e = first_error("GET \"abc");
-        assert_eq!((e.position(), e.message()), (Position { line: 1, column: 5 }, "unterminated string: missing closing '\"'"));
+        assert_eq!(
+            (e.position(), e.message()),
+            (Position { line: 1, column: 5 }, "unterminated string: missing closing '\"'")
+        );
         let e = first_error("PUT \"a\\qb\"");
         assert_eq!(e.position(), Position { line: 1, column: 7 });
         assert!(e.message().contains("unknown escape '\\q'"), "{}", e.message());

@@ -97,9 +97,7 @@ pub fn bytes_from_json(value: &Value) -> Result<Vec<u8>, String> {
     match value {
         Value::String(text) => Ok(text.as_bytes().to_vec()),
         Value::Object(object) if object.len() == 1 => match object.get("base64") {
-            Some(Value::String(encoded)) => {
-                BASE64.decode(encoded).map_err(|e| format!("bad base64: {e}"))
-            }
+            Some(Value::String(encoded)) => BASE64.decode(encoded).map_err(|e| format!("bad base64: {e}")),
             _ => Err("expected a string or {\"base64\": \"...\"}".to_owned()),
         },
         _ => Err("expected a string or {\"base64\": \"...\"}".to_owned()),

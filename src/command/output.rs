@@ -11,7 +11,7 @@ use super::error::CommandError;
 use super::help::{HelpTopic, TOPICS};
 use super::lexer::Position;
 use super::literal::{bytes_to_json, display_value, quote};
-use crate::{ChecksumState, CheckReport, PageInfo, PageItem, PageType, Stats};
+use crate::{CheckReport, ChecksumState, PageInfo, PageItem, PageType, Stats};
 
 /// What a statement (or a session command such as `.open`) answered.
 #[derive(Debug, Clone, PartialEq)]
@@ -416,7 +416,11 @@ impl fmt::Display for Output {
                 write!(f, "\n{:<22}{:.1}%", "cache hit ratio:", stats.cache_hit_ratio() * 100.0)
             }
             Output::Pages(list) => {
-                write!(f, "{:>8}  {:<8}  {:>6}  {:>6}  {:>6}  checksum", "page", "type", "items", "used", "free")?;
+                write!(
+                    f,
+                    "{:>8}  {:<8}  {:>6}  {:>6}  {:>6}  checksum",
+                    "page", "type", "items", "used", "free"
+                )?;
                 for row in &list.rows {
                     write!(
                         f,
@@ -516,7 +520,9 @@ impl fmt::Display for Output {
                         write!(f, "\n  {syntax:<38} {summary}")?;
                     }
                 }
-                f.write_str("\nHELP name; explains one statement; HELP SYNTAX; explains strings and hex literals.")
+                f.write_str(
+                    "\nHELP name; explains one statement; HELP SYNTAX; explains strings and hex literals.",
+                )
             }
             Output::Opened { created: false, .. } => f.write_str("Database existing opened successfully"),
             Output::Opened { created: true, .. } => f.write_str("Database new opened successfully"),
@@ -615,7 +621,10 @@ mod tests {
     #[test]
     fn freelist_runs() {
         assert_eq!(Output::FreeList { pages: vec![] }.to_string(), "No free pages");
-        assert_eq!(Output::FreeList { pages: vec![3, 4, 5, 9, 11, 12] }.to_string(), "6 free pages: 3-5, 9, 11-12");
+        assert_eq!(
+            Output::FreeList { pages: vec![3, 4, 5, 9, 11, 12] }.to_string(),
+            "6 free pages: 3-5, 9, 11-12"
+        );
         assert_eq!(page_runs(&[u64::MAX - 1, u64::MAX]), format!("{}-{}", u64::MAX - 1, u64::MAX));
     }
 
@@ -649,12 +658,22 @@ mod tests {
         assert!(text.contains("key \"a\", value 5 bytes"), "{text}");
         assert!(text.contains("key \"\\xff\", value 90000 bytes in overflow pages from page 9"), "{text}");
         let json = page.to_json();
-        assert_eq!(json["items"][1], json!({"type": "leaf_entry", "key": {"base64": "/w=="}, "value_len": 90000, "overflow": 9}));
+        assert_eq!(
+            json["items"][1],
+            json!({"type": "leaf_entry", "key": {"base64": "/w=="}, "value_len": 90000, "overflow": 9})
+        );
     }
 
     #[test]
     fn stats_render_every_field() {
-        let stats = Stats { page_size: 4096, page_count: 12, key_count: 99, cache_hits: 3, cache_misses: 1, ..Stats::default() };
+        let stats = Stats {
+            page_size: 4096,
+            page_count: 12,
+            key_count: 99,
+            cache_hits: 3,
+            cache_misses: 1,
+            ..Stats::default()
+        };
         let text = Output::Stats(stats.clone()).to_string();
         assert!(text.contains("page size (bytes):    4096"), "{text}");
         assert!(text.contains("cache hit ratio:      75.0%"), "{text}");
@@ -672,7 +691,10 @@ mod tests {
         }
         let one = Output::Help { topic: super::super::help::find_topic("scan") }.to_string();
         assert!(one.starts_with("SCAN [PREFIX p] [FROM k] [LIMIT n];"), "{one}");
-        assert_eq!(Output::Help { topic: None }.to_json()["topics"].as_array().map(Vec::len), Some(TOPICS.len()));
+        assert_eq!(
+            Output::Help { topic: None }.to_json()["topics"].as_array().map(Vec::len),
+            Some(TOPICS.len())
+        );
     }
 
     #[test]
@@ -693,12 +715,18 @@ mod tests {
 
     #[test]
     fn errors_in_json() {
-        let parse = CommandError::Parse(super::super::error::ParseError::new(Position { line: 2, column: 9 }, "expected '=' after KEY"));
+        let parse = CommandError::Parse(super::super::error::ParseError::new(
+            Position { line: 2, column: 9 },
+            "expected '=' after KEY",
+        ));
         assert_eq!(
             error_to_json(&parse, None),
             json!({"kind": "error", "message": "expected '=' after KEY", "line": 2, "column": 9, "locked": false})
         );
         let none = error_to_json(&CommandError::NoDatabase, Some(Position { line: 4, column: 1 }));
-        assert_eq!(none, json!({"kind": "error", "message": "No database open. Use .open first", "line": 4, "locked": false}));
+        assert_eq!(
+            none,
+            json!({"kind": "error", "message": "No database open. Use .open first", "line": 4, "locked": false})
+        );
     }
 }

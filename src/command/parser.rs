@@ -168,10 +168,10 @@ impl Parser<'_> {
     }
 
     fn bytes(&mut self, what: &str) -> Result<Vec<u8>, ParseError> {
-        if let TokenKind::Bytes(_) = self.peek_kind()? {
-            if let Some(Token { kind: TokenKind::Bytes(bytes), .. }) = self.take() {
-                return Ok(bytes);
-            }
+        if let TokenKind::Bytes(_) = self.peek_kind()?
+            && let Some(Token { kind: TokenKind::Bytes(bytes), .. }) = self.take()
+        {
+            return Ok(bytes);
         }
         Err(self.error(format!("expected {what}")))
     }
@@ -286,7 +286,11 @@ impl Parser<'_> {
     fn put(&mut self) -> Result<Statement, ParseError> {
         let mut pairs = Vec::new();
         loop {
-            let key = self.bytes(if pairs.is_empty() { "a key string after PUT" } else { "a key string after ','" })?;
+            let key = self.bytes(if pairs.is_empty() {
+                "a key string after PUT"
+            } else {
+                "a key string after ','"
+            })?;
             self.expect_punct(TokenKind::Colon, "expected ':' between key and value")?;
             let value = self.bytes("a value string after ':'")?;
             pairs.push((key, value));
@@ -409,7 +413,10 @@ mod tests {
         assert_eq!(one("FREELIST;"), Statement::Freelist);
         assert_eq!(one("CHECK;"), Statement::Check);
         assert_eq!(one("IDENTIFIER GET;"), Statement::IdentifierGet);
-        assert_eq!(one("identifier set \"UserDatabase\";"), Statement::IdentifierSet { identifier: "UserDatabase".into() });
+        assert_eq!(
+            one("identifier set \"UserDatabase\";"),
+            Statement::IdentifierSet { identifier: "UserDatabase".into() }
+        );
         assert_eq!(one("PAGE 7;"), Statement::Page { number: 7 });
         assert_eq!(one("EXPORT \"out.jsonl\";"), Statement::Export { path: "out.jsonl".into() });
         assert_eq!(one("IMPORT \"in.jsonl\";"), Statement::Import { path: "in.jsonl".into() });
@@ -426,7 +433,10 @@ mod tests {
             one("scan limit 3 prefix x'00';"),
             Statement::Scan { prefix: Some(vec![0]), from: None, limit: Some(3) }
         );
-        assert_eq!(one("SCAN FROM \"m\";"), Statement::Scan { prefix: None, from: Some(b("m")), limit: None });
+        assert_eq!(
+            one("SCAN FROM \"m\";"),
+            Statement::Scan { prefix: None, from: Some(b("m")), limit: None }
+        );
     }
 
     #[test]
@@ -469,18 +479,30 @@ mod tests {
         assert_eq!(error("PUT \"k\" \"v\";"), "line 1, column 9: expected ':' between key and value");
         assert_eq!(error("PUT \"k\":;"), "line 1, column 9: expected a value string after ':'");
         assert_eq!(error("PUT \"k\":\"v\",;"), "line 1, column 13: expected a key string after ','");
-        assert_eq!(error("PUT \"k\":\"v\" \"x\";"), "line 1, column 13: expected ';' after the PUT statement");
+        assert_eq!(
+            error("PUT \"k\":\"v\" \"x\";"),
+            "line 1, column 13: expected ';' after the PUT statement"
+        );
         assert_eq!(error("FROB;"), "line 1, column 1: unknown statement 'FROB' (HELP lists the statements)");
-        assert_eq!(error("WHERE;"), "line 1, column 1: WHERE cannot start a statement (HELP lists the statements)");
+        assert_eq!(
+            error("WHERE;"),
+            "line 1, column 1: WHERE cannot start a statement (HELP lists the statements)"
+        );
         assert_eq!(error("\"k\";"), "line 1, column 1: expected a statement");
         assert_eq!(error("COMPACT now;"), "line 1, column 9: expected ';' after the COMPACT statement");
         assert_eq!(error("IDENTIFIER;"), "line 1, column 11: expected GET or SET after IDENTIFIER");
-        assert_eq!(error("IDENTIFIER SET x'ff';"), "line 1, column 16: the new identifier after SET must be UTF-8 text");
+        assert_eq!(
+            error("IDENTIFIER SET x'ff';"),
+            "line 1, column 16: the new identifier after SET must be UTF-8 text"
+        );
         assert_eq!(error("IDENTIFIER SET;"), "line 1, column 15: expected the new identifier after SET");
         assert_eq!(error("SCAN LIMIT \"x\";"), "line 1, column 12: expected a number after LIMIT");
         assert_eq!(error("SCAN PREFIX;"), "line 1, column 12: expected a prefix string after PREFIX");
         assert_eq!(error("SCAN LIMIT 1 LIMIT 2;"), "line 1, column 14: LIMIT given twice");
-        assert_eq!(error("SCAN LIMIT 0;"), format!("line 1, column 12: LIMIT must be from 1 to {MAX_SCAN_LIMIT}"));
+        assert_eq!(
+            error("SCAN LIMIT 0;"),
+            format!("line 1, column 12: LIMIT must be from 1 to {MAX_SCAN_LIMIT}")
+        );
         assert_eq!(
             error("PAGES LIMIT 1000000000;"),
             format!("line 1, column 13: LIMIT must be from 1 to {MAX_PAGES_LIMIT}")
@@ -490,20 +512,33 @@ mod tests {
         assert_eq!(error("EXPORT;"), "line 1, column 7: expected a file name after EXPORT");
         assert_eq!(error("IMPORT 5;"), "line 1, column 8: expected a file name after IMPORT");
         assert_eq!(error("HELP FROB;"), "line 1, column 6: no help for 'FROB' (HELP lists the topics)");
-        assert_eq!(error("GET WHERE KEY=\"k"), "line 1, column 15: unterminated string: missing closing '\"'");
-        assert_eq!(error("PUT \"a\":\"b\";\n\n  GET WHERE KEY=\"a\\q\";"), "line 3, column 19: unknown escape '\\q' (use \\\" \\\\ \\n \\t \\r \\0 or \\xNN)");
-        assert_eq!(error("COUNT;\nGET\n WHERE KEY\n  = ;"), "line 4, column 5: expected a key string or '*' after KEY=");
+        assert_eq!(
+            error("GET WHERE KEY=\"k"),
+            "line 1, column 15: unterminated string: missing closing '\"'"
+        );
+        assert_eq!(
+            error("PUT \"a\":\"b\";\n\n  GET WHERE KEY=\"a\\q\";"),
+            "line 3, column 19: unknown escape '\\q' (use \\\" \\\\ \\n \\t \\r \\0 or \\xNN)"
+        );
+        assert_eq!(
+            error("COUNT;\nGET\n WHERE KEY\n  = ;"),
+            "line 4, column 5: expected a key string or '*' after KEY="
+        );
     }
 
     #[test]
     fn exactly_one_statement() {
         assert_eq!(parse_statement("").unwrap_err().to_string(), "line 1, column 1: expected a statement");
-        assert_eq!(parse_statement("COUNT; STATS;").unwrap_err().to_string(), "line 1, column 8: expected only one statement");
+        assert_eq!(
+            parse_statement("COUNT; STATS;").unwrap_err().to_string(),
+            "line 1, column 8: expected only one statement"
+        );
     }
 
     #[test]
     fn recovery_resumes_after_the_next_semicolon() {
-        let items: Vec<_> = statements("COUNT; GET KEY; STATS; PUT \"a\\q\":\"b\"; CHECK; FROB\nLIMIT 3; HELP").collect();
+        let items: Vec<_> =
+            statements("COUNT; GET KEY; STATS; PUT \"a\\q\":\"b\"; CHECK; FROB\nLIMIT 3; HELP").collect();
         let shape: Vec<Result<&'static str, u32>> = items
             .iter()
             .map(|r| r.as_ref().map(|l| l.statement.name()).map_err(|e| e.position().column))
@@ -530,14 +565,19 @@ mod tests {
 
     fn arb_statement() -> impl Strategy<Value = Statement> {
         prop_oneof![
-            proptest::collection::vec((arb_bytes(), arb_bytes()), 1..4).prop_map(|pairs| Statement::Put { pairs }),
+            proptest::collection::vec((arb_bytes(), arb_bytes()), 1..4)
+                .prop_map(|pairs| Statement::Put { pairs }),
             arb_bytes().prop_map(|key| Statement::Get { key }),
             Just(Statement::GetAll),
             arb_bytes().prop_map(|key| Statement::Del { key }),
             Just(Statement::Compact),
             Just(Statement::IdentifierGet),
             "\\PC{0,12}".prop_map(|identifier| Statement::IdentifierSet { identifier }),
-            (proptest::option::of(arb_bytes()), proptest::option::of(arb_bytes()), proptest::option::of(1..=MAX_SCAN_LIMIT))
+            (
+                proptest::option::of(arb_bytes()),
+                proptest::option::of(arb_bytes()),
+                proptest::option::of(1..=MAX_SCAN_LIMIT)
+            )
                 .prop_map(|(prefix, from, limit)| Statement::Scan { prefix, from, limit }),
             Just(Statement::Count),
             Just(Statement::Stats),

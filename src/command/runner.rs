@@ -56,7 +56,13 @@ pub struct ScriptRunner {
 impl ScriptRunner {
     /// `keep_going`: run on after a failed statement instead of stopping.
     pub fn new(keep_going: bool) -> ScriptRunner {
-        ScriptRunner { keep_going, stopped: false, pending: Vec::new(), pending_bytes: 0, overlay: HashMap::new() }
+        ScriptRunner {
+            keep_going,
+            stopped: false,
+            pending: Vec::new(),
+            pending_bytes: 0,
+            overlay: HashMap::new(),
+        }
     }
 
     /// A statement failed and `keep_going` is off: later input is ignored.
@@ -112,9 +118,13 @@ impl ScriptRunner {
             Statement::Del { key } => {
                 let exists = match self.overlay.get(key) {
                     Some(exists) => *exists,
-                    None => store.value_len(key).ok()?.is_some(),
+                    None => store.contains_key(key).ok()?,
                 };
-                Some(if exists { Output::Deleted { key: key.clone() } } else { Output::NotFound { key: key.clone() } })
+                Some(if exists {
+                    Output::Deleted { key: key.clone() }
+                } else {
+                    Output::NotFound { key: key.clone() }
+                })
             }
             _ => None,
         }
@@ -171,7 +181,9 @@ impl ScriptRunner {
             None => false,
         };
         if committed {
-            outcomes.extend(pending.into_iter().map(|p| Outcome { position: p.located.position, result: Ok(p.output) }));
+            outcomes.extend(
+                pending.into_iter().map(|p| Outcome { position: p.located.position, result: Ok(p.output) }),
+            );
             return;
         }
         // Find the failing statement: run them one by one.
@@ -181,5 +193,132 @@ impl ScriptRunner {
             }
             self.run_one(session, p.located, outcomes);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::command::statements;
+    use crate::{KVStore, OpenOptions};
+
+    fn session(dir: &std::path::Path) -> Session {
+        let mut session = Session::new();
+        session.open(&dir.join("r.db"), &OpenOptions::new()).unwrap();
+        session
+    }
+
+    /// Feeds the whole script and returns each outcome as text or `Error: ...`.
+    fn run(session: &mut Session, keep_going: bool, script: &str) -> Vec<String> {
+        let mut runner = ScriptRunner::new(keep_going);
+        let mut outcomes = Vec::new();
+        for item in statements(script) {
+            outcomes.extend(runner.feed(session, item));
+            if runner.stopped() {
+                break;
+            }
+        }
+        outcomes.extend(runner.finish(session));
+        outcomes
+            .into_iter()
+            .map(|o| match o.result {
+                Ok(output) => output.to_string(),
+                Err(e) => format!("Error: {e}"),
+            })
+            .collect()
+    }
+
+    #[test]
+    fn batched_deletes_answer_as_if_run_alone() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut s = session(dir.path());
+        s.store().unwrap().put("old", "x").unwrap();
+        let answers = run(
+            &mut s,
+            false,
+            "PUT \"a\":\"1\"; DEL WHERE KEY=\"a\"; DEL WHERE KEY=\"a\"; DEL WHERE KEY=\"old\"; \
+             DEL WHERE KEY=\"never\"; PUT \"a\":\"2\"; DEL WHERE KEY=\"a\"; GET WHERE KEY=\"a\"; COUNT;",
+        );
+        assert_eq!(
+            answers,
+            [
+                "Inserted 1 key-value pairs",
+                "Key deleted",
+                "Key not found",
+                "Key deleted",
+                "Key not found",
+                "Inserted 1 key-value pairs",
+                "Key deleted",
+                "Key not found",
+                "0"
+            ]
+        );
+    }
+
+    #[test]
+    fn many_writes_are_committed_in_batches() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut s = session(dir.path());
+        let script: String = (0..2500).map(|i| format!("PUT \"k{i:05}\":\"v{i}\";\n")).collect();
+        let before = s.store().unwrap().stats().last_commit_seq;
+        let answers = run(&mut s, false, &script);
+        assert_eq!(answers.len(), 2500);
+        assert!(answers.iter().all(|a| a == "Inserted 1 key-value pairs"));
+        let commits = s.store().unwrap().stats().last_commit_seq - before;
+        assert_eq!(commits, 3, "2500 statements in batches of {BATCH_MAX_STATEMENTS}");
+        assert_eq!(s.store().unwrap().len(), 2500);
+    }
+
+    #[test]
+    fn a_failing_write_stops_the_run_and_keeps_what_came_before() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut s = session(dir.path());
+        let big = "k".repeat(s.store().unwrap().max_key_bytes() + 1);
+        let script =
+            format!("PUT \"a\":\"1\"; PUT \"b\":\"2\"; PUT \"{big}\":\"3\"; PUT \"c\":\"4\"; COUNT;");
+        let answers = run(&mut s, false, &script);
+        assert_eq!(answers.len(), 3, "{answers:?}");
+        assert!(answers[2].starts_with("Error: key is"), "{answers:?}");
+        let store = s.take_store().unwrap();
+        store.close().unwrap();
+        let store = KVStore::open(dir.path().join("r.db"), None).unwrap();
+        let keys: Vec<_> = store.iter().map(|r| r.unwrap().0).collect();
+        assert_eq!(keys, vec![b"a".to_vec(), b"b".to_vec()]);
+    }
+
+    #[test]
+    fn keep_going_runs_past_failures() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut s = session(dir.path());
+        let big = "k".repeat(s.store().unwrap().max_key_bytes() + 1);
+        let script =
+            format!("PUT \"a\":\"1\"; PUT \"{big}\":\"3\"; GET WHERE KEY \"a\"; PUT \"c\":\"4\"; COUNT;");
+        let answers = run(&mut s, true, &script);
+        assert_eq!(answers.len(), 5, "{answers:?}");
+        assert!(answers[1].starts_with("Error: key is"));
+        let column = "PUT \"a\":\"1\"; PUT \"".len() + big.len() + "\":\"3\"; GET WHERE KEY ".len() + 1;
+        assert_eq!(answers[2], format!("Error: line 1, column {column}: expected '=' after KEY"));
+        assert_eq!(&answers[3..], ["Inserted 1 key-value pairs", "2"]);
+    }
+
+    #[test]
+    fn a_parse_error_commits_the_writes_before_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut s = session(dir.path());
+        let answers = run(&mut s, false, "PUT \"a\":\"1\";\nPUT \"b\" \"2\";\nPUT \"c\":\"3\";");
+        assert_eq!(
+            answers,
+            ["Inserted 1 key-value pairs", "Error: line 2, column 9: expected ':' between key and value"]
+        );
+        assert_eq!(s.store().unwrap().len(), 1);
+    }
+
+    #[test]
+    fn without_a_store_writes_fail_like_other_statements() {
+        let mut s = Session::new();
+        let answers = run(&mut s, true, "PUT \"a\":\"1\"; HELP PUT; DEL WHERE KEY=\"a\";");
+        assert_eq!(answers[0], "Error: No database open. Use .open first");
+        assert!(answers[1].starts_with("PUT key:value"));
+        assert_eq!(answers[2], "Error: No database open. Use .open first");
     }
 }

@@ -23,7 +23,9 @@ impl ShellHelper {
 /// Completions for the word that ends at `pos`: where it starts, and the candidates. Nothing
 /// inside a string literal.
 pub(crate) fn complete_word(line: &str, pos: usize) -> (usize, Vec<String>) {
-    let before = &line[..pos];
+    let Some(before) = line.get(..pos) else {
+        return (pos, Vec::new());
+    };
     let trimmed = before.trim_start();
     if trimmed.starts_with('.') && !trimmed.contains(char::is_whitespace) {
         let start = pos - trimmed.len();
@@ -110,7 +112,10 @@ mod tests {
         assert_eq!(complete_word("get wh", 6), (4, vec!["where".to_owned()]));
         let (start, mut words) = complete_word("SCAN P", 6);
         words.sort();
-        assert_eq!((start, words), (5, vec!["PAGE".to_owned(), "PAGES".to_owned(), "PREFIX".to_owned()]));
+        assert_eq!(
+            (start, words),
+            (5, vec!["PAGE".to_owned(), "PAGES".to_owned(), "PREFIX".to_owned(), "PUT".to_owned()])
+        );
         assert_eq!(complete_word("GET ", 4), (4, vec![]));
     }
 
@@ -118,7 +123,9 @@ mod tests {
     fn nothing_inside_strings() {
         assert_eq!(complete_word("PUT \"PU", 7), (7, vec![]));
         assert_eq!(complete_word("PUT \"a\\\"PU", 10), (10, vec![]));
-        assert_eq!(complete_word("PUT \"a\":\"b\", \"c\":\"d\"; CO", 25).1, vec!["COMPACT".to_owned(), "COUNT".to_owned()]);
+        let line = "PUT \"a\":\"b\", \"c\":\"d\"; CO";
+        assert_eq!(complete_word(line, line.len()).1, vec!["COMPACT".to_owned(), "COUNT".to_owned()]);
+        assert_eq!(complete_word(line, line.len() + 5), (line.len() + 5, vec![]));
     }
 
     #[test]

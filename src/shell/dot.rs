@@ -41,7 +41,11 @@ pub(crate) fn parse(line: &str) -> Result<DotCommand, String> {
     match name.to_ascii_lowercase().as_str() {
         ".open" => {
             let path = unquote(rest);
-            if path.is_empty() { Err("Usage: .open PATH".to_owned()) } else { Ok(DotCommand::Open(path.to_owned())) }
+            if path.is_empty() {
+                Err("Usage: .open PATH".to_owned())
+            } else {
+                Ok(DotCommand::Open(path.to_owned()))
+            }
         }
         ".close" => no_args(DotCommand::Close),
         ".help" => no_args(DotCommand::Help),
@@ -86,7 +90,8 @@ mod tests {
     #[test]
     fn every_listed_command_parses() {
         for command in DOT_COMMANDS {
-            let line = if command.args.is_empty() { command.name.to_owned() } else { format!("{} x", command.name) };
+            let line =
+                if command.args.is_empty() { command.name.to_owned() } else { format!("{} x", command.name) };
             assert!(parse(&line).is_ok(), "{}", command.name);
         }
     }

@@ -67,7 +67,14 @@ struct Shell<'a> {
 impl<'a> Shell<'a> {
     fn new(out: &'a mut dyn Write, err: &'a mut dyn Write, interactive: bool) -> Shell<'a> {
         // The shell reports a failed statement and goes on, like the original.
-        Shell { session: Session::new(), runner: ScriptRunner::new(true), out, err, interactive, failed: false }
+        Shell {
+            session: Session::new(),
+            runner: ScriptRunner::new(true),
+            out,
+            err,
+            interactive,
+            failed: false,
+        }
     }
 
     fn answer(&mut self, output: &Output) {
@@ -184,7 +191,9 @@ impl<'a> Shell<'a> {
 fn banner(styled: bool) -> String {
     let title = format!("Wind-KVStore v{}", env!("CARGO_PKG_VERSION"));
     let title = if styled { format!("\x1b[1m{title}\x1b[0m") } else { title };
-    format!("{title}\nEnter statements ending with ';' (HELP; lists them), .help for shell commands, .quit to leave.")
+    format!(
+        "{title}\nEnter statements ending with ';' (HELP; lists them), .help for shell commands, .quit to leave."
+    )
 }
 
 /// Opens the store named on the command line (creating it when missing, like `KVStore::open`).
@@ -272,10 +281,10 @@ fn history_path() -> Option<PathBuf> {
 
 /// The terminal loop.
 fn run_interactive(db: Option<PathBuf>, styled: bool) -> u8 {
-    let config = Config::builder().auto_add_history(false).max_history_size(10_000).map_or_else(
-        |_| Config::default(),
-        |b| b.build(),
-    );
+    let config = Config::builder()
+        .auto_add_history(false)
+        .max_history_size(10_000)
+        .map_or_else(|_| Config::default(), |b| b.build());
     let mut editor: Editor<ShellHelper, DefaultHistory> = match Editor::with_config(config) {
         Ok(editor) => editor,
         Err(e) => {
@@ -308,9 +317,8 @@ fn run_interactive(db: Option<PathBuf>, styled: bool) -> u8 {
             Ok(line) => {
                 if buffer.is_empty() && line.trim_start().starts_with('.') {
                     let _ = editor.add_history_entry(line.trim());
-                    let control = shell.dot(&line, &mut |question: &str| {
-                        editor.readline(&format!("{question} ")).ok()
-                    });
+                    let control =
+                        shell.dot(&line, &mut |question: &str| editor.readline(&format!("{question} ")).ok());
                     match control {
                         Control::Quit => break,
                         Control::ClearScreen => {
