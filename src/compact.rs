@@ -6,7 +6,9 @@ use std::ops::Bound;
 
 use crate::engine::Engine;
 use crate::error::{Error, Result};
-use crate::format::{FILE_HEADER_BYTES, META_SLOT_BYTES, META_SLOT_OFFSETS, MAX_TREE_DEPTH, Meta, now_ms, seal_page};
+use crate::format::{
+    FILE_HEADER_BYTES, MAX_TREE_DEPTH, META_SLOT_BYTES, META_SLOT_OFFSETS, Meta, now_ms, seal_page,
+};
 use crate::io::FileIo;
 use crate::node::{Branch, Leaf, LeafEntry, Node, Value, branch_entry_len};
 use crate::overflow;

@@ -8,21 +8,50 @@
 //! any moment leaves the last checkpoint intact, and the log replays what came after it.
 
 use std::collections::{BTreeSet, HashMap, HashSet};
+use std::hash::{BuildHasherDefault, Hasher};
 use std::ops::Bound;
 use std::sync::Arc;
 
 use crate::cache::{PageBytes, PageCache};
 use crate::error::{Error, Result};
 use crate::format::{
-    FileHeader, META_SLOT_BYTES, META_SLOT_OFFSETS, MAX_TREE_DEPTH, Meta, PAGE_HEADER_BYTES, PageKind,
+    FileHeader, MAX_TREE_DEPTH, META_SLOT_BYTES, META_SLOT_OFFSETS, Meta, PAGE_HEADER_BYTES, PageKind,
     now_ms, seal_page, verify_page,
 };
 use crate::io::FileIo;
-use crate::node::{Branch, Leaf, LeafEntry, Node, NodeView, Value, ValueRef, branch_entry_len, inline_entry_len, max_inline_entry};
+use crate::node::{
+    Branch, Leaf, LeafEntry, Node, NodeView, Value, ValueRef, branch_entry_len, inline_entry_len,
+    max_inline_entry,
+};
 use crate::{freelist, overflow};
 
 /// Pages written in one `write` call at most when runs of consecutive pages are coalesced.
 const MAX_WRITE_RUN_BYTES: usize = 1 << 20;
+
+/// Hashes page numbers with one multiply: they are small dense integers, not attacker-chosen
+/// strings, so the default SipHash would only cost time on every page lookup.
+#[derive(Default)]
+pub(crate) struct PageNoHasher(u64);
+
+impl Hasher for PageNoHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        for b in bytes {
+            self.0 = (self.0 ^ u64::from(*b)).wrapping_mul(0x0100_0000_01b3);
+        }
+    }
+    fn write_u64(&mut self, n: u64) {
+        self.0 = n.wrapping_mul(0x9E37_79B9_7F4A_7C15);
+    }
+}
+
+pub(crate) type PageMap<V> = HashMap<u64, V, BuildHasherDefault<PageNoHasher>>;
+pub(crate) type PageSet = HashSet<u64, BuildHasherDefault<PageNoHasher>>;
+
+/// One leaf's entries from a scan's position, and the first key of the next leaf (`None`: last).
+pub(crate) type LeafChunk = (Vec<(Vec<u8>, Value)>, Option<Vec<u8>>);
 
 /// A page as a reader sees it: changed in memory, or verified bytes from the file.
 pub(crate) enum NodeRef<'a> {
@@ -42,9 +71,9 @@ pub(crate) struct Engine {
     /// Pages holding the persisted free list of the last checkpoint.
     pub(crate) durable_freelist: Vec<u64>,
     /// Tree pages changed since the last checkpoint and not yet written.
-    pub(crate) dirty: HashMap<u64, Node>,
+    pub(crate) dirty: PageMap<Node>,
     /// Pages allocated since the last checkpoint: free to change in place.
-    pub(crate) fresh: HashSet<u64>,
+    pub(crate) fresh: PageSet,
     /// Pages that may be allocated now.
     pub(crate) free: BTreeSet<u64>,
     /// Pages the last checkpoint still reaches but the live tree does not: free after the next.
@@ -52,7 +81,7 @@ pub(crate) struct Engine {
     pub(crate) cache: PageCache,
     pub(crate) read_only: bool,
     /// A read-only open keeps here the pages replay would have written.
-    pub(crate) mem_pages: HashMap<u64, PageBytes>,
+    pub(crate) mem_pages: PageMap<PageBytes>,
     /// Dirty pages beyond this are written out (to fresh pages) before the next operation.
     pub(crate) dirty_limit_pages: usize,
     /// Anything changed since the last checkpoint.
@@ -89,13 +118,13 @@ impl Engine {
             meta,
             durable_slot: slot,
             durable_freelist: Vec::new(),
-            dirty: HashMap::new(),
-            fresh: HashSet::new(),
+            dirty: PageMap::default(),
+            fresh: PageSet::default(),
             free: BTreeSet::new(),
             pending_free: Vec::new(),
             cache: PageCache::new(cache_bytes, page_size),
             read_only,
-            mem_pages: HashMap::new(),
+            mem_pages: PageMap::default(),
             dirty_limit_pages: (cache_bytes / 2 / page_size).max(256),
             changed: false,
         };
@@ -164,7 +193,9 @@ impl Engine {
 
     /// Verified bytes of a page that is not dirty: from memory, the cache or the file.
     pub(crate) fn read_raw(&self, page: u64) -> Result<PageBytes> {
-        if let Some(b) = self.mem_pages.get(&page) {
+        if !self.mem_pages.is_empty()
+            && let Some(b) = self.mem_pages.get(&page)
+        {
             return Ok(b.clone());
         }
         if let Some(b) = self.cache.get(page) {
@@ -188,7 +219,9 @@ impl Engine {
     }
 
     pub(crate) fn node(&self, page: u64) -> Result<NodeRef<'_>> {
-        if let Some(n) = self.dirty.get(&page) {
+        if !self.dirty.is_empty()
+            && let Some(n) = self.dirty.get(&page)
+        {
             return Ok(NodeRef::Dirty(n));
         }
         Ok(NodeRef::Clean(page, self.read_raw(page)?))
@@ -201,6 +234,7 @@ impl Engine {
     fn with_leaf<T>(
         &self,
         key: Option<&[u8]>,
+        track_high: bool,
         f: impl FnOnce(u64, &NodeRef<'_>, Option<Vec<u8>>) -> Result<T>,
     ) -> Result<T> {
         let depth = self.meta.depth;
@@ -214,7 +248,7 @@ impl Engine {
                 NodeRef::Dirty(Node::Leaf(_)) => None,
                 NodeRef::Dirty(Node::Branch(b)) => {
                     let idx = key.map_or(0, |k| b.child_index(k));
-                    if idx < b.entries.len() {
+                    if track_high && idx < b.entries.len() {
                         high = Some(b.entries[idx].0.clone());
                     }
                     Some(b.child(idx))
@@ -228,7 +262,7 @@ impl Engine {
                             Some(k) => view.child_index(k)?,
                             None => 0,
                         };
-                        if idx < view.count() {
+                        if track_high && idx < view.count() {
                             high = Some(view.key(idx)?.to_vec());
                         }
                         Some(view.child(idx)?)
@@ -252,8 +286,37 @@ impl Engine {
         Err(Error::corrupted(self.meta.root, "tree has no levels"))
     }
 
+    /// The value of `key`, read whole.
+    pub(crate) fn get_bytes(&self, key: &[u8]) -> Result<Option<Vec<u8>>> {
+        let found = self.with_leaf(Some(key), false, |_, node, _| match node {
+            NodeRef::Dirty(Node::Leaf(l)) => Ok(match l.search(key) {
+                Ok(i) => match &l.entries[i].value {
+                    Value::Inline(v) => Some(Ok(v.clone())),
+                    v => Some(Err(v.clone())),
+                },
+                Err(_) => None,
+            }),
+            NodeRef::Dirty(Node::Branch(_)) => unreachable_branch(),
+            NodeRef::Clean(no, bytes) => {
+                let view = NodeView::new(*no, bytes)?;
+                Ok(match view.search(key)? {
+                    Ok(i) => match view.leaf_entry(i)?.value {
+                        ValueRef::Inline(v) => Some(Ok(v.to_vec())),
+                        v => Some(Err(owned_value(v))),
+                    },
+                    Err(_) => None,
+                })
+            }
+        })?;
+        match found {
+            None => Ok(None),
+            Some(Ok(bytes)) => Ok(Some(bytes)),
+            Some(Err(value)) => self.read_value(&value, None).map(Some),
+        }
+    }
+
     pub(crate) fn get(&self, key: &[u8]) -> Result<Option<Value>> {
-        self.with_leaf(Some(key), |_, node, _| match node {
+        self.with_leaf(Some(key), false, |_, node, _| match node {
             NodeRef::Dirty(Node::Leaf(l)) => Ok(l.search(key).ok().map(|i| l.entries[i].value.clone())),
             NodeRef::Dirty(Node::Branch(_)) => unreachable_branch(),
             NodeRef::Clean(no, bytes) => {
@@ -267,10 +330,7 @@ impl Engine {
     }
 
     /// The entries of one leaf from `start` on, and where the next leaf starts (`None`: last).
-    pub(crate) fn leaf_chunk(
-        &self,
-        start: &Bound<Vec<u8>>,
-    ) -> Result<(Vec<(Vec<u8>, Value)>, Option<Vec<u8>>)> {
+    pub(crate) fn leaf_chunk(&self, start: &Bound<Vec<u8>>) -> Result<LeafChunk> {
         let mut position: Bound<Vec<u8>> = start.clone();
         // Each round moves right by one leaf; the bound only guards against a damaged tree whose
         // separators do not increase.
@@ -279,7 +339,7 @@ impl Engine {
                 Bound::Unbounded => None,
                 Bound::Included(k) | Bound::Excluded(k) => Some(k.as_slice()),
             };
-            let (entries, high) = self.with_leaf(key, |_, node, high| {
+            let (entries, high) = self.with_leaf(key, true, |_, node, high| {
                 let keep = |k: &[u8]| match &position {
                     Bound::Unbounded => true,
                     Bound::Included(s) => k >= s.as_slice(),
@@ -352,7 +412,13 @@ impl Engine {
 
     /// Page `index` of the chain of a value of `len` bytes: its data and next link. `from` is
     /// the page that links to `page`, for errors.
-    pub(crate) fn overflow_chunk(&self, page: u64, from: u64, index: u64, len: u64) -> Result<(Vec<u8>, u64)> {
+    pub(crate) fn overflow_chunk(
+        &self,
+        page: u64,
+        from: u64,
+        index: u64,
+        len: u64,
+    ) -> Result<(Vec<u8>, u64)> {
         self.check_link(page, from)?;
         let bytes = self.read_uncached(page)?;
         let (chunk, next) = overflow::read_chunk(page, &bytes, index, len, self.page_size)?;
@@ -440,6 +506,11 @@ impl Engine {
 
     fn put_dirty(&mut self, page: u64, node: Node) {
         debug_assert!(self.fresh.contains(&page));
+        debug_assert!(
+            node.encoded_len() <= self.page_size,
+            "oversized node for page {page}: {}",
+            node.encoded_len()
+        );
         self.dirty.insert(page, node);
     }
 
@@ -468,7 +539,10 @@ impl Engine {
         self.meta.root = ins.page;
         if let Some((sep, right)) = ins.split {
             let new_root = self.alloc(PageKind::Branch);
-            self.put_dirty(new_root, Node::Branch(Branch { first_child: ins.page, entries: vec![(sep, right)] }));
+            self.put_dirty(
+                new_root,
+                Node::Branch(Branch { first_child: ins.page, entries: vec![(sep, right)] }),
+            );
             self.meta.root = new_root;
             self.meta.depth += 1;
             if self.meta.depth > MAX_TREE_DEPTH {
@@ -718,7 +792,10 @@ impl Engine {
     /// switch the meta slot to one naming them (and `seq` as the last log record covered), sync.
     pub(crate) fn checkpoint(&mut self, seq: u64) -> Result<()> {
         debug_assert!(!self.read_only);
-        if !self.changed && seq == self.durable.checkpoint_seq && self.meta.identifier == self.durable.identifier {
+        if !self.changed
+            && seq == self.durable.checkpoint_seq
+            && self.meta.identifier == self.durable.identifier
+        {
             return Ok(());
         }
         // The free list after this checkpoint: what is free now, what becomes free once the old
@@ -812,7 +889,7 @@ fn split_leaf(leaf: &mut Leaf, appended: bool, page_size: usize) -> Option<Leaf>
     let cut = if appended && PAGE_HEADER_BYTES + total - sizes[n - 1] <= page_size {
         n - 1
     } else {
-        best_cut(&sizes, page_size, |left, _| left, |_, right| right)?
+        best_cut(&sizes, page_size, |left, _| left, |right, _| right)?
     };
     Some(Leaf { entries: leaf.entries.split_off(cut) })
 }
@@ -890,5 +967,114 @@ impl PageRun {
         }
         self.bytes = 0;
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::{Durability, KVStore, OpenOptions};
+
+    fn small_store(dir: &std::path::Path) -> KVStore {
+        OpenOptions::new().page_size(1024).durability(Durability::Buffered).open(dir.join("t.db")).unwrap()
+    }
+
+    fn key(i: u32) -> Vec<u8> {
+        // Spread keys so inserts land all over the tree, long enough to make branches fill fast.
+        format!("{:08x}-{:040}", i.wrapping_mul(2_654_435_761), i).into_bytes()
+    }
+
+    fn assert_healthy(store: &KVStore) {
+        let report = store.check().unwrap();
+        assert!(report.is_ok(), "{:?}", report.problems);
+    }
+
+    #[test]
+    fn splits_and_merges_at_every_level() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = small_store(dir.path());
+        let mut depths = vec![1];
+        let mut n = 0u32;
+        while store.stats().tree_depth < 4 {
+            store.put(key(n), [n as u8; 20]).unwrap();
+            n += 1;
+            let depth = store.stats().tree_depth;
+            if depth != *depths.last().unwrap() {
+                assert_eq!(depth, depths.last().unwrap() + 1, "the tree grows one level at a time");
+                depths.push(depth);
+                assert_healthy(&store);
+            }
+        }
+        store.checkpoint().unwrap();
+        assert_healthy(&store);
+        // Delete in a different order than inserted; every level must merge back down.
+        let mut order: Vec<u32> = (0..n).collect();
+        order.sort_by_key(|i| i.wrapping_mul(40_503) % 7919);
+        for (done, i) in order.iter().enumerate() {
+            assert!(store.delete(key(*i)).unwrap());
+            if done % 500 == 0 {
+                assert_healthy(&store);
+            }
+        }
+        let s = store.stats();
+        assert_eq!((s.tree_depth, s.key_count, s.branch_pages, s.leaf_pages), (1, 0, 0, 1), "{s:?}");
+        assert_healthy(&store);
+    }
+
+    #[test]
+    fn overflow_chains_are_allocated_and_freed_whole() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = small_store(dir.path());
+        let value: Vec<u8> = (0..100_000u32).map(|i| i as u8).collect();
+        store.put(b"big", &value).unwrap();
+        let per_page = 1024 - 16;
+        let pages = (value.len() as u64).div_ceil(per_page);
+        assert_eq!(store.stats().overflow_pages, pages);
+        let first = store.with_engine(|e| match e.get(b"big").unwrap().unwrap() {
+            super::Value::Overflow { len, first } => e.overflow_pages(len, first, 0).unwrap(),
+            other => panic!("expected an overflow value, got {other:?}"),
+        });
+        assert_eq!(first.len() as u64, pages);
+        // Written since the last checkpoint: the chain goes straight back to the free set.
+        let free_before = store.stats().free_pages;
+        store.put(b"big", b"small now").unwrap();
+        assert_eq!(store.stats().overflow_pages, 0);
+        assert_eq!(store.stats().free_pages, free_before + pages);
+        assert_eq!(store.get(b"big").unwrap().unwrap(), b"small now");
+        assert_healthy(&store);
+    }
+
+    #[test]
+    fn checkpointed_pages_wait_for_the_next_checkpoint_and_free_pages_are_reused() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = small_store(dir.path());
+        for i in 0..2000 {
+            store.put(key(i), [1u8; 30]).unwrap();
+        }
+        store.checkpoint().unwrap();
+        for i in 0..2000 {
+            store.delete(key(i)).unwrap();
+        }
+        // Everything freed was reachable from the checkpoint: pending, not yet reusable.
+        let pending = store.with_engine(|e| e.pending_free.len());
+        assert!(pending > 50, "{pending}");
+        store.checkpoint().unwrap();
+        assert_eq!(store.with_engine(|e| e.pending_free.len()), 0);
+        let free = store.free_pages().unwrap();
+        let pages = store.page_count();
+        drop(store);
+        let store = small_store(dir.path());
+        assert_eq!(store.free_pages().unwrap(), free, "the free list survives a reopen");
+        for i in 0..2000 {
+            store.put(key(i), [2u8; 30]).unwrap();
+        }
+        store.checkpoint().unwrap();
+        assert!(
+            store.page_count() <= pages + 2,
+            "free pages are reused before the file grows: {pages} -> {} ({:?}, {} free before)",
+            store.page_count(),
+            store.stats(),
+            free.len()
+        );
+        assert_healthy(&store);
     }
 }

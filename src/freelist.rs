@@ -15,8 +15,7 @@
 
 use crate::error::{Error, Result};
 use crate::format::{
-    PAGE_HEADER_BYTES, PageKind, get_u64, page_count_field, page_next, put_u64, seal_page,
-    write_page_header,
+    PAGE_HEADER_BYTES, PageKind, get_u64, page_count_field, page_next, put_u64, seal_page, write_page_header,
 };
 
 pub(crate) fn entries_per_page(page_size: usize) -> usize {

@@ -35,7 +35,12 @@ fn page_zero_used() -> u32 {
 /// Type and fill of one page, for the page map.
 pub(crate) fn page_summary(engine: &Engine, page: u64) -> Result<PageSummary> {
     if page == 0 {
-        return Ok(PageSummary { number: 0, page_type: PageType::Meta, items: 2, used_bytes: page_zero_used() });
+        return Ok(PageSummary {
+            number: 0,
+            page_type: PageType::Meta,
+            items: 2,
+            used_bytes: page_zero_used(),
+        });
     }
     if is_free(engine, page) {
         return Ok(PageSummary { number: page, page_type: PageType::Free, items: 0, used_bytes: 0 });
@@ -45,7 +50,12 @@ pub(crate) fn page_summary(engine: &Engine, page: u64) -> Result<PageSummary> {
             Node::Leaf(l) => (PageType::Leaf, l.entries.len()),
             Node::Branch(b) => (PageType::Branch, b.child_count()),
         };
-        return Ok(PageSummary { number: page, page_type, items: items as u32, used_bytes: node.encoded_len() as u32 });
+        return Ok(PageSummary {
+            number: page,
+            page_type,
+            items: items as u32,
+            used_bytes: node.encoded_len() as u32,
+        });
     }
     let bytes = engine.read_raw(page)?;
     let kind = verify_page(page, &bytes)?;
@@ -126,7 +136,10 @@ fn leaf_item(key: &[u8], value: &Value) -> PageItem {
 pub(crate) fn page_info(engine: &Engine, page: u64) -> Result<PageInfo> {
     let ps = engine.page_size as u32;
     if page >= engine.meta.page_count {
-        return Err(Error::InvalidOption(format!("page {page} does not exist: the store has {} pages", engine.meta.page_count)));
+        return Err(Error::InvalidOption(format!(
+            "page {page} does not exist: the store has {} pages",
+            engine.meta.page_count
+        )));
     }
     if page == 0 {
         return page_zero_info(engine);
@@ -142,7 +155,9 @@ pub(crate) fn page_info(engine: &Engine, page: u64) -> Result<PageInfo> {
             ),
             Node::Branch(b) => {
                 let mut items = vec![PageItem::BranchChild { key: None, child: b.first_child }];
-                items.extend(b.entries.iter().map(|(k, c)| PageItem::BranchChild { key: Some(k.clone()), child: *c }));
+                items.extend(
+                    b.entries.iter().map(|(k, c)| PageItem::BranchChild { key: Some(k.clone()), child: *c }),
+                );
                 (PageType::Branch, PageKind::Branch as u8, b.first_child, items)
             }
         };
@@ -366,12 +381,17 @@ impl Checker<'_> {
                 Node::Branch(b) => {
                     self.counts[0] += 1;
                     if level >= depth {
-                        self.problem(Some(page), format!("branch at level {level} of a tree of depth {depth}"));
+                        self.problem(
+                            Some(page),
+                            format!("branch at level {level} of a tree of depth {depth}"),
+                        );
                         continue;
                     }
                     let mut bounds_low = low.clone();
                     let mut child = b.first_child;
-                    for (key, next_child) in b.entries.iter().map(|(k, c)| (Some(k.clone()), *c)).chain([(high.clone(), 0)]) {
+                    for (key, next_child) in
+                        b.entries.iter().map(|(k, c)| (Some(k.clone()), *c)).chain([(high.clone(), 0)])
+                    {
                         stack.push((child, level + 1, page, bounds_low.clone(), key.clone()));
                         bounds_low = key;
                         child = next_child;
@@ -432,7 +452,10 @@ pub(crate) fn check(engine: &Engine, progress: &mut dyn FnMut(u64, u64)) -> Resu
     let file_len = engine.data.len()?;
     let durable_len = engine.durable.page_count * engine.page_size as u64;
     if file_len < durable_len {
-        c.problem(None, format!("file is {file_len} bytes, the last checkpoint needs {durable_len} (truncated)"));
+        c.problem(
+            None,
+            format!("file is {file_len} bytes, the last checkpoint needs {durable_len} (truncated)"),
+        );
     }
     c.check_tree();
     c.check_free();
@@ -442,7 +465,10 @@ pub(crate) fn check(engine: &Engine, progress: &mut dyn FnMut(u64, u64)) -> Resu
         if c.damaged {
             c.problem(
                 None,
-                format!("{} pages are neither reachable nor free, probably below the damaged pages above", leaked.len()),
+                format!(
+                    "{} pages are neither reachable nor free, probably below the damaged pages above",
+                    leaked.len()
+                ),
             );
         } else {
             for &p in leaked.iter().take(MAX_LEAKS_LISTED) {
@@ -466,26 +492,11 @@ pub(crate) fn check(engine: &Engine, progress: &mut dyn FnMut(u64, u64)) -> Resu
             }
         }
         if c.report.keys_checked != m.key_count {
-            c.problem(None, format!("{} keys found, the meta slot counts {}", c.report.keys_checked, m.key_count));
+            c.problem(
+                None,
+                format!("{} keys found, the meta slot counts {}", c.report.keys_checked, m.key_count),
+            );
         }
     }
     Ok(c.report)
-}
-
-/// Keys of the range as the engine's scan sees them (used by tests of the scan itself).
-#[cfg(test)]
-pub(crate) fn all_keys(engine: &Engine) -> Result<Vec<Vec<u8>>> {
-    use std::ops::Bound;
-    let mut out = Vec::new();
-    let mut pos = Bound::Unbounded;
-    loop {
-        let (entries, high) = engine.leaf_chunk(&pos)?;
-        if let Some((k, _)) = entries.last() {
-            pos = Bound::Excluded(k.clone());
-        }
-        out.extend(entries.into_iter().map(|(k, _)| k));
-        if high.is_none() {
-            return Ok(out);
-        }
-    }
 }

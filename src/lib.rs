@@ -1,29 +1,48 @@
-//! Wind-KVStore: an embedded, single-file key-value store.
+//! Wind-KVStore: an embedded, persistent key-value store in one file.
+//!
+//! [`KVStore`] keeps an ordered map of byte strings in a file of checksummed pages (a
+//! copy-on-write B+tree) with a write-ahead log beside it. See `docs/ARCHITECTURE.md` for the
+//! design and `docs/FORMAT.md` for the bytes.
+//!
+//! ```no_run
+//! use wind_kvstore::KVStore;
+//! # fn main() -> wind_kvstore::Result<()> {
+//! let store = KVStore::open("app.db", Some("MyApp"))?;
+//! store.put(b"k", b"v")?;
+//! assert_eq!(store.get(b"k")?.as_deref(), Some(&b"v"[..]));
+//! store.close()?;
+//! # Ok(()) }
+//! ```
 
 mod batch;
+mod cache;
 pub mod command;
+mod compact;
+mod engine;
 mod error;
 mod format;
+mod freelist;
 pub mod headless;
 mod inspect;
+mod inspect_impl;
 pub mod io;
+mod node;
 mod options;
+mod overflow;
 pub mod shell;
 mod store;
+mod wal;
 
 pub use batch::WriteBatch;
 pub use error::{Error, Result};
+pub use format::{MAX_IDENTIFIER_BYTES, MAX_VALUE_BYTES, max_key_bytes};
 pub use inspect::{
-    ChecksumState, CheckReport, PageInfo, PageItem, PageSummary, PageType, Problem, RecoveryReport, Stats,
+    CheckReport, ChecksumState, PageInfo, PageItem, PageSummary, PageType, Problem, RecoveryReport, Stats,
 };
 pub use options::{DEFAULT_CACHE_BYTES, DEFAULT_CHECKPOINT_LOG_BYTES, Durability, OpenOptions};
-pub use format::{MAX_IDENTIFIER_BYTES, MAX_VALUE_BYTES, max_key_bytes};
 pub use store::{Iter, KVStore, Keys, PageIter, log_path};
-mod cache;
-mod engine;
-mod freelist;
-mod node;
-mod overflow;
-mod wal;
-mod compact;
-mod inspect_impl;
+
+/// The README's examples run as doctests.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+pub struct ReadmeDoctests;

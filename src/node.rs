@@ -261,7 +261,12 @@ impl<'a> NodeView<'a> {
         let leaf = match PageKind::from_byte(page[0]) {
             Some(PageKind::Leaf) => true,
             Some(PageKind::Branch) => false,
-            _ => return Err(Error::corrupted(page_no, format!("expected a tree page, found type {}", page[0]))),
+            _ => {
+                return Err(Error::corrupted(
+                    page_no,
+                    format!("expected a tree page, found type {}", page[0]),
+                ));
+            }
         };
         let count = page_count_field(page) as usize;
         if PAGE_HEADER_BYTES + count * SLOT_BYTES > page.len() {

@@ -35,13 +35,13 @@ pub(crate) fn encode_page(page_no: u64, chunk: &[u8], next: u64, out: &mut [u8])
 
 /// The data of overflow page `index` of a chain of `len` bytes, checked against what the chain
 /// must look like there. Returns the data and the next link.
-pub(crate) fn read_chunk<'a>(
+pub(crate) fn read_chunk(
     page_no: u64,
-    page: &'a [u8],
+    page: &[u8],
     index: u64,
     len: u64,
     page_size: usize,
-) -> Result<(&'a [u8], u64)> {
+) -> Result<(&[u8], u64)> {
     let per = data_per_page(page_size) as u64;
     let total = pages_for(len, page_size);
     let expect = if index + 1 == total { len - index * per } else { per };
@@ -50,11 +50,17 @@ pub(crate) fn read_chunk<'a>(
         return Err(Error::corrupted(page_no, format!("expected an overflow page, found type {}", page[0])));
     }
     if have != expect {
-        return Err(Error::corrupted(page_no, format!("overflow page holds {have} bytes, the chain needs {expect}")));
+        return Err(Error::corrupted(
+            page_no,
+            format!("overflow page holds {have} bytes, the chain needs {expect}"),
+        ));
     }
     let next = page_next(page);
     if (index + 1 == total) != (next == 0) {
-        return Err(Error::corrupted(page_no, "overflow chain length does not match the value length".to_string()));
+        return Err(Error::corrupted(
+            page_no,
+            "overflow chain length does not match the value length".to_string(),
+        ));
     }
     Ok((&page[PAGE_HEADER_BYTES..PAGE_HEADER_BYTES + have as usize], next))
 }

@@ -202,7 +202,12 @@ impl KVStore {
         let engine = Engine::new(data, header, meta.clone(), slot, opts.cache_bytes, opts.read_only)?;
         let mut inner = Inner {
             engine,
-            log: LogWriter { file: None, len: LOG_HEADER_BYTES, buf: Vec::new(), next_seq: meta.checkpoint_seq + 1 },
+            log: LogWriter {
+                file: None,
+                len: LOG_HEADER_BYTES,
+                buf: Vec::new(),
+                next_seq: meta.checkpoint_seq + 1,
+            },
         };
         let recovery = match &log_file {
             Some(log) => recover(&mut inner, log.clone(), opts.read_only)?,
@@ -237,7 +242,9 @@ impl KVStore {
     }
 
     fn write_inner(&self) -> Result<RwLockWriteGuard<'_, Inner>> {
-        self.inner.write().map_err(|_| Error::Poisoned { reason: "a thread panicked inside the store".into() })
+        self.inner
+            .write()
+            .map_err(|_| Error::Poisoned { reason: "a thread panicked inside the store".into() })
     }
 
     fn poison_guard(&self) -> MutexGuard<'_, Option<String>> {
@@ -319,11 +326,7 @@ impl KVStore {
     // ------------------------------------------------------------------ reads
 
     pub fn get(&self, key: impl AsRef<[u8]>) -> Result<Option<Vec<u8>>> {
-        let inner = self.read_inner()?;
-        match inner.engine.get(key.as_ref())? {
-            Some(v) => Ok(Some(inner.engine.read_value(&v, None)?)),
-            None => Ok(None),
-        }
+        self.read_inner()?.engine.get_bytes(key.as_ref())
     }
 
     pub fn contains_key(&self, key: impl AsRef<[u8]>) -> Result<bool> {
@@ -637,6 +640,12 @@ impl KVStore {
         let mut pages: Vec<u64> = e.free.iter().copied().chain(e.pending_free.iter().copied()).collect();
         pages.sort_unstable();
         Ok(pages)
+    }
+
+    /// Run `f` on the engine (unit tests of the tree beside its code).
+    #[cfg(test)]
+    pub(crate) fn with_engine<T>(&self, f: impl FnOnce(&mut Engine) -> T) -> T {
+        f(&mut self.inner.write().expect("lock").engine)
     }
 
     // ------------------------------------------------------------------ closing
@@ -1026,7 +1035,10 @@ mod tests {
     #[test]
     fn prefix_bounds_cover_exactly_the_prefix() {
         assert_eq!(prefix_bounds(b"ab"), (Bound::Included(b"ab".to_vec()), Bound::Excluded(b"ac".to_vec())));
-        assert_eq!(prefix_bounds(b"a\xff"), (Bound::Included(b"a\xff".to_vec()), Bound::Excluded(b"b".to_vec())));
+        assert_eq!(
+            prefix_bounds(b"a\xff"),
+            (Bound::Included(b"a\xff".to_vec()), Bound::Excluded(b"b".to_vec()))
+        );
         assert_eq!(prefix_bounds(b"\xff\xff"), (Bound::Included(b"\xff\xff".to_vec()), Bound::Unbounded));
         assert_eq!(prefix_bounds(b""), (Bound::Included(vec![]), Bound::Unbounded));
     }

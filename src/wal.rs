@@ -164,6 +164,9 @@ pub(crate) struct LogDamage {
     pub reason: String,
 }
 
+/// A record as `(seq, ops)`, `None` at a clean end, or where and why the log is damaged.
+pub(crate) type NextRecord = std::result::Result<Option<(u64, Vec<LogOp>)>, LogDamage>;
+
 /// Reads records one at a time; never allocates more than the file holds.
 pub(crate) struct LogReader {
     file: Arc<dyn FileIo>,
@@ -182,7 +185,7 @@ impl LogReader {
     }
 
     /// The next record as `(seq, ops)`, `Ok(None)` at a clean end, or `Err(LogDamage)`.
-    pub(crate) fn next_record(&mut self) -> Result<std::result::Result<Option<(u64, Vec<LogOp>)>, LogDamage>> {
+    pub(crate) fn next_record(&mut self) -> Result<NextRecord> {
         let remaining = self.len.saturating_sub(self.offset);
         if remaining == 0 {
             return Ok(Ok(None));

@@ -59,7 +59,10 @@ fn identifier_is_persisted_and_limited() {
     store.set_identifier("UserDatabase").unwrap();
     let long = "x".repeat(65);
     assert!(matches!(store.set_identifier(&long), Err(Error::IdentifierTooLong { len: 65, max: 64 })));
-    assert!(matches!(KVStore::open(dir.path().join("other.db"), Some(&long)), Err(Error::IdentifierTooLong { .. })));
+    assert!(matches!(
+        KVStore::open(dir.path().join("other.db"), Some(&long)),
+        Err(Error::IdentifierTooLong { .. })
+    ));
     drop(store);
     let store = KVStore::open(&path, None).unwrap();
     assert_eq!(store.get_identifier(), "UserDatabase");
@@ -78,7 +81,8 @@ fn batches_scans_and_prefixes() {
     assert_eq!(store.len(), 2002);
     let users: Vec<_> = store.prefix(b"user:").map(|r| r.unwrap().0).collect();
     assert_eq!(users, vec![b"user:1".to_vec(), b"user:2".to_vec()]);
-    let keys: Vec<_> = store.range(b"k00998".as_slice()..b"k01001".as_slice()).map(|r| r.unwrap().0).collect();
+    let keys: Vec<_> =
+        store.range(b"k00998".as_slice()..b"k01001".as_slice()).map(|r| r.unwrap().0).collect();
     assert_eq!(keys, vec![b"k00998".to_vec(), b"k00999".to_vec(), b"k01000".to_vec()]);
     let all: Vec<_> = store.iter().map(|r| r.unwrap().0).collect();
     assert_eq!(all.len(), 2002);
@@ -126,14 +130,18 @@ fn limits_are_errors() {
     assert!(max >= 255);
     store.put(vec![1u8; max], b"ok").unwrap();
     assert!(matches!(store.put(vec![1u8; max + 1], b"no"), Err(Error::KeyTooLarge { .. })));
-    assert!(matches!(OpenOptions::new().page_size(3000).open(dir.path().join("x.db")), Err(Error::InvalidOption(_))));
+    assert!(matches!(
+        OpenOptions::new().page_size(3000).open(dir.path().join("x.db")),
+        Err(Error::InvalidOption(_))
+    ));
 }
 
 #[test]
 fn compaction_shrinks_and_keeps_everything() {
     let dir = tmp();
     let path = dir.path().join("c.db");
-    let mut store = OpenOptions::new().identifier("Before").durability(Durability::Buffered).open(&path).unwrap();
+    let mut store =
+        OpenOptions::new().identifier("Before").durability(Durability::Buffered).open(&path).unwrap();
     for i in 0..20_000u32 {
         store.put(format!("key{i:06}"), vec![(i % 251) as u8; 100]).unwrap_or_else(|e| panic!("{e}"));
     }

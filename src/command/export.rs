@@ -206,7 +206,9 @@ mod tests {
         String::from_utf8(out).expect("exports are UTF-8")
     }
 
-    fn read_back(text: &str) -> Result<(String, Vec<(Vec<u8>, Vec<u8>)>), CommandError> {
+    type Pairs = Vec<(Vec<u8>, Vec<u8>)>;
+
+    fn read_back(text: &str) -> Result<(String, Pairs), CommandError> {
         let mut pairs = Vec::new();
         let (count, identifier) = read_export(text.as_bytes(), Path::new("t.jsonl"), |k, v| {
             pairs.push((k, v));

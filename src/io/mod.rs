@@ -15,6 +15,9 @@ pub use std_fs::StdVfs;
 pub trait FileIo: Send + Sync {
     /// Current length in bytes.
     fn len(&self) -> io::Result<u64>;
+    fn is_empty(&self) -> io::Result<bool> {
+        Ok(self.len()? == 0)
+    }
     /// Fill `buf` from `offset`; reading past the end is an `UnexpectedEof` error.
     fn read_exact_at(&self, buf: &mut [u8], offset: u64) -> io::Result<()>;
     /// Write all of `buf` at `offset`, growing the file if needed.
