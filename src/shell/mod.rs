@@ -35,7 +35,8 @@ pub fn run(db: Option<PathBuf>) -> u8 {
     let stdin = io::stdin();
     let stdout = io::stdout();
     if stdin.is_terminal() {
-        run_interactive(db, stdout.is_terminal())
+        let styled = stdout.is_terminal() && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty());
+        run_interactive(db, styled)
     } else {
         let mut out = io::BufWriter::new(stdout.lock());
         let status = run_piped(db.as_deref(), &mut stdin.lock(), &mut out, &mut io::stderr());
