@@ -16,17 +16,20 @@
 
 mod batch;
 mod cache;
+pub mod command;
 mod compact;
 mod engine;
 mod error;
 mod format;
 mod freelist;
+pub mod headless;
 mod inspect;
 mod inspect_impl;
 pub mod io;
 mod node;
 mod options;
 mod overflow;
+pub mod shell;
 mod store;
 mod wal;
 

@@ -1,0 +1,73 @@
+//! `wkstore-tui`: browse a Wind-KVStore file, or run statements on it headless with `--exec`.
+
+use std::io::{BufWriter, Write as _};
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::Parser;
+use wind_kvstore::headless::{EXIT_USAGE, Format, Headless, Script};
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "wkstore-tui",
+    version,
+    about = "Browse a Wind-KVStore file, or run statements on it headless"
+)]
+struct Cli {
+    /// The store file.
+    #[arg(required_unless_present = "demo")]
+    db: Option<PathBuf>,
+
+    /// Run these statements (separated by ';') and exit instead of opening the browser.
+    #[arg(long, value_name = "STATEMENTS", conflicts_with = "exec_file")]
+    exec: Option<String>,
+
+    /// Run the statements in FILE ('-' reads standard input) and exit.
+    #[arg(long, value_name = "FILE")]
+    exec_file: Option<PathBuf>,
+
+    /// How --exec prints answers: text for people, or one JSON object per statement.
+    #[arg(long, value_enum, default_value_t = Format::Text)]
+    format: Format,
+
+    /// Open the store read-only (writes fail; the store must exist).
+    #[arg(long)]
+    read_only: bool,
+
+    /// With --exec: run on after a failed statement (the exit status is still 1).
+    #[arg(long)]
+    keep_going: bool,
+
+    /// Open the browser on a generated demo store.
+    #[arg(long, conflicts_with_all = ["exec", "exec_file"])]
+    demo: bool,
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let script = match (&cli.exec, &cli.exec_file) {
+        (Some(text), _) => Script::Inline(text.clone()),
+        (None, Some(path)) if path.as_os_str() == "-" => Script::Stdin,
+        (None, Some(path)) => Script::File(path.clone()),
+        (None, None) => return run_browser(&cli),
+    };
+    let Some(db) = cli.db else {
+        eprintln!("Error: --exec needs the store file");
+        return ExitCode::from(EXIT_USAGE);
+    };
+    let headless =
+        Headless { db, script, format: cli.format, read_only: cli.read_only, keep_going: cli.keep_going };
+    let stdout = std::io::stdout();
+    let mut out = BufWriter::new(stdout.lock());
+    let status = headless.run(&mut std::io::stdin(), &mut out, &mut std::io::stderr());
+    let _ = out.flush();
+    ExitCode::from(status)
+}
+
+/// The full-screen browser (and `--demo`). Not built yet: says so and exits with the usage status.
+fn run_browser(_cli: &Cli) -> ExitCode {
+    eprintln!(
+        "wkstore-tui: the full-screen browser is not in this build yet; use --exec or --exec-file to run statements"
+    );
+    ExitCode::from(EXIT_USAGE)
+}

@@ -1,0 +1,43 @@
+//! The command language: one parser and one executor for every front-end (the browser's command
+//! bar, `wkstore-tui --exec`, `wkshell` and the server's `/api/execute`).
+//!
+//! ```no_run
+//! use wind_kvstore::command::{Session, parse_script};
+//! use wind_kvstore::OpenOptions;
+//!
+//! let mut session = Session::new();
+//! session.open("app.db".as_ref(), &OpenOptions::new())?;
+//! for statement in parse_script("PUT \"k\":\"v\"; GET WHERE KEY=\"k\";")? {
+//!     let output = session.execute(&statement)?;
+//!     println!("{output}");                 // text for people
+//!     println!("{}", output.to_json());     // JSON for programs
+//! }
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+//!
+//! The statements, their answers and the JSON shapes are documented in `docs/COMMANDS.md`.
+
+mod ast;
+mod error;
+mod exec;
+mod export;
+mod help;
+mod lexer;
+mod literal;
+mod output;
+mod parser;
+mod runner;
+
+pub use ast::{Located, Statement};
+pub use error::{CommandError, ParseError};
+pub use exec::{
+    DEFAULT_PAGES_LIMIT, DEFAULT_SCAN_LIMIT, FileAccess, MAX_PAGES_LIMIT, MAX_SCAN_LIMIT, Session, execute,
+    execute_shared,
+};
+pub use export::{EXPORT_FORMAT, EXPORT_VERSION};
+pub use help::{HelpTopic, TOPICS, find_topic};
+pub use lexer::{Keyword, Position, is_complete};
+pub use literal::{bytes_from_json, bytes_to_json, hex_literal, quote};
+pub use output::{Output, PageList, PageRow, ScanPage, error_to_json};
+pub use parser::{Statements, parse_script, parse_statement, statements, statements_at};
+pub use runner::{BATCH_MAX_BYTES, BATCH_MAX_STATEMENTS, Outcome, ScriptRunner};

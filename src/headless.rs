@@ -1,0 +1,169 @@
+//! `wkstore-tui DB --exec "..."`: runs statements without a screen. Answers go to stdout, one
+//! per statement; diagnostics go to stderr; the exit status says how it went (see the `EXIT_`
+//! constants). Writes are batched as [`crate::command::ScriptRunner`] documents.
+
+use std::io::{Read, Write};
+use std::path::PathBuf;
+
+use crate::OpenOptions;
+use crate::command::{CommandError, Outcome, ScriptRunner, Session, error_to_json, statements};
+
+/// Every statement succeeded.
+pub const EXIT_OK: u8 = 0;
+/// A statement failed (or the store could not be opened, for another reason than a lock).
+pub const EXIT_FAILED: u8 = 1;
+/// The command line was wrong, or the script could not be read.
+pub const EXIT_USAGE: u8 = 2;
+/// `CHECK` found damage (and no statement failed).
+pub const EXIT_DAMAGED: u8 = 3;
+/// Another process holds the store's write lock.
+pub const EXIT_LOCKED: u8 = 4;
+
+/// How answers are printed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
+pub enum Format {
+    /// The shell's text, as people read it.
+    #[default]
+    Text,
+    /// One JSON object per line, per statement.
+    Json,
+}
+
+/// Where the statements come from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Script {
+    /// `--exec "STMT; STMT"`.
+    Inline(String),
+    /// `--exec-file FILE`.
+    File(PathBuf),
+    /// `--exec-file -`.
+    Stdin,
+}
+
+/// What `--exec` was asked to do.
+#[derive(Debug, Clone)]
+pub struct Headless {
+    pub db: PathBuf,
+    pub script: Script,
+    pub format: Format,
+    pub read_only: bool,
+    pub keep_going: bool,
+}
+
+/// Prints answers and diagnostics in the chosen format and remembers what the exit status needs.
+struct Printer<'a> {
+    format: Format,
+    stdout: &'a mut dyn Write,
+    stderr: &'a mut dyn Write,
+    failed: bool,
+    damaged: bool,
+    /// stdout could not be written (a closed pipe): stop running statements.
+    broken: bool,
+}
+
+impl Printer<'_> {
+    fn error(&mut self, error: &CommandError, at: Option<crate::command::Position>) {
+        self.failed = true;
+        // Keep answers and diagnostics in order on a shared terminal.
+        let _ = self.stdout.flush();
+        let _ = match self.format {
+            Format::Text => match (error, at) {
+                (CommandError::Parse(_), _) | (_, None) => writeln!(self.stderr, "Error: {error}"),
+                (_, Some(at)) => writeln!(self.stderr, "Error: line {}: {error}", at.line),
+            },
+            Format::Json => writeln!(self.stderr, "{}", error_to_json(error, at)),
+        };
+        let _ = self.stderr.flush();
+    }
+
+    fn outcome(&mut self, outcome: Outcome) {
+        match outcome.result {
+            Ok(output) => {
+                self.damaged |= output.found_damage();
+                let written = match self.format {
+                    Format::Text => writeln!(self.stdout, "{output}"),
+                    Format::Json => writeln!(self.stdout, "{}", output.to_json()),
+                };
+                if written.is_err() {
+                    self.broken = true;
+                    self.failed = true;
+                }
+            }
+            Err(error) => self.error(&error, Some(outcome.position)),
+        }
+    }
+
+    fn usage(&mut self, message: &str) -> u8 {
+        let _ = match self.format {
+            Format::Text => writeln!(self.stderr, "Error: {message}"),
+            Format::Json => {
+                writeln!(self.stderr, "{}", serde_json::json!({"kind": "error", "message": message}))
+            }
+        };
+        EXIT_USAGE
+    }
+}
+
+fn read_script(script: &Script, stdin: &mut dyn Read) -> Result<String, String> {
+    match script {
+        Script::Inline(text) => Ok(text.clone()),
+        Script::File(path) => {
+            std::fs::read(path).map_err(|e| format!("cannot read {}: {e}", path.display())).and_then(
+                |bytes| String::from_utf8(bytes).map_err(|_| format!("{} is not UTF-8 text", path.display())),
+            )
+        }
+        Script::Stdin => {
+            let mut bytes = Vec::new();
+            stdin.read_to_end(&mut bytes).map_err(|e| format!("cannot read standard input: {e}"))?;
+            String::from_utf8(bytes).map_err(|_| "standard input is not UTF-8 text".to_owned())
+        }
+    }
+}
+
+impl Headless {
+    /// Runs the script and returns the exit status.
+    pub fn run(&self, stdin: &mut dyn Read, stdout: &mut dyn Write, stderr: &mut dyn Write) -> u8 {
+        let mut printer =
+            Printer { format: self.format, stdout, stderr, failed: false, damaged: false, broken: false };
+        let text = match read_script(&self.script, stdin) {
+            Ok(text) => text,
+            Err(message) => return printer.usage(&message),
+        };
+
+        let mut options = OpenOptions::new();
+        if self.read_only {
+            options.read_only(true).create(false);
+        }
+        let mut session = Session::new();
+        if let Err(error) = session.open(&self.db, &options) {
+            printer.error(&error, None);
+            return if error.is_locked() { EXIT_LOCKED } else { EXIT_FAILED };
+        }
+
+        let mut runner = ScriptRunner::new(self.keep_going);
+        for item in statements(&text) {
+            for outcome in runner.feed(&mut session, item) {
+                printer.outcome(outcome);
+            }
+            if runner.stopped() || printer.broken {
+                break;
+            }
+        }
+        for outcome in runner.finish(&mut session) {
+            printer.outcome(outcome);
+        }
+        if let Err(error) = session.close() {
+            printer.error(&error, None);
+        }
+        if printer.stdout.flush().is_err() {
+            printer.failed = true;
+        }
+        if printer.failed {
+            EXIT_FAILED
+        } else if printer.damaged {
+            EXIT_DAMAGED
+        } else {
+            EXIT_OK
+        }
+    }
+}

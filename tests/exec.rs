@@ -1,0 +1,350 @@
+//! `wkstore-tui DB --exec` through the real binary: answers on stdout, diagnostics on stderr,
+//! exit codes.
+
+use std::io::Write as _;
+use std::path::Path;
+use std::process::{Command, Output, Stdio};
+
+use wind_kvstore::command::{hex_literal, quote};
+use wind_kvstore::{KVStore, PageType, WriteBatch};
+
+const BIN: &str = env!("CARGO_BIN_EXE_wkstore-tui");
+
+fn tui(args: &[&str], stdin: &str) -> Output {
+    let mut child = Command::new(BIN)
+        .args(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("wkstore-tui starts");
+    child.stdin.take().expect("stdin").write_all(stdin.as_bytes()).expect("stdin written");
+    child.wait_with_output().expect("wkstore-tui ends")
+}
+
+fn exec(db: &Path, script: &str, extra: &[&str]) -> Output {
+    let mut args = vec![db.to_str().expect("utf-8 path"), "--exec", script];
+    args.extend_from_slice(extra);
+    tui(&args, "")
+}
+
+fn stdout(output: &Output) -> String {
+    String::from_utf8(output.stdout.clone()).expect("stdout is UTF-8")
+}
+
+fn stderr(output: &Output) -> String {
+    String::from_utf8(output.stderr.clone()).expect("stderr is UTF-8")
+}
+
+fn status(output: &Output) -> i32 {
+    output.status.code().expect("exited")
+}
+
+const ORIGINAL_SCRIPT: &str = r#"PUT "k":"v", "k2":"v2";
+GET WHERE KEY="k";
+get where key="missing";
+GET WHERE KEY=*;
+DEL WHERE KEY="k";
+DEL WHERE KEY="k";
+COMPACT;
+IDENTIFIER GET;
+IDENTIFIER SET "UserDatabase";
+IDENTIFIER GET;
+PUT "bin":x'00ff10';
+GET WHERE KEY="bin";
+DEL WHERE KEY="bin";
+GET WHERE KEY=*;
+"#;
+
+const ORIGINAL_ANSWERS: &str = "Inserted 2 key-value pairs
+v
+Key not found
+Found 2 key-value pairs:
+\"k\": \"v\"
+\"k2\": \"v2\"
+Key deleted
+Key not found
+Database compacted
+KVStore
+Identifier set to 'UserDatabase'
+UserDatabase
+Inserted 1 key-value pairs
+<BINARY DATA: 00 FF 10>
+Key deleted
+Found 1 key-value pairs:
+\"k2\": \"v2\"
+";
+
+#[test]
+fn the_original_statements_give_the_original_answers() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("o.db");
+    let out = exec(&db, ORIGINAL_SCRIPT, &[]);
+    assert_eq!(stderr(&out), "");
+    assert_eq!(stdout(&out), ORIGINAL_ANSWERS);
+    assert_eq!(status(&out), 0);
+    // An empty store answers the listing as the original did.
+    let out = exec(&dir.path().join("empty.db"), "GET WHERE KEY=*;", &[]);
+    assert_eq!((stdout(&out).as_str(), status(&out)), ("No data found\n", 0));
+}
+
+#[test]
+fn exec_file_and_standard_input() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("f.db");
+    let script = dir.path().join("script.kvs");
+    std::fs::write(&script, ORIGINAL_SCRIPT).unwrap();
+    let out = tui(&[db.to_str().unwrap(), "--exec-file", script.to_str().unwrap()], "");
+    assert_eq!((stdout(&out).as_str(), status(&out)), (ORIGINAL_ANSWERS, 0));
+    let out = tui(&[dir.path().join("g.db").to_str().unwrap(), "--exec-file", "-"], ORIGINAL_SCRIPT);
+    assert_eq!((stdout(&out).as_str(), status(&out)), (ORIGINAL_ANSWERS, 0));
+}
+
+#[test]
+fn json_output_parses_for_every_statement() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("j.db");
+    let export = dir.path().join("e.jsonl");
+    let script = format!(
+        "PUT \"a\":\"1\", \"b\":\"2\", x'ff':x'00'; GET WHERE KEY=\"a\"; GET WHERE KEY=\"zz\"; GET WHERE KEY=*; \
+         DEL WHERE KEY=\"a\"; DEL WHERE KEY=\"a\"; COMPACT; IDENTIFIER GET; IDENTIFIER SET \"J\"; \
+         SCAN LIMIT 1; COUNT; STATS; PAGES; PAGE 0; FREELIST; CHECK; EXPORT {path}; IMPORT {path}; HELP; HELP SCAN;",
+        path = quote(export.to_str().unwrap().as_bytes())
+    );
+    let out = exec(&db, &script, &["--format", "json"]);
+    assert_eq!(stderr(&out), "");
+    assert_eq!(status(&out), 0);
+    let kinds: Vec<String> = stdout(&out)
+        .lines()
+        .map(|line| {
+            let value: serde_json::Value =
+                serde_json::from_str(line).unwrap_or_else(|e| panic!("{line}: {e}"));
+            value["kind"].as_str().expect("kind").to_owned()
+        })
+        .collect();
+    assert_eq!(
+        kinds,
+        [
+            "inserted",
+            "value",
+            "not_found",
+            "pairs",
+            "deleted",
+            "not_found",
+            "compacted",
+            "identifier",
+            "identifier_set",
+            "scan",
+            "count",
+            "stats",
+            "pages",
+            "page",
+            "freelist",
+            "check",
+            "exported",
+            "imported",
+            "help",
+            "help",
+        ]
+    );
+    let lines: Vec<serde_json::Value> =
+        stdout(&out).lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    assert_eq!(lines[3]["pairs"][2], serde_json::json!({"key": {"base64": "/w=="}, "value": "\u{0}"}));
+    assert_eq!(lines[9]["next"], serde_json::json!({"base64": "/w=="}));
+    assert_eq!(lines[15]["ok"], true);
+
+    // Errors are JSON on stderr in this format.
+    let out = exec(&db, "COUNT; GET WHERE KEY \"a\";", &["--format", "json"]);
+    assert_eq!(status(&out), 1);
+    let error: serde_json::Value = serde_json::from_str(stderr(&out).trim()).expect("error is JSON");
+    assert_eq!(error["kind"], "error");
+    assert_eq!((error["line"].as_u64(), error["column"].as_u64()), (Some(1), Some(22)));
+    assert_eq!(error["message"], "expected '=' after KEY");
+}
+
+#[test]
+fn a_bad_statement_names_its_position_and_stops_the_run() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("b.db");
+    let out = exec(&db, "PUT \"a\":\"1\";\nGET WHERE KEY\"a\";\nPUT \"b\":\"2\";", &[]);
+    assert_eq!(status(&out), 1);
+    assert_eq!(stdout(&out), "Inserted 1 key-value pairs\n");
+    assert_eq!(stderr(&out), "Error: line 2, column 14: expected '=' after KEY\n");
+    // The statement before the bad one is durable; the one after never ran.
+    let out = exec(&db, "GET WHERE KEY=*;", &[]);
+    assert_eq!(stdout(&out), "Found 1 key-value pairs:\n\"a\": \"1\"\n");
+
+    let out = exec(&db, "GET WHERE KEY\"a\"; PUT \"c\":\"3\"; COUNT;", &["--keep-going"]);
+    assert_eq!(status(&out), 1);
+    assert_eq!(stdout(&out), "Inserted 1 key-value pairs\n2\n");
+    assert_eq!(stderr(&out), "Error: line 1, column 14: expected '=' after KEY\n");
+}
+
+#[test]
+fn a_failing_statement_is_named_by_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("r.db");
+    exec(&db, "PUT \"a\":\"1\";", &[]);
+    let out = exec(&db, "GET WHERE KEY=\"a\";\nPUT \"b\":\"2\";\nCOUNT;", &["--read-only"]);
+    assert_eq!(status(&out), 1);
+    assert_eq!(stdout(&out), "1\n");
+    assert_eq!(stderr(&out), "Error: line 2: the store is open read-only\n");
+    let out = exec(&dir.path().join("missing.db"), "COUNT;", &["--read-only"]);
+    assert_eq!(status(&out), 1);
+    assert!(
+        stderr(&out).starts_with("Error: ") && stderr(&out).contains("no such store"),
+        "{}",
+        stderr(&out)
+    );
+    assert!(!dir.path().join("missing.db").exists());
+}
+
+#[test]
+fn a_locked_store_exits_4() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("l.db");
+    let holder = KVStore::open(&db, None).unwrap();
+    let out = exec(&db, "COUNT;", &[]);
+    assert_eq!(status(&out), 4);
+    assert_eq!(stdout(&out), "");
+    assert!(stderr(&out).contains("locked by another process"), "{}", stderr(&out));
+    let out = exec(&db, "COUNT;", &["--format", "json"]);
+    assert_eq!(status(&out), 4);
+    let error: serde_json::Value = serde_json::from_str(stderr(&out).trim()).unwrap();
+    assert_eq!(error["locked"], true);
+    holder.close().unwrap();
+    assert_eq!(status(&exec(&db, "COUNT;", &[])), 0);
+}
+
+#[test]
+fn check_finding_damage_exits_3() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("c.db");
+    let (victim, page_size) = {
+        let store = KVStore::open(&db, None).unwrap();
+        let mut batch = WriteBatch::new();
+        for i in 0..3000u32 {
+            batch.put(format!("key{i:05}"), format!("value {i}"));
+        }
+        store.write(batch).unwrap();
+        store.checkpoint().unwrap();
+        let leaves: Vec<u64> = (0..store.page_count())
+            .filter(|n| store.page_info(*n).map(|p| p.page_type == PageType::Leaf).unwrap_or(false))
+            .collect();
+        assert!(leaves.len() > 2);
+        let page_size = store.page_size();
+        store.close().unwrap();
+        (leaves[leaves.len() / 2], page_size)
+    };
+    let mut bytes = std::fs::read(&db).unwrap();
+    let at = (victim * u64::from(page_size)) as usize + 200;
+    bytes[at] ^= 0x5a;
+    std::fs::write(&db, bytes).unwrap();
+
+    let out = exec(&db, "CHECK;", &[]);
+    assert_eq!(status(&out), 3, "{}{}", stdout(&out), stderr(&out));
+    let text = stdout(&out);
+    assert!(text.starts_with("DAMAGED: "), "{text}");
+    assert!(text.contains(&format!("page {victim}")), "{text}");
+    let out = exec(&db, "CHECK;", &["--format", "json", "--read-only"]);
+    assert_eq!(status(&out), 3);
+    let report: serde_json::Value = serde_json::from_str(stdout(&out).trim()).unwrap();
+    assert_eq!(report["ok"], false);
+    assert!(report["damaged_pages"].as_array().unwrap().contains(&serde_json::json!(victim)));
+}
+
+#[test]
+fn usage_errors_exit_2() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("u.db");
+    let db = db.to_str().unwrap();
+    let out = tui(&[db, "--exec", "COUNT;", "--exec-file", "x"], "");
+    assert_eq!(status(&out), 2);
+    assert!(stderr(&out).contains("cannot be used with"), "{}", stderr(&out));
+    assert_eq!(status(&tui(&["--exec", "COUNT;"], "")), 2);
+    assert_eq!(status(&tui(&[db, "--format", "xml", "--exec", "COUNT;"], "")), 2);
+    let out = tui(&[db, "--exec-file", dir.path().join("none.kvs").to_str().unwrap()], "");
+    assert_eq!(status(&out), 2);
+    assert!(stderr(&out).starts_with("Error: cannot read "), "{}", stderr(&out));
+    // The browser is not in this build: a clear message, status 2.
+    let out = tui(&[db], "");
+    assert_eq!(status(&out), 2);
+    assert!(stderr(&out).contains("--exec"), "{}", stderr(&out));
+    assert_eq!(status(&tui(&["--demo"], "")), 2);
+}
+
+#[test]
+fn any_byte_string_round_trips_through_hex_literals_and_export() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("h.db");
+    let mut samples: Vec<Vec<u8>> = vec![vec![], (0..=255).collect(), b"plain".to_vec(), "é\"\\\n".into()];
+    // A fixed pseudo-random spread of lengths and bytes (the proptest beside the executor covers
+    // more cases in process).
+    let mut seed = 0x2545_f491_4f6c_dd1du64;
+    for len in [1usize, 7, 64, 1000, 5000] {
+        let bytes = (0..len)
+            .map(|_| {
+                seed ^= seed << 13;
+                seed ^= seed >> 7;
+                seed ^= seed << 17;
+                seed as u8
+            })
+            .collect();
+        samples.push(bytes);
+    }
+    // Keys have a size limit (a third of a page); values do not.
+    let key =
+        |i: usize, bytes: &[u8]| [b"key".as_slice(), &[i as u8], &bytes[..bytes.len().min(1000)]].concat();
+    let puts = samples
+        .iter()
+        .enumerate()
+        .map(|(i, b)| format!("PUT {}:{};\n", hex_literal(&key(i, b)), hex_literal(b)));
+    let gets =
+        samples.iter().enumerate().map(|(i, b)| format!("GET WHERE KEY={};\n", hex_literal(&key(i, b))));
+    let script: String = puts.chain(gets).collect();
+    let out = exec(&db, &script, &["--format", "json"]);
+    assert_eq!(status(&out), 0, "{}", stderr(&out));
+    let values: Vec<Vec<u8>> = stdout(&out)
+        .lines()
+        .skip(samples.len())
+        .map(|line| {
+            let value: serde_json::Value = serde_json::from_str(line).unwrap();
+            wind_kvstore::command::bytes_from_json(&value["value"]).unwrap()
+        })
+        .collect();
+    assert_eq!(values, samples);
+
+    let export = dir.path().join("all.jsonl");
+    let export_lit = quote(export.to_str().unwrap().as_bytes());
+    let out = exec(&db, &format!("EXPORT {export_lit};"), &[]);
+    assert_eq!(
+        stdout(&out),
+        format!("Exported {} key-value pairs to '{}'\n", samples.len(), export.display())
+    );
+    let copy = dir.path().join("copy.db");
+    let out = exec(&copy, &format!("IMPORT {export_lit};"), &[]);
+    assert_eq!(status(&out), 0, "{}", stderr(&out));
+    let a: Vec<_> = KVStore::open(&db, None).unwrap().iter().map(Result::unwrap).collect();
+    let b: Vec<_> = KVStore::open(&copy, None).unwrap().iter().map(Result::unwrap).collect();
+    assert_eq!(a.len(), samples.len());
+    assert_eq!(a, b);
+}
+
+#[test]
+fn thousands_of_statements_load_in_batches() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("many.db");
+    let script: String =
+        (0..5000).map(|i| format!("PUT \"key:{i:06}\":\"value {i}\";\n")).collect::<String>()
+            + "DEL WHERE KEY=\"key:000000\";\nDEL WHERE KEY=\"key:000000\";\nCOUNT;\n";
+    let out = tui(&[db.to_str().unwrap(), "--exec-file", "-"], &script);
+    assert_eq!(status(&out), 0, "{}", stderr(&out));
+    let text = stdout(&out);
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(lines.len(), 5003);
+    assert!(lines[..5000].iter().all(|l| *l == "Inserted 1 key-value pairs"));
+    assert_eq!(&lines[5000..], ["Key deleted", "Key not found", "4999"]);
+    let store = KVStore::open(&db, None).unwrap();
+    assert_eq!(store.len(), 4999);
+    assert!(store.check().unwrap().is_ok());
+}
