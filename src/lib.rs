@@ -16,12 +16,15 @@
 
 mod batch;
 mod cache;
+#[cfg(feature = "command")]
 pub mod command;
 mod compact;
 mod engine;
 mod error;
 mod format;
 mod freelist;
+/// Running statements from scripts: shared by `wkstore-tui --exec` and piped `wkshell`.
+#[cfg(any(feature = "tui", feature = "shell"))]
 pub mod headless;
 mod inspect;
 mod inspect_impl;
@@ -29,6 +32,7 @@ pub mod io;
 mod node;
 mod options;
 mod overflow;
+#[cfg(feature = "shell")]
 pub mod shell;
 mod store;
 mod wal;
