@@ -705,7 +705,7 @@ fn apply(engine: &mut Engine, ops: Vec<LogOp>) -> Result<()> {
     for op in ops {
         match op {
             LogOp::Put(k, v) => {
-                engine.put(&k, &v)?;
+                engine.put_owned(k, v)?;
             }
             LogOp::Delete(k) => {
                 engine.delete(&k)?;
