@@ -527,12 +527,6 @@ impl Engine {
 
     // ---------------------------------------------------------------- writing the tree
 
-    /// Insert or replace; `Ok(true)` when the key is new.
-    #[cfg(test)]
-    pub(crate) fn put(&mut self, key: &[u8], value: &[u8]) -> Result<bool> {
-        self.put_owned(key.to_vec(), value.to_vec())
-    }
-
     /// Insert or replace, taking the bytes; `Ok(true)` when the key is new.
     pub(crate) fn put_owned(&mut self, key: Vec<u8>, value: Vec<u8>) -> Result<bool> {
         self.changed = true;
