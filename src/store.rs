@@ -25,7 +25,7 @@ use crate::format::{
 };
 use crate::inspect::{CheckReport, PageInfo, PageSummary, RecoveryReport, Stats};
 use crate::io::{FileIo, StdVfs, Vfs};
-use crate::node::{Leaf, Node, Value};
+use crate::node::{Leaf, Node, Value, cmp_keys};
 use crate::options::{Durability, OpenOptions};
 use crate::wal::{self, LOG_HEADER_BYTES, LogOp, LogReader};
 use crate::{compact, format, inspect_impl};
@@ -426,7 +426,9 @@ impl KVStore {
             return Ok(());
         }
         // Key order (stable: a later write to the same key still wins) fills pages left to right.
-        ops.sort_by(|a, b| batch_key(a).cmp(batch_key(b)));
+        if !ops.is_sorted_by(|a, b| cmp_keys(batch_key(a), batch_key(b)).is_le()) {
+            ops.sort_by(|a, b| cmp_keys(batch_key(a), batch_key(b)));
+        }
         let ops = ops
             .into_iter()
             .map(|op| match op {
