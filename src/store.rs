@@ -170,6 +170,7 @@ impl KVStore {
                 return Err(Error::NotFound { path: path.to_owned() });
             }
             // The log is also the lock: it is never replaced, unlike the data file.
+            let log_is_new = !vfs.exists(&log_path)?;
             let log = vfs.open_or_create(&log_path)?;
             lock(&*log, path, opts.lock_timeout)?;
             let tmp = temp_path(path);
@@ -193,7 +194,13 @@ impl KVStore {
                     });
                 }
                 log.set_len(0)?;
+                // Syncs the directory: the new log's entry is durable with the store's.
                 create_file(&*vfs, path, opts.page_size, identifier)?;
+            } else if log_is_new {
+                // A store without its log (copied alone, or the empty log removed after a clean
+                // close): commits are acknowledged once the log is synced, so its directory
+                // entry must be durable first, or a crash could take the log and them with it.
+                vfs.sync_dir(&log_path)?;
             }
             (vfs.open(path, true)?, Some(log))
         };

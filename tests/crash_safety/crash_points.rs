@@ -148,3 +148,24 @@ fn crash_during_recovery() {
     }
     eprintln!("recovery: {points} crash points x {} seeds x 2 = {runs} crashes recovered", seeds());
 }
+
+/// A store whose log was removed after a clean close (or whose file was copied without it):
+/// the new log's directory entry must be durable before a commit is acknowledged.
+#[test]
+fn crash_after_the_log_is_recreated() {
+    let ops = vec![Op::Put(key(1), 10, 1), Op::Put(key(2), 3000, 2)];
+    let states = states(&ops);
+    for seed in 0..seeds() {
+        let vfs = FaultyVfs::new();
+        let out = run_workload(&vfs, Durability::Immediate, &ops[..1]);
+        assert!(!out.crashed);
+        vfs.remove_file(&wal());
+        {
+            let mut store = options(&vfs, Durability::Immediate).open(db()).unwrap();
+            run_op(&mut store, &ops[1]).unwrap();
+            vfs.crash_now(Some(seed));
+        }
+        vfs.restart();
+        verify_recovered(&vfs, &states, 2, 2, &format!("log recreated, seed {seed}"));
+    }
+}
