@@ -529,12 +529,25 @@ impl Engine {
 
     /// Insert or replace, taking the bytes; `Ok(true)` when the key is new.
     pub(crate) fn put_owned(&mut self, key: Vec<u8>, value: Vec<u8>) -> Result<bool> {
-        self.changed = true;
-        let value = if inline_entry_len(key.len(), value.len()) <= max_inline_entry(self.page_size) {
-            Value::Inline(value)
+        let value = self.prepare_value(key.len(), value)?;
+        self.put_value(key, value)
+    }
+
+    /// The value as a leaf will hold it: inline, or written to a new overflow chain. This is
+    /// the only write to the file a put makes, so a batch does it for all its values before it
+    /// changes the tree, and a failing write leaves the tree as it was.
+    pub(crate) fn prepare_value(&mut self, key_len: usize, value: Vec<u8>) -> Result<Value> {
+        if inline_entry_len(key_len, value.len()) <= max_inline_entry(self.page_size) {
+            Ok(Value::Inline(value))
         } else {
-            self.write_overflow(&value)?
-        };
+            self.write_overflow(&value)
+        }
+    }
+
+    /// Insert or replace with a value from [`Engine::prepare_value`]; `Ok(true)` when the key
+    /// is new.
+    pub(crate) fn put_value(&mut self, key: Vec<u8>, value: Value) -> Result<bool> {
+        self.changed = true;
         let root = self.meta.root;
         let ins = self.insert_rec(root, 1, key, value)?;
         self.meta.root = ins.page;

@@ -710,23 +710,48 @@ fn check_identifier(identifier: &str) -> Result<()> {
     Ok(())
 }
 
+/// Apply one commit, all of it or (when a write fails) none of it to the tree: the values'
+/// overflow chains are written first, then the tree changes in memory. Spilling changed pages
+/// between operations bounds memory; a spill that fails keeps the pages in memory, so its error
+/// waits for the end of the commit.
 fn apply(engine: &mut Engine, ops: Vec<LogOp>) -> Result<()> {
+    enum Ready {
+        Put(Vec<u8>, Value),
+        Delete(Vec<u8>),
+        SetIdentifier(String),
+    }
+    let mut ready = Vec::with_capacity(ops.len());
     for op in ops {
-        match op {
+        ready.push(match op {
             LogOp::Put(k, v) => {
-                engine.put_owned(k, v)?;
+                let value = engine.prepare_value(k.len(), v)?;
+                Ready::Put(k, value)
             }
-            LogOp::Delete(k) => {
+            LogOp::Delete(k) => Ready::Delete(k),
+            LogOp::SetIdentifier(id) => Ready::SetIdentifier(id),
+        });
+    }
+    let mut spill_error = None;
+    for op in ready {
+        match op {
+            Ready::Put(k, value) => {
+                engine.put_value(k, value)?;
+            }
+            Ready::Delete(k) => {
                 engine.delete(&k)?;
             }
-            LogOp::SetIdentifier(id) => {
+            Ready::SetIdentifier(id) => {
                 engine.meta.identifier = id;
                 engine.changed = true;
             }
         }
-        engine.maybe_spill()?;
+        if spill_error.is_none()
+            && let Err(e) = engine.maybe_spill()
+        {
+            spill_error = Some(e);
+        }
     }
-    Ok(())
+    spill_error.map_or(Ok(()), Err)
 }
 
 fn lock(log: &dyn FileIo, path: &Path, timeout: Duration) -> Result<()> {

@@ -6,3 +6,4 @@
 
 mod common;
 mod crash_points;
+mod faults;
