@@ -94,14 +94,13 @@ impl LogWriter {
     }
 
     /// Write buffered records to the file. On failure the file is cut back to its last whole
-    /// record; `Err` means nothing of the buffer is in the log.
+    /// record and the records stay in the buffer: `Err` means none of them is in the log yet.
     fn write_out(&mut self) -> Result<()> {
         let Some(file) = &self.file else { return Err(Error::ReadOnly) };
         if self.buf.is_empty() {
             return Ok(());
         }
         if let Err(e) = file.write_all_at(&self.buf, self.len) {
-            self.buf.clear();
             if let Err(e2) = file.set_len(self.len) {
                 return Err(Error::Poisoned {
                     reason: format!("log write failed ({e}) and the log could not be cut back ({e2})"),
@@ -466,13 +465,18 @@ impl KVStore {
             self.check_writable()?;
             let inner = &mut *guard;
             let seq = inner.log.next_seq;
+            let record_start = inner.log.buf.len();
             wal::encode_record(seq, &ops, &mut inner.log.buf);
             if self.durability == Durability::Immediate || inner.log.buf.len() >= LOG_BUFFER_BYTES {
                 if let Err(e) = inner.log.write_out() {
                     return match e {
                         Error::Poisoned { .. } => self.fail_poisoned("log write", e),
-                        // Cut back cleanly: nothing was applied, the store is as before.
-                        e => Err(e),
+                        // Cut back cleanly: this commit is dropped and nothing of it applied;
+                        // earlier buffered commits wait in the buffer for the next write-out.
+                        e => {
+                            inner.log.buf.truncate(record_start);
+                            Err(e)
+                        }
                     };
                 }
                 self.written_seq.fetch_max(seq, Ordering::SeqCst);

@@ -164,3 +164,38 @@ fn full_disk_gives_a_clear_error_and_recovers_when_space_returns() {
         }
     }
 }
+
+/// Buffered durability: a log write that fails (here: the disk is full) must not throw away
+/// the earlier commits waiting in the buffer. After space returns, `flush` makes them durable.
+#[test]
+fn failed_buffered_log_write_keeps_the_buffered_commits() {
+    // Inline values only, and room for every changed page in memory: nothing but the log
+    // buffer's write-out touches the disk.
+    let ops: Vec<Op> = (0..1500).map(|i| Op::Put(key(i), 900, i)).collect();
+    let vfs = FaultyVfs::new();
+    let mut opts = options(&vfs, Durability::Buffered);
+    // Large enough that the 1 MiB log buffer fills before a checkpoint folds it away.
+    opts.page_size(4096).checkpoint_log_bytes(64 << 20).cache_bytes(64 << 20);
+    let mut store = opts.open(db()).unwrap();
+    vfs.set_capacity(Some(vfs.total_bytes() + (512 << 10)));
+    let mut failed = None;
+    for (i, op) in ops.iter().enumerate() {
+        if let Err(e) = run_op(&mut store, op) {
+            failed = Some((i, e));
+            break;
+        }
+    }
+    let (i, e) = failed.expect("the disk fills");
+    assert!(is_out_of_space(&e), "{e:?}");
+    assert!(i > 100, "the buffer held earlier commits: {i}");
+    vfs.set_capacity(None);
+    let states = vec![states(&ops[..i]).pop().unwrap()];
+    assert_readable(&store, &states, 0, 0, "after the failed write");
+    assert_eq!(store.poison_reason(), None, "a log write that failed cleanly does not poison");
+    store.flush().expect("flush after space returned");
+    // The process dies: what it wrote stays, what it held in memory goes.
+    vfs.crash_now(None);
+    drop(store);
+    vfs.restart();
+    verify_recovered(&vfs, &states, 0, 0, "flushed after a failed buffered write");
+}
