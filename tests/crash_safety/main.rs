@@ -6,4 +6,5 @@
 
 mod common;
 mod crash_points;
+mod damage;
 mod faults;
