@@ -391,7 +391,7 @@ impl Engine {
             Value::Overflow { len, first } => (*len, *first),
         };
         let want = max.map_or(len, |m| (m as u64).min(len));
-        let total = overflow::pages_for(len, self.page_size);
+        let total = self.chain_pages(len, first)?;
         let mut out = Vec::with_capacity(want as usize);
         let mut page = first;
         let mut from = 0;
@@ -408,6 +408,23 @@ impl Engine {
             page = next;
         }
         Ok(out)
+    }
+
+    /// Pages in the chain of a value of `len` bytes. A length (from a leaf on disk) whose chain
+    /// could not fit in the file is damage, named at `page`: walks and buffers sized by it
+    /// stay bounded by the file.
+    pub(crate) fn chain_pages(&self, len: u64, page: u64) -> Result<u64> {
+        let total = overflow::pages_for(len, self.page_size);
+        if total >= self.meta.page_count {
+            return Err(Error::corrupted(
+                page,
+                format!(
+                    "a value of {len} bytes needs {total} overflow pages; the file has {}",
+                    self.meta.page_count
+                ),
+            ));
+        }
+        Ok(total)
     }
 
     /// Page `index` of the chain of a value of `len` bytes: its data and next link. `from` is
@@ -427,7 +444,7 @@ impl Engine {
 
     /// The pages of an overflow chain, checked link by link.
     pub(crate) fn overflow_pages(&self, len: u64, first: u64, from: u64) -> Result<Vec<u64>> {
-        let total = overflow::pages_for(len, self.page_size);
+        let total = self.chain_pages(len, from)?;
         let mut pages = Vec::new();
         let (mut page, mut from) = (first, from);
         for index in 0..total {

@@ -846,6 +846,19 @@ fn read_page_zero(data: &dyn FileIo, path: &Path) -> Result<(FileHeader, Meta, u
         }
     }
     let (meta, slot) = best.ok_or_else(|| Error::corrupted(0, "neither meta slot is valid"))?;
+    // A checkpoint extends the file to its page count before its meta slot is written, so a
+    // shorter file lost its end. Refusing it here also bounds every walk and every allocation
+    // sized by the page count by the file's real size.
+    let file_pages = len / ps;
+    if meta.page_count > file_pages {
+        return Err(Error::corrupted(
+            file_pages,
+            format!(
+                "file is {len} bytes ({file_pages} pages) but its last checkpoint has {} pages: the file is truncated",
+                meta.page_count
+            ),
+        ));
+    }
     Ok((header, meta, slot))
 }
 

@@ -378,3 +378,103 @@ fn files_of_other_kinds_are_not_stores() {
     }
     eprintln!("files of other kinds: {}", files.len() + 1);
 }
+
+// ---------------------------------------------------------------- crafted damage
+
+/// Recompute a page's checksum (docs/FORMAT.md: CRC32 seeded with the page number over bytes
+/// 0..4 and 8..), so the damage below passes the checksum and reaches the structure checks.
+fn reseal(data: &mut [u8], page: usize) {
+    let ps = PAGE_SIZE as usize;
+    let p = &mut data[page * ps..(page + 1) * ps];
+    let mut h = crc32fast::Hasher::new_with_initial((page as u64 as u32) ^ ((page as u64 >> 32) as u32));
+    h.update(&p[0..4]);
+    h.update(&p[8..]);
+    let crc = h.finalize();
+    p[4..8].copy_from_slice(&crc.to_le_bytes());
+}
+
+fn reseal_meta(data: &mut [u8], slot: usize) {
+    let at = 512 + 256 * slot;
+    let crc = crc32fast::hash(&data[at..at + 252]);
+    data[at + 252..at + 256].copy_from_slice(&crc.to_le_bytes());
+}
+
+fn u64_at(b: &[u8], at: usize) -> u64 {
+    u64::from_le_bytes(b[at..at + 8].try_into().unwrap())
+}
+
+/// Cycles and absurd sizes that pass every checksum: errors, never a hang or an abort.
+#[test]
+fn cycles_and_absurd_sizes_with_valid_checksums_are_errors() {
+    let base = base_store();
+    let ps = PAGE_SIZE as usize;
+    let page_of = |t: PageType| base.types.iter().position(|x| *x == t).unwrap();
+    let all_reads = |data: &[u8], what: &str| {
+        if let Ok((_vfs, store)) = open_data(data, &base.log) {
+            let report = store.check().unwrap_or_else(|e| panic!("{what}: {e}"));
+            assert!(!report.is_ok(), "{what}: check found nothing");
+            for k in base.model.map.keys() {
+                let _ = store.get(k);
+            }
+            let _ = dump(&store);
+        }
+    };
+
+    // A branch whose leftmost child is itself.
+    let b = page_of(PageType::Branch);
+    let mut data = base.data.clone();
+    data[b * ps + 8..b * ps + 16].copy_from_slice(&(b as u64).to_le_bytes());
+    reseal(&mut data, b);
+    all_reads(&data, "branch cycle");
+
+    // Every overflow page linking to itself.
+    let mut data = base.data.clone();
+    for (p, t) in base.types.iter().enumerate() {
+        if *t == PageType::Overflow && u64_at(&data, p * ps + 8) != 0 {
+            data[p * ps + 8..p * ps + 16].copy_from_slice(&(p as u64).to_le_bytes());
+            reseal(&mut data, p);
+        }
+    }
+    all_reads(&data, "overflow cycle");
+
+    // Every overflow value claiming 2^60 bytes.
+    let mut data = base.data.clone();
+    for (p, t) in base.types.iter().enumerate() {
+        if *t != PageType::Leaf {
+            continue;
+        }
+        let page = &mut data[p * ps..(p + 1) * ps];
+        let count = u16::from_le_bytes([page[2], page[3]]) as usize;
+        for i in 0..count {
+            let at = u16::from_le_bytes([page[16 + 2 * i], page[17 + 2 * i]]) as usize;
+            if page[at + 2] == 1 {
+                page[at + 3..at + 11].copy_from_slice(&(1u64 << 60).to_le_bytes());
+            }
+        }
+        reseal(&mut data, p);
+    }
+    all_reads(&data, "huge overflow length");
+
+    // The free-list chain looping on its first page, the meta slot claiming as many pages in
+    // it as the file has; then the meta slot claiming a file of 2^40 pages. Both slots get the
+    // crafted copy, or the store would just open the other (see bit flips above).
+    let slot = 512 + 256 * base.active_slot;
+    let both_slots = |data: &mut Vec<u8>| {
+        reseal_meta(data, base.active_slot);
+        let copy = data[slot..slot + 256].to_vec();
+        let other = 512 + 256 * (1 - base.active_slot);
+        data[other..other + 256].copy_from_slice(&copy);
+    };
+    let head = u64_at(&base.data, slot + 24) as usize;
+    let page_count = u64_at(&base.data, slot + 32);
+    let mut data = base.data.clone();
+    data[head * ps + 8..head * ps + 16].copy_from_slice(&(head as u64).to_le_bytes());
+    reseal(&mut data, head);
+    data[slot + 96..slot + 104].copy_from_slice(&(page_count - 1).to_le_bytes());
+    both_slots(&mut data);
+    all_reads(&data, "free-list cycle");
+    let mut data = base.data.clone();
+    data[slot + 32..slot + 40].copy_from_slice(&(1u64 << 40).to_le_bytes());
+    both_slots(&mut data);
+    all_reads(&data, "page count of 2^40");
+}
