@@ -8,3 +8,4 @@ mod common;
 mod crash_points;
 mod damage;
 mod faults;
+mod sigkill;
