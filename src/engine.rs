@@ -544,12 +544,6 @@ impl Engine {
 
     // ---------------------------------------------------------------- writing the tree
 
-    /// Insert or replace, taking the bytes; `Ok(true)` when the key is new.
-    pub(crate) fn put_owned(&mut self, key: Vec<u8>, value: Vec<u8>) -> Result<bool> {
-        let value = self.prepare_value(key.len(), value)?;
-        self.put_value(key, value)
-    }
-
     /// The value as a leaf will hold it: inline, or written to a new overflow chain. This is
     /// the only write to the file a put makes, so a batch does it for all its values before it
     /// changes the tree, and a failing write leaves the tree as it was.

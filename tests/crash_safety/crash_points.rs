@@ -46,6 +46,7 @@ fn crash_at_every_sync_immediate() {
     let ops = mixed_workload(1, if long_run() { 400 } else { 90 });
     let c = crash_at_every_sync(Durability::Immediate, &ops, "immediate");
     assert!(c.crash_points >= 50, "the workload should sync often: {}", c.crash_points);
+    assert_eq!(c.runs, c.crash_points * seeds());
 }
 
 #[test]
@@ -53,6 +54,7 @@ fn crash_at_every_sync_buffered() {
     let ops = mixed_workload(2, if long_run() { 400 } else { 120 });
     let c = crash_at_every_sync(Durability::Buffered, &ops, "buffered");
     assert!(c.crash_points >= 10, "{}", c.crash_points);
+    assert_eq!(c.runs, c.crash_points * seeds());
 }
 
 /// A store emptied by deletes, then compacted: crashes inside the compaction (the checkpoint

@@ -8,4 +8,5 @@ mod common;
 mod crash_points;
 mod damage;
 mod faults;
+mod fuzz_props;
 mod sigkill;
