@@ -595,7 +595,7 @@ impl FaultyFile {
     }
 }
 
-fn inode<'a>(w: &'a mut World, ino: u64) -> &'a mut Inode {
+fn inode(w: &mut World, ino: u64) -> &mut Inode {
     w.inodes.entry(ino).or_default()
 }
 

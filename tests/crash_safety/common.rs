@@ -35,12 +35,15 @@ pub fn value_bytes(len: usize, tag: u64) -> Vec<u8> {
     v
 }
 
+/// A value by description: `(length, tag)`, see [`value_bytes`].
+pub type ValueSpec = (usize, u64);
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Op {
     Put(Vec<u8>, usize, u64),
     Delete(Vec<u8>),
     /// `None` deletes.
-    Batch(Vec<(Vec<u8>, Option<(usize, u64)>)>),
+    Batch(Vec<(Vec<u8>, Option<ValueSpec>)>),
     SetIdentifier(String),
     Flush,
     Checkpoint,
