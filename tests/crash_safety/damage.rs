@@ -488,6 +488,7 @@ fn damaged_real_files_through_the_memory_map() {
         std::fs::write(wind_kvstore::log_path(&path), &base.log).unwrap();
     };
     let open = || wind_kvstore::OpenOptions::new().open(&path);
+    let mut files = 0;
     for (p, t) in base.types.iter().enumerate().skip(1) {
         if !matches!(t, PageType::Leaf | PageType::Overflow | PageType::Branch) || p % 3 != 0 {
             continue;
@@ -497,6 +498,7 @@ fn damaged_real_files_through_the_memory_map() {
         write(&data);
         let store = open().unwrap_or_else(|e| panic!("page {p}: {e}"));
         assert_damage_reported(&store, &base, &[p as u64], &format!("real file, page {p} garbage"));
+        files += 1;
     }
     write(&[]);
     assert!(matches!(open(), Err(Error::NotAStore { .. })));
@@ -505,4 +507,5 @@ fn damaged_real_files_through_the_memory_map() {
     write(&base.data);
     let store = open().unwrap();
     assert_eq!(dump(&store).unwrap(), base.model);
+    eprintln!("real files: {} damaged", files + 2);
 }
