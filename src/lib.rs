@@ -29,6 +29,8 @@ pub mod io;
 mod node;
 mod options;
 mod overflow;
+#[cfg(feature = "server")]
+pub mod server;
 pub mod shell;
 mod store;
 mod wal;
