@@ -96,6 +96,18 @@ impl<T: DeserializeOwned + Send> FromRequestParts<AppState> for ApiQuery<T> {
     }
 }
 
+/// The session named by `X-Session-ID`. Extracted before the body, so a request without a valid
+/// session is refused (401) before its body is read.
+pub(crate) struct InSession(pub Arc<Session>);
+
+impl FromRequestParts<AppState> for InSession {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        state.registry.session(session_id(&parts.headers)).map(InSession)
+    }
+}
+
 // ------------------------------------------------------------------ encodings
 
 /// How a key or value travels in JSON: as its UTF-8 text, or base64 of its bytes.
@@ -153,10 +165,6 @@ fn echo_key(key: &str) -> String {
 
 fn session_id(headers: &HeaderMap) -> Option<&str> {
     headers.get(SESSION_HEADER).and_then(|v| v.to_str().ok()).map(str::trim)
-}
-
-fn session(state: &AppState, headers: &HeaderMap) -> Result<Arc<Session>, ApiError> {
-    state.registry.session(session_id(headers))
 }
 
 /// A JSON answer carrying the session header, as every answer to a session did in the original.
@@ -218,8 +226,10 @@ pub(crate) async fn open(
 }
 
 /// `GET /api/close`: closes the session (and its store, when no other session uses it).
-pub(crate) async fn close(State(state): State<AppState>, headers: HeaderMap) -> Result<Response, ApiError> {
-    let session = session(&state, &headers)?;
+pub(crate) async fn close(
+    State(state): State<AppState>,
+    InSession(session): InSession,
+) -> Result<Response, ApiError> {
     state.registry.close_session(&session.id).await?;
     Ok(answer(&session.id, json!({"status": "Database closed"})))
 }
@@ -236,11 +246,9 @@ pub(crate) struct PutItem {
 
 /// `POST /api/put [{"key": "k", "value": "v"}, ...]`: one atomic batch.
 pub(crate) async fn put(
-    State(state): State<AppState>,
-    headers: HeaderMap,
+    InSession(session): InSession,
     JsonBody(items): JsonBody<Vec<PutItem>>,
 ) -> Result<Response, ApiError> {
-    let session = session(&state, &headers)?;
     let mut pairs = Vec::with_capacity(items.len());
     for (i, item) in items.iter().enumerate() {
         let name = || format!("item {i} (key \"{}\")", echo_key(&item.key));
@@ -300,11 +308,9 @@ pub(crate) struct GetParams {
 /// `GET /api/get?key=k`: `{"key": "k", "value": "v"}`, `"value": null` when absent, and
 /// `"encoding": "base64"` when the value is not UTF-8 text (or base64 was asked for).
 pub(crate) async fn get(
-    State(state): State<AppState>,
-    headers: HeaderMap,
+    InSession(session): InSession,
     ApiQuery(params): ApiQuery<GetParams>,
 ) -> Result<Response, ApiError> {
-    let session = session(&state, &headers)?;
     let key =
         decode(&params.key, params.key_encoding, "key").map_err(|e| ApiError::bad_request("bad_key", e))?;
     let value =
@@ -340,11 +346,9 @@ pub(crate) struct DelRequest {
 /// `POST /api/del {"key": "k"}`: `{"status": "Key deleted"}` whether or not the key existed
 /// (the original's answer); the `X-Key-Existed` header tells which.
 pub(crate) async fn del(
-    State(state): State<AppState>,
-    headers: HeaderMap,
+    InSession(session): InSession,
     JsonBody(request): JsonBody<DelRequest>,
 ) -> Result<Response, ApiError> {
-    let session = session(&state, &headers)?;
     let key =
         decode(&request.key, request.key_encoding, "key").map_err(|e| ApiError::bad_request("bad_key", e))?;
     let existed = with_store(&session, move |store, name| {
@@ -359,11 +363,7 @@ pub(crate) async fn del(
 }
 
 /// `GET /api/id/get`: `{"identifier": ".."}`.
-pub(crate) async fn identifier_get(
-    State(state): State<AppState>,
-    headers: HeaderMap,
-) -> Result<Response, ApiError> {
-    let session = session(&state, &headers)?;
+pub(crate) async fn identifier_get(InSession(session): InSession) -> Result<Response, ApiError> {
     let identifier = with_store(&session, |store, _| Ok(store.get_identifier().to_owned())).await?;
     Ok(answer(&session.id, json!({"identifier": identifier})))
 }
@@ -375,11 +375,9 @@ pub(crate) struct IdentifierRequest {
 
 /// `POST /api/id/set {"identifier": ".."}`: `{"status": "Identifier updated"}`.
 pub(crate) async fn identifier_set(
-    State(state): State<AppState>,
-    headers: HeaderMap,
+    InSession(session): InSession,
     JsonBody(request): JsonBody<IdentifierRequest>,
 ) -> Result<Response, ApiError> {
-    let session = session(&state, &headers)?;
     let s = session.clone();
     let result = blocking(move || {
         s.store.write(|store| {
@@ -393,14 +391,12 @@ pub(crate) async fn identifier_set(
 }
 
 /// `GET /api/current`: `{"path": ".."}`, the path as the client gave it to `/api/open`.
-pub(crate) async fn current(State(state): State<AppState>, headers: HeaderMap) -> Result<Response, ApiError> {
-    let session = session(&state, &headers)?;
+pub(crate) async fn current(InSession(session): InSession) -> Result<Response, ApiError> {
     Ok(answer(&session.id, json!({"path": session.name})))
 }
 
 /// `GET /api/compact`: `{"status": "Database compacted"}`.
-pub(crate) async fn compact(State(state): State<AppState>, headers: HeaderMap) -> Result<Response, ApiError> {
-    let session = session(&state, &headers)?;
+pub(crate) async fn compact(InSession(session): InSession) -> Result<Response, ApiError> {
     with_store(&session, |store, name| store.compact().map_err(|e| ApiError::from_store(e, name))).await?;
     Ok(answer(&session.id, json!({"status": "Database compacted"})))
 }
@@ -421,11 +417,9 @@ pub(crate) struct ScanParams {
 /// `GET /api/scan?prefix=&start=&limit=`: a page of pairs in key order and the key to resume
 /// from (`next`, `null` at the end).
 pub(crate) async fn scan(
-    State(state): State<AppState>,
-    headers: HeaderMap,
+    InSession(session): InSession,
     ApiQuery(params): ApiQuery<ScanParams>,
 ) -> Result<Response, ApiError> {
-    let session = session(&state, &headers)?;
     let limit = params.limit.unwrap_or(DEFAULT_SCAN_LIMIT);
     if !(1..=MAX_SCAN_LIMIT).contains(&limit) {
         return Err(ApiError::bad_request("bad_query", format!("limit must be from 1 to {MAX_SCAN_LIMIT}")));
@@ -469,8 +463,7 @@ pub(crate) async fn scan(
 }
 
 /// `GET /api/stats`: the store's counters (the `STATS` statement's JSON) and its path.
-pub(crate) async fn stats(State(state): State<AppState>, headers: HeaderMap) -> Result<Response, ApiError> {
-    let session = session(&state, &headers)?;
+pub(crate) async fn stats(InSession(session): InSession) -> Result<Response, ApiError> {
     let stats = with_store(&session, |store, _| Ok(store.stats())).await?;
     let mut body = Output::Stats(stats).to_json();
     if let Value::Object(object) = &mut body {
@@ -492,10 +485,9 @@ fn command_error(error: CommandError, name: &str) -> ApiError {
 /// `{"status": "<the original's summary string>", "results": [<one JSON result per statement>]}`.
 pub(crate) async fn execute(
     State(state): State<AppState>,
-    headers: HeaderMap,
+    InSession(session): InSession,
     RawBody(body): RawBody,
 ) -> Result<Response, ApiError> {
-    let session = session(&state, &headers)?;
     let text = String::from_utf8(body.to_vec())
         .map_err(|e| ApiError::bad_request("bad_body", format!("statements must be UTF-8 text: {e}")))?;
     let registry = state.registry.clone();

@@ -226,11 +226,13 @@ impl Registry {
         if store.sessions.fetch_sub(1, Ordering::SeqCst) != 1 {
             return;
         }
-        lock(&self.stores).remove(&store.path);
-        // Closed while the gate is held, so nobody reopens the file before it is closed.
-        if let Err(e) = blocking(move || store.close()).await {
+        // Closed while the gate is held, so nobody reopens the file before it is closed; it
+        // leaves the map (and the counts) once closed.
+        let closing = store.clone();
+        if let Err(e) = blocking(move || closing.close()).await {
             tracing::error!("{e}");
         }
+        lock(&self.stores).remove(&store.path);
     }
 
     /// Whether `path` is an open store's file (or one of the files beside it).

@@ -53,6 +53,8 @@ async fn data_routes_need_a_known_session_and_create_none() {
     for (method, uri, body) in [
         ("GET", "/api/get?key=a", ""),
         ("POST", "/api/put", r#"[{"key":"a","value":"b"}]"#),
+        // The session is checked before the body is read.
+        ("POST", "/api/put", "{not json"),
         ("POST", "/api/del", r#"{"key":"a"}"#),
         ("GET", "/api/id/get", ""),
         ("POST", "/api/id/set", r#"{"identifier":"x"}"#),

@@ -31,11 +31,12 @@ async fn idle_sessions_are_closed_cleanly() {
     assert_eq!(c.call(&idle, "POST", "/api/put", body).await.status, StatusCode::OK);
 
     let deadline = Instant::now() + Duration::from_secs(10);
-    while server.state.counts().sessions > 0 {
+    // The store leaves the counts only once it is closed.
+    while server.state.counts().open_stores > 0 {
         assert!(Instant::now() < deadline, "the idle session was never closed");
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    assert_eq!(server.state.counts().open_stores, 0);
+    assert_eq!(server.state.counts().sessions, 0);
     let reply = c.call(&idle, "GET", "/api/get?key=a", "").await;
     assert_eq!(reply.status, StatusCode::UNAUTHORIZED);
     assert_closed_cleanly(&server.data_dir.join("idle.db"), 2);
@@ -75,6 +76,18 @@ async fn stopping_the_server_closes_every_store() {
     assert!(reply, "the listener is closed");
 }
 
+/// Kills the child if the test fails before it exits on its own.
+struct KillOnDrop(std::process::Child);
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        if let Ok(None) = self.0.try_wait() {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
+}
+
 /// Spawns the real binary, writes through it, sends `signal`, expects exit 0 within 5 s and
 /// every store closed.
 fn signal_test(signal: &str) {
@@ -87,7 +100,7 @@ fn signal_test(signal: &str) {
         format!("host = \"localhost\"\nport = 0\ndata_dir = {:?}\n", data.display().to_string()),
     )
     .unwrap();
-    let mut child = Command::new(env!("CARGO_BIN_EXE_wkserver"))
+    let child = Command::new(env!("CARGO_BIN_EXE_wkserver"))
         .arg("--config")
         .arg(&config)
         .env_remove("WKSERVER_TOKEN")
@@ -96,8 +109,9 @@ fn signal_test(signal: &str) {
         .stderr(Stdio::null())
         .spawn()
         .unwrap();
+    let mut child = KillOnDrop(child);
     let mut line = String::new();
-    BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
+    BufReader::new(child.0.stdout.take().unwrap()).read_line(&mut line).unwrap();
     let addr: std::net::SocketAddr = line
         .trim()
         .strip_prefix("wkserver listening on http://")
@@ -118,15 +132,14 @@ fn signal_test(signal: &str) {
     });
 
     let sent = Instant::now();
-    let status = Command::new("kill").arg(format!("-{signal}")).arg(child.id().to_string()).status().unwrap();
+    let status =
+        Command::new("kill").arg(format!("-{signal}")).arg(child.0.id().to_string()).status().unwrap();
     assert!(status.success());
     let exit = loop {
-        if let Some(exit) = child.try_wait().unwrap() {
+        if let Some(exit) = child.0.try_wait().unwrap() {
             break exit;
         }
         if sent.elapsed() > Duration::from_secs(5) {
-            let _ = child.kill();
-            let _ = child.wait();
             panic!("wkserver did not exit within 5 s of SIG{signal}");
         }
         std::thread::sleep(Duration::from_millis(20));
