@@ -69,6 +69,7 @@ async fn the_original_clients_sequence_gets_the_original_answers() {
         .send("POST", "/api/execute", &[(SESSION_HEADER, s), ("Content-Type", "text/plain")], script.into())
         .await;
     assert_eq!(reply.status, StatusCode::OK);
+    assert!(reply.text().starts_with(r#"{"status":"\"PUT"#), "status first, as in the original");
     let body = reply.json();
     assert_eq!(
         body["status"],
