@@ -63,7 +63,7 @@ impl Builder<'_> {
 
     /// Copy a value's chain into consecutive new pages.
     fn copy_overflow(&mut self, engine: &Engine, len: u64, first: u64) -> Result<Value> {
-        let pages = overflow::pages_for(len, self.page_size);
+        let pages = engine.chain_pages(len, first)?;
         let start = self.next_page;
         let (mut old, mut from) = (first, 0);
         for index in 0..pages {
@@ -113,13 +113,13 @@ pub(crate) fn build(engine: &Engine, file: &dyn FileIo, seq: u64) -> Result<Meta
                 inline => inline,
             };
             b.meta.key_count += 1;
-            leaf.entries.push(LeafEntry { key, value });
+            leaf.push(LeafEntry { key, value });
             if leaf.encoded_len() > page_size {
-                let carry = leaf.entries.pop().expect("just pushed");
-                let first_key = leaf.entries[0].key.clone();
+                let carry = leaf.pop().expect("just pushed");
+                let first_key = leaf.entries()[0].key.clone();
                 let page = b.write_node(&Node::Leaf(std::mem::take(&mut leaf)))?;
                 level.push((first_key, page));
-                leaf.entries.push(carry);
+                leaf.push(carry);
             }
         }
         match high {
@@ -128,7 +128,7 @@ pub(crate) fn build(engine: &Engine, file: &dyn FileIo, seq: u64) -> Result<Meta
             None => break,
         }
     }
-    let first_key = leaf.entries.first().map(|e| e.key.clone()).unwrap_or_default();
+    let first_key = leaf.entries().first().map(|e| e.key.clone()).unwrap_or_default();
     let page = b.write_node(&Node::Leaf(leaf))?;
     level.push((first_key, page));
 
@@ -138,16 +138,16 @@ pub(crate) fn build(engine: &Engine, file: &dyn FileIo, seq: u64) -> Result<Meta
         let mut upper = Vec::new();
         let mut children = level.into_iter();
         let (mut first_key, first_child) = children.next().expect("more than one child");
-        let mut branch = Branch { first_child, entries: Vec::new() };
+        let mut branch = Branch::new(first_child, Vec::new());
         for (key, child) in children {
             if branch.encoded_len() + branch_entry_len(&key) > page_size {
                 let page = b.write_node(&Node::Branch(std::mem::replace(
                     &mut branch,
-                    Branch { first_child: child, entries: Vec::new() },
+                    Branch::new(child, Vec::new()),
                 )))?;
                 upper.push((std::mem::replace(&mut first_key, key), page));
             } else {
-                branch.entries.push((key, child));
+                branch.push((key, child));
             }
         }
         let page = b.write_node(&Node::Branch(branch))?;

@@ -248,8 +248,8 @@ impl Engine {
                 NodeRef::Dirty(Node::Leaf(_)) => None,
                 NodeRef::Dirty(Node::Branch(b)) => {
                     let idx = key.map_or(0, |k| b.child_index(k));
-                    if track_high && idx < b.entries.len() {
-                        high = Some(b.entries[idx].0.clone());
+                    if track_high && idx < b.entries().len() {
+                        high = Some(b.entries()[idx].0.clone());
                     }
                     Some(b.child(idx))
                 }
@@ -290,7 +290,7 @@ impl Engine {
     pub(crate) fn get_bytes(&self, key: &[u8]) -> Result<Option<Vec<u8>>> {
         let found = self.with_leaf(Some(key), false, |_, node, _| match node {
             NodeRef::Dirty(Node::Leaf(l)) => Ok(match l.search(key) {
-                Ok(i) => match &l.entries[i].value {
+                Ok(i) => match &l.entries()[i].value {
                     Value::Inline(v) => Some(Ok(v.clone())),
                     v => Some(Err(v.clone())),
                 },
@@ -317,7 +317,7 @@ impl Engine {
 
     pub(crate) fn get(&self, key: &[u8]) -> Result<Option<Value>> {
         self.with_leaf(Some(key), false, |_, node, _| match node {
-            NodeRef::Dirty(Node::Leaf(l)) => Ok(l.search(key).ok().map(|i| l.entries[i].value.clone())),
+            NodeRef::Dirty(Node::Leaf(l)) => Ok(l.search(key).ok().map(|i| l.entries()[i].value.clone())),
             NodeRef::Dirty(Node::Branch(_)) => unreachable_branch(),
             NodeRef::Clean(no, bytes) => {
                 let view = NodeView::new(*no, bytes)?;
@@ -348,7 +348,7 @@ impl Engine {
                 let mut out = Vec::new();
                 match node {
                     NodeRef::Dirty(Node::Leaf(l)) => {
-                        for e in &l.entries {
+                        for e in l.entries() {
                             if keep(&e.key) {
                                 out.push((e.key.clone(), e.value.clone()));
                             }
@@ -391,7 +391,7 @@ impl Engine {
             Value::Overflow { len, first } => (*len, *first),
         };
         let want = max.map_or(len, |m| (m as u64).min(len));
-        let total = overflow::pages_for(len, self.page_size);
+        let total = self.chain_pages(len, first)?;
         let mut out = Vec::with_capacity(want as usize);
         let mut page = first;
         let mut from = 0;
@@ -408,6 +408,23 @@ impl Engine {
             page = next;
         }
         Ok(out)
+    }
+
+    /// Pages in the chain of a value of `len` bytes. A length (from a leaf on disk) whose chain
+    /// could not fit in the file is damage, named at `page`: walks and buffers sized by it
+    /// stay bounded by the file.
+    pub(crate) fn chain_pages(&self, len: u64, page: u64) -> Result<u64> {
+        let total = overflow::pages_for(len, self.page_size);
+        if total >= self.meta.page_count {
+            return Err(Error::corrupted(
+                page,
+                format!(
+                    "a value of {len} bytes needs {total} overflow pages; the file has {}",
+                    self.meta.page_count
+                ),
+            ));
+        }
+        Ok(total)
     }
 
     /// Page `index` of the chain of a value of `len` bytes: its data and next link. `from` is
@@ -427,7 +444,7 @@ impl Engine {
 
     /// The pages of an overflow chain, checked link by link.
     pub(crate) fn overflow_pages(&self, len: u64, first: u64, from: u64) -> Result<Vec<u64>> {
-        let total = overflow::pages_for(len, self.page_size);
+        let total = self.chain_pages(len, from)?;
         let mut pages = Vec::new();
         let (mut page, mut from) = (first, from);
         for index in 0..total {
@@ -506,6 +523,7 @@ impl Engine {
 
     fn put_dirty(&mut self, page: u64, node: Node) {
         debug_assert!(self.fresh.contains(&page));
+        debug_assert!(node.size_is_consistent(), "kept byte count of page {page} is off");
         debug_assert!(
             node.encoded_len() <= self.page_size,
             "oversized node for page {page}: {}",
@@ -526,23 +544,27 @@ impl Engine {
 
     // ---------------------------------------------------------------- writing the tree
 
-    /// Insert or replace; `Ok(true)` when the key is new.
-    pub(crate) fn put(&mut self, key: &[u8], value: &[u8]) -> Result<bool> {
-        self.changed = true;
-        let value = if inline_entry_len(key.len(), value.len()) <= max_inline_entry(self.page_size) {
-            Value::Inline(value.to_vec())
+    /// The value as a leaf will hold it: inline, or written to a new overflow chain. This is
+    /// the only write to the file a put makes, so a batch does it for all its values before it
+    /// changes the tree, and a failing write leaves the tree as it was.
+    pub(crate) fn prepare_value(&mut self, key_len: usize, value: Vec<u8>) -> Result<Value> {
+        if inline_entry_len(key_len, value.len()) <= max_inline_entry(self.page_size) {
+            Ok(Value::Inline(value))
         } else {
-            self.write_overflow(value)?
-        };
+            self.write_overflow(&value)
+        }
+    }
+
+    /// Insert or replace with a value from [`Engine::prepare_value`]; `Ok(true)` when the key
+    /// is new.
+    pub(crate) fn put_value(&mut self, key: Vec<u8>, value: Value) -> Result<bool> {
+        self.changed = true;
         let root = self.meta.root;
         let ins = self.insert_rec(root, 1, key, value)?;
         self.meta.root = ins.page;
         if let Some((sep, right)) = ins.split {
             let new_root = self.alloc(PageKind::Branch);
-            self.put_dirty(
-                new_root,
-                Node::Branch(Branch { first_child: ins.page, entries: vec![(sep, right)] }),
-            );
+            self.put_dirty(new_root, Node::Branch(Branch::new(ins.page, vec![(sep, right)])));
             self.meta.root = new_root;
             self.meta.depth += 1;
             if self.meta.depth > MAX_TREE_DEPTH {
@@ -558,24 +580,24 @@ impl Engine {
         Ok(is_new)
     }
 
-    fn insert_rec(&mut self, page: u64, level: u32, key: &[u8], value: Value) -> Result<Ins> {
+    fn insert_rec(&mut self, page: u64, level: u32, key: Vec<u8>, value: Value) -> Result<Ins> {
         let (page, node) = self.take_node(page)?;
         match node {
             Node::Leaf(mut leaf) => {
                 if level != self.meta.depth {
                     return Err(Error::corrupted(page, "leaf above the bottom level of the tree"));
                 }
-                let (old, appended) = match leaf.search(key) {
-                    Ok(i) => (Some(std::mem::replace(&mut leaf.entries[i].value, value)), false),
+                let (old, appended) = match leaf.search(&key) {
+                    Ok(i) => (Some(leaf.replace_value(i, value)), false),
                     Err(i) => {
-                        leaf.entries.insert(i, LeafEntry { key: key.to_vec(), value });
-                        (None, i + 1 == leaf.entries.len())
+                        leaf.insert(i, LeafEntry { key, value });
+                        (None, i + 1 == leaf.len())
                     }
                 };
                 let split = if leaf.encoded_len() > self.page_size {
                     let right = split_leaf(&mut leaf, appended, self.page_size)
                         .ok_or_else(|| Error::corrupted(page, "leaf entries too large to split"))?;
-                    let sep = right.entries[0].key.clone();
+                    let sep = right.entries()[0].key.clone();
                     let rp = self.alloc(PageKind::Leaf);
                     self.put_dirty(rp, Node::Leaf(right));
                     Some((sep, rp))
@@ -589,13 +611,13 @@ impl Engine {
                 if level >= self.meta.depth {
                     return Err(Error::corrupted(page, "branch at the bottom level of the tree"));
                 }
-                let idx = br.child_index(key);
+                let idx = br.child_index(&key);
                 let child = br.child(idx);
                 self.check_link(child, page)?;
                 let ins = self.insert_rec(child, level + 1, key, value)?;
                 br.set_child(idx, ins.page);
                 if let Some((sep, right)) = ins.split {
-                    br.entries.insert(idx, (sep, right));
+                    br.insert(idx, (sep, right));
                 }
                 let split = if br.encoded_len() > self.page_size {
                     let (sep, right) = split_branch(&mut br, self.page_size)
@@ -626,7 +648,7 @@ impl Engine {
         while self.meta.depth > 1 {
             let root = self.meta.root;
             let only_child = match self.node(root)? {
-                NodeRef::Dirty(Node::Branch(b)) if b.entries.is_empty() => Some(b.first_child),
+                NodeRef::Dirty(Node::Branch(b)) if b.entries().is_empty() => Some(b.first_child),
                 NodeRef::Clean(no, bytes) => {
                     let v = NodeView::new(no, &bytes)?;
                     (!v.is_leaf() && v.count() == 0).then(|| v.first_child())
@@ -656,7 +678,7 @@ impl Engine {
                 if level != self.meta.depth {
                     return Err(Error::corrupted(page, "leaf above the bottom level of the tree"));
                 }
-                let old = leaf.search(key).ok().map(|i| leaf.entries.remove(i).value);
+                let old = leaf.search(key).ok().map(|i| leaf.remove(i).value);
                 let underfull = leaf.encoded_len() < quarter;
                 self.put_dirty(page, Node::Leaf(leaf));
                 Ok(Del { page, old, underfull })
@@ -691,22 +713,21 @@ impl Engine {
         if lleaf != rleaf {
             return Err(Error::corrupted(br_page, "children of one branch are at different levels"));
         }
-        let sep_len = branch_entry_len(&br.entries[ri - 1].0);
+        let sep_len = branch_entry_len(&br.entries()[ri - 1].0);
         let merged = lsize + rsize - PAGE_HEADER_BYTES + if lleaf { 0 } else { sep_len };
         if merged > self.page_size {
             return Ok(());
         }
         let (lp2, left) = self.take_node(lp)?;
         let right = self.take_node_to_free(rp)?;
-        let (sep, _) = br.entries.remove(ri - 1);
+        let (sep, _) = br.remove(ri - 1);
         let merged = match (left, right) {
             (Node::Leaf(mut l), Node::Leaf(r)) => {
-                l.entries.extend(r.entries);
+                l.append(r);
                 Node::Leaf(l)
             }
             (Node::Branch(mut l), Node::Branch(r)) => {
-                l.entries.push((sep, r.first_child));
-                l.entries.extend(r.entries);
+                l.append(sep, r);
                 Node::Branch(l)
             }
             _ => return Err(Error::corrupted(br_page, "children of one branch are at different levels")),
@@ -880,7 +901,7 @@ fn node_kind(node: &Node) -> PageKind {
 /// Split an overfull leaf; returns the right half. After an append at the end (a sequential
 /// load) the left page keeps everything but the new entry, so such loads fill pages.
 fn split_leaf(leaf: &mut Leaf, appended: bool, page_size: usize) -> Option<Leaf> {
-    let sizes: Vec<usize> = leaf.entries.iter().map(LeafEntry::encoded_len).collect();
+    let sizes: Vec<usize> = leaf.entries().iter().map(LeafEntry::encoded_len).collect();
     let n = sizes.len();
     if n < 2 {
         return None;
@@ -891,20 +912,18 @@ fn split_leaf(leaf: &mut Leaf, appended: bool, page_size: usize) -> Option<Leaf>
     } else {
         best_cut(&sizes, page_size, |left, _| left, |right, _| right)?
     };
-    Some(Leaf { entries: leaf.entries.split_off(cut) })
+    Some(leaf.split_off(cut))
 }
 
 /// Split an overfull branch around a middle separator; returns it and the right half.
 fn split_branch(br: &mut Branch, page_size: usize) -> Option<(Vec<u8>, Branch)> {
-    let sizes: Vec<usize> = br.entries.iter().map(|(k, _)| branch_entry_len(k)).collect();
+    let sizes: Vec<usize> = br.entries().iter().map(|(k, _)| branch_entry_len(k)).collect();
     if sizes.len() < 3 {
         return None;
     }
     // Entry m moves up: the left keeps entries ..m, the right m+1..
     let m = best_cut(&sizes, page_size, |left, _| left, |right, m_size| right - m_size)?;
-    let mut right_entries = br.entries.split_off(m);
-    let (sep, first_child) = right_entries.remove(0);
-    Some((sep, Branch { first_child, entries: right_entries }))
+    Some(br.split_at(m))
 }
 
 /// The cut index in `1..n` that balances the two halves best with both fitting a page.

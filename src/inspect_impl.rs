@@ -47,7 +47,7 @@ pub(crate) fn page_summary(engine: &Engine, page: u64) -> Result<PageSummary> {
     }
     if let Some(node) = engine.dirty.get(&page) {
         let (page_type, items) = match node {
-            Node::Leaf(l) => (PageType::Leaf, l.entries.len()),
+            Node::Leaf(l) => (PageType::Leaf, l.entries().len()),
             Node::Branch(b) => (PageType::Branch, b.child_count()),
         };
         return Ok(PageSummary {
@@ -151,12 +151,14 @@ pub(crate) fn page_info(engine: &Engine, page: u64) -> Result<PageInfo> {
                 PageType::Leaf,
                 PageKind::Leaf as u8,
                 0,
-                l.entries.iter().map(|e| leaf_item(&e.key, &e.value)).collect::<Vec<_>>(),
+                l.entries().iter().map(|e| leaf_item(&e.key, &e.value)).collect::<Vec<_>>(),
             ),
             Node::Branch(b) => {
                 let mut items = vec![PageItem::BranchChild { key: None, child: b.first_child }];
                 items.extend(
-                    b.entries.iter().map(|(k, c)| PageItem::BranchChild { key: Some(k.clone()), child: *c }),
+                    b.entries()
+                        .iter()
+                        .map(|(k, c)| PageItem::BranchChild { key: Some(k.clone()), child: *c }),
                 );
                 (PageType::Branch, PageKind::Branch as u8, b.first_child, items)
             }
@@ -350,8 +352,8 @@ impl Checker<'_> {
                 self.problem(Some(page), "content larger than a page");
             }
             let keys: Vec<&[u8]> = match &node {
-                Node::Leaf(l) => l.entries.iter().map(|e| e.key.as_slice()).collect(),
-                Node::Branch(b) => b.entries.iter().map(|(k, _)| k.as_slice()).collect(),
+                Node::Leaf(l) => l.entries().iter().map(|e| e.key.as_slice()).collect(),
+                Node::Branch(b) => b.entries().iter().map(|(k, _)| k.as_slice()).collect(),
             };
             if keys.windows(2).any(|w| w[0] >= w[1]) {
                 self.problem(Some(page), "keys out of order");
@@ -372,8 +374,8 @@ impl Checker<'_> {
                     if level != depth {
                         self.problem(Some(page), format!("leaf at level {level} of a tree of depth {depth}"));
                     }
-                    self.report.keys_checked += leaf.entries.len() as u64;
-                    for e in &leaf.entries {
+                    self.report.keys_checked += leaf.entries().len() as u64;
+                    for e in leaf.entries() {
                         if let Value::Overflow { len, first } = e.value {
                             self.check_chain(page, len, first);
                         }
@@ -391,7 +393,7 @@ impl Checker<'_> {
                     let mut bounds_low = low.clone();
                     let mut child = b.first_child;
                     for (key, next_child) in
-                        b.entries.iter().map(|(k, c)| (Some(k.clone()), *c)).chain([(high.clone(), 0)])
+                        b.entries().iter().map(|(k, c)| (Some(k.clone()), *c)).chain([(high.clone(), 0)])
                     {
                         stack.push((child, level + 1, page, bounds_low.clone(), key.clone()));
                         bounds_low = key;

@@ -16,12 +16,19 @@
 
 mod batch;
 mod cache;
+#[cfg(feature = "command")]
 pub mod command;
 mod compact;
 mod engine;
 mod error;
 mod format;
 mod freelist;
+/// Entry points of the fuzz targets in `fuzz/` (feature `fault-injection`).
+#[cfg(feature = "fault-injection")]
+#[doc(hidden)]
+pub mod fuzz_harness;
+/// Running statements from scripts: shared by `wkstore-tui --exec` and piped `wkshell`.
+#[cfg(any(feature = "tui", feature = "shell"))]
 pub mod headless;
 mod inspect;
 mod inspect_impl;
@@ -31,6 +38,7 @@ mod options;
 mod overflow;
 #[cfg(feature = "server")]
 pub mod server;
+#[cfg(feature = "shell")]
 pub mod shell;
 mod store;
 mod wal;

@@ -53,6 +53,19 @@ pub(crate) fn max_inline_entry(page_size: usize) -> usize {
     (page_size - PAGE_HEADER_BYTES) / 4
 }
 
+/// Bytewise key order, deciding most comparisons on the first eight bytes without a call to
+/// `memcmp` (random and prefixed keys alike usually differ there or share it whole).
+#[inline]
+pub(crate) fn cmp_keys(a: &[u8], b: &[u8]) -> std::cmp::Ordering {
+    if let (Some(x), Some(y)) = (a.first_chunk::<8>(), b.first_chunk::<8>()) {
+        let (x, y) = (u64::from_be_bytes(*x), u64::from_be_bytes(*y));
+        if x != y {
+            return x.cmp(&y);
+        }
+    }
+    a.cmp(b)
+}
+
 /// Where a value lives.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) enum Value {
@@ -90,16 +103,20 @@ pub(crate) fn inline_entry_len(key_len: usize, value_len: usize) -> usize {
     SLOT_BYTES + INLINE_ENTRY_HEADER + key_len + value_len
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
+/// A leaf's entries in key order, with the bytes they take on a page kept up to date by every
+/// change (a write checks "does it still fit?" once per insert: that must not walk the page).
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct Leaf {
-    pub entries: Vec<LeafEntry>,
+    entries: Vec<LeafEntry>,
+    bytes: usize,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct Branch {
     pub first_child: u64,
     /// `(key, child)`: `child` holds keys `>= key` and below the next entry's key.
-    pub entries: Vec<(Vec<u8>, u64)>,
+    entries: Vec<(Vec<u8>, u64)>,
+    bytes: usize,
 }
 
 pub(crate) fn branch_entry_len(key: &[u8]) -> usize {
@@ -113,25 +130,99 @@ pub(crate) enum Node {
     Branch(Branch),
 }
 
+impl Default for Leaf {
+    fn default() -> Self {
+        Leaf { entries: Vec::new(), bytes: PAGE_HEADER_BYTES }
+    }
+}
+
 impl Leaf {
+    pub(crate) fn new(entries: Vec<LeafEntry>) -> Leaf {
+        let bytes = PAGE_HEADER_BYTES + entries.iter().map(LeafEntry::encoded_len).sum::<usize>();
+        Leaf { entries, bytes }
+    }
+
+    pub(crate) fn entries(&self) -> &[LeafEntry] {
+        &self.entries
+    }
+
+    pub(crate) fn len(&self) -> usize {
+        self.entries.len()
+    }
+
+    /// Bytes on a page, header included.
     pub(crate) fn encoded_len(&self) -> usize {
-        PAGE_HEADER_BYTES + self.entries.iter().map(LeafEntry::encoded_len).sum::<usize>()
+        self.bytes
     }
 
     /// Index of `key`, or where it would go.
     pub(crate) fn search(&self, key: &[u8]) -> std::result::Result<usize, usize> {
-        self.entries.binary_search_by(|e| e.key.as_slice().cmp(key))
+        self.entries.binary_search_by(|e| cmp_keys(&e.key, key))
+    }
+
+    pub(crate) fn insert(&mut self, index: usize, entry: LeafEntry) {
+        self.bytes += entry.encoded_len();
+        self.entries.insert(index, entry);
+    }
+
+    pub(crate) fn push(&mut self, entry: LeafEntry) {
+        self.bytes += entry.encoded_len();
+        self.entries.push(entry);
+    }
+
+    pub(crate) fn pop(&mut self) -> Option<LeafEntry> {
+        let e = self.entries.pop()?;
+        self.bytes -= e.encoded_len();
+        Some(e)
+    }
+
+    pub(crate) fn remove(&mut self, index: usize) -> LeafEntry {
+        let e = self.entries.remove(index);
+        self.bytes -= e.encoded_len();
+        e
+    }
+
+    /// Put `value` in entry `index`, returning the old one.
+    pub(crate) fn replace_value(&mut self, index: usize, value: Value) -> Value {
+        let e = &mut self.entries[index];
+        self.bytes -= e.encoded_len();
+        let old = std::mem::replace(&mut e.value, value);
+        self.bytes += e.encoded_len();
+        old
+    }
+
+    /// Move entries `at..` into a new leaf.
+    pub(crate) fn split_off(&mut self, at: usize) -> Leaf {
+        let right = Leaf::new(self.entries.split_off(at));
+        self.bytes -= right.bytes - PAGE_HEADER_BYTES;
+        right
+    }
+
+    /// Move all of `other`'s entries (all greater than ours) to the end.
+    pub(crate) fn append(&mut self, mut other: Leaf) {
+        self.bytes += other.bytes - PAGE_HEADER_BYTES;
+        self.entries.append(&mut other.entries);
     }
 }
 
 impl Branch {
+    pub(crate) fn new(first_child: u64, entries: Vec<(Vec<u8>, u64)>) -> Branch {
+        let bytes = PAGE_HEADER_BYTES + entries.iter().map(|(k, _)| branch_entry_len(k)).sum::<usize>();
+        Branch { first_child, entries, bytes }
+    }
+
+    pub(crate) fn entries(&self) -> &[(Vec<u8>, u64)] {
+        &self.entries
+    }
+
+    /// Bytes on a page, header included.
     pub(crate) fn encoded_len(&self) -> usize {
-        PAGE_HEADER_BYTES + self.entries.iter().map(|(k, _)| branch_entry_len(k)).sum::<usize>()
+        self.bytes
     }
 
     /// Index of the child to descend into: 0 is the leftmost, i + 1 is `entries[i]`'s.
     pub(crate) fn child_index(&self, key: &[u8]) -> usize {
-        self.entries.partition_point(|(k, _)| k.as_slice() <= key)
+        self.entries.partition_point(|(k, _)| cmp_keys(k, key).is_le())
     }
 
     pub(crate) fn child(&self, index: usize) -> u64 {
@@ -146,12 +237,51 @@ impl Branch {
         }
     }
 
+    pub(crate) fn insert(&mut self, index: usize, entry: (Vec<u8>, u64)) {
+        self.bytes += branch_entry_len(&entry.0);
+        self.entries.insert(index, entry);
+    }
+
+    pub(crate) fn push(&mut self, entry: (Vec<u8>, u64)) {
+        self.bytes += branch_entry_len(&entry.0);
+        self.entries.push(entry);
+    }
+
+    pub(crate) fn remove(&mut self, index: usize) -> (Vec<u8>, u64) {
+        let e = self.entries.remove(index);
+        self.bytes -= branch_entry_len(&e.0);
+        e
+    }
+
+    /// Split around entry `m`: it moves up as the separator; entries after it go right.
+    pub(crate) fn split_at(&mut self, m: usize) -> (Vec<u8>, Branch) {
+        let mut right = self.entries.split_off(m);
+        let (sep, first_child) = right.remove(0);
+        self.bytes = PAGE_HEADER_BYTES + self.entries.iter().map(|(k, _)| branch_entry_len(k)).sum::<usize>();
+        (sep, Branch::new(first_child, right))
+    }
+
+    /// Merge `other` (all keys greater) after us, with `sep` between.
+    pub(crate) fn append(&mut self, sep: Vec<u8>, other: Branch) {
+        self.push((sep, other.first_child));
+        self.bytes += other.bytes - PAGE_HEADER_BYTES;
+        self.entries.extend(other.entries);
+    }
+
     pub(crate) fn child_count(&self) -> usize {
         self.entries.len() + 1
     }
 }
 
 impl Node {
+    /// The kept byte count equals a recount (checked by debug builds on every dirty write).
+    pub(crate) fn size_is_consistent(&self) -> bool {
+        match self {
+            Node::Leaf(l) => l.bytes == Leaf::new(l.entries.clone()).bytes,
+            Node::Branch(b) => b.bytes == Branch::new(b.first_child, b.entries.clone()).bytes,
+        }
+    }
+
     pub(crate) fn encoded_len(&self) -> usize {
         match self {
             Node::Leaf(l) => l.encoded_len(),
@@ -221,14 +351,14 @@ impl Node {
                 };
                 entries.push(LeafEntry { key: e.key.to_vec(), value });
             }
-            Ok(Node::Leaf(Leaf { entries }))
+            Ok(Node::Leaf(Leaf::new(entries)))
         } else {
             let mut entries = Vec::with_capacity(n);
             for i in 0..n {
                 let (k, c) = view.branch_entry(i)?;
                 entries.push((k.to_vec(), c));
             }
-            Ok(Node::Branch(Branch { first_child: view.first_child(), entries }))
+            Ok(Node::Branch(Branch::new(view.first_child(), entries)))
         }
     }
 }
@@ -299,8 +429,21 @@ impl<'a> NodeView<'a> {
         get_u16(self.page, PAGE_HEADER_BYTES + i * SLOT_BYTES) as usize
     }
 
+    /// The key of entry `i`, read with the fewest checks a search needs.
     pub(crate) fn key(&self, i: usize) -> Result<&'a [u8]> {
-        if self.leaf { Ok(self.leaf_entry(i)?.key) } else { Ok(self.branch_entry(i)?.0) }
+        let at = self.entry_offset(i);
+        let Some(head) = self.page.get(at..at + 3) else {
+            return Err(self.bad("an entry runs past the end of the page"));
+        };
+        let key_len = u16::from_le_bytes([head[0], head[1]]) as usize;
+        let start = at
+            + match (self.leaf, head[2]) {
+                (false, _) => BRANCH_ENTRY_HEADER,
+                (true, KIND_INLINE) => INLINE_ENTRY_HEADER,
+                (true, KIND_OVERFLOW) => OVERFLOW_ENTRY_HEADER,
+                (true, k) => return Err(self.bad(&format!("unknown value kind {k}"))),
+            };
+        self.slice(start, key_len)
     }
 
     pub(crate) fn leaf_entry(&self, i: usize) -> Result<LeafEntryRef<'a>> {
@@ -343,7 +486,7 @@ impl<'a> NodeView<'a> {
         let (mut lo, mut hi) = (0usize, self.count);
         while lo < hi {
             let mid = lo + (hi - lo) / 2;
-            match self.key(mid)?.cmp(key) {
+            match cmp_keys(self.key(mid)?, key) {
                 std::cmp::Ordering::Less => lo = mid + 1,
                 std::cmp::Ordering::Greater => hi = mid,
                 std::cmp::Ordering::Equal => return Ok(Ok(mid)),
@@ -357,7 +500,7 @@ impl<'a> NodeView<'a> {
         let (mut lo, mut hi) = (0usize, self.count);
         while lo < hi {
             let mid = lo + (hi - lo) / 2;
-            if self.key(mid)? <= key {
+            if cmp_keys(self.key(mid)?, key).is_le() {
                 lo = mid + 1;
             } else {
                 hi = mid;
@@ -390,8 +533,8 @@ mod tests {
     use super::*;
 
     fn leaf(n: usize) -> Leaf {
-        Leaf {
-            entries: (0..n)
+        Leaf::new(
+            (0..n)
                 .map(|i| LeafEntry {
                     key: format!("key{i:04}").into_bytes(),
                     value: if i % 3 == 0 {
@@ -401,7 +544,7 @@ mod tests {
                     },
                 })
                 .collect(),
-        }
+        )
     }
 
     #[test]
@@ -414,7 +557,7 @@ mod tests {
         assert_eq!(Node::decode(9, &page).unwrap(), node);
         let view = NodeView::new(9, &page).unwrap();
         assert_eq!(view.used_bytes().unwrap(), node.encoded_len());
-        for (i, e) in l.entries.iter().enumerate() {
+        for (i, e) in l.entries().iter().enumerate() {
             assert_eq!(view.search(&e.key).unwrap(), Ok(i));
         }
         assert_eq!(view.search(b"key0000x").unwrap(), Err(1));
@@ -424,7 +567,7 @@ mod tests {
 
     #[test]
     fn branch_round_trips_and_routes_keys() {
-        let b = Branch { first_child: 7, entries: vec![(b"m".to_vec(), 8), (b"t".to_vec(), 9)] };
+        let b = Branch::new(7, vec![(b"m".to_vec(), 8), (b"t".to_vec(), 9)]);
         let node = Node::Branch(b.clone());
         let mut page = vec![0u8; 1024];
         node.encode(&mut page);
@@ -433,6 +576,25 @@ mod tests {
         for (key, child) in [(&b"a"[..], 7), (b"m", 8), (b"n", 8), (b"t", 9), (b"zz", 9)] {
             assert_eq!(view.child(view.child_index(key).unwrap()).unwrap(), child);
             assert_eq!(b.child(b.child_index(key)), child);
+        }
+    }
+
+    #[test]
+    fn key_order_is_bytewise() {
+        let keys: [&[u8]; 8] = [
+            b"",
+            b"a",
+            b"abcdefgh",
+            b"abcdefgh\0",
+            b"abcdefghi",
+            b"abcdefgi",
+            b"\xff",
+            b"\xff\xff\xff\xff\xff\xff\xff\xff\x01",
+        ];
+        for a in keys {
+            for b in keys {
+                assert_eq!(cmp_keys(a, b), a.cmp(b), "{a:?} vs {b:?}");
+            }
         }
     }
 
