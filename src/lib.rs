@@ -36,6 +36,8 @@ pub mod io;
 mod node;
 mod options;
 mod overflow;
+#[cfg(feature = "server")]
+pub mod server;
 #[cfg(feature = "shell")]
 pub mod shell;
 mod store;
