@@ -128,8 +128,8 @@ struct World {
     plan: FaultPlan,
 }
 
-/// The error the operating system would give (`what` names the call, for reading the code).
-fn os_error(code: i32, _what: &str) -> io::Error {
+/// The error the operating system would give.
+fn os_error(code: i32) -> io::Error {
     io::Error::from_raw_os_error(code)
 }
 
@@ -212,11 +212,11 @@ impl World {
     }
 
     /// Count a mutating call; `Err` when the countdown says this one fails.
-    fn io_call(&mut self, what: &str) -> io::Result<()> {
+    fn io_call(&mut self) -> io::Result<()> {
         self.alive()?;
         self.io_calls += 1;
         if self.plan.fail_io_at == Some(self.io_calls) {
-            return Err(os_error(EIO, what));
+            return Err(os_error(EIO));
         }
         Ok(())
     }
@@ -225,11 +225,11 @@ impl World {
         self.dir.values().filter_map(|i| self.inodes.get(i)).map(|i| i.current.len() as u64).sum()
     }
 
-    fn check_space(&self, ino: u64, new_len: u64, what: &str) -> io::Result<()> {
+    fn check_space(&self, ino: u64, new_len: u64) -> io::Result<()> {
         let Some(capacity) = self.plan.capacity_bytes else { return Ok(()) };
         let old_len = self.inodes.get(&ino).map_or(0, |i| i.current.len() as u64);
         if new_len > old_len && self.total_bytes() + (new_len - old_len) > capacity {
-            return Err(os_error(ENOSPC, what));
+            return Err(os_error(ENOSPC));
         }
         Ok(())
     }
@@ -276,7 +276,7 @@ impl World {
     }
 
     /// A sync call: counts it, and crashes or fails it as planned.
-    fn sync_call(&mut self, what: &str) -> io::Result<SyncOutcome> {
+    fn sync_call(&mut self) -> io::Result<SyncOutcome> {
         self.alive()?;
         self.syncs += 1;
         self.io_calls += 1;
@@ -285,7 +285,7 @@ impl World {
             return Err(crashed_error());
         }
         if self.plan.fail_sync_at == Some(self.syncs) || self.plan.fail_io_at == Some(self.io_calls) {
-            return Ok(SyncOutcome::Fail(os_error(EIO, what)));
+            return Ok(SyncOutcome::Fail(os_error(EIO)));
         }
         Ok(SyncOutcome::Sync)
     }
@@ -498,7 +498,7 @@ impl Vfs for FaultyVfs {
 
     fn create(&self, path: &Path) -> io::Result<Arc<dyn FileIo>> {
         let mut w = self.lock();
-        w.io_call("create")?;
+        w.io_call()?;
         let ino = match w.dir.get(path) {
             Some(&ino) => {
                 let inode = w.inodes.get_mut(&ino).expect("linked inode exists");
@@ -517,7 +517,7 @@ impl Vfs for FaultyVfs {
         let ino = match w.dir.get(path) {
             Some(&ino) => ino,
             None => {
-                w.io_call("create")?;
+                w.io_call()?;
                 FaultyVfs::link_new(&mut w, path)
             }
         };
@@ -532,7 +532,7 @@ impl Vfs for FaultyVfs {
 
     fn remove(&self, path: &Path) -> io::Result<()> {
         let mut w = self.lock();
-        w.io_call("remove")?;
+        w.io_call()?;
         if w.dir.remove(path).is_none() {
             return Err(io::Error::new(io::ErrorKind::NotFound, format!("{}: no such file", path.display())));
         }
@@ -542,7 +542,7 @@ impl Vfs for FaultyVfs {
 
     fn rename(&self, from: &Path, to: &Path) -> io::Result<()> {
         let mut w = self.lock();
-        w.io_call("rename")?;
+        w.io_call()?;
         let Some(ino) = w.dir.remove(from) else {
             return Err(io::Error::new(io::ErrorKind::NotFound, format!("{}: no such file", from.display())));
         };
@@ -553,7 +553,7 @@ impl Vfs for FaultyVfs {
 
     fn sync_dir(&self, _path: &Path) -> io::Result<()> {
         let mut w = self.lock();
-        match w.sync_call("sync_dir")? {
+        match w.sync_call()? {
             SyncOutcome::Sync => {
                 w.durable_dir = w.dir.clone();
                 w.dir_ops.clear();
@@ -629,8 +629,8 @@ impl FileIo for FaultyFile {
     fn write_all_at(&self, buf: &[u8], offset: u64) -> io::Result<()> {
         self.writable()?;
         let mut w = self.world()?;
-        w.io_call("write")?;
-        w.check_space(self.ino, offset + buf.len() as u64, "write")?;
+        w.io_call()?;
+        w.check_space(self.ino, offset + buf.len() as u64)?;
         let inode = inode(&mut w, self.ino);
         write_into(&mut inode.current, offset, buf);
         inode.pending.push(Pending::Write(offset, buf.to_vec()));
@@ -640,8 +640,8 @@ impl FileIo for FaultyFile {
     fn set_len(&self, len: u64) -> io::Result<()> {
         self.writable()?;
         let mut w = self.world()?;
-        w.io_call("set_len")?;
-        w.check_space(self.ino, len, "set_len")?;
+        w.io_call()?;
+        w.check_space(self.ino, len)?;
         let inode = inode(&mut w, self.ino);
         inode.current.resize(len as usize, 0);
         inode.pending.push(Pending::SetLen(len));
@@ -654,7 +654,7 @@ impl FileIo for FaultyFile {
             std::thread::sleep(latency);
         }
         let mut w = self.world()?;
-        match w.sync_call("fsync")? {
+        match w.sync_call()? {
             SyncOutcome::Sync => {
                 // Only what is pending reaches the disk: writes a failed sync forgot stay
                 // visible to reads but are never written (they are no longer dirty).
