@@ -504,6 +504,11 @@ impl KVStore {
         if *synced >= seq {
             return Ok(());
         }
+        // An fsync that failed (poisoning the store under this lock) may have dropped this
+        // record, and a new fsync would not write it again but succeed: never acknowledge it.
+        if let Some(reason) = self.poison_reason() {
+            return Err(Error::Poisoned { reason });
+        }
         let target = self.written_seq.load(Ordering::SeqCst);
         let Some(log) = &self.log_file else { return Err(Error::ReadOnly) };
         if let Err(e) = log.sync_data() {

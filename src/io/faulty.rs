@@ -12,8 +12,8 @@
 //!   "powersafe overwrite" assumption), each pending length change kept or dropped. The choice
 //!   is made by a seed: seeds `≡ 0 (mod 4)` keep everything, `≡ 1` drop everything, others mix;
 //! - a **failing sync** returns an error and, like Linux after a failed `fsync`, forgets which
-//!   pages were dirty: a random part of the pending writes reaches the disk, the rest never will,
-//!   though reads still see them until the next crash.
+//!   pages were dirty: a random part of the pending writes reaches the disk, the rest never will
+//!   (a later sync does not write them), though reads still see them until the next crash.
 //!
 //! And for the directory (one namespace; `sync_dir` covers every path): creations, renames and
 //! removals take effect at once for the running process, but only `sync_dir` makes them durable.
@@ -55,6 +55,9 @@ pub struct FaultPlan {
     pub capacity_bytes: Option<u64>,
     /// Chooses what a crash or a failing sync keeps.
     pub seed: u64,
+    /// Each file sync takes this long (without holding up other calls), so concurrent writers
+    /// really overlap a sync, as they do on a disk.
+    pub sync_latency: Option<std::time::Duration>,
 }
 
 /// A tiny deterministic generator (SplitMix64): crash images depend on the seed only.
@@ -353,6 +356,11 @@ impl FaultyVfs {
         self.lock().plan.capacity_bytes = bytes;
     }
 
+    /// Make every file sync take `latency` (see [`FaultPlan::sync_latency`]).
+    pub fn set_sync_latency(&self, latency: Option<std::time::Duration>) {
+        self.lock().plan.sync_latency = latency;
+    }
+
     pub fn clear_faults(&self) {
         self.lock().plan = FaultPlan::default();
     }
@@ -641,11 +649,18 @@ impl FileIo for FaultyFile {
     }
 
     fn sync_data(&self) -> io::Result<()> {
+        let latency = self.world()?.plan.sync_latency;
+        if let Some(latency) = latency {
+            std::thread::sleep(latency);
+        }
         let mut w = self.world()?;
         match w.sync_call("fsync")? {
             SyncOutcome::Sync => {
+                // Only what is pending reaches the disk: writes a failed sync forgot stay
+                // visible to reads but are never written (they are no longer dirty).
                 let inode = inode(&mut w, self.ino);
-                inode.durable = inode.current.clone();
+                let mut rng = Rng::new(0);
+                inode.durable = replay(&inode.durable, &inode.pending, &mut rng, 0);
                 inode.pending.clear();
                 Ok(())
             }
@@ -784,6 +799,24 @@ mod tests {
         vfs.fail_sync_at(1, 3);
         assert_eq!(f.sync_data().unwrap_err().raw_os_error(), Some(EIO));
         assert!(f.sync_data().is_ok(), "only the planned sync fails");
+    }
+
+    #[test]
+    fn a_failed_sync_loses_writes_for_good() {
+        let lost = (0..40).any(|seed| {
+            let vfs = FaultyVfs::new();
+            let f = vfs.create(&p("a")).unwrap();
+            vfs.sync_dir(&p("a")).unwrap();
+            f.write_all_at(&[1u8; 4096], 0).unwrap();
+            vfs.fail_sync_at(1, seed);
+            assert!(f.sync_data().is_err());
+            assert_eq!(vfs.read_file(&p("a")).unwrap(), vec![1u8; 4096], "reads still see the writes");
+            f.sync_data().unwrap();
+            vfs.crash_now(Some(0));
+            vfs.restart();
+            vfs.read_file(&p("a")).unwrap() != vec![1u8; 4096]
+        });
+        assert!(lost, "a later successful sync must not write what the failed one forgot");
     }
 
     #[test]

@@ -473,3 +473,39 @@ fn cycles_and_absurd_sizes_with_valid_checksums_are_errors() {
     both_slots(&mut data);
     all_reads(&data, "page count of 2^40");
 }
+
+/// The same damage on the real file system, where reads of files past 64 KiB go through the
+/// memory map.
+#[test]
+fn damaged_real_files_through_the_memory_map() {
+    let base = base_store();
+    let ps = PAGE_SIZE as usize;
+    assert!(base.data.len() > 64 * 1024, "large enough to be mapped");
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("real.db");
+    let write = |data: &[u8]| {
+        std::fs::write(&path, data).unwrap();
+        std::fs::write(wind_kvstore::log_path(&path), &base.log).unwrap();
+    };
+    let open = || wind_kvstore::OpenOptions::new().open(&path);
+    let mut files = 0;
+    for (p, t) in base.types.iter().enumerate().skip(1) {
+        if !matches!(t, PageType::Leaf | PageType::Overflow | PageType::Branch) || p % 3 != 0 {
+            continue;
+        }
+        let mut data = base.data.clone();
+        Rng::new(p as u64).fill(&mut data[p * ps..(p + 1) * ps]);
+        write(&data);
+        let store = open().unwrap_or_else(|e| panic!("page {p}: {e}"));
+        assert_damage_reported(&store, &base, &[p as u64], &format!("real file, page {p} garbage"));
+        files += 1;
+    }
+    write(&[]);
+    assert!(matches!(open(), Err(Error::NotAStore { .. })));
+    write(&base.data[..base.data.len() - ps]);
+    assert!(matches!(open(), Err(Error::Corrupted { .. })));
+    write(&base.data);
+    let store = open().unwrap();
+    assert_eq!(dump(&store).unwrap(), base.model);
+    eprintln!("real files: {} damaged", files + 2);
+}
