@@ -7,12 +7,16 @@
 //! In one run, on loopback, with several keep-alive HTTP/1.1 clients, in interleaved rounds (so
 //! a change in the machine's load hits every workload alike; the median round is reported):
 //! - floor: a bare axum router whose handler returns a constant (what HTTP and axum cost);
+//! - floor + hop: the same constant returned from the blocking pool (what running engine work
+//!   off the async workers costs by itself);
 //! - GET:   `GET /api/get?key=..` on a session over a store of 10,000 keys;
 //! - PUT:   `POST /api/put` of one pair per request, each durable before it is answered
 //!   (default durability: the log is fsynced, concurrent writers share the fsync).
 //!
 //! The access log is on (written to a sink), as in production. Client and server share the
-//! machine's cores, so the figures are a floor for both.
+//! machine's cores (and, on a shared machine, other people's work), so requests per second are a
+//! floor for both; the server's CPU time per request (on Linux: its runtime's threads, from
+//! `/proc`) is the steadier figure when the machine is busy.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -33,6 +37,9 @@ const WARMUP: Duration = Duration::from_millis(500);
 #[derive(Clone, Copy)]
 enum Workload {
     Floor,
+    /// The floor plus one hop to the blocking pool and back: what moving engine work off the
+    /// async workers costs by itself.
+    FloorBlocking,
     Get,
     Put,
 }
@@ -41,6 +48,7 @@ impl Workload {
     fn name(self) -> &'static str {
         match self {
             Workload::Floor => "floor (bare axum, constant)",
+            Workload::FloorBlocking => "floor + spawn_blocking hop",
             Workload::Get => "GET /api/get",
             Workload::Put => "POST /api/put (1 pair, durable)",
         }
@@ -49,6 +57,7 @@ impl Workload {
     fn short(self) -> &'static str {
         match self {
             Workload::Floor => "floor",
+            Workload::FloorBlocking => "floor+hop",
             Workload::Get => "GET",
             Workload::Put => "PUT",
         }
@@ -59,6 +68,7 @@ impl Workload {
         let builder = Request::builder().header("host", addr.to_string()).header(SESSION_HEADER, session);
         let request = match self {
             Workload::Floor => builder.method("GET").uri("/").body(Full::default()),
+            Workload::FloorBlocking => builder.method("GET").uri("/blocking").body(Full::default()),
             Workload::Get => {
                 let key = (n.wrapping_mul(7919) + c as u64) % PRELOADED_KEYS;
                 builder.method("GET").uri(format!("/api/get?key=key{key:06}")).body(Full::default())
@@ -96,15 +106,45 @@ fn args() -> Args {
     args
 }
 
-/// Runs `workload` with `connections` keep-alive clients for `seconds`; returns requests per
-/// second and the mean latency.
+/// Threads of the server's runtime carry this name prefix (workers and blocking pool alike).
+const SERVER_THREADS: &str = "wk-srv";
+/// Linux reports thread CPU time in clock ticks of 1/100 s (USER_HZ) on every common platform.
+const TICKS_PER_SECOND: f64 = 100.0;
+
+/// CPU time used so far by the server's threads, in clock ticks; `None` where `/proc` is absent.
+fn server_cpu_ticks() -> Option<u64> {
+    let mut total = 0;
+    for task in std::fs::read_dir("/proc/self/task").ok()? {
+        let dir = task.ok()?.path();
+        let name = std::fs::read_to_string(dir.join("comm")).unwrap_or_default();
+        if !name.starts_with(SERVER_THREADS) {
+            continue;
+        }
+        let stat = std::fs::read_to_string(dir.join("stat")).unwrap_or_default();
+        // Fields after the parenthesised name: state is the 1st, utime the 12th, stime the 13th.
+        let after_name = stat.rsplit_once(')').map_or("", |(_, rest)| rest);
+        let fields: Vec<&str> = after_name.split_whitespace().collect();
+        let ticks = |i: usize| fields.get(i).and_then(|f| f.parse::<u64>().ok()).unwrap_or(0);
+        total += ticks(11) + ticks(12);
+    }
+    Some(total)
+}
+
+struct Measured {
+    rps: f64,
+    mean: Duration,
+    /// Server CPU microseconds per request.
+    cpu_us: Option<f64>,
+}
+
+/// Runs `workload` with `connections` keep-alive clients for `seconds`.
 async fn measure(
     workload: Workload,
     addr: SocketAddr,
     session: &str,
     connections: usize,
     seconds: u64,
-) -> (f64, Duration) {
+) -> Measured {
     let counting = Arc::new(AtomicBool::new(false));
     let stop = Arc::new(AtomicBool::new(false));
     let done = Arc::new(AtomicU64::new(0));
@@ -139,40 +179,63 @@ async fn measure(
     tokio::time::sleep(WARMUP).await;
     counting.store(true, Ordering::Relaxed);
     let start = Instant::now();
+    let cpu_start = server_cpu_ticks();
     tokio::time::sleep(Duration::from_secs(seconds)).await;
     counting.store(false, Ordering::Relaxed);
     let elapsed = start.elapsed();
+    let cpu_end = server_cpu_ticks();
     stop.store(true, Ordering::Relaxed);
     for client in clients {
         client.await.expect("client task");
     }
     let requests = done.load(Ordering::Relaxed);
     let mean = Duration::from_nanos(busy_nanos.load(Ordering::Relaxed) / requests.max(1));
-    (requests as f64 / elapsed.as_secs_f64(), mean)
+    let cpu_us = match (cpu_start, cpu_end) {
+        (Some(a), Some(b)) if requests > 0 => Some((b - a) as f64 / TICKS_PER_SECOND * 1e6 / requests as f64),
+        _ => None,
+    };
+    Measured { rps: requests as f64 / elapsed.as_secs_f64(), mean, cpu_us }
 }
 
 fn main() {
     let args = args();
     // The access log formats every line, as in production, into a sink.
     tracing_subscriber::fmt().with_writer(std::io::sink).init();
-    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().expect("runtime");
-    runtime.block_on(async {
-        let dir = tempfile::tempdir().expect("temporary folder");
-        let state =
-            AppState::new(ServerConfig { data_dir: dir.path().to_path_buf(), ..ServerConfig::default() })
-                .expect("server state");
+    // Server and clients on runtimes of their own, so the server's threads can be measured.
+    let server_runtime = tokio::runtime::Builder::new_multi_thread()
+        .thread_name(SERVER_THREADS)
+        .enable_all()
+        .build()
+        .expect("server runtime");
+    let client_runtime = tokio::runtime::Builder::new_multi_thread()
+        .thread_name("wk-cli")
+        .enable_all()
+        .build()
+        .expect("runtime");
+
+    let dir = tempfile::tempdir().expect("temporary folder");
+    let state = AppState::new(ServerConfig { data_dir: dir.path().to_path_buf(), ..ServerConfig::default() })
+        .expect("server state");
+    let (server_addr, floor_addr, stop_server, server) = server_runtime.block_on(async {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
         let server_addr = listener.local_addr().expect("address");
         let (stop_server, stopped) = tokio::sync::oneshot::channel::<()>();
         let server = tokio::spawn(serve(listener, state, async move {
             let _ = stopped.await;
         }));
-
         let floor_listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
         let floor_addr = floor_listener.local_addr().expect("address");
-        let floor = Router::new().route("/", get(|| async { "Wind-KVStore Server is Running!" }));
-        let floor_server = tokio::spawn(async move { axum::serve(floor_listener, floor).await });
+        let floor = Router::new().route("/", get(|| async { "Wind-KVStore Server is Running!" })).route(
+            "/blocking",
+            get(|| async {
+                tokio::task::spawn_blocking(|| "Wind-KVStore Server is Running!").await.unwrap_or("failed")
+            }),
+        );
+        tokio::spawn(async move { axum::serve(floor_listener, floor).await });
+        (server_addr, floor_addr, stop_server, server)
+    });
 
+    client_runtime.block_on(async {
         let session = open_and_load(server_addr).await;
         println!(
             "{} keep-alive connections, {} rounds of {} s per workload (after {} ms warm-up), {} cores",
@@ -182,35 +245,47 @@ fn main() {
             WARMUP.as_millis(),
             std::thread::available_parallelism().map_or(1, |n| n.get())
         );
-        let workloads = [Workload::Floor, Workload::Get, Workload::Put];
+        let workloads = [Workload::Floor, Workload::FloorBlocking, Workload::Get, Workload::Put];
         let mut rps = vec![Vec::new(); workloads.len()];
         let mut means = vec![Vec::new(); workloads.len()];
+        let mut cpus = vec![Vec::new(); workloads.len()];
         for round in 1..=args.rounds {
             let mut line = format!("round {round}:");
             for (w, workload) in workloads.iter().enumerate() {
-                let addr = if matches!(workload, Workload::Floor) { floor_addr } else { server_addr };
-                let (r, mean) = measure(*workload, addr, &session, args.connections, args.seconds).await;
-                line.push_str(&format!("  {} {r:.0}/s", workload.short()));
-                rps[w].push(r);
-                means[w].push(micros(mean));
+                let addr = match workload {
+                    Workload::Floor | Workload::FloorBlocking => floor_addr,
+                    Workload::Get | Workload::Put => server_addr,
+                };
+                let m = measure(*workload, addr, &session, args.connections, args.seconds).await;
+                line.push_str(&format!("  {} {:.0}/s", workload.short(), m.rps));
+                rps[w].push(m.rps);
+                means[w].push(micros(m.mean));
+                if let Some(cpu) = m.cpu_us {
+                    cpus[w].push(cpu);
+                }
             }
             println!("{line}");
         }
-        let floor = median(&mut rps[0].clone());
+        let floor_rps = median(&mut rps[0].clone());
+        let floor_cpu = median(&mut cpus[0].clone());
         println!("median of {} rounds:", args.rounds);
         for (w, workload) in workloads.iter().enumerate() {
             let r = median(&mut rps[w]);
             let mean = median(&mut means[w]);
-            println!(
-                "  {:<34} {r:>9.0} req/s  mean latency {mean:>8.1} us  {:>5.1}% of floor",
+            let mut line = format!(
+                "  {:<34} {r:>9.0} req/s ({:>5.1}% of floor)  mean latency {mean:>7.1} us",
                 workload.name(),
-                100.0 * r / floor
+                100.0 * r / floor_rps
             );
+            if !cpus[w].is_empty() {
+                let cpu = median(&mut cpus[w]);
+                line.push_str(&format!("  server CPU {cpu:>6.1} us/req ({:.2}x floor)", cpu / floor_cpu));
+            }
+            println!("{line}");
         }
-        let _ = stop_server.send(());
-        server.await.expect("server task").expect("server");
-        floor_server.abort();
     });
+    let _ = stop_server.send(());
+    server_runtime.block_on(server).expect("server task").expect("server");
 }
 
 fn median(values: &mut [f64]) -> f64 {

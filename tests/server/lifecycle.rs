@@ -76,6 +76,51 @@ async fn stopping_the_server_closes_every_store() {
     assert!(reply, "the listener is closed");
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn writes_acknowledged_before_a_stop_survive_it() {
+    const WRITERS: usize = 4;
+    /// Enough to still be writing when the stop comes.
+    const MAX_PUTS: usize = 5_000;
+    let server = TestServer::start().await;
+    let session = server.open("inflight.db").await;
+    let mut writers = Vec::new();
+    for w in 0..WRITERS {
+        let mut client = server.client().await;
+        let session = session.clone();
+        writers.push(tokio::spawn(async move {
+            let mut acknowledged = Vec::new();
+            for i in 0..MAX_PUTS {
+                let key = format!("w{w}:{i:05}");
+                let body = format!(r#"[{{"key":"{key}","value":"v"}}]"#);
+                match client
+                    .try_send("POST", "/api/put", &[(SESSION_HEADER, &session)], body.into_bytes())
+                    .await
+                {
+                    Some(reply) if reply.status == StatusCode::OK => acknowledged.push(key),
+                    // Refused or cut off by the stop: not acknowledged, and the writer is done.
+                    _ => break,
+                }
+            }
+            acknowledged
+        }));
+    }
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let data_dir = server.data_dir.clone();
+    let _dir = server.stop().await;
+    let mut acknowledged = Vec::new();
+    for writer in writers {
+        acknowledged.extend(writer.await.unwrap());
+    }
+    assert!(!acknowledged.is_empty());
+    assert!(acknowledged.len() < WRITERS * MAX_PUTS, "the stop came while writers were busy");
+    let store = KVStore::open(data_dir.join("inflight.db"), None).unwrap();
+    assert_eq!(store.recovery_report().commits_replayed, 0, "closed cleanly");
+    for key in &acknowledged {
+        assert!(store.contains_key(key).unwrap(), "acknowledged {key} was lost");
+    }
+    store.close().unwrap();
+}
+
 /// Kills the child if the test fails before it exits on its own.
 struct KillOnDrop(std::process::Child);
 

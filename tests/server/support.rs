@@ -126,6 +126,17 @@ impl Client {
     }
 
     pub async fn send(&mut self, method: &str, path: &str, headers: &[(&str, &str)], body: Vec<u8>) -> Reply {
+        self.try_send(method, path, headers, body).await.expect("the server answers")
+    }
+
+    /// Like [`Client::send`], `None` when the connection fails (the server went away).
+    pub async fn try_send(
+        &mut self,
+        method: &str,
+        path: &str,
+        headers: &[(&str, &str)],
+        body: Vec<u8>,
+    ) -> Option<Reply> {
         let mut request = Request::builder()
             .method(Method::from_bytes(method.as_bytes()).unwrap())
             .uri(path)
@@ -135,12 +146,12 @@ impl Client {
         }
         let request = request.body(Full::new(Bytes::from(body))).unwrap();
         let exchange = async {
-            self.sender.ready().await.unwrap();
-            let response = self.sender.send_request(request).await.unwrap();
+            self.sender.ready().await.ok()?;
+            let response = self.sender.send_request(request).await.ok()?;
             let status = response.status();
             let headers = response.headers().clone();
-            let body = response.into_body().collect().await.unwrap().to_bytes();
-            Reply { status, headers, body }
+            let body = response.into_body().collect().await.ok()?.to_bytes();
+            Some(Reply { status, headers, body })
         };
         tokio::time::timeout(REQUEST_TIMEOUT, exchange).await.expect("the server answers in time")
     }
