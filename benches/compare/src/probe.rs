@@ -51,3 +51,33 @@ pub fn fsync_probe(dir: &Path) -> Result<Fsync> {
         rounds: PROBE_ROUNDS,
     })
 }
+
+/// A file written the way a log is: 4 KiB appended, then fdatasync.
+pub struct AppendProbe {
+    path: std::path::PathBuf,
+    file: std::fs::File,
+    offset: u64,
+    buf: Vec<u8>,
+}
+
+impl AppendProbe {
+    pub fn create(path: &Path) -> Result<AppendProbe> {
+        let file = OpenOptions::new().create(true).truncate(true).read(true).write(true).open(path)?;
+        Ok(AppendProbe { path: path.to_owned(), file, offset: 0, buf: vec![0x5a; PROBE_BYTES] })
+    }
+
+    /// One append + fdatasync; its time in microseconds.
+    pub fn append_and_sync(&mut self) -> Result<f64> {
+        let start = Instant::now();
+        self.file.write_all_at(&self.buf, self.offset)?;
+        self.file.sync_data()?;
+        self.offset += PROBE_BYTES as u64;
+        Ok(start.elapsed().as_secs_f64() * 1e6)
+    }
+
+    pub fn remove(self) -> Result<()> {
+        drop(self.file);
+        std::fs::remove_file(&self.path)?;
+        Ok(())
+    }
+}

@@ -47,6 +47,11 @@ pub struct EngineRun {
     /// Per-commit latencies of the individual durable writes, in microseconds.
     pub individual_write_median_us: f64,
     pub individual_write_p99_us: f64,
+    pub individual_write_mean_us: f64,
+    /// The fsync probe taken just before each of those commits (4 KiB append + fdatasync).
+    pub paired_fsync_median_us: f64,
+    pub paired_fsync_p99_us: f64,
+    pub paired_fsync_mean_us: f64,
     /// What the engine showed after the kill -9: keys before, keys after, and whether every
     /// acknowledged write survived.
     pub recovery_check: String,
