@@ -12,6 +12,7 @@
 
 mod engines;
 mod probe;
+mod profile;
 mod report;
 mod results;
 mod workloads;
@@ -28,7 +29,8 @@ use results::EngineRun;
 use workloads::{KEY_BYTES, Plan, VALUE_BYTES};
 
 const USAGE: &str = "usage: wind-compare [--keys N] [--engines ours,redb,lmdb,fjall,sqlite] [--cache-mib M] \
-                     [--dir DIR] [--json FILE] [--md FILE]";
+                     [--dir DIR] [--json FILE] [--md FILE]\n       \
+                     wind-compare --profile WORKLOAD [--engines ENGINE] [--keys N]   (one workload, for a profiler)";
 
 struct Args {
     keys: u64,
@@ -41,6 +43,8 @@ struct Args {
     child: Option<(Kind, PathBuf)>,
     /// Internal: write durable batches into `dir` until killed.
     crash_writer: Option<Kind>,
+    /// Run one workload on the first engine only, for a profiler.
+    profile: Option<String>,
 }
 
 fn parse_args() -> Result<Args> {
@@ -53,6 +57,7 @@ fn parse_args() -> Result<Args> {
         md: None,
         child: None,
         crash_writer: None,
+        profile: None,
     };
     let mut it = std::env::args().skip(1);
     let mut out = None;
@@ -72,6 +77,7 @@ fn parse_args() -> Result<Args> {
             "--child" => child = Some(Kind::parse(&value()?)?),
             "--out" => out = Some(PathBuf::from(value()?)),
             "--crash-writer" => args.crash_writer = Some(Kind::parse(&value()?)?),
+            "--profile" => args.profile = Some(value()?),
             "-h" | "--help" => {
                 println!("{USAGE}");
                 std::process::exit(0);
@@ -82,7 +88,7 @@ fn parse_args() -> Result<Args> {
     if let Some(kind) = child {
         args.child = Some((kind, out.context("--child needs --out")?));
     }
-    if args.keys < 10_000 {
+    if args.keys < 10_000 && args.profile.is_none() {
         bail!("--keys must be at least 10,000");
     }
     Ok(args)
@@ -96,6 +102,16 @@ fn main() -> Result<()> {
             args.dir.context("--crash-writer needs --dir")?,
             args.cache_bytes,
         );
+    }
+    if let Some(workload) = &args.profile {
+        let dir = args
+            .dir
+            .clone()
+            .unwrap_or_else(std::env::temp_dir)
+            .join(format!("wind-profile-{}", std::process::id()));
+        let result = profile::run(args.engines[0], workload, args.keys, &dir, args.cache_bytes);
+        let _ = std::fs::remove_dir_all(&dir);
+        return result;
     }
     let plan = Plan::new(args.keys);
     if let Some((kind, out)) = &args.child {

@@ -193,6 +193,14 @@ impl Report {
                 let _ = writeln!(s, "- {}: {}", e.engine, e.recovery_check);
             }
         }
+        if self.engines.iter().any(|e| !e.notes.is_empty()) {
+            let _ = writeln!(s, "\nThe engine's own statistics during the run:\n");
+            for e in &self.engines {
+                for note in &e.notes {
+                    let _ = writeln!(s, "- {} {note}", e.engine);
+                }
+            }
+        }
         let _ = writeln!(s, "\nWall time per engine:\n");
         for e in &self.engines {
             match &e.error {

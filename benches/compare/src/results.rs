@@ -58,9 +58,18 @@ pub struct EngineRun {
     /// Wall time of the whole run of this engine.
     pub total_secs: f64,
     pub error: Option<String>,
+    /// The engine's own statistics at a few points of the run, where it has them.
+    pub notes: Vec<String>,
 }
 
 impl EngineRun {
+    pub fn note_stats(&mut self, when: &str, store: &dyn crate::engines::Store) {
+        if let Some(stats) = store.stats() {
+            eprintln!("[{}] stats {when}: {stats}", self.engine);
+            self.notes.push(format!("{when}: {stats}"));
+        }
+    }
+
     pub fn figure(&self, workload: &str) -> Option<&Figure> {
         self.rows.iter().find(|r| r.workload == workload).map(|r| &r.figure)
     }

@@ -15,7 +15,7 @@ use crate::results::{EngineRun, Figure, Row, median, percentile};
 pub const KEY_BYTES: usize = 24;
 pub const VALUE_BYTES: usize = 150;
 /// The seed of the main key stream: bulk load, then every later insert continues it.
-const SEED: u64 = 3;
+pub const SEED: u64 = 3;
 /// Seeds of the side streams, so they never meet the main keys.
 const CHURN_SEED: u64 = 7;
 const LARGE_SEED: u64 = 11;
@@ -102,14 +102,14 @@ pub fn thousands(n: u64) -> String {
     out
 }
 
-struct Pairs(fastrand::Rng);
+pub struct Pairs(fastrand::Rng);
 
 impl Pairs {
-    fn new(seed: u64) -> Pairs {
+    pub fn new(seed: u64) -> Pairs {
         Pairs(fastrand::Rng::with_seed(seed))
     }
 
-    fn next_pair(&mut self) -> ([u8; KEY_BYTES], [u8; VALUE_BYTES]) {
+    pub fn next_pair(&mut self) -> ([u8; KEY_BYTES], [u8; VALUE_BYTES]) {
         let mut key = [0u8; KEY_BYTES];
         let mut value = [0u8; VALUE_BYTES];
         self.0.fill(&mut key);
@@ -155,7 +155,7 @@ fn timed<T>(f: impl FnOnce() -> Result<T>) -> Result<(T, f64)> {
 }
 
 /// Read `count` keys of the main stream starting at position `from`, checking every value.
-fn read_keys(store: &dyn Store, from: u64, count: u64) -> Result<()> {
+pub fn read_keys(store: &dyn Store, from: u64, count: u64) -> Result<()> {
     let mut pairs = Pairs::new(SEED);
     pairs.skip(from);
     let mut reader = store.reader()?;
@@ -202,6 +202,7 @@ pub fn run(kind: Kind, plan: Plan, dir: &Path, cache_bytes: usize) -> Result<Eng
         })
     })?;
     rec.record(Figure::time(secs, plan.keys as f64, "ops"));
+    out.note_stats("after bulk load", &*store);
 
     // Individual durable writes: one commit each. The disk's flush time drifts (a shared,
     // throttled virtual disk can move from 0.5 ms to 8 ms within a minute), so each commit is
@@ -320,6 +321,7 @@ pub fn run(kind: Kind, plan: Plan, dir: &Path, cache_bytes: usize) -> Result<Eng
     ensure!(store.len()? == total - plan.removals, "removals left the wrong count");
     rec.record(Figure::time(secs, plan.removals as f64, "ops"));
 
+    out.note_stats("before compaction", &*store);
     rec.record(Figure::Bytes { bytes: dir_bytes(&main_dir)? });
     let ((), secs) = timed(|| store.compact())?;
     rec.record(Figure::duration(secs));
@@ -359,6 +361,7 @@ pub fn run(kind: Kind, plan: Plan, dir: &Path, cache_bytes: usize) -> Result<Eng
     let after_churn = total - plan.removals + churn;
     ensure!(store.len()? == after_churn, "churn left the wrong count");
     rec.record(Figure::time(secs, (CHURN_ROUNDS * (churn / 2 + churn)) as f64, "ops"));
+    out.note_stats("after churn", &*store);
     rec.record(Figure::Bytes { bytes: dir_bytes(&main_dir)? });
 
     // Open after a clean close.
@@ -422,6 +425,7 @@ pub fn run(kind: Kind, plan: Plan, dir: &Path, cache_bytes: usize) -> Result<Eng
         Ok(())
     })?;
     rec.record(Figure::time(secs, mib, "MiB"));
+    out.note_stats("after the large values", &*store);
     store.close()?;
     std::fs::remove_dir_all(&large_dir)?;
 
@@ -453,7 +457,7 @@ fn crash_keys_present(store: &dyn Store, acked: u64) -> Result<bool> {
 /// Start a child that writes durable batches into the store at `dir`; once it has acknowledged
 /// some, let it write a little longer and kill it with SIGKILL. Returns how many writes it
 /// acknowledged before it said so.
-fn crash_child(kind: Kind, dir: &Path, cache_bytes: usize) -> Result<u64> {
+pub fn crash_child(kind: Kind, dir: &Path, cache_bytes: usize) -> Result<u64> {
     let exe = std::env::current_exe()?;
     let mut child = Command::new(exe)
         .arg("--crash-writer")

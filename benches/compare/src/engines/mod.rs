@@ -37,6 +37,10 @@ pub trait Store: Sync {
     /// Give free space back to the file system (each engine's own way; see [`Kind::compaction`]).
     fn compact(&mut self) -> Result<()>;
     fn close(self: Box<Self>) -> Result<()>;
+    /// The engine's own account of its pages, where it has one (for the notes).
+    fn stats(&self) -> Option<String> {
+        None
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -116,6 +116,27 @@ impl Store for Ours {
         Ok(())
     }
 
+    fn stats(&self) -> Option<String> {
+        let s = self.store().ok()?.stats();
+        Some(format!(
+            "page size {} B, {} pages ({} branch, {} leaf, {} overflow, {} free-list, {} free), depth {}, \
+             file {} B, log {} B, cache {} hits / {} misses, {} dirty pages",
+            s.page_size,
+            s.page_count,
+            s.branch_pages,
+            s.leaf_pages,
+            s.overflow_pages,
+            s.freelist_pages,
+            s.free_pages,
+            s.tree_depth,
+            s.file_bytes,
+            s.log_bytes,
+            s.cache_hits,
+            s.cache_misses,
+            s.dirty_pages
+        ))
+    }
+
     fn close(self: Box<Self>) -> Result<()> {
         match self.store {
             Some(store) => close_store(store),
