@@ -10,8 +10,7 @@ use anyhow::{Result, bail};
 use crate::engines::{self, Kind, Store};
 use crate::workloads::{BATCH_SIZE, BATCHES, INDIVIDUAL_WRITES, LARGE_VALUE_BYTES, Pairs, SEED, read_keys};
 
-pub const WORKLOADS: &str =
-    "bulk, individual, nondurable, batch, reads, scans, removals, open, recovery, large-write, large-read";
+pub const WORKLOADS: &str = "bulk, individual, nondurable, batch, reads, scans, removals, compact, open, recovery, large-write, large-read";
 
 #[inline(never)]
 fn measured<T>(f: impl FnOnce() -> Result<T>) -> Result<T> {
@@ -83,6 +82,13 @@ pub fn run(kind: Kind, workload: &str, keys: u64, dir: &Path, cache_bytes: usize
                     store.write(&mut |b| b.put(&k, &v))
                 })
             })?;
+            return store.close();
+        }
+        "compact" => {
+            let mut store = store;
+            let mut pairs = Pairs::new(SEED);
+            store.write(&mut |b| (0..keys / 2).try_for_each(|_| b.delete(&pairs.next_pair().0)))?;
+            measured(|| store.compact())?;
             return store.close();
         }
         "open" => {
