@@ -242,6 +242,7 @@ pub fn run(kind: Kind, plan: Plan, dir: &Path, cache_bytes: usize) -> Result<Eng
         Ok(())
     })?;
     rec.record(Figure::time(secs, (BATCHES * BATCH_SIZE) as f64, "ops"));
+    out.note_stats("after batch writes", &*store);
 
     // Non-durable writes: one commit each, none waiting for the disk.
     store.set_durable(false)?;
@@ -254,6 +255,7 @@ pub fn run(kind: Kind, plan: Plan, dir: &Path, cache_bytes: usize) -> Result<Eng
     })?;
     store.set_durable(true)?;
     rec.record(Figure::time(secs, plan.nondurable_writes as f64, "ops"));
+    out.note_stats("after non-durable writes", &*store);
 
     let total = plan.keys + INDIVIDUAL_WRITES + BATCHES * BATCH_SIZE + plan.nondurable_writes;
     let (len, secs) = timed(|| store.len())?;
@@ -320,6 +322,7 @@ pub fn run(kind: Kind, plan: Plan, dir: &Path, cache_bytes: usize) -> Result<Eng
     })?;
     ensure!(store.len()? == total - plan.removals, "removals left the wrong count");
     rec.record(Figure::time(secs, plan.removals as f64, "ops"));
+    out.note_stats("after removals", &*store);
 
     out.note_stats("before compaction", &*store);
     rec.record(Figure::Bytes { bytes: dir_bytes(&main_dir)? });
