@@ -560,7 +560,7 @@ impl Engine {
     pub(crate) fn put_value(&mut self, key: Vec<u8>, value: Value) -> Result<bool> {
         self.changed = true;
         let root = self.meta.root;
-        let ins = self.insert_rec(root, 1, key, value)?;
+        let ins = self.insert_rec(root, 1, true, key, value)?;
         self.meta.root = ins.page;
         if let Some((sep, right)) = ins.split {
             let new_root = self.alloc(PageKind::Branch);
@@ -580,7 +580,15 @@ impl Engine {
         Ok(is_new)
     }
 
-    fn insert_rec(&mut self, page: u64, level: u32, key: Vec<u8>, value: Value) -> Result<Ins> {
+    /// `rightmost`: this page is the last at its level, where appends in key order land.
+    fn insert_rec(
+        &mut self,
+        page: u64,
+        level: u32,
+        rightmost: bool,
+        key: Vec<u8>,
+        value: Value,
+    ) -> Result<Ins> {
         let (page, node) = self.take_node(page)?;
         match node {
             Node::Leaf(mut leaf) => {
@@ -591,7 +599,7 @@ impl Engine {
                     Ok(i) => (Some(leaf.replace_value(i, value)), false),
                     Err(i) => {
                         leaf.insert(i, LeafEntry { key, value });
-                        (None, i + 1 == leaf.len())
+                        (None, rightmost && i + 1 == leaf.len())
                     }
                 };
                 let split = if leaf.encoded_len() > self.page_size {
@@ -614,7 +622,8 @@ impl Engine {
                 let idx = br.child_index(&key);
                 let child = br.child(idx);
                 self.check_link(child, page)?;
-                let ins = self.insert_rec(child, level + 1, key, value)?;
+                let last = idx + 1 == br.child_count();
+                let ins = self.insert_rec(child, level + 1, rightmost && last, key, value)?;
                 br.set_child(idx, ins.page);
                 if let Some((sep, right)) = ins.split {
                     br.insert(idx, (sep, right));
@@ -898,8 +907,9 @@ fn node_kind(node: &Node) -> PageKind {
     }
 }
 
-/// Split an overfull leaf; returns the right half. After an append at the end (a sequential
-/// load) the left page keeps everything but the new entry, so such loads fill pages.
+/// Split an overfull leaf; returns the right half. After an append at the end of the last leaf
+/// (a load in key order) the left page keeps everything but the new entry, so such loads fill
+/// pages; any other split halves the bytes.
 fn split_leaf(leaf: &mut Leaf, appended: bool, page_size: usize) -> Option<Leaf> {
     let sizes: Vec<usize> = leaf.entries().iter().map(LeafEntry::encoded_len).collect();
     let n = sizes.len();
