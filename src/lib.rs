@@ -44,7 +44,7 @@ pub use inspect::{
     CheckReport, ChecksumState, PageInfo, PageItem, PageSummary, PageType, Problem, RecoveryReport, Stats,
 };
 pub use options::{DEFAULT_CACHE_BYTES, DEFAULT_CHECKPOINT_LOG_BYTES, Durability, OpenOptions};
-pub use store::{Iter, KVStore, Keys, PageIter, log_path};
+pub use store::{Iter, KVStore, Keys, KeysRev, PageIter, log_path};
 
 /// The README's examples run as doctests.
 #[cfg(doctest)]
