@@ -35,6 +35,9 @@ mod overflow;
 #[cfg(feature = "shell")]
 pub mod shell;
 mod store;
+/// The full-screen browser of `wkstore-tui`.
+#[cfg(feature = "tui")]
+pub mod tui;
 mod wal;
 
 pub use batch::WriteBatch;
