@@ -203,6 +203,7 @@ impl App {
         self.command.output_height = self.areas.output.height.saturating_sub(2) as usize;
         self.pages.geometry(self.body());
         if self.screen == Screen::Pages {
+            self.pages.cells.clear();
             self.pages.refresh(&self.store);
         }
         self.free.geometry(self.body());

@@ -80,6 +80,8 @@ impl PageView {
         self.focus = PageFocus::Map;
         self.goto.clear();
         self.geometry(area);
+        // The store may have changed since the view was last open: read the screen again.
+        self.cells.clear();
         self.refresh(store);
     }
 
@@ -101,9 +103,13 @@ impl PageView {
         } else if row >= self.top_row + self.rows as u64 {
             self.top_row = row + 1 - self.rows as u64;
         }
-        self.first = self.top_row * columns;
-        let on_screen = (self.rows as u64 * columns).min(self.page_count.saturating_sub(self.first));
-        self.cells = store.pages().starting_at(self.first).take(on_screen as usize).map(Result::ok).collect();
+        let first = self.top_row * columns;
+        let on_screen = (self.rows as u64 * columns).min(self.page_count.saturating_sub(first));
+        // Moving within the screen reads only the newly selected page.
+        if first != self.first || self.cells.len() as u64 != on_screen {
+            self.first = first;
+            self.cells = store.pages().starting_at(first).take(on_screen as usize).map(Result::ok).collect();
+        }
         self.load_detail(store);
     }
 

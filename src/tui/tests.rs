@@ -533,3 +533,19 @@ fn a_locked_store_is_reported_and_not_opened() {
     let store = super::open(&path, false, 1 << 20, &mut || panic!("not asked when free")).expect("open");
     assert!(!store.is_read_only());
 }
+
+#[test]
+fn an_empty_store_is_browsable() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let store = OpenOptions::new().open(dir.path().join("empty.db")).expect("open");
+    let mut h = harness_with(store, dir, Config::default());
+    let screen = h.screen();
+    assert!(screen.contains("(no keys)") && screen.contains("(no key selected)"), "{screen}");
+    h.press("j k <pgdn> <pgup> G g t <tab> j <tab> e d / x <enter> <esc> s a <enter> p <right> <esc> f <enter> <esc>");
+    assert!(h.app.editor.is_none() && h.app.confirm.is_none());
+    h.screen();
+    // The first key added shows up at once.
+    h.press("a").type_text("first").press("<tab>").type_text("1").press("<c-s>");
+    assert_eq!(h.selected_key(), b"first".to_vec());
+    assert_eq!(h.app.stats.key_count, 1);
+}
