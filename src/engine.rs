@@ -20,7 +20,7 @@ use crate::format::{
 };
 use crate::io::FileIo;
 use crate::node::{
-    Branch, Leaf, LeafEntry, Node, NodeView, Value, ValueRef, branch_entry_len, inline_entry_len,
+    Branch, Leaf, LeafEntry, Node, NodeView, Value, ValueRef, branch_entry_len, cmp_keys, inline_entry_len,
     max_inline_entry,
 };
 use crate::{freelist, overflow};
@@ -379,6 +379,130 @@ impl Engine {
             position = Bound::Included(high);
         }
         Err(Error::corrupted(self.meta.root, "scan did not end: the tree has a cycle"))
+    }
+
+    /// The entries of one leaf before `end`, in descending key order, and the smallest key that
+    /// leaf may hold (`None`: it is the leftmost leaf). The mirror of [`Engine::leaf_chunk`], for
+    /// walking keys backwards: each call is one descent.
+    pub(crate) fn leaf_chunk_rev(&self, end: &Bound<Vec<u8>>) -> Result<LeafChunk> {
+        let mut position: Bound<Vec<u8>> = end.clone();
+        // Each round moves left by one leaf; the bound guards against a damaged tree whose
+        // separators do not increase.
+        for _ in 0..=self.meta.page_count {
+            let (entries, low) = self.with_leaf_below(&position, |node| {
+                let keep = |k: &[u8]| match &position {
+                    Bound::Unbounded => true,
+                    Bound::Included(e) => k <= e.as_slice(),
+                    Bound::Excluded(e) => k < e.as_slice(),
+                };
+                let mut out = Vec::new();
+                match node {
+                    NodeRef::Dirty(Node::Leaf(l)) => {
+                        for e in l.entries().iter().rev() {
+                            if keep(&e.key) {
+                                out.push((e.key.clone(), e.value.clone()));
+                            }
+                        }
+                    }
+                    NodeRef::Dirty(Node::Branch(_)) => return unreachable_branch(),
+                    NodeRef::Clean(no, bytes) => {
+                        let view = NodeView::new(*no, bytes)?;
+                        for i in (0..view.count()).rev() {
+                            let e = view.leaf_entry(i)?;
+                            if keep(e.key) {
+                                out.push((e.key.to_vec(), owned_value(e.value)));
+                            }
+                        }
+                    }
+                }
+                Ok(out)
+            })?;
+            let Some(low) = low else { return Ok((entries, None)) };
+            if !entries.is_empty() {
+                return Ok((entries, Some(low)));
+            }
+            // The next position must lie strictly left of this one.
+            let moves_left = match &position {
+                Bound::Unbounded => true,
+                Bound::Included(k) => low.as_slice() <= k.as_slice(),
+                Bound::Excluded(k) => low.as_slice() < k.as_slice(),
+            };
+            if !moves_left {
+                return Err(Error::corrupted(self.meta.root, "branch separators are out of order"));
+            }
+            position = Bound::Excluded(low);
+        }
+        Err(Error::corrupted(self.meta.root, "backward scan did not end: the tree has a cycle"))
+    }
+
+    /// Descend to the leaf holding the greatest keys within `end` (the rightmost leaf for
+    /// `Unbounded`; for `Excluded(k)`, the leaf of the keys just below `k`). Calls `f` with the
+    /// leaf, and returns its result with the smallest key that leaf may hold, if it has a left
+    /// neighbour.
+    fn with_leaf_below<T>(
+        &self,
+        end: &Bound<Vec<u8>>,
+        f: impl FnOnce(&NodeRef<'_>) -> Result<T>,
+    ) -> Result<(T, Option<Vec<u8>>)> {
+        // The child to take among separators `seps`: past every separator `<= k` (Included), or
+        // every separator `< k` (Excluded), or the last (Unbounded).
+        let goes_right = |sep: &[u8]| match end {
+            Bound::Unbounded => true,
+            Bound::Included(k) => cmp_keys(sep, k).is_le(),
+            Bound::Excluded(k) => cmp_keys(sep, k).is_lt(),
+        };
+        let depth = self.meta.depth;
+        let mut page = self.meta.root;
+        let mut from = 0;
+        let mut low: Option<Vec<u8>> = None;
+        for level in 1..=depth {
+            self.check_link(page, from)?;
+            let node = self.node(page)?;
+            let next = match &node {
+                NodeRef::Dirty(Node::Leaf(_)) => None,
+                NodeRef::Dirty(Node::Branch(b)) => {
+                    let idx = b.entries().partition_point(|(s, _)| goes_right(s));
+                    if idx > 0 {
+                        low = Some(b.entries()[idx - 1].0.clone());
+                    }
+                    Some(b.child(idx))
+                }
+                NodeRef::Clean(no, bytes) => {
+                    let view = NodeView::new(*no, bytes)?;
+                    if view.is_leaf() {
+                        None
+                    } else {
+                        let (mut lo, mut hi) = (0usize, view.count());
+                        while lo < hi {
+                            let mid = lo + (hi - lo) / 2;
+                            if goes_right(view.key(mid)?) {
+                                lo = mid + 1;
+                            } else {
+                                hi = mid;
+                            }
+                        }
+                        if lo > 0 {
+                            low = Some(view.key(lo - 1)?.to_vec());
+                        }
+                        Some(view.child(lo)?)
+                    }
+                }
+            };
+            match next {
+                None if level == depth => return Ok((f(&node)?, low)),
+                Some(child) if level < depth => {
+                    from = page;
+                    page = child;
+                }
+                _ => {
+                    return Err(Error::corrupted(
+                        page,
+                        format!("tree level {level} of {depth} holds the wrong kind of page"),
+                    ));
+                }
+            }
+        }
+        Err(Error::corrupted(self.meta.root, "tree has no levels"))
     }
 
     /// The bytes of a value; `max` stops reading after that many.

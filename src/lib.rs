@@ -41,6 +41,9 @@ pub mod server;
 #[cfg(feature = "shell")]
 pub mod shell;
 mod store;
+/// The full-screen browser of `wkstore-tui`.
+#[cfg(feature = "tui")]
+pub mod tui;
 mod wal;
 
 pub use batch::WriteBatch;
@@ -50,7 +53,7 @@ pub use inspect::{
     CheckReport, ChecksumState, PageInfo, PageItem, PageSummary, PageType, Problem, RecoveryReport, Stats,
 };
 pub use options::{DEFAULT_CACHE_BYTES, DEFAULT_CHECKPOINT_LOG_BYTES, Durability, OpenOptions};
-pub use store::{Iter, KVStore, Keys, PageIter, log_path};
+pub use store::{Iter, KVStore, Keys, KeysRev, PageIter, log_path};
 
 /// The README's examples run as doctests.
 #[cfg(doctest)]

@@ -399,6 +399,18 @@ impl KVStore {
         self.keys(start, end)
     }
 
+    /// Keys with their value lengths in descending key order, from `end` down to `start`,
+    /// without reading values: for paging backwards through a listing.
+    pub fn keys_rev(&self, start: Bound<Vec<u8>>, end: Bound<Vec<u8>>) -> KeysRev<'_> {
+        KeysRev { store: self, next: Some(end), start, buf: Default::default() }
+    }
+
+    /// Keys starting with `prefix`, with their value lengths, in descending key order.
+    pub fn prefix_keys_rev(&self, prefix: impl AsRef<[u8]>) -> KeysRev<'_> {
+        let (start, end) = prefix_bounds(prefix.as_ref());
+        self.keys_rev(start, end)
+    }
+
     // ------------------------------------------------------------------ writes
 
     pub fn put(&self, key: impl AsRef<[u8]>, value: impl AsRef<[u8]>) -> Result<()> {
@@ -1044,6 +1056,54 @@ impl Iterator for Keys<'_> {
 
     fn next(&mut self) -> Option<Self::Item> {
         Some(self.keys.next_entry()?.map(|(k, v)| (k, v.len())))
+    }
+}
+
+/// Descending iterator over `(key, value length)` pairs; reads no values. Like [`Keys`], it
+/// reads one leaf at a time, holds no lock between calls and resumes by key.
+pub struct KeysRev<'a> {
+    store: &'a KVStore,
+    /// Where the next leaf to read ends (`None`: done).
+    next: Option<Bound<Vec<u8>>>,
+    start: Bound<Vec<u8>>,
+    /// Entries of the leaf read last, greatest first.
+    buf: std::collections::VecDeque<(Vec<u8>, u64)>,
+}
+
+impl Iterator for KeysRev<'_> {
+    type Item = Result<(Vec<u8>, u64)>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        loop {
+            if let Some((k, len)) = self.buf.pop_front() {
+                let in_range = match &self.start {
+                    Bound::Unbounded => true,
+                    Bound::Included(s) => k >= *s,
+                    Bound::Excluded(s) => k > *s,
+                };
+                if !in_range {
+                    self.buf.clear();
+                    self.next = None;
+                    return None;
+                }
+                return Some(Ok((k, len)));
+            }
+            let end = self.next.take()?;
+            let chunk = self.store.read_inner().and_then(|inner| inner.engine.leaf_chunk_rev(&end));
+            match chunk {
+                Ok((entries, low)) => {
+                    // Resume before the smallest key seen, so a change between two leaves never
+                    // makes the walk repeat or skip a key.
+                    self.next = match (entries.last(), low) {
+                        (Some((smallest, _)), Some(_)) => Some(Bound::Excluded(smallest.clone())),
+                        (None, Some(low)) => Some(Bound::Excluded(low)),
+                        (_, None) => None,
+                    };
+                    self.buf.extend(entries.into_iter().map(|(k, v)| (k, v.len())));
+                }
+                Err(e) => return Some(Err(e)),
+            }
+        }
     }
 }
 

@@ -270,7 +270,7 @@ fn usage_errors_exit_2() {
     let out = tui(&[db, "--exec-file", dir.path().join("none.kvs").to_str().unwrap()], "");
     assert_eq!(status(&out), 2);
     assert!(stderr(&out).starts_with("Error: cannot read "), "{}", stderr(&out));
-    // The browser is not in this build: a clear message, status 2.
+    // The browser needs a terminal: without one (here stdout is a pipe), a clear message, status 2.
     let out = tui(&[db], "");
     assert_eq!(status(&out), 2);
     assert!(stderr(&out).contains("--exec"), "{}", stderr(&out));

@@ -38,9 +38,17 @@ struct Cli {
     #[arg(long)]
     keep_going: bool,
 
-    /// Open the browser on a generated demo store.
-    #[arg(long, conflicts_with_all = ["exec", "exec_file"])]
+    /// Open the browser on a demo store (built in the data directory the first time).
+    #[arg(long, conflicts_with_all = ["exec", "exec_file", "db"])]
     demo: bool,
+
+    /// The browser's config file (key map, colours, cache size) in place of the default one.
+    #[arg(long, value_name = "FILE")]
+    config: Option<PathBuf>,
+
+    /// Measure: open the store, draw the first frame off-screen, page down, print timings.
+    #[arg(long, hide = true, conflicts_with_all = ["exec", "exec_file"])]
+    bench_first_frame: bool,
 }
 
 fn main() -> ExitCode {
@@ -64,10 +72,14 @@ fn main() -> ExitCode {
     ExitCode::from(status)
 }
 
-/// The full-screen browser (and `--demo`). Not built yet: says so and exits with the usage status.
-fn run_browser(_cli: &Cli) -> ExitCode {
-    eprintln!(
-        "wkstore-tui: the full-screen browser is not in this build yet; use --exec or --exec-file to run statements"
-    );
-    ExitCode::from(EXIT_USAGE)
+/// The full-screen browser (and `--demo`).
+fn run_browser(cli: &Cli) -> ExitCode {
+    let options = wind_kvstore::tui::Options {
+        db: cli.db.clone(),
+        demo: cli.demo,
+        config: cli.config.clone(),
+        read_only: cli.read_only,
+        bench_first_frame: cli.bench_first_frame,
+    };
+    ExitCode::from(wind_kvstore::tui::run(&options))
 }

@@ -1,0 +1,368 @@
+//! The key list: a window of keys as tall as the pane, read through the store's ordered key
+//! iterators and never more. Moving past either edge reads the keys beyond it (one tree descent);
+//! a filter or a jump reads one window from the new place. Nothing here depends on the number of
+//! keys in the store.
+
+use std::ops::Bound;
+
+use ratatui::Frame;
+use ratatui::layout::Rect;
+use ratatui::style::{Modifier, Style};
+use ratatui::text::{Line, Span};
+use ratatui::widgets::{Block, Borders, Paragraph};
+
+use super::config::Theme;
+use super::text::{escape_key, human_bytes, text_width, truncate};
+use crate::{KVStore, Result};
+
+/// One key of the window.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct KeyRow {
+    pub key: Vec<u8>,
+    pub value_len: u64,
+}
+
+/// What is typed in place at the top of the list.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum InputKind {
+    /// `/`: a prefix; Enter shows only keys starting with it.
+    Filter,
+    /// `s`: a key; Enter moves to the first key at or after it.
+    Seek,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Input {
+    pub kind: InputKind,
+    pub text: String,
+}
+
+#[derive(Debug, Default)]
+pub(crate) struct KeyList {
+    /// The prefix in force (empty: every key).
+    pub filter: Vec<u8>,
+    /// A filter or seek being typed.
+    pub input: Option<Input>,
+    /// The visible window, in key order.
+    pub rows: Vec<KeyRow>,
+    /// Index into `rows`.
+    pub selected: usize,
+    /// Rows the pane shows.
+    pub height: usize,
+    /// Keys read from the store so far: the proof that only windows are read.
+    pub fetched: u64,
+}
+
+impl KeyList {
+    fn start_bound(&self) -> Bound<Vec<u8>> {
+        if self.filter.is_empty() { Bound::Unbounded } else { Bound::Included(self.filter.clone()) }
+    }
+
+    /// The first key after every key with the prefix, if any.
+    fn end_bound(&self) -> Bound<Vec<u8>> {
+        let mut end = self.filter.clone();
+        while end.last() == Some(&0xff) {
+            end.pop();
+        }
+        match end.last_mut() {
+            Some(b) => {
+                *b += 1;
+                Bound::Excluded(end)
+            }
+            None => Bound::Unbounded,
+        }
+    }
+
+    fn before_end(&self, key: &[u8]) -> bool {
+        match self.end_bound() {
+            Bound::Excluded(end) => key < end.as_slice(),
+            _ => true,
+        }
+    }
+
+    /// Up to `n` keys from `from` on (within the filter), in order.
+    fn read_forward(&mut self, store: &KVStore, from: Bound<Vec<u8>>, n: usize) -> Result<Vec<KeyRow>> {
+        if n == 0 {
+            return Ok(Vec::new());
+        }
+        let start = match from {
+            Bound::Included(k) | Bound::Excluded(k) if k.as_slice() < self.filter.as_slice() => {
+                self.start_bound()
+            }
+            Bound::Unbounded => self.start_bound(),
+            bound => bound,
+        };
+        if let Bound::Included(k) | Bound::Excluded(k) = &start
+            && !self.before_end(k)
+        {
+            return Ok(Vec::new());
+        }
+        let mut rows = Vec::with_capacity(n);
+        for item in store.keys(start, self.end_bound()).take(n) {
+            let (key, value_len) = item?;
+            self.fetched += 1;
+            rows.push(KeyRow { key, value_len });
+        }
+        Ok(rows)
+    }
+
+    /// Up to `n` keys before `before` (within the filter), in order.
+    fn read_backward(&mut self, store: &KVStore, before: Bound<Vec<u8>>, n: usize) -> Result<Vec<KeyRow>> {
+        if n == 0 {
+            return Ok(Vec::new());
+        }
+        let end = match before {
+            Bound::Included(k) | Bound::Excluded(k) if !self.before_end(&k) => self.end_bound(),
+            Bound::Unbounded => self.end_bound(),
+            bound => bound,
+        };
+        if let Bound::Included(k) | Bound::Excluded(k) = &end
+            && k.as_slice() < self.filter.as_slice()
+        {
+            return Ok(Vec::new());
+        }
+        let mut rows = Vec::with_capacity(n);
+        for item in store.keys_rev(self.start_bound(), end).take(n) {
+            let (key, value_len) = item?;
+            self.fetched += 1;
+            rows.push(KeyRow { key, value_len });
+        }
+        rows.reverse();
+        Ok(rows)
+    }
+
+    pub(crate) fn selected_row(&self) -> Option<&KeyRow> {
+        self.rows.get(self.selected)
+    }
+
+    /// Reads the window again with `anchor` (or the first key after it) selected, filling the
+    /// window from above when too few keys follow it.
+    pub(crate) fn reload_at(&mut self, store: &KVStore, anchor: Option<Vec<u8>>) -> Result<()> {
+        let height = self.height.max(1);
+        let from = anchor.clone().map_or(Bound::Unbounded, Bound::Included);
+        let mut rows = self.read_forward(store, from, height)?;
+        let mut selected = 0;
+        if rows.len() < height {
+            let before = match (&anchor, rows.first()) {
+                (_, Some(first)) => Bound::Excluded(first.key.clone()),
+                (Some(anchor), None) => Bound::Included(anchor.clone()),
+                (None, None) => Bound::Unbounded,
+            };
+            let mut above = self.read_backward(store, before, height - rows.len())?;
+            selected = if rows.is_empty() { above.len().saturating_sub(1) } else { above.len() };
+            above.append(&mut rows);
+            rows = above;
+        }
+        self.rows = rows;
+        self.selected = selected;
+        Ok(())
+    }
+
+    /// Reads the window again around the selected key (after a write, a resize or `r`).
+    pub(crate) fn reload(&mut self, store: &KVStore) -> Result<()> {
+        let anchor = self.selected_row().map(|r| r.key.clone());
+        let offset = self.selected;
+        let top = self.rows.first().map(|r| r.key.clone());
+        // Keep the window where it was when the top key still exists: the screen stays put.
+        self.reload_at(store, top.or(anchor.clone()))?;
+        if let Some(anchor) = anchor {
+            match self.rows.iter().position(|r| r.key >= anchor) {
+                Some(i) => self.selected = i,
+                None => self.selected = offset.min(self.rows.len().saturating_sub(1)),
+            }
+        }
+        Ok(())
+    }
+
+    /// Changes the number of rows shown, keeping the selected key on screen.
+    pub(crate) fn set_height(&mut self, store: &KVStore, height: usize) -> Result<()> {
+        if height == self.height {
+            return Ok(());
+        }
+        self.height = height;
+        let anchor = self.selected_row().map(|r| r.key.clone());
+        let top = self.rows.first().map(|r| r.key.clone());
+        self.reload_at(store, top)?;
+        if let Some(anchor) = anchor {
+            match self.rows.iter().position(|r| r.key == anchor) {
+                Some(i) => self.selected = i,
+                None => self.reload_at(store, Some(anchor))?,
+            }
+        }
+        Ok(())
+    }
+
+    pub(crate) fn down(&mut self, store: &KVStore, n: usize) -> Result<()> {
+        for _ in 0..n {
+            if self.selected + 1 < self.rows.len() {
+                self.selected += 1;
+                continue;
+            }
+            let Some(last) = self.rows.last() else { return Ok(()) };
+            let next = self.read_forward(store, Bound::Excluded(last.key.clone()), 1)?;
+            let Some(row) = next.into_iter().next() else { return Ok(()) };
+            if self.rows.len() >= self.height.max(1) {
+                self.rows.remove(0);
+            }
+            self.rows.push(row);
+            self.selected = self.rows.len() - 1;
+        }
+        Ok(())
+    }
+
+    pub(crate) fn up(&mut self, store: &KVStore, n: usize) -> Result<()> {
+        for _ in 0..n {
+            if self.selected > 0 {
+                self.selected -= 1;
+                continue;
+            }
+            let Some(first) = self.rows.first() else { return Ok(()) };
+            let prev = self.read_backward(store, Bound::Excluded(first.key.clone()), 1)?;
+            let Some(row) = prev.into_iter().next() else { return Ok(()) };
+            self.rows.insert(0, row);
+            if self.rows.len() > self.height.max(1) {
+                self.rows.pop();
+            }
+            self.selected = 0;
+        }
+        Ok(())
+    }
+
+    /// The next window: one read of `height` keys after the last row.
+    pub(crate) fn page_down(&mut self, store: &KVStore) -> Result<()> {
+        let height = self.height.max(1);
+        let Some(last) = self.rows.last() else { return Ok(()) };
+        let next = self.read_forward(store, Bound::Excluded(last.key.clone()), height)?;
+        if next.is_empty() {
+            self.selected = self.rows.len().saturating_sub(1);
+            return Ok(());
+        }
+        self.rows.extend(next);
+        let drop = self.rows.len().saturating_sub(height);
+        self.rows.drain(..drop);
+        // The selection moves a page down, or to the last key near the end.
+        self.selected = (self.selected + height).saturating_sub(drop).min(self.rows.len() - 1);
+        Ok(())
+    }
+
+    /// The previous window: one read of `height` keys before the first row.
+    pub(crate) fn page_up(&mut self, store: &KVStore) -> Result<()> {
+        let height = self.height.max(1);
+        let Some(first) = self.rows.first() else { return Ok(()) };
+        let mut prev = self.read_backward(store, Bound::Excluded(first.key.clone()), height)?;
+        let shift = prev.len();
+        prev.append(&mut self.rows);
+        prev.truncate(height);
+        self.rows = prev;
+        // The selection moves a page up, or to the first key near the start.
+        self.selected = (self.selected + shift).saturating_sub(height);
+        Ok(())
+    }
+
+    pub(crate) fn top(&mut self, store: &KVStore) -> Result<()> {
+        self.reload_at(store, None)?;
+        self.selected = 0;
+        Ok(())
+    }
+
+    pub(crate) fn bottom(&mut self, store: &KVStore) -> Result<()> {
+        let height = self.height.max(1);
+        self.rows = self.read_backward(store, Bound::Unbounded, height)?;
+        self.selected = self.rows.len().saturating_sub(1);
+        Ok(())
+    }
+
+    /// Shows only keys starting with `prefix` (empty: all), from the first of them.
+    pub(crate) fn set_filter(&mut self, store: &KVStore, prefix: Vec<u8>) -> Result<()> {
+        let anchor = if prefix.is_empty() { self.selected_row().map(|r| r.key.clone()) } else { None };
+        self.filter = prefix;
+        self.reload_at(store, anchor)
+    }
+
+    /// Selects the first key at or after `key` (within the filter).
+    pub(crate) fn seek(&mut self, store: &KVStore, key: Vec<u8>) -> Result<()> {
+        self.reload_at(store, Some(key))
+    }
+
+    /// Selects screen row `row` (a mouse click), if there is a key on it.
+    pub(crate) fn click(&mut self, row: usize) -> bool {
+        if row < self.rows.len() {
+            self.selected = row;
+            true
+        } else {
+            false
+        }
+    }
+}
+
+/// Draws the list. `focused` colours the border; `key_count` is the store's (not the filter's).
+pub(crate) fn render(
+    list: &KeyList,
+    theme: &Theme,
+    focused: bool,
+    key_count: u64,
+    frame: &mut Frame,
+    area: Rect,
+) {
+    let border = if focused { theme.focus } else { theme.border };
+    let mut title = vec![Span::styled(" keys ", Style::new().fg(theme.accent).add_modifier(Modifier::BOLD))];
+    if !list.filter.is_empty() {
+        title.push(Span::styled(
+            format!("prefix \"{}\" ", escape_key(&list.filter)),
+            Style::new().fg(theme.badge_fg).bg(theme.badge_bg),
+        ));
+    }
+    if let Some(input) = &list.input {
+        // Typed in place, in the title, so the window keeps its height.
+        let label = match input.kind {
+            InputKind::Filter => " / ",
+            InputKind::Seek => " seek ",
+        };
+        title = vec![
+            Span::styled(label, Style::new().fg(theme.selection_fg).bg(theme.accent)),
+            Span::raw(" "),
+            Span::raw(super::text::sanitize(&input.text)),
+            Span::styled("█ ", Style::new().fg(theme.accent)),
+        ];
+    }
+    let block = Block::default()
+        .borders(Borders::ALL)
+        .border_style(Style::new().fg(border))
+        .title(Line::from(title))
+        .title_bottom(
+            Line::from(format!(" {} keys in store ", super::text::thousands(key_count))).right_aligned(),
+        );
+    let inner = block.inner(area);
+    frame.render_widget(block, area);
+    let width = inner.width as usize;
+
+    let mut lines = Vec::with_capacity(inner.height as usize);
+    if list.rows.is_empty() {
+        let message = if list.filter.is_empty() { "(no keys)" } else { "(no key has this prefix)" };
+        lines.push(Line::styled(message, Style::new().fg(theme.dim)));
+    }
+    for (i, row) in list.rows.iter().enumerate() {
+        let size = human_bytes(row.value_len);
+        let size_width = text_width(&size);
+        // A marker column shows the selection without colours too.
+        let key_width = width.saturating_sub(size_width + 3);
+        let key = truncate(&escape_key(&row.key), key_width);
+        let pad = width.saturating_sub(text_width(&key) + size_width + 2);
+        let selected = i == list.selected;
+        let marker = if selected { "▶ " } else { "  " };
+        let style = if selected {
+            let s = Style::new().fg(theme.selection_fg).bg(theme.selection_bg);
+            if focused { s.add_modifier(Modifier::BOLD) } else { s }
+        } else {
+            Style::new()
+        };
+        let size_style = if selected { style } else { Style::new().fg(theme.dim) };
+        lines.push(Line::from(vec![
+            Span::styled(marker, style),
+            Span::styled(key, style),
+            Span::styled(" ".repeat(pad), style),
+            Span::styled(size, size_style),
+        ]));
+    }
+    frame.render_widget(Paragraph::new(lines), inner);
+}

@@ -1,0 +1,551 @@
+//! The browser driven by key events on ratatui's `TestBackend`, with snapshots of each screen at
+//! 100 × 30. The store is the demo store (deterministic); nothing time- or path-dependent is on
+//! screen (page 0, which shows the creation time, is never the one in detail).
+
+use std::ops::Bound;
+use std::path::Path;
+
+use crossterm::event::{Event, KeyCode, KeyEvent, KeyModifiers, MouseButton, MouseEvent, MouseEventKind};
+use ratatui::Terminal;
+use ratatui::backend::TestBackend;
+
+use super::app::{App, Focus, Message, Screen};
+use super::config::Config;
+use super::{demo, ui};
+use crate::{KVStore, OpenOptions, WriteBatch};
+
+const WIDTH: u16 = 100;
+const HEIGHT: u16 = 30;
+
+struct Harness {
+    app: App,
+    terminal: Terminal<TestBackend>,
+    _dir: tempfile::TempDir,
+}
+
+/// The demo store in a temporary directory, opened writable (or read-only).
+fn demo_store(read_only: bool) -> (KVStore, tempfile::TempDir) {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let path = dir.path().join("test.db");
+    demo::ensure(&path).expect("demo store");
+    let store = OpenOptions::new().read_only(read_only).open(&path).expect("open");
+    (store, dir)
+}
+
+fn harness_with(store: KVStore, dir: tempfile::TempDir, config: Config) -> Harness {
+    let mut app = App::new(store, "test.db".to_owned(), config, None);
+    app.resize(WIDTH, HEIGHT);
+    let terminal = Terminal::new(TestBackend::new(WIDTH, HEIGHT)).expect("terminal");
+    Harness { app, terminal, _dir: dir }
+}
+
+fn harness() -> Harness {
+    let (store, dir) = demo_store(false);
+    harness_with(store, dir, Config::default())
+}
+
+fn key_event(token: &str) -> KeyEvent {
+    let (code, modifiers) = match token {
+        "<enter>" => (KeyCode::Enter, KeyModifiers::NONE),
+        "<esc>" => (KeyCode::Esc, KeyModifiers::NONE),
+        "<tab>" => (KeyCode::Tab, KeyModifiers::NONE),
+        "<backtab>" => (KeyCode::BackTab, KeyModifiers::SHIFT),
+        "<up>" => (KeyCode::Up, KeyModifiers::NONE),
+        "<down>" => (KeyCode::Down, KeyModifiers::NONE),
+        "<left>" => (KeyCode::Left, KeyModifiers::NONE),
+        "<right>" => (KeyCode::Right, KeyModifiers::NONE),
+        "<pgup>" => (KeyCode::PageUp, KeyModifiers::NONE),
+        "<pgdn>" => (KeyCode::PageDown, KeyModifiers::NONE),
+        "<bs>" => (KeyCode::Backspace, KeyModifiers::NONE),
+        "<c-s>" => (KeyCode::Char('s'), KeyModifiers::CONTROL),
+        "<c-c>" => (KeyCode::Char('c'), KeyModifiers::CONTROL),
+        t if t.chars().count() == 1 => {
+            let c = t.chars().next().unwrap_or(' ');
+            let m = if c.is_ascii_uppercase() { KeyModifiers::SHIFT } else { KeyModifiers::NONE };
+            (KeyCode::Char(c), m)
+        }
+        t => panic!("unknown key token {t}"),
+    };
+    KeyEvent::new(code, modifiers)
+}
+
+impl Harness {
+    /// Presses keys given as space-separated tokens (`j`, `G`, `<enter>`, `<c-s>`, ...).
+    fn press(&mut self, keys: &str) -> &mut Self {
+        for token in keys.split_whitespace() {
+            self.app.handle_event(Event::Key(key_event(token)));
+        }
+        self
+    }
+
+    /// Types `text` character by character.
+    fn type_text(&mut self, text: &str) -> &mut Self {
+        for c in text.chars() {
+            self.app.handle_event(Event::Key(KeyEvent::new(KeyCode::Char(c), KeyModifiers::NONE)));
+        }
+        self
+    }
+
+    fn screen(&mut self) -> String {
+        let app = &self.app;
+        self.terminal.draw(|frame| ui::render(app, frame)).expect("draw");
+        self.terminal.backend().to_string()
+    }
+
+    fn selected_key(&self) -> Vec<u8> {
+        self.app.keys.selected_row().map(|r| r.key.clone()).unwrap_or_default()
+    }
+}
+
+#[test]
+fn browse_the_first_screen_and_move() {
+    let mut h = harness();
+    insta::assert_snapshot!("browse_first_screen", h.screen());
+    assert_eq!(h.selected_key(), b"big:access.log".to_vec());
+    h.press("j j j <pgdn> k");
+    insta::assert_snapshot!("browse_after_moving", h.screen());
+    h.press("G");
+    assert_eq!(h.selected_key(), b"user:0200".to_vec());
+    h.press("g");
+    assert_eq!(h.selected_key(), b"big:access.log".to_vec());
+    // Tab moves the focus to the value, whose keys then scroll it.
+    h.press("<tab>");
+    assert_eq!(h.app.focus, Focus::Value);
+    h.press("<backtab>");
+    assert_eq!(h.app.focus, Focus::Keys);
+}
+
+#[test]
+fn paging_up_and_down_walks_every_key_once() {
+    let mut h = harness();
+    let all: Vec<Vec<u8>> =
+        h.app.store.keys(Bound::Unbounded, Bound::Unbounded).map(|r| r.expect("key").0).collect();
+    let mut seen = vec![h.selected_key()];
+    for _ in 1..all.len() {
+        h.press("j");
+        seen.push(h.selected_key());
+    }
+    assert_eq!(seen, all);
+    // Back up one by one.
+    for i in (0..all.len() - 1).rev() {
+        h.press("k");
+        assert_eq!(h.selected_key(), all[i]);
+    }
+    // Page by page: each page-down moves one window, and page-up comes back to the same keys.
+    let height = h.app.keys.height;
+    h.press("<pgdn>");
+    assert_eq!(h.selected_key(), all[height]);
+    h.press("<pgdn> <pgup>");
+    assert_eq!(h.selected_key(), all[height]);
+    h.press("<pgup>");
+    assert_eq!(h.selected_key(), all[0]);
+}
+
+#[test]
+fn filter_by_prefix() {
+    let mut h = harness();
+    h.press("/").type_text("city:b");
+    insta::assert_snapshot!("filter_typing", h.screen());
+    h.press("<enter>");
+    insta::assert_snapshot!("filter_applied", h.screen());
+    let rows: Vec<&[u8]> = h.app.keys.rows.iter().map(|r| r.key.as_slice()).collect();
+    assert_eq!(
+        rows,
+        vec![&b"city:bangkok"[..], b"city:barcelona", b"city:berlin", b"city:bogota", b"city:buenos-aires"]
+    );
+    // Moving stays inside the prefix.
+    h.press("G j j <pgdn>");
+    assert_eq!(h.selected_key(), b"city:buenos-aires".to_vec());
+    // A prefix nothing has.
+    h.press("/ <bs> <bs> <bs> <bs> <bs> <bs>").type_text("nothing").press("<enter>");
+    assert!(h.app.keys.rows.is_empty());
+    assert!(h.screen().contains("(no key has this prefix)"));
+    // Esc clears the filter.
+    h.press("<esc>");
+    assert!(h.app.keys.filter.is_empty());
+    assert_eq!(h.app.keys.rows.len(), h.app.keys.height);
+}
+
+#[test]
+fn seek_jumps_to_the_first_key_at_or_after() {
+    let mut h = harness();
+    h.press("s").type_text("note:00").press("<enter>");
+    assert_eq!(h.selected_key(), b"note:001".to_vec());
+    h.press("s").type_text("user:0199x").press("<enter>");
+    assert_eq!(h.selected_key(), b"user:0200".to_vec());
+    // Past the last key: the last key.
+    h.press("s").type_text("zzz").press("<enter>");
+    assert_eq!(h.selected_key(), b"user:0200".to_vec());
+}
+
+#[test]
+fn hex_view_of_binary_values_and_the_view_cycle() {
+    let mut h = harness();
+    h.press("/").type_text("blob:sensor:01").press("<enter>");
+    insta::assert_snapshot!("hex_binary_value", h.screen());
+    // A JSON value: auto, text, hex, json, auto again.
+    h.press("/ <bs> <bs> <bs> <bs> <bs> <bs> <bs> <bs> <bs> <bs> <bs> <bs> <bs> <bs>")
+        .type_text("city:oslo")
+        .press("<enter>");
+    insta::assert_snapshot!("json_value", h.screen());
+    h.press("t t");
+    insta::assert_snapshot!("json_value_as_hex", h.screen());
+    h.press("t t");
+    assert!(h.screen().contains("json (auto)"));
+}
+
+#[test]
+fn binary_keys_are_escaped() {
+    let mut h = harness();
+    let screen = h.screen();
+    assert!(screen.contains("bin:\\x00\\x00\\xffk"), "{screen}");
+}
+
+#[test]
+fn a_large_value_is_previewed() {
+    let mut h = harness();
+    h.press("s").type_text("big:").press("<enter>");
+    assert_eq!(h.selected_key(), b"big:access.log".to_vec());
+    assert_eq!(h.app.value.bytes.len(), super::value_view::PREVIEW_BYTES);
+    insta::assert_snapshot!("large_value_preview", h.screen());
+    // Scrolling the value: focus it, go to the end of the preview.
+    h.press("<enter> G");
+    assert!(h.app.value.scroll > 0);
+}
+
+#[test]
+fn edit_and_save() {
+    let mut h = harness();
+    h.press("s").type_text("note:003").press("<enter>");
+    h.press("e");
+    assert!(h.app.editor.is_some());
+    // Type at the start of the value.
+    h.type_text("Edited: ");
+    insta::assert_snapshot!("editor", h.screen());
+    h.press("<c-s>");
+    assert!(h.app.editor.is_none());
+    let value = h.app.store.get(b"note:003").expect("get").expect("exists");
+    assert!(value.starts_with(b"Edited: Meeting moved to Thursday"), "{}", String::from_utf8_lossy(&value));
+    assert!(matches!(&h.app.message, Some(Message::Info(m)) if m.starts_with("saved note:003")));
+    insta::assert_snapshot!("after_save", h.screen());
+    // Esc cancels without writing.
+    h.press("e").type_text("nope").press("<esc>");
+    assert_eq!(h.app.store.get(b"note:003").expect("get").expect("exists"), value);
+}
+
+#[test]
+fn binary_and_huge_values_are_not_opened_in_the_editor() {
+    let mut h = harness();
+    h.press("s").type_text("blob:").press("<enter> e");
+    assert!(h.app.editor.is_none());
+    assert!(matches!(&h.app.message, Some(Message::Error(m)) if m.contains("not plain text")));
+    h.press("s").type_text("big:").press("<enter> e");
+    assert!(h.app.editor.is_none());
+    assert!(matches!(&h.app.message, Some(Message::Error(m)) if m.contains("editor opens values up to")));
+}
+
+#[test]
+fn add_a_key() {
+    let mut h = harness();
+    h.press("a").type_text("note:100").press("<tab>").type_text("a new note");
+    insta::assert_snapshot!("add_dialog", h.screen());
+    h.press("<c-s>");
+    assert_eq!(h.app.store.get(b"note:100").expect("get").as_deref(), Some(&b"a new note"[..]));
+    assert_eq!(h.selected_key(), b"note:100".to_vec());
+    // Adding a key that exists is refused in the dialog; nothing is overwritten.
+    h.press("a").type_text("note:100").press("<tab>").type_text("again").press("<c-s>");
+    let error = h.app.editor.as_ref().and_then(|e| e.error.clone()).unwrap_or_default();
+    assert!(error.contains("exists"), "{error}");
+    h.press("<esc>");
+    assert_eq!(h.app.store.get(b"note:100").expect("get").as_deref(), Some(&b"a new note"[..]));
+}
+
+#[test]
+fn delete_with_confirmation() {
+    let mut h = harness();
+    h.press("s").type_text("counter:errors").press("<enter>");
+    let before = h.app.store.len();
+    h.press("d");
+    insta::assert_snapshot!("delete_confirmation", h.screen());
+    h.press("n");
+    assert!(h.app.store.contains_key(b"counter:errors").expect("read"));
+    h.press("d y");
+    assert!(!h.app.store.contains_key(b"counter:errors").expect("read"));
+    assert_eq!(h.app.store.len(), before - 1);
+    // The selection moves to the key after the deleted one, and the statistics follow.
+    assert_eq!(h.selected_key(), b"counter:signups".to_vec());
+    assert_eq!(h.app.stats.key_count, before - 1);
+    insta::assert_snapshot!("after_delete", h.screen());
+}
+
+#[test]
+fn page_view_and_page_detail() {
+    let mut h = harness();
+    h.press("p");
+    assert_eq!(h.app.screen, Screen::Pages);
+    h.press("<right>");
+    insta::assert_snapshot!("page_map", h.screen());
+    // Type a page number: the page of the first overflow chain of the big value.
+    let overflow = h
+        .app
+        .store
+        .pages()
+        .map(|p| p.expect("page"))
+        .find(|p| p.page_type == crate::PageType::Overflow)
+        .expect("an overflow page")
+        .number;
+    h.type_text(&overflow.to_string()).press("<enter>");
+    assert_eq!(h.app.pages.selected, overflow);
+    insta::assert_snapshot!("page_detail_overflow", h.screen());
+    // Enter focuses the detail, which then scrolls; Esc goes back to the map, then out.
+    h.press("<enter> j");
+    assert_eq!(h.app.pages.focus, super::page_view::PageFocus::Detail);
+    h.press("<esc> <esc>");
+    assert_eq!(h.app.screen, Screen::Browser);
+}
+
+#[test]
+fn page_detail_of_a_branch_and_a_leaf() {
+    let mut h = harness();
+    let first_of = |h: &Harness, t: crate::PageType| {
+        h.app.store.pages().map(|p| p.expect("page")).find(|p| p.page_type == t).map(|p| p.number)
+    };
+    h.press("p");
+    let leaf = first_of(&h, crate::PageType::Leaf).expect("a leaf");
+    h.type_text(&leaf.to_string()).press("<enter>");
+    insta::assert_snapshot!("page_detail_leaf", h.screen());
+    if let Some(branch) = first_of(&h, crate::PageType::Branch) {
+        h.type_text(&branch.to_string()).press("<enter>");
+        let screen = h.screen();
+        assert!(screen.contains("type branch"), "{screen}");
+        assert!(screen.contains("(leftmost)"), "{screen}");
+    }
+}
+
+#[test]
+fn free_list_view() {
+    let mut h = harness();
+    h.press("f");
+    assert_eq!(h.app.screen, Screen::FreeList);
+    assert!(!h.app.free.pages.is_empty());
+    insta::assert_snapshot!("free_list", h.screen());
+    let first = h.app.free.pages[0];
+    h.press("<enter>");
+    assert_eq!(h.app.screen, Screen::Pages);
+    assert_eq!(h.app.pages.selected, first);
+    assert!(h.screen().contains("type free"));
+}
+
+#[test]
+fn help_overlay_comes_from_the_key_map() {
+    let mut h = harness();
+    h.press("?");
+    insta::assert_snapshot!("help", h.screen());
+    h.press("<esc>");
+    assert!(h.app.help.is_none());
+    // A rebound key shows in the help.
+    let (store, dir) = demo_store(false);
+    let config = Config::parse("[keys]\nquit = [\"x\", \"ctrl-q\"]\n").expect("config");
+    let mut h = harness_with(store, dir, config);
+    h.press("?");
+    assert!(h.screen().contains("ctrl-q x"));
+    h.press("<esc> q");
+    assert!(!h.app.quit, "q is no longer bound");
+    h.press("x");
+    assert!(h.app.quit);
+}
+
+#[test]
+fn read_only_refuses_edits() {
+    let (store, dir) = demo_store(true);
+    let mut h = harness_with(store, dir, Config::default());
+    assert!(h.screen().contains("READ-ONLY"));
+    h.press("e");
+    assert!(h.app.editor.is_none());
+    insta::assert_snapshot!("read_only_refusal", h.screen());
+    h.press("d");
+    assert!(h.app.confirm.is_none());
+    assert!(matches!(&h.app.message, Some(Message::Error(m)) if m.starts_with("read-only")));
+    h.press("a");
+    assert!(h.app.editor.is_none());
+    // The command bar runs reads, and answers writes with the store's refusal.
+    h.press(":").type_text("PUT \"k\":\"v\"").press("<enter>");
+    let output: Vec<&str> = h.app.command.output.iter().map(|(_, t)| t.as_str()).collect();
+    assert_eq!(output, vec!["› PUT \"k\":\"v\"", "Error: the store is open read-only"]);
+}
+
+#[test]
+fn command_bar_runs_statements_with_history() {
+    let mut h = harness();
+    h.press(":").type_text("COUNT; GET WHERE KEY=\"counter:visits\"").press("<enter>");
+    insta::assert_snapshot!("command_output", h.screen());
+    // Writes through the bar show in the list at once.
+    h.press(":").type_text("PUT \"aaa:first\":\"hello\";").press("<enter>");
+    h.press("<esc> g");
+    assert_eq!(h.selected_key(), b"aaa:first".to_vec());
+    // Up recalls the previous statement.
+    h.press(": <up>");
+    assert_eq!(h.app.command.text(), "PUT \"aaa:first\":\"hello\";");
+    h.press("<up>");
+    assert_eq!(h.app.command.text(), "COUNT; GET WHERE KEY=\"counter:visits\"");
+    h.press("<down> <down>");
+    assert_eq!(h.app.command.text(), "");
+    h.press("<esc>");
+    // A parse error is shown, not fatal.
+    h.press(":").type_text("GET WHERE").press("<enter>");
+    assert!(h.app.command.output.last().is_some_and(|(_, t)| t.starts_with("Error:")));
+}
+
+#[test]
+fn integrity_check_reports() {
+    let mut h = harness();
+    h.press("c");
+    assert!(matches!(h.app.check, Some(super::dialogs::CheckState::Running(_))));
+    h.app.run_requested_check();
+    insta::assert_snapshot!("check_report", h.screen());
+    h.press("<esc>");
+    assert!(h.app.check.is_none());
+}
+
+#[test]
+fn mouse_selects_and_scrolls() {
+    let mut h = harness();
+    let keys = h.app.areas.keys;
+    let click =
+        |column, row, kind| Event::Mouse(MouseEvent { kind, column, row, modifiers: KeyModifiers::NONE });
+    // The fourth key row (one border row above the first).
+    h.app.handle_event(click(keys.x + 3, keys.y + 4, MouseEventKind::Down(MouseButton::Left)));
+    assert_eq!(h.app.keys.selected, 3);
+    h.app.handle_event(click(keys.x + 3, keys.y + 4, MouseEventKind::ScrollDown));
+    assert_eq!(h.app.keys.selected, 6);
+    let value = h.app.areas.value;
+    h.app.handle_event(click(value.x + 3, value.y + 3, MouseEventKind::Down(MouseButton::Left)));
+    assert_eq!(h.app.focus, Focus::Value);
+}
+
+#[test]
+fn quit_keys() {
+    let mut h = harness();
+    h.press("q");
+    assert!(h.app.quit);
+    let mut h = harness();
+    h.press(": <c-c>");
+    assert!(h.app.quit, "ctrl-c quits from the command bar too");
+    let mut h = harness();
+    h.press(":").type_text("q");
+    assert!(!h.app.quit, "q is text in the command bar");
+}
+
+#[test]
+fn any_size_draws_without_panicking() {
+    let mut h = harness();
+    for keys in ["", "p", "f", "?", "c", ": <esc> :", "e", "a", "d"] {
+        let mut h2 = harness();
+        h2.press(keys);
+        h2.app.run_requested_check();
+        for (w, hgt) in [(0, 0), (1, 1), (5, 3), (20, 8), (40, 12), (200, 60)] {
+            h2.app.resize(w, hgt);
+            let mut terminal = Terminal::new(TestBackend::new(w, hgt)).expect("terminal");
+            terminal.draw(|frame| ui::render(&h2.app, frame)).expect("draw");
+            h2.press("j <pgdn> k <right> <down>");
+        }
+    }
+    h.app.resize(WIDTH, HEIGHT);
+    h.screen();
+}
+
+/// The key list reads only what it shows: paging through 50,000 keys reads one window per page,
+/// never the store.
+#[test]
+fn the_key_list_reads_only_the_visible_window() {
+    const KEYS: u64 = 50_000;
+    let dir = tempfile::tempdir().expect("temp dir");
+    let path = dir.path().join("large.db");
+    let store = OpenOptions::new().open(&path).expect("open");
+    let mut batch = WriteBatch::new();
+    for i in 0..KEYS {
+        batch.put(format!("key:{i:08}"), format!("value {i}"));
+    }
+    store.write(batch).expect("write");
+    let mut h = harness_with(store, dir, Config::default());
+    let height = h.app.keys.height as u64;
+    assert_eq!(h.app.keys.rows.len() as u64, height);
+    // Opening read one window (and a resize re-read it).
+    assert!(h.app.keys.fetched <= 2 * height, "{} keys read at open", h.app.keys.fetched);
+
+    const PAGES: u64 = 200;
+    let before = h.app.keys.fetched;
+    let stats = h.app.store.stats();
+    let lookups_before = stats.cache_hits + stats.cache_misses;
+    for _ in 0..PAGES {
+        h.press("<pgdn>");
+    }
+    let fetched = h.app.keys.fetched - before;
+    assert_eq!(fetched, PAGES * height, "one window per page-down");
+    assert_eq!(h.selected_key(), format!("key:{:08}", PAGES * height).into_bytes());
+    // Page reads: a page-down descends once and reads the leaves under the window.
+    let stats = h.app.store.stats();
+    let lookups = stats.cache_hits + stats.cache_misses - lookups_before;
+    let per_page = lookups as f64 / PAGES as f64;
+    assert!(per_page <= f64::from(stats.tree_depth) + 3.0, "{per_page} page reads per page-down");
+
+    // Back up, and to the far end: still windows only.
+    let before = h.app.keys.fetched;
+    h.press("<pgup> <pgup> G <pgup> g");
+    assert!(h.app.keys.fetched - before <= 5 * height, "{} keys read", h.app.keys.fetched - before);
+    assert_eq!(h.selected_key(), b"key:00000000".to_vec());
+    // A prefix filter is one descent and one window.
+    let before = h.app.keys.fetched;
+    h.press("/").type_text("key:0004").press("<enter>");
+    assert_eq!(h.app.keys.fetched - before, height);
+    assert_eq!(h.selected_key(), b"key:00040000".to_vec());
+}
+
+#[test]
+fn config_file_errors_name_the_line() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let path = dir.path().join("tui.toml");
+    std::fs::write(&path, "mouse = true\n[keys]\nquit = \"q\"\nfly = \"f\"\n").expect("write");
+    let error = Config::load(Some(&path)).expect_err("refused");
+    assert_eq!(error.path, path);
+    assert!(error.to_string().contains("line 4: unknown action 'fly'"), "{error}");
+    let missing = Config::load(Some(Path::new("/nonexistent/tui.toml"))).expect_err("refused");
+    assert!(missing.message.starts_with("cannot read it"), "{missing}");
+}
+
+#[test]
+fn a_locked_store_is_reported_and_not_opened() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let path = dir.path().join("locked.db");
+    let holder = OpenOptions::new().open(&path).expect("first open");
+    // Declining the offer: the status says "locked".
+    let mut asked = 0;
+    let result = super::open(&path, false, 1 << 20, &mut || {
+        asked += 1;
+        false
+    });
+    assert_eq!(result.err(), Some(crate::headless::EXIT_LOCKED));
+    assert_eq!(asked, 1);
+    // Accepting it: the store opens read-only beside the writer.
+    let store = super::open(&path, false, 1 << 20, &mut || true).expect("read-only open");
+    assert!(store.is_read_only());
+    drop(holder);
+    let store = super::open(&path, false, 1 << 20, &mut || panic!("not asked when free")).expect("open");
+    assert!(!store.is_read_only());
+}
+
+#[test]
+fn an_empty_store_is_browsable() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let store = OpenOptions::new().open(dir.path().join("empty.db")).expect("open");
+    let mut h = harness_with(store, dir, Config::default());
+    let screen = h.screen();
+    assert!(screen.contains("(no keys)") && screen.contains("(no key selected)"), "{screen}");
+    h.press("j k <pgdn> <pgup> G g t <tab> j <tab> e d / x <enter> <esc> s a <enter> p <right> <esc> f <enter> <esc>");
+    assert!(h.app.editor.is_none() && h.app.confirm.is_none());
+    h.screen();
+    // The first key added shows up at once.
+    h.press("a").type_text("first").press("<tab>").type_text("1").press("<c-s>");
+    assert_eq!(h.selected_key(), b"first".to_vec());
+    assert_eq!(h.app.stats.key_count, 1);
+}
