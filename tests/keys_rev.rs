@@ -43,7 +43,7 @@ fn walks_every_key_backwards_across_levels() {
     let all: Vec<_> = store.keys_rev(Bound::Unbounded, Bound::Unbounded).map(|r| r.expect("key")).collect();
     assert_eq!(all, model_rev(&model, &Bound::Unbounded, &Bound::Unbounded));
     let some: Vec<_> = store.prefix_keys_rev(b"key:0012").map(|r| r.expect("key")).collect();
-    assert_eq!(some.len(), 10);
+    assert_eq!(some.len(), 100);
     assert_eq!(some[0].0, b"key:001299".to_vec());
     assert_eq!(store.prefix_keys_rev(b"nope").count(), 0);
     // Checkpointed pages (clean) and changed pages (dirty) are walked alike.
