@@ -63,7 +63,7 @@ impl Builder<'_> {
 
     /// Copy a value's chain into consecutive new pages.
     fn copy_overflow(&mut self, engine: &Engine, len: u64, first: u64) -> Result<Value> {
-        let pages = overflow::pages_for(len, self.page_size);
+        let pages = engine.chain_pages(len, first)?;
         let start = self.next_page;
         let (mut old, mut from) = (first, 0);
         for index in 0..pages {

@@ -515,7 +515,7 @@ impl Engine {
             Value::Overflow { len, first } => (*len, *first),
         };
         let want = max.map_or(len, |m| (m as u64).min(len));
-        let total = overflow::pages_for(len, self.page_size);
+        let total = self.chain_pages(len, first)?;
         let mut out = Vec::with_capacity(want as usize);
         let mut page = first;
         let mut from = 0;
@@ -532,6 +532,23 @@ impl Engine {
             page = next;
         }
         Ok(out)
+    }
+
+    /// Pages in the chain of a value of `len` bytes. A length (from a leaf on disk) whose chain
+    /// could not fit in the file is damage, named at `page`: walks and buffers sized by it
+    /// stay bounded by the file.
+    pub(crate) fn chain_pages(&self, len: u64, page: u64) -> Result<u64> {
+        let total = overflow::pages_for(len, self.page_size);
+        if total >= self.meta.page_count {
+            return Err(Error::corrupted(
+                page,
+                format!(
+                    "a value of {len} bytes needs {total} overflow pages; the file has {}",
+                    self.meta.page_count
+                ),
+            ));
+        }
+        Ok(total)
     }
 
     /// Page `index` of the chain of a value of `len` bytes: its data and next link. `from` is
@@ -551,7 +568,7 @@ impl Engine {
 
     /// The pages of an overflow chain, checked link by link.
     pub(crate) fn overflow_pages(&self, len: u64, first: u64, from: u64) -> Result<Vec<u64>> {
-        let total = overflow::pages_for(len, self.page_size);
+        let total = self.chain_pages(len, from)?;
         let mut pages = Vec::new();
         let (mut page, mut from) = (first, from);
         for index in 0..total {
@@ -651,16 +668,23 @@ impl Engine {
 
     // ---------------------------------------------------------------- writing the tree
 
-    /// Insert or replace, taking the bytes; `Ok(true)` when the key is new.
-    pub(crate) fn put_owned(&mut self, key: Vec<u8>, value: Vec<u8>) -> Result<bool> {
-        self.changed = true;
-        let value = if inline_entry_len(key.len(), value.len()) <= max_inline_entry(self.page_size) {
-            Value::Inline(value)
+    /// The value as a leaf will hold it: inline, or written to a new overflow chain. This is
+    /// the only write to the file a put makes, so a batch does it for all its values before it
+    /// changes the tree, and a failing write leaves the tree as it was.
+    pub(crate) fn prepare_value(&mut self, key_len: usize, value: Vec<u8>) -> Result<Value> {
+        if inline_entry_len(key_len, value.len()) <= max_inline_entry(self.page_size) {
+            Ok(Value::Inline(value))
         } else {
-            self.write_overflow(&value)?
-        };
+            self.write_overflow(&value)
+        }
+    }
+
+    /// Insert or replace with a value from [`Engine::prepare_value`]; `Ok(true)` when the key
+    /// is new.
+    pub(crate) fn put_value(&mut self, key: Vec<u8>, value: Value) -> Result<bool> {
+        self.changed = true;
         let root = self.meta.root;
-        let ins = self.insert_rec(root, 1, key, value)?;
+        let ins = self.insert_rec(root, 1, true, key, value)?;
         self.meta.root = ins.page;
         if let Some((sep, right)) = ins.split {
             let new_root = self.alloc(PageKind::Branch);
@@ -680,7 +704,15 @@ impl Engine {
         Ok(is_new)
     }
 
-    fn insert_rec(&mut self, page: u64, level: u32, key: Vec<u8>, value: Value) -> Result<Ins> {
+    /// `rightmost`: this page is the last at its level, where appends in key order land.
+    fn insert_rec(
+        &mut self,
+        page: u64,
+        level: u32,
+        rightmost: bool,
+        key: Vec<u8>,
+        value: Value,
+    ) -> Result<Ins> {
         let (page, node) = self.take_node(page)?;
         match node {
             Node::Leaf(mut leaf) => {
@@ -691,7 +723,7 @@ impl Engine {
                     Ok(i) => (Some(leaf.replace_value(i, value)), false),
                     Err(i) => {
                         leaf.insert(i, LeafEntry { key, value });
-                        (None, i + 1 == leaf.len())
+                        (None, rightmost && i + 1 == leaf.len())
                     }
                 };
                 let split = if leaf.encoded_len() > self.page_size {
@@ -714,7 +746,8 @@ impl Engine {
                 let idx = br.child_index(&key);
                 let child = br.child(idx);
                 self.check_link(child, page)?;
-                let ins = self.insert_rec(child, level + 1, key, value)?;
+                let last = idx + 1 == br.child_count();
+                let ins = self.insert_rec(child, level + 1, rightmost && last, key, value)?;
                 br.set_child(idx, ins.page);
                 if let Some((sep, right)) = ins.split {
                     br.insert(idx, (sep, right));
@@ -998,8 +1031,9 @@ fn node_kind(node: &Node) -> PageKind {
     }
 }
 
-/// Split an overfull leaf; returns the right half. After an append at the end (a sequential
-/// load) the left page keeps everything but the new entry, so such loads fill pages.
+/// Split an overfull leaf; returns the right half. After an append at the end of the last leaf
+/// (a load in key order) the left page keeps everything but the new entry, so such loads fill
+/// pages; any other split halves the bytes.
 fn split_leaf(leaf: &mut Leaf, appended: bool, page_size: usize) -> Option<Leaf> {
     let sizes: Vec<usize> = leaf.entries().iter().map(LeafEntry::encoded_len).collect();
     let n = sizes.len();

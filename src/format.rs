@@ -284,6 +284,14 @@ impl Meta {
         if self.page_count > max_pages {
             return Err(format!("page count {} too large", self.page_count));
         }
+        // The free list lives in the file and lists pages of it: it has fewer pages than the
+        // file, so walking it is bounded by the file's size.
+        if self.freelist_pages >= self.page_count || self.free_count >= self.page_count {
+            return Err(format!(
+                "free list of {} pages listing {} pages in a file of {} pages",
+                self.freelist_pages, self.free_count, self.page_count
+            ));
+        }
         Ok(())
     }
 }

@@ -23,6 +23,10 @@ mod engine;
 mod error;
 mod format;
 mod freelist;
+/// Entry points of the fuzz targets in `fuzz/` (feature `fault-injection`).
+#[cfg(feature = "fault-injection")]
+#[doc(hidden)]
+pub mod fuzz_harness;
 /// Running statements from scripts: shared by `wkstore-tui --exec` and piped `wkshell`.
 #[cfg(any(feature = "tui", feature = "shell"))]
 pub mod headless;
@@ -32,6 +36,8 @@ pub mod io;
 mod node;
 mod options;
 mod overflow;
+#[cfg(feature = "server")]
+pub mod server;
 #[cfg(feature = "shell")]
 pub mod shell;
 mod store;

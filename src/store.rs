@@ -94,14 +94,13 @@ impl LogWriter {
     }
 
     /// Write buffered records to the file. On failure the file is cut back to its last whole
-    /// record; `Err` means nothing of the buffer is in the log.
+    /// record and the records stay in the buffer: `Err` means none of them is in the log yet.
     fn write_out(&mut self) -> Result<()> {
         let Some(file) = &self.file else { return Err(Error::ReadOnly) };
         if self.buf.is_empty() {
             return Ok(());
         }
         if let Err(e) = file.write_all_at(&self.buf, self.len) {
-            self.buf.clear();
             if let Err(e2) = file.set_len(self.len) {
                 return Err(Error::Poisoned {
                     reason: format!("log write failed ({e}) and the log could not be cut back ({e2})"),
@@ -170,6 +169,7 @@ impl KVStore {
                 return Err(Error::NotFound { path: path.to_owned() });
             }
             // The log is also the lock: it is never replaced, unlike the data file.
+            let log_is_new = !vfs.exists(&log_path)?;
             let log = vfs.open_or_create(&log_path)?;
             lock(&*log, path, opts.lock_timeout)?;
             let tmp = temp_path(path);
@@ -193,7 +193,13 @@ impl KVStore {
                     });
                 }
                 log.set_len(0)?;
+                // Syncs the directory: the new log's entry is durable with the store's.
                 create_file(&*vfs, path, opts.page_size, identifier)?;
+            } else if log_is_new {
+                // A store without its log (copied alone, or the empty log removed after a clean
+                // close): commits are acknowledged once the log is synced, so its directory
+                // entry must be durable first, or a crash could take the log and them with it.
+                vfs.sync_dir(&log_path)?;
             }
             (vfs.open(path, true)?, Some(log))
         };
@@ -471,13 +477,18 @@ impl KVStore {
             self.check_writable()?;
             let inner = &mut *guard;
             let seq = inner.log.next_seq;
+            let record_start = inner.log.buf.len();
             wal::encode_record(seq, &ops, &mut inner.log.buf);
             if self.durability == Durability::Immediate || inner.log.buf.len() >= LOG_BUFFER_BYTES {
                 if let Err(e) = inner.log.write_out() {
                     return match e {
                         Error::Poisoned { .. } => self.fail_poisoned("log write", e),
-                        // Cut back cleanly: nothing was applied, the store is as before.
-                        e => Err(e),
+                        // Cut back cleanly: this commit is dropped and nothing of it applied;
+                        // earlier buffered commits wait in the buffer for the next write-out.
+                        e => {
+                            inner.log.buf.truncate(record_start);
+                            Err(e)
+                        }
                     };
                 }
                 self.written_seq.fetch_max(seq, Ordering::SeqCst);
@@ -504,6 +515,11 @@ impl KVStore {
         let mut synced = self.synced_seq.lock().unwrap_or_else(|e| e.into_inner());
         if *synced >= seq {
             return Ok(());
+        }
+        // An fsync that failed (poisoning the store under this lock) may have dropped this
+        // record, and a new fsync would not write it again but succeed: never acknowledge it.
+        if let Some(reason) = self.poison_reason() {
+            return Err(Error::Poisoned { reason });
         }
         let target = self.written_seq.load(Ordering::SeqCst);
         let Some(log) = &self.log_file else { return Err(Error::ReadOnly) };
@@ -715,23 +731,48 @@ fn check_identifier(identifier: &str) -> Result<()> {
     Ok(())
 }
 
+/// Apply one commit, all of it or (when a write fails) none of it to the tree: the values'
+/// overflow chains are written first, then the tree changes in memory. Spilling changed pages
+/// between operations bounds memory; a spill that fails keeps the pages in memory, so its error
+/// waits for the end of the commit.
 fn apply(engine: &mut Engine, ops: Vec<LogOp>) -> Result<()> {
+    enum Ready {
+        Put(Vec<u8>, Value),
+        Delete(Vec<u8>),
+        SetIdentifier(String),
+    }
+    let mut ready = Vec::with_capacity(ops.len());
     for op in ops {
-        match op {
+        ready.push(match op {
             LogOp::Put(k, v) => {
-                engine.put_owned(k, v)?;
+                let value = engine.prepare_value(k.len(), v)?;
+                Ready::Put(k, value)
             }
-            LogOp::Delete(k) => {
+            LogOp::Delete(k) => Ready::Delete(k),
+            LogOp::SetIdentifier(id) => Ready::SetIdentifier(id),
+        });
+    }
+    let mut spill_error = None;
+    for op in ready {
+        match op {
+            Ready::Put(k, value) => {
+                engine.put_value(k, value)?;
+            }
+            Ready::Delete(k) => {
                 engine.delete(&k)?;
             }
-            LogOp::SetIdentifier(id) => {
+            Ready::SetIdentifier(id) => {
                 engine.meta.identifier = id;
                 engine.changed = true;
             }
         }
-        engine.maybe_spill()?;
+        if spill_error.is_none()
+            && let Err(e) = engine.maybe_spill()
+        {
+            spill_error = Some(e);
+        }
     }
-    Ok(())
+    spill_error.map_or(Ok(()), Err)
 }
 
 fn lock(log: &dyn FileIo, path: &Path, timeout: Duration) -> Result<()> {
@@ -822,6 +863,19 @@ fn read_page_zero(data: &dyn FileIo, path: &Path) -> Result<(FileHeader, Meta, u
         }
     }
     let (meta, slot) = best.ok_or_else(|| Error::corrupted(0, "neither meta slot is valid"))?;
+    // A checkpoint extends the file to its page count before its meta slot is written, so a
+    // shorter file lost its end. Refusing it here also bounds every walk and every allocation
+    // sized by the page count by the file's real size.
+    let file_pages = len / ps;
+    if meta.page_count > file_pages {
+        return Err(Error::corrupted(
+            file_pages,
+            format!(
+                "file is {len} bytes ({file_pages} pages) but its last checkpoint has {} pages: the file is truncated",
+                meta.page_count
+            ),
+        ));
+    }
     Ok((header, meta, slot))
 }
 

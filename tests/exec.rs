@@ -18,7 +18,11 @@ fn tui(args: &[&str], stdin: &str) -> Output {
         .stderr(Stdio::piped())
         .spawn()
         .expect("wkstore-tui starts");
-    child.stdin.take().expect("stdin").write_all(stdin.as_bytes()).expect("stdin written");
+    // A run that stops early (a locked store) may close its input first: not a failure.
+    match child.stdin.take().expect("stdin").write_all(stdin.as_bytes()) {
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => {}
+        other => other.expect("stdin written"),
+    }
     child.wait_with_output().expect("wkstore-tui ends")
 }
 

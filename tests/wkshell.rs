@@ -17,7 +17,11 @@ fn shell(args: &[&str], cwd: &Path, input: &str) -> Output {
         .stderr(Stdio::piped())
         .spawn()
         .expect("wkshell starts");
-    child.stdin.take().expect("stdin").write_all(input.as_bytes()).expect("input written");
+    // A shell that stops early (a locked store) closes its input: a broken pipe is not a failure.
+    match child.stdin.take().expect("stdin").write_all(input.as_bytes()) {
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => {}
+        other => other.expect("input written"),
+    }
     child.wait_with_output().expect("wkshell ends")
 }
 

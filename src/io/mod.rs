@@ -2,6 +2,8 @@
 //! the engine. The engine calls nothing else: every byte it reads or writes and every sync goes
 //! through [`FileIo`], every file it creates, renames or removes through [`Vfs`].
 
+#[cfg(feature = "fault-injection")]
+pub mod faulty;
 mod mmap;
 mod std_fs;
 
@@ -9,6 +11,8 @@ use std::io;
 use std::path::Path;
 use std::sync::Arc;
 
+#[cfg(feature = "fault-injection")]
+pub use faulty::{FaultPlan, FaultyVfs};
 pub use std_fs::StdVfs;
 
 /// One open file.

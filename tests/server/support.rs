@@ -1,0 +1,163 @@
+//! A server on a free loopback port and a small HTTP/1.1 client.
+//!
+//! The client is hyper's own connection API (`hyper::client::conn::http1`): a real HTTP client
+//! with keep-alive, already in the dependency tree through axum, so the tests add no crate; it
+//! sends exactly the bytes a test asks for, hostile ones included.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use http_body_util::{BodyExt, Full};
+use hyper::body::Bytes;
+use hyper::client::conn::http1::SendRequest;
+use hyper::{HeaderMap, Method, Request, StatusCode};
+use hyper_util::rt::TokioIo;
+use serde_json::Value;
+use tokio::net::TcpStream;
+use wind_kvstore::server::{AppState, SESSION_HEADER, ServerConfig, serve};
+
+/// Longest any single request may take in a test: nothing here should come near it.
+const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
+
+pub struct TestServer {
+    pub addr: SocketAddr,
+    pub state: AppState,
+    pub data_dir: PathBuf,
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+    task: Option<tokio::task::JoinHandle<std::io::Result<()>>>,
+    _dir: tempfile::TempDir,
+}
+
+impl TestServer {
+    pub async fn start() -> TestServer {
+        TestServer::start_with(|_| {}).await
+    }
+
+    /// Starts a server on 127.0.0.1 and a free port, its data directory in a fresh temporary
+    /// folder; `configure` may change the configuration first.
+    pub async fn start_with(configure: impl FnOnce(&mut ServerConfig)) -> TestServer {
+        let dir = tempfile::tempdir().unwrap();
+        let data_dir = dir.path().join("data");
+        let mut config = ServerConfig { data_dir: data_dir.clone(), port: 0, ..ServerConfig::default() };
+        configure(&mut config);
+        let state = AppState::new(config).unwrap();
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let task = tokio::spawn(serve(listener, state.clone(), async move {
+            let _ = stopped.await;
+        }));
+        TestServer { addr, state, data_dir, stop: Some(stop), task: Some(task), _dir: dir }
+    }
+
+    /// The folder that holds the data directory (for files that must be outside it).
+    pub fn outside(&self) -> &Path {
+        self._dir.path()
+    }
+
+    pub async fn client(&self) -> Client {
+        Client::connect(self.addr).await
+    }
+
+    /// One request on a connection of its own.
+    pub async fn request(&self, method: &str, path: &str, headers: &[(&str, &str)], body: &str) -> Reply {
+        self.client().await.send(method, path, headers, body.as_bytes().to_vec()).await
+    }
+
+    /// Opens `path` and returns the session id (panics unless it answers 200).
+    pub async fn open(&self, path: &str) -> String {
+        let reply =
+            self.request("POST", "/api/open", &[], &format!(r#"{{"path":{}}}"#, Value::from(path))).await;
+        assert_eq!(reply.status, StatusCode::OK, "{}", reply.text());
+        reply.header(SESSION_HEADER).expect("a session id")
+    }
+
+    /// Stops the server the way a signal does and waits for it. The temporary folder is handed
+    /// back so a test can look at the files after the stop; it is removed when dropped.
+    pub async fn stop(mut self) -> tempfile::TempDir {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        if let Some(task) = self.task.take() {
+            tokio::time::timeout(Duration::from_secs(10), task).await.unwrap().unwrap().unwrap();
+        }
+        self._dir
+    }
+}
+
+pub struct Client {
+    addr: SocketAddr,
+    sender: SendRequest<Full<Bytes>>,
+}
+
+pub struct Reply {
+    pub status: StatusCode,
+    pub headers: HeaderMap,
+    pub body: Bytes,
+}
+
+impl Reply {
+    pub fn text(&self) -> String {
+        String::from_utf8_lossy(&self.body).into_owned()
+    }
+
+    pub fn json(&self) -> Value {
+        serde_json::from_slice(&self.body).unwrap_or_else(|e| panic!("not JSON ({e}): {}", self.text()))
+    }
+
+    pub fn header(&self, name: &str) -> Option<String> {
+        self.headers.get(name).and_then(|v| v.to_str().ok()).map(str::to_owned)
+    }
+}
+
+impl Client {
+    pub async fn connect(addr: SocketAddr) -> Client {
+        let stream = TcpStream::connect(addr).await.unwrap();
+        stream.set_nodelay(true).unwrap();
+        let (sender, connection) = hyper::client::conn::http1::handshake(TokioIo::new(stream)).await.unwrap();
+        tokio::spawn(connection);
+        Client { addr, sender }
+    }
+
+    /// Whether a new connection to `addr` is refused.
+    pub async fn connect_or_refused(addr: SocketAddr) -> bool {
+        TcpStream::connect(addr).await.is_err()
+    }
+
+    pub async fn send(&mut self, method: &str, path: &str, headers: &[(&str, &str)], body: Vec<u8>) -> Reply {
+        self.try_send(method, path, headers, body).await.expect("the server answers")
+    }
+
+    /// Like [`Client::send`], `None` when the connection fails (the server went away).
+    pub async fn try_send(
+        &mut self,
+        method: &str,
+        path: &str,
+        headers: &[(&str, &str)],
+        body: Vec<u8>,
+    ) -> Option<Reply> {
+        let mut request = Request::builder()
+            .method(Method::from_bytes(method.as_bytes()).unwrap())
+            .uri(path)
+            .header("host", self.addr.to_string());
+        for (name, value) in headers {
+            request = request.header(*name, *value);
+        }
+        let request = request.body(Full::new(Bytes::from(body))).unwrap();
+        let exchange = async {
+            self.sender.ready().await.ok()?;
+            let response = self.sender.send_request(request).await.ok()?;
+            let status = response.status();
+            let headers = response.headers().clone();
+            let body = response.into_body().collect().await.ok()?.to_bytes();
+            Some(Reply { status, headers, body })
+        };
+        tokio::time::timeout(REQUEST_TIMEOUT, exchange).await.expect("the server answers in time")
+    }
+
+    /// A request in a session.
+    pub async fn call(&mut self, session: &str, method: &str, path: &str, body: &str) -> Reply {
+        self.send(method, path, &[(SESSION_HEADER, session)], body.as_bytes().to_vec()).await
+    }
+}
