@@ -199,8 +199,8 @@ fn detail_lines(info: &PageInfo, page_size: u32, theme: &Theme, width: usize) ->
             format!("INVALID (stored {stored:08x}, computed {computed:08x})"),
             Style::new().fg(theme.error).add_modifier(Modifier::BOLD),
         ),
-        ChecksumState::NotYetWritten => Span::styled("not yet written (changed since the checkpoint)", label),
-        ChecksumState::NotApplicable => Span::styled("not checked for this page type", label),
+        ChecksumState::NotYetWritten => Span::styled("not yet written (changed in memory)", label),
+        ChecksumState::NotApplicable => Span::styled("none for this page type", label),
     };
     let mut type_line = field("type", info.page_type.name().to_owned());
     type_line.insert(0, Span::styled("■ ", Style::new().fg(theme.page(info.page_type))));

@@ -549,3 +549,40 @@ fn an_empty_store_is_browsable() {
     assert_eq!(h.selected_key(), b"first".to_vec());
     assert_eq!(h.app.stats.key_count, 1);
 }
+
+/// The key map table of `docs/TUI.md`, as the default key map and the action table make it.
+fn key_map_table() -> String {
+    use super::action::{Action, Group, KeyMap};
+    let keys = KeyMap::default();
+    let mut out = String::from("| action (config name) | default keys | what it does |\n|---|---|---|\n");
+    for group in Group::ALL {
+        for action in Action::all().filter(|a| a.group() == group) {
+            let bound: Vec<String> = keys.keys_for(action).iter().map(|k| format!("`{k}`")).collect();
+            out.push_str(&format!(
+                "| `{}` | {} | {} |\n",
+                action.name(),
+                bound.join(" "),
+                action.description()
+            ));
+        }
+    }
+    out
+}
+
+#[test]
+fn the_documented_key_map_is_the_default_one() {
+    let doc = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/TUI.md"))
+        .expect("docs/TUI.md");
+    let table = key_map_table();
+    assert!(doc.contains(&table), "docs/TUI.md should hold this table:\n{table}");
+}
+
+#[test]
+fn the_documented_config_file_parses() {
+    let doc = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/TUI.md"))
+        .expect("docs/TUI.md");
+    let start = doc.find("```toml\n").expect("a toml block") + "```toml\n".len();
+    let end = start + doc[start..].find("```").expect("its end");
+    let config = Config::parse(&doc[start..end]).expect("the documented config parses");
+    assert_eq!(config.cache_bytes, 128 << 20);
+}
