@@ -222,6 +222,7 @@ fn event_loop(terminal: &mut Term, app: &mut App) -> io::Result<()> {
 /// Runs the integrity check on a second thread while this one draws its progress.
 fn run_check(terminal: &mut Term, app: &mut App, progress: Arc<Progress>) -> io::Result<()> {
     let shown: &App = app;
+    let mut quit_after = false;
     let result = std::thread::scope(|scope| -> io::Result<Result<crate::CheckReport, String>> {
         let store = &shown.store;
         let worker_progress = progress.clone();
@@ -229,9 +230,13 @@ fn run_check(terminal: &mut Term, app: &mut App, progress: Arc<Progress>) -> io:
             .spawn(move || store.check_with_progress(&mut |done, total| worker_progress.set(done, total)));
         while !worker.is_finished() {
             terminal.draw(|frame| ui::render(shown, frame))?;
-            // Keys typed meanwhile are dropped: the check cannot be stopped halfway.
-            if event::poll(CHECK_REDRAW)? {
-                let _ = event::read()?;
+            // The check cannot be stopped halfway: keys typed meanwhile are dropped, except a
+            // quit, which is carried out when it ends.
+            if event::poll(CHECK_REDRAW)?
+                && let event::Event::Key(key) = event::read()?
+                && shown.config.keys.action(&key) == Some(action::Action::Quit)
+            {
+                quit_after = true;
             }
         }
         Ok(match worker.join() {
@@ -240,6 +245,7 @@ fn run_check(terminal: &mut Term, app: &mut App, progress: Arc<Progress>) -> io:
         })
     })?;
     app.finish_check(result);
+    app.quit |= quit_after;
     Ok(())
 }
 
