@@ -53,6 +53,16 @@ pub(crate) type PageSet = HashSet<u64, BuildHasherDefault<PageNoHasher>>;
 /// One leaf's entries from a scan's position, and the first key of the next leaf (`None`: last).
 pub(crate) type LeafChunk = (Vec<(Vec<u8>, Value)>, Option<Vec<u8>>);
 
+/// Which separator a descent keeps for its caller.
+#[derive(Clone, Copy)]
+enum Keep {
+    None,
+    /// The first separator right of the path: the smallest key of the leaves to the right.
+    High,
+    /// The last separator left of the path: the smallest key the leaf may hold.
+    Low,
+}
+
 /// A page as a reader sees it: changed in memory, or verified bytes from the file.
 pub(crate) enum NodeRef<'a> {
     Dirty(&'a Node),
@@ -229,27 +239,32 @@ impl Engine {
 
     // ---------------------------------------------------------------- reading the tree
 
-    /// Descend to the leaf for `key` (the leftmost leaf for `None`). Calls `f` with the leaf and
-    /// the smallest key of the leaves to its right, if any.
-    fn with_leaf<T>(
+    /// The one bounded descent every reader uses. At each branch it takes the child after
+    /// every separator for which `goes_right` holds, keeps the separator on the side `keep`
+    /// names (the closest one seen, from the deepest branch that has one), and at the leaf calls
+    /// `f` with the leaf and that separator.
+    fn descend<T>(
         &self,
-        key: Option<&[u8]>,
-        track_high: bool,
+        goes_right: impl Fn(&[u8]) -> bool,
+        keep: Keep,
         f: impl FnOnce(u64, &NodeRef<'_>, Option<Vec<u8>>) -> Result<T>,
     ) -> Result<T> {
         let depth = self.meta.depth;
         let mut page = self.meta.root;
         let mut from = 0;
-        let mut high: Option<Vec<u8>> = None;
+        let mut kept: Option<Vec<u8>> = None;
         for level in 1..=depth {
             self.check_link(page, from)?;
             let node = self.node(page)?;
             let next = match &node {
                 NodeRef::Dirty(Node::Leaf(_)) => None,
                 NodeRef::Dirty(Node::Branch(b)) => {
-                    let idx = key.map_or(0, |k| b.child_index(k));
-                    if track_high && idx < b.entries().len() {
-                        high = Some(b.entries()[idx].0.clone());
+                    let seps = b.entries();
+                    let idx = seps.partition_point(|(s, _)| goes_right(s));
+                    match keep {
+                        Keep::High if idx < seps.len() => kept = Some(seps[idx].0.clone()),
+                        Keep::Low if idx > 0 => kept = Some(seps[idx - 1].0.clone()),
+                        _ => {}
                     }
                     Some(b.child(idx))
                 }
@@ -258,19 +273,18 @@ impl Engine {
                     if view.is_leaf() {
                         None
                     } else {
-                        let idx = match key {
-                            Some(k) => view.child_index(k)?,
-                            None => 0,
-                        };
-                        if track_high && idx < view.count() {
-                            high = Some(view.key(idx)?.to_vec());
+                        let idx = view.partition_point(&goes_right)?;
+                        match keep {
+                            Keep::High if idx < view.count() => kept = Some(view.key(idx)?.to_vec()),
+                            Keep::Low if idx > 0 => kept = Some(view.key(idx - 1)?.to_vec()),
+                            _ => {}
                         }
                         Some(view.child(idx)?)
                     }
                 }
             };
             match next {
-                None if level == depth => return f(page, &node, high),
+                None if level == depth => return f(page, &node, kept),
                 Some(child) if level < depth => {
                     from = page;
                     page = child;
@@ -284,6 +298,18 @@ impl Engine {
             }
         }
         Err(Error::corrupted(self.meta.root, "tree has no levels"))
+    }
+
+    /// Descend to the leaf for `key` (the leftmost leaf for `None`). Calls `f` with the leaf and,
+    /// when `track_high`, the smallest key of the leaves to its right, if any.
+    fn with_leaf<T>(
+        &self,
+        key: Option<&[u8]>,
+        track_high: bool,
+        f: impl FnOnce(u64, &NodeRef<'_>, Option<Vec<u8>>) -> Result<T>,
+    ) -> Result<T> {
+        let goes_right = |sep: &[u8]| key.is_some_and(|k| cmp_keys(sep, k).is_le());
+        self.descend(goes_right, if track_high { Keep::High } else { Keep::None }, f)
     }
 
     /// The value of `key`, read whole.
@@ -444,65 +470,13 @@ impl Engine {
         end: &Bound<Vec<u8>>,
         f: impl FnOnce(&NodeRef<'_>) -> Result<T>,
     ) -> Result<(T, Option<Vec<u8>>)> {
-        // The child to take among separators `seps`: past every separator `<= k` (Included), or
-        // every separator `< k` (Excluded), or the last (Unbounded).
+        // Past every separator `<= k` (Included), or every separator `< k` (Excluded), or all.
         let goes_right = |sep: &[u8]| match end {
             Bound::Unbounded => true,
             Bound::Included(k) => cmp_keys(sep, k).is_le(),
             Bound::Excluded(k) => cmp_keys(sep, k).is_lt(),
         };
-        let depth = self.meta.depth;
-        let mut page = self.meta.root;
-        let mut from = 0;
-        let mut low: Option<Vec<u8>> = None;
-        for level in 1..=depth {
-            self.check_link(page, from)?;
-            let node = self.node(page)?;
-            let next = match &node {
-                NodeRef::Dirty(Node::Leaf(_)) => None,
-                NodeRef::Dirty(Node::Branch(b)) => {
-                    let idx = b.entries().partition_point(|(s, _)| goes_right(s));
-                    if idx > 0 {
-                        low = Some(b.entries()[idx - 1].0.clone());
-                    }
-                    Some(b.child(idx))
-                }
-                NodeRef::Clean(no, bytes) => {
-                    let view = NodeView::new(*no, bytes)?;
-                    if view.is_leaf() {
-                        None
-                    } else {
-                        let (mut lo, mut hi) = (0usize, view.count());
-                        while lo < hi {
-                            let mid = lo + (hi - lo) / 2;
-                            if goes_right(view.key(mid)?) {
-                                lo = mid + 1;
-                            } else {
-                                hi = mid;
-                            }
-                        }
-                        if lo > 0 {
-                            low = Some(view.key(lo - 1)?.to_vec());
-                        }
-                        Some(view.child(lo)?)
-                    }
-                }
-            };
-            match next {
-                None if level == depth => return Ok((f(&node)?, low)),
-                Some(child) if level < depth => {
-                    from = page;
-                    page = child;
-                }
-                _ => {
-                    return Err(Error::corrupted(
-                        page,
-                        format!("tree level {level} of {depth} holds the wrong kind of page"),
-                    ));
-                }
-            }
-        }
-        Err(Error::corrupted(self.meta.root, "tree has no levels"))
+        self.descend(goes_right, Keep::Low, |_, node, low| Ok((f(node)?, low)))
     }
 
     /// The bytes of a value; `max` stops reading after that many.

@@ -495,12 +495,13 @@ impl<'a> NodeView<'a> {
         Ok(Err(lo))
     }
 
-    /// Branch: index of the child to descend into for `key`.
-    pub(crate) fn child_index(&self, key: &[u8]) -> Result<usize> {
+    /// Branch: the number of leading separators for which `goes_right` holds (separators are in
+    /// key order, so it holds for a prefix of them).
+    pub(crate) fn partition_point(&self, goes_right: impl Fn(&[u8]) -> bool) -> Result<usize> {
         let (mut lo, mut hi) = (0usize, self.count);
         while lo < hi {
             let mid = lo + (hi - lo) / 2;
-            if cmp_keys(self.key(mid)?, key).is_le() {
+            if goes_right(self.key(mid)?) {
                 lo = mid + 1;
             } else {
                 hi = mid;
@@ -574,7 +575,8 @@ mod tests {
         assert_eq!(Node::decode(3, &page).unwrap(), node);
         let view = NodeView::new(3, &page).unwrap();
         for (key, child) in [(&b"a"[..], 7), (b"m", 8), (b"n", 8), (b"t", 9), (b"zz", 9)] {
-            assert_eq!(view.child(view.child_index(key).unwrap()).unwrap(), child);
+            let idx = view.partition_point(|sep| cmp_keys(sep, key).is_le()).unwrap();
+            assert_eq!(view.child(idx).unwrap(), child);
             assert_eq!(b.child(b.child_index(key)), child);
         }
     }
