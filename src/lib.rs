@@ -16,6 +16,9 @@
 
 mod batch;
 mod cache;
+/// Exit statuses and headless script running, shared by `wkstore-tui` and `wkshell`.
+#[cfg(any(feature = "tui", feature = "shell"))]
+pub mod cli;
 #[cfg(feature = "command")]
 pub mod command;
 mod compact;
@@ -23,13 +26,6 @@ mod engine;
 mod error;
 mod format;
 mod freelist;
-/// Entry points of the fuzz targets in `fuzz/` (feature `fault-injection`).
-#[cfg(feature = "fault-injection")]
-#[doc(hidden)]
-pub mod fuzz_harness;
-/// Running statements from scripts: shared by `wkstore-tui --exec` and piped `wkshell`.
-#[cfg(any(feature = "tui", feature = "shell"))]
-pub mod headless;
 mod inspect;
 mod inspect_impl;
 pub mod io;
@@ -41,6 +37,10 @@ pub mod server;
 #[cfg(feature = "shell")]
 pub mod shell;
 mod store;
+/// Entry points of the fuzz targets in `fuzz/` and the crash tests (feature `fault-injection`).
+#[cfg(feature = "fault-injection")]
+#[doc(hidden)]
+pub mod test_support;
 /// The full-screen browser of `wkstore-tui`.
 #[cfg(feature = "tui")]
 pub mod tui;

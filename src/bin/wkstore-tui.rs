@@ -5,7 +5,8 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::Parser;
-use wind_kvstore::headless::{EXIT_USAGE, Format, Headless, Script};
+use wind_kvstore::cli::EXIT_USAGE;
+use wind_kvstore::cli::headless::{Format, Headless, Script};
 
 #[derive(Debug, Parser)]
 #[command(

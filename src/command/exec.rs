@@ -194,20 +194,20 @@ fn pages(store: &KVStore, from: u64, limit: u64) -> Result<PageList, CommandErro
 /// One user's conversation with at most one store: what the shell, the browser's command bar and
 /// a server session hold.
 #[derive(Default)]
-pub struct Session {
+pub struct Console {
     store: Option<KVStore>,
     files: FileAccess,
 }
 
-impl Session {
+impl Console {
     /// A session with no store open and [`FileAccess::Anywhere`].
-    pub fn new() -> Session {
-        Session::default()
+    pub fn new() -> Console {
+        Console::default()
     }
 
     /// A session over a store already open.
-    pub fn with_store(store: KVStore) -> Session {
-        Session { store: Some(store), files: FileAccess::default() }
+    pub fn with_store(store: KVStore) -> Console {
+        Console { store: Some(store), files: FileAccess::default() }
     }
 
     pub fn set_file_access(&mut self, files: FileAccess) {
@@ -311,7 +311,7 @@ mod tests {
 
     #[test]
     fn a_session_without_a_store() {
-        let mut session = Session::new();
+        let mut session = Console::new();
         assert!(!session.is_open());
         assert!(matches!(session.execute(&Statement::Count), Err(CommandError::NoDatabase)));
         assert!(matches!(session.close(), Err(CommandError::NoDatabase)));
@@ -334,15 +334,15 @@ mod tests {
         tempfile::tempdir().expect("temp dir")
     }
 
-    fn session_in(dir: &Path) -> Session {
-        let mut session = Session::new();
+    fn session_in(dir: &Path) -> Console {
+        let mut session = Console::new();
         let opened = session.open(&dir.join("t.db"), &OpenOptions::new()).unwrap();
         assert_eq!(opened.to_string(), "Database new opened successfully");
         session
     }
 
     /// Runs one statement and returns its text answer, or `Error: ...`.
-    fn run(session: &mut Session, text: &str) -> String {
+    fn run(session: &mut Console, text: &str) -> String {
         match parse_statement(text) {
             Ok(statement) => match session.execute(&statement) {
                 Ok(output) => output.to_string(),
@@ -408,7 +408,7 @@ mod tests {
         );
     }
 
-    fn scan_all(s: &mut Session, first: &str) -> Vec<Vec<u8>> {
+    fn scan_all(s: &mut Console, first: &str) -> Vec<Vec<u8>> {
         let mut keys = Vec::new();
         let mut statement = parse_statement(first).unwrap();
         for _ in 0..1000 {
@@ -524,7 +524,7 @@ mod tests {
         assert_eq!(run(&mut s, &export), format!("Exported 303 key-value pairs to '{}'", file.display()));
         assert!(!dir.path().join("out.jsonl.partial").exists());
 
-        let mut other = Session::new();
+        let mut other = Console::new();
         other.open(&dir.path().join("copy.db"), &OpenOptions::new()).unwrap();
         let import = format!("IMPORT {};", crate::command::quote(file.to_str().unwrap().as_bytes()));
         let Output::Imported { pairs, identifier, .. } =
@@ -578,7 +578,7 @@ mod tests {
         let dir = temp();
         let path = dir.path().join("l.db");
         let _holder = KVStore::open(&path, None).unwrap();
-        let mut s = Session::new();
+        let mut s = Console::new();
         let error = s.open(&path, &OpenOptions::new()).unwrap_err();
         assert!(error.is_locked(), "{error}");
         assert!(!s.is_open());
@@ -605,7 +605,7 @@ mod tests {
             }
             s.set_file_access(FileAccess::Within(dir.path().to_path_buf()));
             prop_assert!(run(&mut s, "EXPORT \"e.jsonl\";").starts_with("Exported"));
-            let mut copy = Session::new();
+            let mut copy = Console::new();
             copy.open(&dir.path().join("copy.db"), &OpenOptions::new()).unwrap();
             copy.set_file_access(FileAccess::Within(dir.path().to_path_buf()));
             prop_assert!(run(&mut copy, "IMPORT \"e.jsonl\";").starts_with("Imported"));

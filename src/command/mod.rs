@@ -2,10 +2,10 @@
 //! bar, `wkstore-tui --exec`, `wkshell` and the server's `/api/execute`).
 //!
 //! ```no_run
-//! use wind_kvstore::command::{Session, parse_script};
+//! use wind_kvstore::command::{Console, parse_script};
 //! use wind_kvstore::OpenOptions;
 //!
-//! let mut session = Session::new();
+//! let mut session = Console::new();
 //! session.open("app.db".as_ref(), &OpenOptions::new())?;
 //! for statement in parse_script("PUT \"k\":\"v\"; GET WHERE KEY=\"k\";")? {
 //!     let output = session.execute(&statement)?;
@@ -31,7 +31,7 @@ mod runner;
 pub use ast::{Located, Statement};
 pub use error::{CommandError, ParseError};
 pub use exec::{
-    DEFAULT_PAGES_LIMIT, DEFAULT_SCAN_LIMIT, FileAccess, MAX_PAGES_LIMIT, MAX_SCAN_LIMIT, Session, execute,
+    Console, DEFAULT_PAGES_LIMIT, DEFAULT_SCAN_LIMIT, FileAccess, MAX_PAGES_LIMIT, MAX_SCAN_LIMIT, execute,
     execute_shared,
 };
 pub use export::{EXPORT_FORMAT, EXPORT_VERSION};

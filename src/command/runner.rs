@@ -19,7 +19,7 @@ use std::collections::HashMap;
 
 use super::ast::{Located, Statement};
 use super::error::{CommandError, ParseError};
-use super::exec::Session;
+use super::exec::Console;
 use super::lexer::Position;
 use super::output::Output;
 use crate::WriteBatch;
@@ -43,7 +43,7 @@ struct Pending {
     output: Output,
 }
 
-/// Feeds statements to a [`Session`] with write batching; see the module documentation.
+/// Feeds statements to a [`Console`] with write batching; see the module documentation.
 pub struct ScriptRunner {
     keep_going: bool,
     stopped: bool,
@@ -71,7 +71,7 @@ impl ScriptRunner {
     }
 
     /// Runs (or queues) one parsed item and returns the outcomes that are now final, in order.
-    pub fn feed(&mut self, session: &mut Session, item: Result<Located, ParseError>) -> Vec<Outcome> {
+    pub fn feed(&mut self, session: &mut Console, item: Result<Located, ParseError>) -> Vec<Outcome> {
         if self.stopped {
             return Vec::new();
         }
@@ -103,7 +103,7 @@ impl ScriptRunner {
 
     /// Commits what is queued and returns the last outcomes. Call at the end of the input, and
     /// before anything else touches the session's store (a shell's `.close`).
-    pub fn finish(&mut self, session: &mut Session) -> Vec<Outcome> {
+    pub fn finish(&mut self, session: &mut Console) -> Vec<Outcome> {
         let mut outcomes = Vec::new();
         self.commit(session, &mut outcomes);
         outcomes
@@ -111,7 +111,7 @@ impl ScriptRunner {
 
     /// The answer `statement` will have when committed after the pending ones, when it can be
     /// batched: a `PUT` or `DEL` with a store open whose key lookups succeed.
-    fn predict(&self, session: &Session, statement: &Statement) -> Option<Output> {
+    fn predict(&self, session: &Console, statement: &Statement) -> Option<Output> {
         let store = session.store()?;
         match statement {
             Statement::Put { pairs } => Some(Output::Inserted { count: pairs.len() }),
@@ -147,7 +147,7 @@ impl ScriptRunner {
         self.pending.push(Pending { located, output });
     }
 
-    fn run_one(&mut self, session: &mut Session, located: Located, outcomes: &mut Vec<Outcome>) {
+    fn run_one(&mut self, session: &mut Console, located: Located, outcomes: &mut Vec<Outcome>) {
         let result = session.execute(&located.statement);
         if result.is_err() && !self.keep_going {
             self.stopped = true;
@@ -155,7 +155,7 @@ impl ScriptRunner {
         outcomes.push(Outcome { position: located.position, result });
     }
 
-    fn commit(&mut self, session: &mut Session, outcomes: &mut Vec<Outcome>) {
+    fn commit(&mut self, session: &mut Console, outcomes: &mut Vec<Outcome>) {
         let pending = std::mem::take(&mut self.pending);
         self.pending_bytes = 0;
         self.overlay.clear();
@@ -202,14 +202,14 @@ mod tests {
     use crate::command::statements;
     use crate::{KVStore, OpenOptions};
 
-    fn session(dir: &std::path::Path) -> Session {
-        let mut session = Session::new();
+    fn session(dir: &std::path::Path) -> Console {
+        let mut session = Console::new();
         session.open(&dir.join("r.db"), &OpenOptions::new()).unwrap();
         session
     }
 
     /// Feeds the whole script and returns each outcome as text or `Error: ...`.
-    fn run(session: &mut Session, keep_going: bool, script: &str) -> Vec<String> {
+    fn run(session: &mut Console, keep_going: bool, script: &str) -> Vec<String> {
         let mut runner = ScriptRunner::new(keep_going);
         let mut outcomes = Vec::new();
         for item in statements(script) {
@@ -315,7 +315,7 @@ mod tests {
 
     #[test]
     fn without_a_store_writes_fail_like_other_statements() {
-        let mut s = Session::new();
+        let mut s = Console::new();
         let answers = run(&mut s, true, "PUT \"a\":\"1\"; HELP PUT; DEL WHERE KEY=\"a\";");
         assert_eq!(answers[0], "Error: No database open. Use .open first");
         assert!(answers[1].starts_with("PUT key:value"));

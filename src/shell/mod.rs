@@ -19,8 +19,8 @@ use rustyline::{Config, Editor};
 use self::complete::ShellHelper;
 use self::dot::{DOT_COMMANDS, DotCommand};
 use crate::OpenOptions;
-use crate::command::{CommandError, Output, Position, ScriptRunner, Session, is_complete, statements_at};
-use crate::headless::{EXIT_FAILED, EXIT_LOCKED, EXIT_OK};
+use crate::cli::{EXIT_FAILED, EXIT_LOCKED, EXIT_OK};
+use crate::command::{CommandError, Console, Output, Position, ScriptRunner, is_complete, statements_at};
 
 /// The prompt while no store is open.
 pub const PROMPT: &str = "KVStore > ";
@@ -55,7 +55,7 @@ enum Control {
 
 /// The session and how its answers are printed; shared by the terminal and the pipe loops.
 struct Shell<'a> {
-    session: Session,
+    session: Console,
     runner: ScriptRunner,
     out: &'a mut dyn Write,
     err: &'a mut dyn Write,
@@ -69,7 +69,7 @@ impl<'a> Shell<'a> {
     fn new(out: &'a mut dyn Write, err: &'a mut dyn Write, interactive: bool) -> Shell<'a> {
         // The shell reports a failed statement and goes on, like the original.
         Shell {
-            session: Session::new(),
+            session: Console::new(),
             runner: ScriptRunner::new(true),
             out,
             err,

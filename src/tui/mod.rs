@@ -43,7 +43,7 @@ use config::Config;
 use dialogs::Progress;
 use terminal::{Term, TerminalGuard};
 
-use crate::headless::{EXIT_FAILED, EXIT_LOCKED, EXIT_OK, EXIT_USAGE};
+use crate::cli::{EXIT_FAILED, EXIT_LOCKED, EXIT_OK, EXIT_USAGE};
 use crate::{Error, KVStore, OpenOptions};
 
 /// How often the screen shows the check's progress while it runs.

@@ -524,7 +524,7 @@ fn a_locked_store_is_reported_and_not_opened() {
         asked += 1;
         false
     });
-    assert_eq!(result.err(), Some(crate::headless::EXIT_LOCKED));
+    assert_eq!(result.err(), Some(crate::cli::EXIT_LOCKED));
     assert_eq!(asked, 1);
     // Accepting it: the store opens read-only beside the writer.
     let store = super::open(&path, false, 1 << 20, &mut || true).expect("read-only open");

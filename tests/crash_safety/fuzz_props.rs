@@ -2,7 +2,7 @@
 //! makes. `PROPTEST_CASES` (or `WK_CRASH_LONG=1`) runs more.
 
 use proptest::prelude::*;
-use wind_kvstore::fuzz_harness;
+use wind_kvstore::test_support::fuzz_harness;
 
 use crate::common::long_run;
 

@@ -5,19 +5,9 @@
 use std::io::{Read, Write};
 use std::path::PathBuf;
 
+use super::{EXIT_DAMAGED, EXIT_FAILED, EXIT_LOCKED, EXIT_OK, EXIT_USAGE};
 use crate::OpenOptions;
-use crate::command::{CommandError, Outcome, ScriptRunner, Session, error_to_json, statements};
-
-/// Every statement succeeded.
-pub const EXIT_OK: u8 = 0;
-/// A statement failed (or the store could not be opened, for another reason than a lock).
-pub const EXIT_FAILED: u8 = 1;
-/// The command line was wrong, or the script could not be read.
-pub const EXIT_USAGE: u8 = 2;
-/// `CHECK` found damage (and no statement failed).
-pub const EXIT_DAMAGED: u8 = 3;
-/// Another process holds the store's write lock.
-pub const EXIT_LOCKED: u8 = 4;
+use crate::command::{CommandError, Console, Outcome, ScriptRunner, error_to_json, statements};
 
 /// How answers are printed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
@@ -134,7 +124,7 @@ impl Headless {
         if self.read_only {
             options.read_only(true).create(false);
         }
-        let mut session = Session::new();
+        let mut session = Console::new();
         if let Err(error) = session.open(&self.db, &options) {
             printer.error(&error, None);
             return if error.is_locked() { EXIT_LOCKED } else { EXIT_FAILED };
