@@ -15,23 +15,17 @@
 //! ```
 
 mod batch;
-mod cache;
 /// Exit statuses and headless script running, shared by `wkstore-tui` and `wkshell`.
 #[cfg(any(feature = "tui", feature = "shell"))]
 pub mod cli;
 #[cfg(feature = "command")]
 pub mod command;
-mod compact;
 mod engine;
 mod error;
-mod format;
-mod freelist;
 mod inspect;
-mod inspect_impl;
 pub mod io;
-mod node;
+mod layout;
 mod options;
-mod overflow;
 #[cfg(feature = "server")]
 pub mod server;
 #[cfg(feature = "shell")]
@@ -48,7 +42,8 @@ mod wal;
 
 pub use batch::WriteBatch;
 pub use error::{Error, Result};
-pub use format::{MAX_IDENTIFIER_BYTES, MAX_VALUE_BYTES, max_key_bytes};
+pub use layout::file::{MAX_IDENTIFIER_BYTES, MAX_VALUE_BYTES};
+pub use layout::node::max_key_bytes;
 pub use inspect::{
     CheckReport, ChecksumState, PageInfo, PageItem, PageSummary, PageType, Problem, RecoveryReport, Stats,
 };

@@ -53,7 +53,7 @@ impl Default for OpenOptions {
     fn default() -> Self {
         OpenOptions {
             identifier: None,
-            page_size: crate::format::DEFAULT_PAGE_SIZE,
+            page_size: crate::layout::file::DEFAULT_PAGE_SIZE,
             cache_bytes: DEFAULT_CACHE_BYTES,
             durability: Durability::Immediate,
             read_only: false,

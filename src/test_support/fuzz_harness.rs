@@ -15,7 +15,7 @@ use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::sync::{Arc, OnceLock};
 
-use crate::format::{FILE_HEADER_BYTES, META_SLOT_BYTES, META_SLOT_OFFSETS, seal_page};
+use crate::layout::file::{FILE_HEADER_BYTES, META_SLOT_BYTES, META_SLOT_OFFSETS, seal_page};
 use crate::io::FaultyVfs;
 use crate::io::faulty::Rng;
 use crate::wal;

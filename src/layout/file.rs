@@ -103,12 +103,6 @@ pub(crate) fn valid_page_size(page_size: u32) -> bool {
     page_size.is_power_of_two() && (MIN_PAGE_SIZE..=MAX_PAGE_SIZE).contains(&page_size)
 }
 
-/// Largest key for a page size: any leaf entry (a key with an overflow reference) must fit three
-/// to a page, so a split always yields two pages that fit.
-pub fn max_key_bytes(page_size: u32) -> usize {
-    (page_size as usize - PAGE_HEADER_BYTES) / 3 - crate::node::LEAF_OVERFLOW_ENTRY_OVERHEAD
-}
-
 // ---- little-endian helpers; callers have checked the bounds ----
 
 pub(crate) fn get_u16(b: &[u8], at: usize) -> u16 {
@@ -402,7 +396,7 @@ mod tests {
     fn key_limits_meet_the_promise_at_every_page_size() {
         let mut size = MIN_PAGE_SIZE;
         while size <= MAX_PAGE_SIZE {
-            assert!(max_key_bytes(size) >= 255, "page size {size}");
+            assert!(crate::layout::node::max_key_bytes(size) >= 255, "page size {size}");
             size *= 2;
         }
     }

@@ -6,12 +6,12 @@ use std::ops::Bound;
 
 use crate::engine::Engine;
 use crate::error::{Error, Result};
-use crate::format::{
+use crate::layout::file::{
     FILE_HEADER_BYTES, MAX_TREE_DEPTH, META_SLOT_BYTES, META_SLOT_OFFSETS, Meta, now_ms, seal_page,
 };
 use crate::io::FileIo;
-use crate::node::{Branch, Leaf, LeafEntry, Node, Value, branch_entry_len};
-use crate::overflow;
+use crate::layout::node::{Branch, Leaf, LeafEntry, Node, Value, branch_entry_len};
+use crate::layout::overflow;
 
 /// Bytes gathered before one write.
 const WRITE_BYTES: usize = 1 << 20;
@@ -82,7 +82,7 @@ impl Builder<'_> {
 /// Write the live contents of `engine` to `file` as a complete store and return its meta.
 /// The caller syncs the file.
 pub(crate) fn build(engine: &Engine, file: &dyn FileIo, seq: u64) -> Result<Meta> {
-    let page_size = engine.page_size;
+    let page_size = engine.page_size();
     let mut b = Builder {
         file,
         page_size,
@@ -90,9 +90,9 @@ pub(crate) fn build(engine: &Engine, file: &dyn FileIo, seq: u64) -> Result<Meta
         buf: Vec::new(),
         buf_first: 1,
         meta: Meta {
-            checkpoint_id: engine.durable.checkpoint_id + 1,
+            checkpoint_id: engine.durable().checkpoint_id + 1,
             checkpoint_seq: seq,
-            identifier: engine.meta.identifier.clone(),
+            identifier: engine.meta().identifier.clone(),
             ..Meta::default()
         },
     };
@@ -165,7 +165,7 @@ pub(crate) fn build(engine: &Engine, file: &dyn FileIo, seq: u64) -> Result<Meta
     b.meta.page_count = b.next_page;
     b.meta.modified_ms = now_ms();
     let mut page0 = vec![0u8; page_size];
-    engine.header.encode(&mut page0[..FILE_HEADER_BYTES]);
+    engine.header().encode(&mut page0[..FILE_HEADER_BYTES]);
     b.meta.encode(&mut page0[META_SLOT_OFFSETS[0]..META_SLOT_OFFSETS[0] + META_SLOT_BYTES]);
     file.write_all_at(&page0, 0)?;
     Ok(b.meta)

@@ -14,7 +14,7 @@
 //! it is bounded by numbers the slot's checksum vouches for.
 
 use crate::error::{Error, Result};
-use crate::format::{
+use crate::layout::file::{
     PAGE_HEADER_BYTES, PageKind, get_u64, page_count_field, page_next, put_u64, seal_page, write_page_header,
 };
 

@@ -2,6 +2,9 @@
 //! The browser, the `PAGES` / `PAGE n` / `FREELIST` / `CHECK` commands and the tests all read
 //! the store through these types; nothing outside the engine touches a page.
 
+pub(crate) mod check;
+pub(crate) mod page_info;
+
 use std::fmt;
 
 /// What a page holds.

@@ -32,7 +32,7 @@
 //! the page header, one per entry.
 
 use crate::error::{Error, Result};
-use crate::format::{
+use crate::layout::file::{
     PAGE_HEADER_BYTES, PageKind, get_u16, get_u64, page_count_field, page_next, put_u16, put_u64,
     write_page_header,
 };
@@ -46,6 +46,12 @@ const KIND_OVERFLOW: u8 = 1;
 
 /// Bytes a leaf entry holding an overflow reference takes besides its key, slot included.
 pub(crate) const LEAF_OVERFLOW_ENTRY_OVERHEAD: usize = SLOT_BYTES + OVERFLOW_ENTRY_HEADER;
+
+/// Largest key for a page size: any leaf entry (a key with an overflow reference) must fit three
+/// to a page, so a split always yields two pages that fit.
+pub fn max_key_bytes(page_size: u32) -> usize {
+    (page_size as usize - PAGE_HEADER_BYTES) / 3 - LEAF_OVERFLOW_ENTRY_OVERHEAD
+}
 
 /// Largest leaf entry (slot included) whose value stays inline: a quarter of the page body, so
 /// a leaf holds at least four entries; anything larger goes to an overflow chain.

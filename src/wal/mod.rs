@@ -32,8 +32,10 @@
 use std::sync::Arc;
 
 use crate::error::Result;
-use crate::format::{get_u32, get_u64, put_u32, put_u64};
+use crate::layout::file::{get_u32, get_u64, put_u32, put_u64};
 use crate::io::FileIo;
+
+pub(crate) mod writer;
 
 pub(crate) const LOG_MAGIC: [u8; 8] = *b"WINDKVL\0";
 pub(crate) const LOG_VERSION: u32 = 1;

@@ -1,0 +1,275 @@
+//! Reading the tree: one bounded descent from the root serves point lookups and the leaf-at-a-time
+//! walks of scans, forwards and backwards.
+
+use std::ops::Bound;
+
+use super::pages::NodeRef;
+use super::Engine;
+use crate::error::{Error, Result};
+use crate::layout::node::{Node, NodeView, Value, ValueRef, cmp_keys};
+
+/// One leaf's entries from a scan's position, and the first key of the next leaf (`None`: last).
+pub(crate) type LeafChunk = (Vec<(Vec<u8>, Value)>, Option<Vec<u8>>);
+
+/// Which separator a descent keeps for its caller.
+#[derive(Clone, Copy)]
+enum Keep {
+    None,
+    /// The first separator right of the path: the smallest key of the leaves to the right.
+    High,
+    /// The last separator left of the path: the smallest key the leaf may hold.
+    Low,
+}
+
+impl Engine {
+    /// The one bounded descent every reader uses. At each branch it takes the child after
+    /// every separator for which `goes_right` holds, keeps the separator on the side `keep`
+    /// names (the closest one seen, from the deepest branch that has one), and at the leaf calls
+    /// `f` with the leaf and that separator.
+    fn descend<T>(
+        &self,
+        goes_right: impl Fn(&[u8]) -> bool,
+        keep: Keep,
+        f: impl FnOnce(u64, &NodeRef<'_>, Option<Vec<u8>>) -> Result<T>,
+    ) -> Result<T> {
+        let depth = self.meta.depth;
+        let mut page = self.meta.root;
+        let mut from = 0;
+        let mut kept: Option<Vec<u8>> = None;
+        for level in 1..=depth {
+            self.check_link(page, from)?;
+            let node = self.node(page)?;
+            let next = match &node {
+                NodeRef::Dirty(Node::Leaf(_)) => None,
+                NodeRef::Dirty(Node::Branch(b)) => {
+                    let seps = b.entries();
+                    let idx = seps.partition_point(|(s, _)| goes_right(s));
+                    match keep {
+                        Keep::High if idx < seps.len() => kept = Some(seps[idx].0.clone()),
+                        Keep::Low if idx > 0 => kept = Some(seps[idx - 1].0.clone()),
+                        _ => {}
+                    }
+                    Some(b.child(idx))
+                }
+                NodeRef::Clean(no, bytes) => {
+                    let view = NodeView::new(*no, bytes)?;
+                    if view.is_leaf() {
+                        None
+                    } else {
+                        let idx = view.partition_point(&goes_right)?;
+                        match keep {
+                            Keep::High if idx < view.count() => kept = Some(view.key(idx)?.to_vec()),
+                            Keep::Low if idx > 0 => kept = Some(view.key(idx - 1)?.to_vec()),
+                            _ => {}
+                        }
+                        Some(view.child(idx)?)
+                    }
+                }
+            };
+            match next {
+                None if level == depth => return f(page, &node, kept),
+                Some(child) if level < depth => {
+                    from = page;
+                    page = child;
+                }
+                _ => {
+                    return Err(Error::corrupted(
+                        page,
+                        format!("tree level {level} of {depth} holds the wrong kind of page"),
+                    ));
+                }
+            }
+        }
+        Err(Error::corrupted(self.meta.root, "tree has no levels"))
+    }
+
+    /// Descend to the leaf for `key` (the leftmost leaf for `None`). Calls `f` with the leaf and,
+    /// when `keep` is [`Keep::High`], the smallest key of the leaves to its right, if any.
+    fn with_leaf<T>(
+        &self,
+        key: Option<&[u8]>,
+        keep: Keep,
+        f: impl FnOnce(u64, &NodeRef<'_>, Option<Vec<u8>>) -> Result<T>,
+    ) -> Result<T> {
+        let goes_right = |sep: &[u8]| key.is_some_and(|k| cmp_keys(sep, k).is_le());
+        self.descend(goes_right, keep, f)
+    }
+
+    /// The value of `key`, read whole.
+    pub(crate) fn get_bytes(&self, key: &[u8]) -> Result<Option<Vec<u8>>> {
+        let found = self.with_leaf(Some(key), Keep::None, |_, node, _| match node {
+            NodeRef::Dirty(Node::Leaf(l)) => Ok(match l.search(key) {
+                Ok(i) => match &l.entries()[i].value {
+                    Value::Inline(v) => Some(Ok(v.clone())),
+                    v => Some(Err(v.clone())),
+                },
+                Err(_) => None,
+            }),
+            NodeRef::Dirty(Node::Branch(_)) => unreachable_branch(),
+            NodeRef::Clean(no, bytes) => {
+                let view = NodeView::new(*no, bytes)?;
+                Ok(match view.search(key)? {
+                    Ok(i) => match view.leaf_entry(i)?.value {
+                        ValueRef::Inline(v) => Some(Ok(v.to_vec())),
+                        v => Some(Err(owned_value(v))),
+                    },
+                    Err(_) => None,
+                })
+            }
+        })?;
+        match found {
+            None => Ok(None),
+            Some(Ok(bytes)) => Ok(Some(bytes)),
+            Some(Err(value)) => self.read_value(&value, None).map(Some),
+        }
+    }
+
+    pub(crate) fn get(&self, key: &[u8]) -> Result<Option<Value>> {
+        self.with_leaf(Some(key), Keep::None, |_, node, _| match node {
+            NodeRef::Dirty(Node::Leaf(l)) => Ok(l.search(key).ok().map(|i| l.entries()[i].value.clone())),
+            NodeRef::Dirty(Node::Branch(_)) => unreachable_branch(),
+            NodeRef::Clean(no, bytes) => {
+                let view = NodeView::new(*no, bytes)?;
+                match view.search(key)? {
+                    Ok(i) => Ok(Some(owned_value(view.leaf_entry(i)?.value))),
+                    Err(_) => Ok(None),
+                }
+            }
+        })
+    }
+
+    /// The entries of one leaf from `start` on, and where the next leaf starts (`None`: last).
+    pub(crate) fn leaf_chunk(&self, start: &Bound<Vec<u8>>) -> Result<LeafChunk> {
+        let mut position: Bound<Vec<u8>> = start.clone();
+        // Each round moves right by one leaf; the bound only guards against a damaged tree whose
+        // separators do not increase.
+        for _ in 0..=self.meta.page_count {
+            let key = match &position {
+                Bound::Unbounded => None,
+                Bound::Included(k) | Bound::Excluded(k) => Some(k.as_slice()),
+            };
+            let (entries, high) = self.with_leaf(key, Keep::High, |_, node, high| {
+                let keep = |k: &[u8]| match &position {
+                    Bound::Unbounded => true,
+                    Bound::Included(s) => k >= s.as_slice(),
+                    Bound::Excluded(s) => k > s.as_slice(),
+                };
+                let mut out = Vec::new();
+                match node {
+                    NodeRef::Dirty(Node::Leaf(l)) => {
+                        for e in l.entries() {
+                            if keep(&e.key) {
+                                out.push((e.key.clone(), e.value.clone()));
+                            }
+                        }
+                    }
+                    NodeRef::Dirty(Node::Branch(_)) => return unreachable_branch(),
+                    NodeRef::Clean(no, bytes) => {
+                        let view = NodeView::new(*no, bytes)?;
+                        for i in 0..view.count() {
+                            let e = view.leaf_entry(i)?;
+                            if keep(e.key) {
+                                out.push((e.key.to_vec(), owned_value(e.value)));
+                            }
+                        }
+                    }
+                }
+                Ok((out, high))
+            })?;
+            if !entries.is_empty() || high.is_none() {
+                return Ok((entries, high));
+            }
+            let high = high.unwrap_or_default();
+            if let Some(k) = key
+                && high.as_slice() <= k
+            {
+                return Err(Error::corrupted(self.meta.root, "branch separators are out of order"));
+            }
+            position = Bound::Included(high);
+        }
+        Err(Error::corrupted(self.meta.root, "scan did not end: the tree has a cycle"))
+    }
+
+    /// The entries of one leaf before `end`, in descending key order, and the smallest key that
+    /// leaf may hold (`None`: it is the leftmost leaf). The mirror of [`Engine::leaf_chunk`], for
+    /// walking keys backwards: each call is one descent.
+    pub(crate) fn leaf_chunk_rev(&self, end: &Bound<Vec<u8>>) -> Result<LeafChunk> {
+        let mut position: Bound<Vec<u8>> = end.clone();
+        // Each round moves left by one leaf; the bound guards against a damaged tree whose
+        // separators do not increase.
+        for _ in 0..=self.meta.page_count {
+            let (entries, low) = self.with_leaf_below(&position, |node| {
+                let keep = |k: &[u8]| match &position {
+                    Bound::Unbounded => true,
+                    Bound::Included(e) => k <= e.as_slice(),
+                    Bound::Excluded(e) => k < e.as_slice(),
+                };
+                let mut out = Vec::new();
+                match node {
+                    NodeRef::Dirty(Node::Leaf(l)) => {
+                        for e in l.entries().iter().rev() {
+                            if keep(&e.key) {
+                                out.push((e.key.clone(), e.value.clone()));
+                            }
+                        }
+                    }
+                    NodeRef::Dirty(Node::Branch(_)) => return unreachable_branch(),
+                    NodeRef::Clean(no, bytes) => {
+                        let view = NodeView::new(*no, bytes)?;
+                        for i in (0..view.count()).rev() {
+                            let e = view.leaf_entry(i)?;
+                            if keep(e.key) {
+                                out.push((e.key.to_vec(), owned_value(e.value)));
+                            }
+                        }
+                    }
+                }
+                Ok(out)
+            })?;
+            let Some(low) = low else { return Ok((entries, None)) };
+            if !entries.is_empty() {
+                return Ok((entries, Some(low)));
+            }
+            // The next position must lie strictly left of this one.
+            let moves_left = match &position {
+                Bound::Unbounded => true,
+                Bound::Included(k) => low.as_slice() <= k.as_slice(),
+                Bound::Excluded(k) => low.as_slice() < k.as_slice(),
+            };
+            if !moves_left {
+                return Err(Error::corrupted(self.meta.root, "branch separators are out of order"));
+            }
+            position = Bound::Excluded(low);
+        }
+        Err(Error::corrupted(self.meta.root, "backward scan did not end: the tree has a cycle"))
+    }
+
+    /// Descend to the leaf holding the greatest keys within `end` (the rightmost leaf for
+    /// `Unbounded`; for `Excluded(k)`, the leaf of the keys just below `k`). Calls `f` with the
+    /// leaf, and returns its result with the smallest key that leaf may hold, if it has a left
+    /// neighbour.
+    fn with_leaf_below<T>(
+        &self,
+        end: &Bound<Vec<u8>>,
+        f: impl FnOnce(&NodeRef<'_>) -> Result<T>,
+    ) -> Result<(T, Option<Vec<u8>>)> {
+        // Past every separator `<= k` (Included), or every separator `< k` (Excluded), or all.
+        let goes_right = |sep: &[u8]| match end {
+            Bound::Unbounded => true,
+            Bound::Included(k) => cmp_keys(sep, k).is_le(),
+            Bound::Excluded(k) => cmp_keys(sep, k).is_lt(),
+        };
+        self.descend(goes_right, Keep::Low, |_, node, low| Ok((f(node)?, low)))
+    }
+}
+
+fn unreachable_branch<T>() -> Result<T> {
+    Err(Error::corrupted(0, "internal: a branch where a leaf was found"))
+}
+
+fn owned_value(v: ValueRef<'_>) -> Value {
+    match v {
+        ValueRef::Inline(b) => Value::Inline(b.to_vec()),
+        ValueRef::Overflow { len, first } => Value::Overflow { len, first },
+    }
+}

@@ -1,0 +1,321 @@
+//! Writing the tree: inserts and deletes, copying each page they change to a fresh one (unless it
+//! already is), splitting overfull pages and merging underfull neighbours.
+
+use super::Engine;
+use super::pages::NodeRef;
+use crate::error::{Error, Result};
+use crate::layout::file::{MAX_TREE_DEPTH, PAGE_HEADER_BYTES, PageKind};
+use crate::layout::node::{Branch, Leaf, LeafEntry, Node, NodeView, Value, branch_entry_len};
+
+struct Inserted {
+    page: u64,
+    split: Option<(Vec<u8>, u64)>,
+    old: Option<Value>,
+}
+
+struct Deleted {
+    page: u64,
+    old: Option<Value>,
+    underfull: bool,
+}
+
+impl Engine {
+    /// Take `page` out for changing: the same page when it is fresh, else a fresh copy (and the
+    /// original becomes pending free).
+    fn take_node(&mut self, page: u64) -> Result<(u64, Node)> {
+        if let Some(node) = self.dirty.remove(&page) {
+            return Ok((page, node));
+        }
+        let node = Node::decode(page, &self.read_raw(page)?)?;
+        if self.fresh.contains(&page) {
+            return Ok((page, node));
+        }
+        let kind = node_kind(&node);
+        let copy = self.alloc(kind);
+        self.release(page, kind);
+        Ok((copy, node))
+    }
+
+    /// Take `page` out to merge it away: it is released.
+    fn take_node_to_free(&mut self, page: u64) -> Result<Node> {
+        let node = match self.dirty.remove(&page) {
+            Some(n) => n,
+            None => Node::decode(page, &self.read_raw(page)?)?,
+        };
+        self.release(page, node_kind(&node));
+        Ok(node)
+    }
+
+    fn put_dirty(&mut self, page: u64, node: Node) {
+        debug_assert!(self.fresh.contains(&page));
+        debug_assert!(node.size_is_consistent(), "kept byte count of page {page} is off");
+        debug_assert!(
+            node.encoded_len() <= self.page_size,
+            "oversized node for page {page}: {}",
+            node.encoded_len()
+        );
+        self.dirty.insert(page, node);
+    }
+
+    fn node_size(&self, page: u64) -> Result<(usize, bool)> {
+        match self.node(page)? {
+            NodeRef::Dirty(n) => Ok((n.encoded_len(), matches!(n, Node::Leaf(_)))),
+            NodeRef::Clean(no, bytes) => {
+                let v = NodeView::new(no, &bytes)?;
+                Ok((v.used_bytes()?, v.is_leaf()))
+            }
+        }
+    }
+
+    /// Insert or replace with a value from [`Engine::prepare_value`]; `Ok(true)` when the key
+    /// is new.
+    pub(crate) fn put_value(&mut self, key: Vec<u8>, value: Value) -> Result<bool> {
+        self.changed = true;
+        let root = self.meta.root;
+        let ins = self.insert_rec(root, 1, true, key, value)?;
+        self.meta.root = ins.page;
+        if let Some((sep, right)) = ins.split {
+            let new_root = self.alloc(PageKind::Branch);
+            self.put_dirty(new_root, Node::Branch(Branch::new(ins.page, vec![(sep, right)])));
+            self.meta.root = new_root;
+            self.meta.depth += 1;
+            if self.meta.depth > MAX_TREE_DEPTH {
+                return Err(Error::corrupted(new_root, "tree grew past the depth limit"));
+            }
+        }
+        let is_new = ins.old.is_none();
+        if let Some(old) = ins.old {
+            self.free_value(old, 0)?;
+        } else {
+            self.meta.key_count += 1;
+        }
+        Ok(is_new)
+    }
+
+    /// `rightmost`: this page is the last at its level, where appends in key order land.
+    fn insert_rec(
+        &mut self,
+        page: u64,
+        level: u32,
+        rightmost: bool,
+        key: Vec<u8>,
+        value: Value,
+    ) -> Result<Inserted> {
+        let (page, node) = self.take_node(page)?;
+        match node {
+            Node::Leaf(mut leaf) => {
+                if level != self.meta.depth {
+                    return Err(Error::corrupted(page, "leaf above the bottom level of the tree"));
+                }
+                let (old, appended) = match leaf.search(&key) {
+                    Ok(i) => (Some(leaf.replace_value(i, value)), false),
+                    Err(i) => {
+                        leaf.insert(i, LeafEntry { key, value });
+                        (None, rightmost && i + 1 == leaf.len())
+                    }
+                };
+                let split = if leaf.encoded_len() > self.page_size {
+                    let right = split_leaf(&mut leaf, appended, self.page_size)
+                        .ok_or_else(|| Error::corrupted(page, "leaf entries too large to split"))?;
+                    let sep = right.entries()[0].key.clone();
+                    let rp = self.alloc(PageKind::Leaf);
+                    self.put_dirty(rp, Node::Leaf(right));
+                    Some((sep, rp))
+                } else {
+                    None
+                };
+                self.put_dirty(page, Node::Leaf(leaf));
+                Ok(Inserted { page, split, old })
+            }
+            Node::Branch(mut br) => {
+                if level >= self.meta.depth {
+                    return Err(Error::corrupted(page, "branch at the bottom level of the tree"));
+                }
+                let idx = br.child_index(&key);
+                let child = br.child(idx);
+                self.check_link(child, page)?;
+                let last = idx + 1 == br.child_count();
+                let ins = self.insert_rec(child, level + 1, rightmost && last, key, value)?;
+                br.set_child(idx, ins.page);
+                if let Some((sep, right)) = ins.split {
+                    br.insert(idx, (sep, right));
+                }
+                let split = if br.encoded_len() > self.page_size {
+                    let (sep, right) = split_branch(&mut br, self.page_size)
+                        .ok_or_else(|| Error::corrupted(page, "branch entries too large to split"))?;
+                    let rp = self.alloc(PageKind::Branch);
+                    self.put_dirty(rp, Node::Branch(right));
+                    Some((sep, rp))
+                } else {
+                    None
+                };
+                self.put_dirty(page, Node::Branch(br));
+                Ok(Inserted { page, split, old: ins.old })
+            }
+        }
+    }
+
+    /// Delete; `Ok(true)` when the key existed.
+    pub(crate) fn delete(&mut self, key: &[u8]) -> Result<bool> {
+        // A missing key changes nothing: no page is copied.
+        if self.get(key)?.is_none() {
+            return Ok(false);
+        }
+        self.changed = true;
+        let root = self.meta.root;
+        let del = self.delete_rec(root, 1, key)?;
+        self.meta.root = del.page;
+        // A root branch left with one child hands the root to it.
+        while self.meta.depth > 1 {
+            let root = self.meta.root;
+            let only_child = match self.node(root)? {
+                NodeRef::Dirty(Node::Branch(b)) if b.entries().is_empty() => Some(b.first_child),
+                NodeRef::Clean(no, bytes) => {
+                    let v = NodeView::new(no, &bytes)?;
+                    (!v.is_leaf() && v.count() == 0).then(|| v.first_child())
+                }
+                _ => None,
+            };
+            let Some(child) = only_child else { break };
+            self.check_link(child, root)?;
+            self.release(root, PageKind::Branch);
+            self.meta.root = child;
+            self.meta.depth -= 1;
+        }
+        if let Some(old) = del.old {
+            self.meta.key_count = self.meta.key_count.saturating_sub(1);
+            self.free_value(old, 0)?;
+            Ok(true)
+        } else {
+            Ok(false)
+        }
+    }
+
+    fn delete_rec(&mut self, page: u64, level: u32, key: &[u8]) -> Result<Deleted> {
+        let (page, node) = self.take_node(page)?;
+        let quarter = self.page_size / 4;
+        match node {
+            Node::Leaf(mut leaf) => {
+                if level != self.meta.depth {
+                    return Err(Error::corrupted(page, "leaf above the bottom level of the tree"));
+                }
+                let old = leaf.search(key).ok().map(|i| leaf.remove(i).value);
+                let underfull = leaf.encoded_len() < quarter;
+                self.put_dirty(page, Node::Leaf(leaf));
+                Ok(Deleted { page, old, underfull })
+            }
+            Node::Branch(mut br) => {
+                if level >= self.meta.depth {
+                    return Err(Error::corrupted(page, "branch at the bottom level of the tree"));
+                }
+                let idx = br.child_index(key);
+                let child = br.child(idx);
+                self.check_link(child, page)?;
+                let del = self.delete_rec(child, level + 1, key)?;
+                br.set_child(idx, del.page);
+                if del.underfull && br.child_count() > 1 {
+                    self.rebalance(&mut br, idx, page)?;
+                }
+                let underfull = br.encoded_len() < quarter;
+                self.put_dirty(page, Node::Branch(br));
+                Ok(Deleted { page, old: del.old, underfull })
+            }
+        }
+    }
+
+    /// Merge the underfull child `idx` of `br` with a neighbour when the two fit in one page.
+    fn rebalance(&mut self, br: &mut Branch, idx: usize, br_page: u64) -> Result<()> {
+        let (li, ri) = if idx > 0 { (idx - 1, idx) } else { (0, 1) };
+        let (lp, rp) = (br.child(li), br.child(ri));
+        self.check_link(lp, br_page)?;
+        self.check_link(rp, br_page)?;
+        let (lsize, lleaf) = self.node_size(lp)?;
+        let (rsize, rleaf) = self.node_size(rp)?;
+        if lleaf != rleaf {
+            return Err(Error::corrupted(br_page, "children of one branch are at different levels"));
+        }
+        let sep_len = branch_entry_len(&br.entries()[ri - 1].0);
+        let merged = lsize + rsize - PAGE_HEADER_BYTES + if lleaf { 0 } else { sep_len };
+        if merged > self.page_size {
+            return Ok(());
+        }
+        let (lp2, left) = self.take_node(lp)?;
+        let right = self.take_node_to_free(rp)?;
+        let (sep, _) = br.remove(ri - 1);
+        let merged = match (left, right) {
+            (Node::Leaf(mut l), Node::Leaf(r)) => {
+                l.append(r);
+                Node::Leaf(l)
+            }
+            (Node::Branch(mut l), Node::Branch(r)) => {
+                l.append(sep, r);
+                Node::Branch(l)
+            }
+            _ => return Err(Error::corrupted(br_page, "children of one branch are at different levels")),
+        };
+        self.put_dirty(lp2, merged);
+        br.set_child(li, lp2);
+        Ok(())
+    }
+}
+
+fn node_kind(node: &Node) -> PageKind {
+    match node {
+        Node::Leaf(_) => PageKind::Leaf,
+        Node::Branch(_) => PageKind::Branch,
+    }
+}
+
+/// Split an overfull leaf; returns the right half. After an append at the end of the last leaf
+/// (a load in key order) the left page keeps everything but the new entry, so such loads fill
+/// pages; any other split halves the bytes.
+fn split_leaf(leaf: &mut Leaf, appended: bool, page_size: usize) -> Option<Leaf> {
+    let sizes: Vec<usize> = leaf.entries().iter().map(LeafEntry::encoded_len).collect();
+    let n = sizes.len();
+    if n < 2 {
+        return None;
+    }
+    let total: usize = sizes.iter().sum();
+    let cut = if appended && PAGE_HEADER_BYTES + total - sizes[n - 1] <= page_size {
+        n - 1
+    } else {
+        best_cut(&sizes, page_size, |left, _| left, |right, _| right)?
+    };
+    Some(leaf.split_off(cut))
+}
+
+/// Split an overfull branch around a middle separator; returns it and the right half.
+fn split_branch(br: &mut Branch, page_size: usize) -> Option<(Vec<u8>, Branch)> {
+    let sizes: Vec<usize> = br.entries().iter().map(|(k, _)| branch_entry_len(k)).collect();
+    if sizes.len() < 3 {
+        return None;
+    }
+    // Entry m moves up: the left keeps entries ..m, the right m+1..
+    let m = best_cut(&sizes, page_size, |left, _| left, |right, m_size| right - m_size)?;
+    Some(br.split_at(m))
+}
+
+/// The cut index in `1..n` that balances the two halves best with both fitting a page.
+/// `left_of(prefix)` and `right_of(suffix, size_at_cut)` give each half's body bytes.
+fn best_cut(
+    sizes: &[usize],
+    page_size: usize,
+    left_of: impl Fn(usize, usize) -> usize,
+    right_of: impl Fn(usize, usize) -> usize,
+) -> Option<usize> {
+    let total: usize = sizes.iter().sum();
+    let mut prefix = 0;
+    let mut best: Option<(usize, usize)> = None;
+    for cut in 1..sizes.len() {
+        prefix += sizes[cut - 1];
+        let left = PAGE_HEADER_BYTES + left_of(prefix, sizes[cut]);
+        let right = PAGE_HEADER_BYTES + right_of(total - prefix, sizes[cut]);
+        if left <= page_size && right <= page_size {
+            let worst = left.max(right);
+            if best.is_none_or(|(_, w)| worst < w) {
+                best = Some((cut, worst));
+            }
+        }
+    }
+    best.map(|(cut, _)| cut)
+}

@@ -1,0 +1,267 @@
+//! The integrity check over the engine's state. Like every reader, it treats the file as hostile:
+//! each page is verified before it is believed, each link is checked before it is followed, and
+//! every loop is bounded by the page count.
+
+use crate::engine::Engine;
+use crate::error::{Error, Result};
+use crate::inspect::{CheckReport, Problem};
+use crate::layout::file::verify_page;
+use crate::layout::node::{Node, Value};
+use crate::layout::{freelist, overflow};
+
+/// At most this many leaked pages are listed one by one; the rest are counted.
+const MAX_LEAKS_LISTED: usize = 100;
+
+struct Checker<'a> {
+    engine: &'a Engine,
+    seen: Vec<bool>,
+    report: CheckReport,
+    counts: [u64; 4],
+    damaged: bool,
+    progress: &'a mut dyn FnMut(u64, u64),
+}
+
+impl Checker<'_> {
+    fn problem(&mut self, page: Option<u64>, message: impl Into<String>) {
+        self.report.problems.push(Problem { page, message: message.into() });
+    }
+
+    /// Mark `page` as reached from `from`; `false` when it must not be read further.
+    fn reach(&mut self, page: u64, from: u64, what: &str) -> bool {
+        let total = self.engine.meta().page_count;
+        if page == 0 || page >= total {
+            self.problem(Some(from), format!("{what} link to page {page}, outside 1..{total}"));
+            self.damaged = true;
+            return false;
+        }
+        if self.seen[page as usize] {
+            self.problem(Some(page), format!("reached twice (again as {what} from page {from})"));
+            self.damaged = true;
+            return false;
+        }
+        self.seen[page as usize] = true;
+        self.report.pages_checked += 1;
+        (self.progress)(self.report.pages_checked, total);
+        true
+    }
+
+    /// A page's bytes from disk (or memory), verified.
+    fn verified(&mut self, page: u64) -> Option<Vec<u8>> {
+        let bytes = match self.engine.replayed_page(page) {
+            Some(b) => Ok(b.to_vec()),
+            None => self.engine.read_from_file(page),
+        };
+        let checked = bytes.and_then(|b| verify_page(page, &b).map(|_| b));
+        match checked {
+            Ok(b) => Some(b),
+            Err(e) => {
+                self.fail(page, e);
+                None
+            }
+        }
+    }
+
+    fn fail(&mut self, page: u64, e: Error) {
+        let message = match e {
+            Error::Corrupted { reason, .. } => reason,
+            e => e.to_string(),
+        };
+        self.problem(Some(page), message);
+        self.damaged = true;
+    }
+
+    fn check_chain(&mut self, leaf: u64, len: u64, first: u64) {
+        let total = overflow::pages_for(len, self.engine.page_size());
+        let (mut page, mut from) = (first, leaf);
+        for index in 0..total {
+            if !self.reach(page, from, "overflow") {
+                return;
+            }
+            let Some(bytes) = self.verified(page) else { return };
+            match overflow::read_chunk(page, &bytes, index, len, self.engine.page_size()) {
+                Ok((_, next)) => {
+                    self.counts[2] += 1;
+                    from = page;
+                    page = next;
+                }
+                Err(e) => return self.fail(page, e),
+            }
+        }
+    }
+
+    fn check_tree(&mut self) {
+        let depth = self.engine.meta().depth;
+        type Frame = (u64, u32, u64, Option<Vec<u8>>, Option<Vec<u8>>);
+        let mut stack: Vec<Frame> = vec![(self.engine.meta().root, 1, 0, None, None)];
+        while let Some((page, level, from, low, high)) = stack.pop() {
+            if !self.reach(page, from, "tree") {
+                continue;
+            }
+            let node = match self.engine.dirty_node(page) {
+                Some(n) => n.clone(),
+                None => {
+                    let Some(bytes) = self.verified(page) else { continue };
+                    match Node::decode(page, &bytes) {
+                        Ok(n) => n,
+                        Err(e) => {
+                            self.fail(page, e);
+                            continue;
+                        }
+                    }
+                }
+            };
+            if node.encoded_len() > self.engine.page_size() {
+                self.problem(Some(page), "content larger than a page");
+            }
+            let keys: Vec<&[u8]> = match &node {
+                Node::Leaf(l) => l.entries().iter().map(|e| e.key.as_slice()).collect(),
+                Node::Branch(b) => b.entries().iter().map(|(k, _)| k.as_slice()).collect(),
+            };
+            if keys.windows(2).any(|w| w[0] >= w[1]) {
+                self.problem(Some(page), "keys out of order");
+            }
+            if let (Some(low), Some(first)) = (&low, keys.first())
+                && *first < low.as_slice()
+            {
+                self.problem(Some(page), "a key is below its parent's separator");
+            }
+            if let (Some(high), Some(last)) = (&high, keys.last())
+                && *last >= high.as_slice()
+            {
+                self.problem(Some(page), "a key is at or above the next separator of its parent");
+            }
+            match node {
+                Node::Leaf(leaf) => {
+                    self.counts[1] += 1;
+                    if level != depth {
+                        self.problem(Some(page), format!("leaf at level {level} of a tree of depth {depth}"));
+                    }
+                    self.report.keys_checked += leaf.entries().len() as u64;
+                    for e in leaf.entries() {
+                        if let Value::Overflow { len, first } = e.value {
+                            self.check_chain(page, len, first);
+                        }
+                    }
+                }
+                Node::Branch(b) => {
+                    self.counts[0] += 1;
+                    if level >= depth {
+                        self.problem(
+                            Some(page),
+                            format!("branch at level {level} of a tree of depth {depth}"),
+                        );
+                        continue;
+                    }
+                    let mut bounds_low = low.clone();
+                    let mut child = b.first_child;
+                    for (key, next_child) in
+                        b.entries().iter().map(|(k, c)| (Some(k.clone()), *c)).chain([(high.clone(), 0)])
+                    {
+                        stack.push((child, level + 1, page, bounds_low.clone(), key.clone()));
+                        bounds_low = key;
+                        child = next_child;
+                    }
+                }
+            }
+        }
+    }
+
+    fn check_free(&mut self) {
+        let engine = self.engine;
+        let mut from = 0;
+        let expected_next: Vec<u64> = engine.durable_freelist().iter().skip(1).copied().chain([0]).collect();
+        for (&page, &want_next) in engine.durable_freelist().iter().zip(&expected_next) {
+            if !self.reach(page, from, "free-list") {
+                continue;
+            }
+            self.counts[3] += 1;
+            if let Some(bytes) = self.verified(page) {
+                match freelist::decode_page(page, &bytes, engine.page_size()) {
+                    Ok((_, next)) if next != want_next => {
+                        self.problem(Some(page), format!("free-list link is {next}, expected {want_next}"))
+                    }
+                    Ok(_) => {}
+                    Err(e) => self.fail(page, e),
+                }
+            }
+            from = page;
+        }
+        for page in engine.free_page_list() {
+            let total = engine.meta().page_count;
+            if page == 0 || page >= total {
+                self.problem(Some(page), format!("free page outside 1..{total}"));
+            } else if self.seen[page as usize] {
+                self.problem(Some(page), "listed as free but in use (or listed twice)");
+            } else {
+                self.seen[page as usize] = true;
+                self.report.pages_checked += 1;
+                (self.progress)(self.report.pages_checked, total);
+            }
+        }
+    }
+}
+
+/// Walk every page; see [`crate::KVStore::check`].
+pub(crate) fn check(engine: &Engine, progress: &mut dyn FnMut(u64, u64)) -> Result<CheckReport> {
+    let total = engine.meta().page_count;
+    let mut c = Checker {
+        engine,
+        seen: vec![false; total as usize],
+        report: CheckReport::default(),
+        counts: [0; 4],
+        damaged: false,
+        progress,
+    };
+    c.seen[0] = true;
+    c.report.pages_checked = 1;
+    let file_len = engine.file().len()?;
+    let durable_len = engine.durable().page_count * engine.page_size() as u64;
+    if file_len < durable_len {
+        c.problem(
+            None,
+            format!("file is {file_len} bytes, the last checkpoint needs {durable_len} (truncated)"),
+        );
+    }
+    c.check_tree();
+    c.check_free();
+
+    let leaked: Vec<u64> = (1..total).filter(|p| !c.seen[*p as usize]).collect();
+    if !leaked.is_empty() {
+        if c.damaged {
+            c.problem(
+                None,
+                format!(
+                    "{} pages are neither reachable nor free, probably below the damaged pages above",
+                    leaked.len()
+                ),
+            );
+        } else {
+            for &p in leaked.iter().take(MAX_LEAKS_LISTED) {
+                c.problem(Some(p), "neither reachable nor free (leaked)");
+            }
+            if leaked.len() > MAX_LEAKS_LISTED {
+                c.problem(None, format!("{} more leaked pages", leaked.len() - MAX_LEAKS_LISTED));
+            }
+        }
+    }
+    let m = &engine.meta();
+    if !c.damaged {
+        for (name, found, want) in [
+            ("branch", c.counts[0], m.branch_pages),
+            ("leaf", c.counts[1], m.leaf_pages),
+            ("overflow", c.counts[2], m.overflow_pages),
+            ("free-list", c.counts[3], m.freelist_pages),
+        ] {
+            if found != want {
+                c.problem(None, format!("{found} {name} pages found, the meta slot counts {want}"));
+            }
+        }
+        if c.report.keys_checked != m.key_count {
+            c.problem(
+                None,
+                format!("{} keys found, the meta slot counts {}", c.report.keys_checked, m.key_count),
+            );
+        }
+    }
+    Ok(c.report)
+}

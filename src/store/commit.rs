@@ -1,0 +1,265 @@
+//! The commit path (see the module comment of `store`): writes checked against the limits, one log
+//! record per commit, applied to the tree, synced with group commit; checkpoints and compaction.
+
+use std::sync::atomic::Ordering;
+
+use super::open::temp_path;
+use super::{KVStore, StoreState};
+use crate::batch::{BatchOp, WriteBatch};
+use crate::engine::{Engine, compact};
+use crate::error::{Error, Result};
+use crate::layout::file::MAX_VALUE_BYTES;
+use crate::layout::node::{Value, cmp_keys};
+use crate::options::Durability;
+use crate::wal::{self, LOG_HEADER_BYTES, LogOp};
+
+/// Buffered durability writes the log out once this many bytes have gathered.
+const LOG_BUFFER_BYTES: usize = 1 << 20;
+
+impl KVStore {
+    pub fn put(&self, key: impl AsRef<[u8]>, value: impl AsRef<[u8]>) -> Result<()> {
+        let (key, value) = (key.as_ref(), value.as_ref());
+        self.check_sizes(key, Some(value))?;
+        self.commit(vec![LogOp::Put(key.to_vec(), value.to_vec())])
+    }
+
+    /// Delete `key`; `Ok(true)` when it existed.
+    pub fn delete(&self, key: impl AsRef<[u8]>) -> Result<bool> {
+        let key = key.as_ref();
+        self.check_sizes(key, None)?;
+        self.check_writable()?;
+        if !self.contains_key(key)? {
+            return Ok(false);
+        }
+        self.commit(vec![LogOp::Delete(key.to_vec())])?;
+        Ok(true)
+    }
+
+    /// Apply a batch all-or-nothing, also across a crash.
+    pub fn write(&self, batch: WriteBatch) -> Result<()> {
+        let mut ops = batch.ops;
+        for op in &ops {
+            match op {
+                BatchOp::Put(k, v) => self.check_sizes(k, Some(v))?,
+                BatchOp::Delete(k) => self.check_sizes(k, None)?,
+            }
+        }
+        if ops.is_empty() {
+            return Ok(());
+        }
+        // Key order (stable: a later write to the same key still wins) fills pages left to right.
+        if !ops.is_sorted_by(|a, b| cmp_keys(batch_key(a), batch_key(b)).is_le()) {
+            ops.sort_by(|a, b| cmp_keys(batch_key(a), batch_key(b)));
+        }
+        let ops = ops
+            .into_iter()
+            .map(|op| match op {
+                BatchOp::Put(k, v) => LogOp::Put(k, v),
+                BatchOp::Delete(k) => LogOp::Delete(k),
+            })
+            .collect();
+        self.commit(ops)
+    }
+
+    fn check_sizes(&self, key: &[u8], value: Option<&[u8]>) -> Result<()> {
+        let max = self.max_key_bytes();
+        if key.len() > max {
+            return Err(Error::KeyTooLarge { len: key.len(), max });
+        }
+        if let Some(v) = value
+            && v.len() as u64 > MAX_VALUE_BYTES
+        {
+            return Err(Error::ValueTooLarge { len: v.len() as u64, max: MAX_VALUE_BYTES });
+        }
+        Ok(())
+    }
+
+    pub(super) fn commit(&self, ops: Vec<LogOp>) -> Result<()> {
+        self.check_writable()?;
+        let seq = {
+            let mut guard = self.write_inner()?;
+            self.check_writable()?;
+            let inner = &mut *guard;
+            let seq = inner.log.next_seq;
+            let record_start = inner.log.buf.len();
+            wal::encode_record(seq, &ops, &mut inner.log.buf);
+            if self.durability == Durability::Immediate || inner.log.buf.len() >= LOG_BUFFER_BYTES {
+                if let Err(e) = inner.log.write_out() {
+                    return match e {
+                        Error::Poisoned { .. } => self.fail_poisoned("log write", e),
+                        // Cut back cleanly: this commit is dropped and nothing of it applied;
+                        // earlier buffered commits wait in the buffer for the next write-out.
+                        e => {
+                            inner.log.buf.truncate(record_start);
+                            Err(e)
+                        }
+                    };
+                }
+                self.written_seq.fetch_max(seq, Ordering::SeqCst);
+            }
+            inner.log.next_seq += 1;
+            if let Err(e) = apply(&mut inner.engine, ops) {
+                return self.fail_poisoned("applying a logged commit", e);
+            }
+            if inner.log.bytes() > self.checkpoint_log_bytes
+                && let Err(e) = self.checkpoint_locked(inner)
+            {
+                return self.fail_poisoned("checkpoint", e);
+            }
+            seq
+        };
+        if self.durability == Durability::Immediate {
+            self.sync_to(seq)?;
+        }
+        Ok(())
+    }
+
+    /// Make every commit up to `seq` durable, sharing one fsync with concurrent committers.
+    fn sync_to(&self, seq: u64) -> Result<()> {
+        let mut synced = self.synced_seq.lock().unwrap_or_else(|e| e.into_inner());
+        if *synced >= seq {
+            return Ok(());
+        }
+        // An fsync that failed (poisoning the store under this lock) may have dropped this
+        // record, and a new fsync would not write it again but succeed: never acknowledge it.
+        if let Some(reason) = self.poison_reason() {
+            return Err(Error::Poisoned { reason });
+        }
+        let target = self.written_seq.load(Ordering::SeqCst);
+        let Some(log) = &self.log_file else { return Err(Error::ReadOnly) };
+        if let Err(e) = log.sync_data() {
+            // The kernel may have dropped the unsynced pages: nothing after the last good sync
+            // can be trusted to reach the disk, so stop accepting writes.
+            return self.fail_poisoned("fsync of the log", e.into());
+        }
+        *synced = (*synced).max(target);
+        Ok(())
+    }
+
+    pub(super) fn checkpoint_locked(&self, inner: &mut StoreState) -> Result<()> {
+        let seq = inner.log.next_seq - 1;
+        inner.engine.checkpoint(seq)?;
+        // Everything up to `seq` is now in the data file: the log can start over.
+        inner.log.buf.clear();
+        if let Some(file) = &inner.log.file
+            && inner.log.len > LOG_HEADER_BYTES
+        {
+            file.set_len(LOG_HEADER_BYTES)?;
+        }
+        inner.log.len = LOG_HEADER_BYTES;
+        self.written_seq.fetch_max(seq, Ordering::SeqCst);
+        let mut synced = self.synced_seq.lock().unwrap_or_else(|e| e.into_inner());
+        *synced = (*synced).max(seq);
+        Ok(())
+    }
+
+    /// Make every write so far durable (needed only with [`Durability::Buffered`]).
+    pub fn flush(&self) -> Result<()> {
+        self.check_writable()?;
+        let seq = {
+            let mut inner = self.write_inner()?;
+            if let Err(e) = inner.log.write_out() {
+                return self.fail_poisoned("log write", e);
+            }
+            let seq = inner.log.next_seq - 1;
+            self.written_seq.fetch_max(seq, Ordering::SeqCst);
+            seq
+        };
+        self.sync_to(seq)
+    }
+
+    /// Fold the log into the data file now.
+    pub fn checkpoint(&self) -> Result<()> {
+        self.check_writable()?;
+        let mut inner = self.write_inner()?;
+        if let Err(e) = self.checkpoint_locked(&mut inner) {
+            return self.fail_poisoned("checkpoint", e);
+        }
+        Ok(())
+    }
+
+    /// Rewrite the store densely into a new file and put it in place of the old one: the file
+    /// shrinks to its live data; identifier and keys are kept. A crash at any point leaves
+    /// either the old or the new file whole.
+    pub fn compact(&self) -> Result<()> {
+        self.check_writable()?;
+        let mut guard = self.write_inner()?;
+        let inner = &mut *guard;
+        if let Err(e) = self.checkpoint_locked(inner) {
+            return self.fail_poisoned("checkpoint", e);
+        }
+        let tmp = temp_path(&self.path);
+        let file = self.vfs.create(&tmp)?;
+        let built = compact::build(&inner.engine, &*file, inner.log.next_seq - 1);
+        let meta = match built.and_then(|m| file.sync_data().map(|_| m).map_err(Error::from)) {
+            Ok(meta) => meta,
+            Err(e) => {
+                drop(file);
+                let _ = self.vfs.remove(&tmp);
+                return Err(e);
+            }
+        };
+        if let Err(e) = self.vfs.rename(&tmp, &self.path) {
+            let _ = self.vfs.remove(&tmp);
+            return Err(e.into());
+        }
+        let header = inner.engine.header().clone();
+        match Engine::new(file, header, meta, 0, self.cache_bytes, false) {
+            Ok(engine) => inner.engine = engine,
+            Err(e) => return self.fail_poisoned("reopening the compacted file", e),
+        }
+        if let Err(e) = self.vfs.sync_dir(&self.path) {
+            return self.fail_poisoned("syncing the directory after compaction", e.into());
+        }
+        Ok(())
+    }
+}
+
+fn batch_key(op: &BatchOp) -> &[u8] {
+    match op {
+        BatchOp::Put(k, _) | BatchOp::Delete(k) => k,
+    }
+}
+
+/// Apply one commit, all of it or (when a write fails) none of it to the tree: the values'
+/// overflow chains are written first, then the tree changes in memory. Spilling changed pages
+/// between operations bounds memory; a spill that fails keeps the pages in memory, so its error
+/// waits for the end of the commit.
+pub(super) fn apply(engine: &mut Engine, ops: Vec<LogOp>) -> Result<()> {
+    enum Ready {
+        Put(Vec<u8>, Value),
+        Delete(Vec<u8>),
+        SetIdentifier(String),
+    }
+    let mut ready = Vec::with_capacity(ops.len());
+    for op in ops {
+        ready.push(match op {
+            LogOp::Put(k, v) => {
+                let value = engine.prepare_value(k.len(), v)?;
+                Ready::Put(k, value)
+            }
+            LogOp::Delete(k) => Ready::Delete(k),
+            LogOp::SetIdentifier(id) => Ready::SetIdentifier(id),
+        });
+    }
+    let mut spill_error = None;
+    for op in ready {
+        match op {
+            Ready::Put(k, value) => {
+                engine.put_value(k, value)?;
+            }
+            Ready::Delete(k) => {
+                engine.delete(&k)?;
+            }
+            Ready::SetIdentifier(id) => {
+                engine.set_identifier(id);
+            }
+        }
+        if spill_error.is_none()
+            && let Err(e) = engine.maybe_spill()
+        {
+            spill_error = Some(e);
+        }
+    }
+    spill_error.map_or(Ok(()), Err)
+}

@@ -1,0 +1,265 @@
+//! The store's iterators: keys and pairs in order, leaf by leaf, resuming by key; pages in order.
+
+use std::ops::{Bound, RangeBounds};
+
+use super::KVStore;
+use crate::error::Result;
+use crate::inspect::PageSummary;
+use crate::layout::node::Value;
+
+impl KVStore {
+    /// Every pair in key order.
+    pub fn iter(&self) -> Iter<'_> {
+        self.range_bounds(Bound::Unbounded, Bound::Unbounded)
+    }
+
+    /// Pairs with keys in `range`, in key order: `store.range(b"a".as_slice()..b"m".as_slice())`.
+    pub fn range<K: AsRef<[u8]>, R: RangeBounds<K>>(&self, range: R) -> Iter<'_> {
+        let own = |b: Bound<&K>| match b {
+            Bound::Included(k) => Bound::Included(k.as_ref().to_vec()),
+            Bound::Excluded(k) => Bound::Excluded(k.as_ref().to_vec()),
+            Bound::Unbounded => Bound::Unbounded,
+        };
+        self.range_bounds(own(range.start_bound()), own(range.end_bound()))
+    }
+
+    pub fn range_bounds(&self, start: Bound<Vec<u8>>, end: Bound<Vec<u8>>) -> Iter<'_> {
+        Iter { keys: KeyCursor::new(self, start, end) }
+    }
+
+    /// Pairs whose key starts with `prefix`, in key order.
+    pub fn prefix(&self, prefix: impl AsRef<[u8]>) -> Iter<'_> {
+        let (start, end) = prefix_bounds(prefix.as_ref());
+        self.range_bounds(start, end)
+    }
+
+    /// Keys with their value lengths, without reading values: for listings of stores with large
+    /// values.
+    pub fn keys(&self, start: Bound<Vec<u8>>, end: Bound<Vec<u8>>) -> Keys<'_> {
+        Keys { keys: KeyCursor::new(self, start, end) }
+    }
+
+    /// Keys starting with `prefix`, with their value lengths.
+    pub fn prefix_keys(&self, prefix: impl AsRef<[u8]>) -> Keys<'_> {
+        let (start, end) = prefix_bounds(prefix.as_ref());
+        self.keys(start, end)
+    }
+
+    /// Keys with their value lengths in descending key order, from `end` down to `start`,
+    /// without reading values: for paging backwards through a listing.
+    pub fn keys_rev(&self, start: Bound<Vec<u8>>, end: Bound<Vec<u8>>) -> KeysRev<'_> {
+        KeysRev { store: self, next: Some(end), start, buf: Default::default() }
+    }
+
+    /// Keys starting with `prefix`, with their value lengths, in descending key order.
+    pub fn prefix_keys_rev(&self, prefix: impl AsRef<[u8]>) -> KeysRev<'_> {
+        let (start, end) = prefix_bounds(prefix.as_ref());
+        self.keys_rev(start, end)
+    }
+
+    /// Every page in page-number order, with its type and fill.
+    pub fn pages(&self) -> PageIter<'_> {
+        PageIter { store: self, next: 0 }
+    }
+}
+
+pub(super) fn prefix_bounds(prefix: &[u8]) -> (Bound<Vec<u8>>, Bound<Vec<u8>>) {
+    // The first key after every key with this prefix: drop trailing 0xff bytes, add one to
+    // the last byte left. A prefix of only 0xff bytes has no such key.
+    let mut end = prefix.to_vec();
+    while end.last() == Some(&0xff) {
+        end.pop();
+    }
+    let end = match end.last_mut() {
+        Some(b) => {
+            *b += 1;
+            Bound::Excluded(end)
+        }
+        None => Bound::Unbounded,
+    };
+    (Bound::Included(prefix.to_vec()), end)
+}
+
+/// Walks keys a leaf at a time, resuming by key.
+pub(super) struct KeyCursor<'a> {
+    store: &'a KVStore,
+    next: Option<Bound<Vec<u8>>>,
+    end: Bound<Vec<u8>>,
+    buf: std::collections::VecDeque<(Vec<u8>, Value)>,
+}
+
+impl<'a> KeyCursor<'a> {
+    pub(super) fn new(store: &'a KVStore, start: Bound<Vec<u8>>, end: Bound<Vec<u8>>) -> KeyCursor<'a> {
+        KeyCursor { store, next: Some(start), end, buf: Default::default() }
+    }
+
+    fn next_entry(&mut self) -> Option<Result<(Vec<u8>, Value)>> {
+        loop {
+            if let Some((k, v)) = self.buf.pop_front() {
+                let in_range = match &self.end {
+                    Bound::Unbounded => true,
+                    Bound::Included(e) => k <= *e,
+                    Bound::Excluded(e) => k < *e,
+                };
+                if !in_range {
+                    self.buf.clear();
+                    self.next = None;
+                    return None;
+                }
+                return Some(Ok((k, v)));
+            }
+            let start = self.next.take()?;
+            let chunk = self.store.read_inner().and_then(|inner| inner.engine.leaf_chunk(&start));
+            match chunk {
+                Ok((entries, high)) => {
+                    // Resume after the last key seen, so a change between two leaves never
+                    // makes the walk repeat or skip a key.
+                    self.next = match (entries.last(), high) {
+                        (Some((last, _)), Some(_)) => Some(Bound::Excluded(last.clone())),
+                        (None, Some(h)) => Some(Bound::Included(h)),
+                        (_, None) => None,
+                    };
+                    self.buf.extend(entries);
+                }
+                Err(e) => return Some(Err(e)),
+            }
+        }
+    }
+}
+
+/// Ordered iterator over `(key, value)` pairs. It reads one leaf at a time and holds no lock
+/// between calls; it sees each leaf as it is when read.
+pub struct Iter<'a> {
+    keys: KeyCursor<'a>,
+}
+
+impl Iterator for Iter<'_> {
+    type Item = Result<(Vec<u8>, Vec<u8>)>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        loop {
+            let (key, value) = match self.keys.next_entry()? {
+                Ok(e) => e,
+                Err(e) => return Some(Err(e)),
+            };
+            return Some(match value {
+                Value::Inline(v) => Ok((key, v)),
+                // Large values are read when reached, by key: their pages may have been
+                // reused since the leaf was read.
+                Value::Overflow { .. } => match self.keys.store.get(&key) {
+                    Ok(Some(v)) => Ok((key, v)),
+                    Ok(None) => continue,
+                    Err(e) => Err(e),
+                },
+            });
+        }
+    }
+}
+
+/// Ordered iterator over `(key, value length)` pairs; reads no values.
+pub struct Keys<'a> {
+    keys: KeyCursor<'a>,
+}
+
+impl Iterator for Keys<'_> {
+    type Item = Result<(Vec<u8>, u64)>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        Some(self.keys.next_entry()?.map(|(k, v)| (k, v.len())))
+    }
+}
+
+/// Descending iterator over `(key, value length)` pairs; reads no values. Like [`Keys`], it
+/// reads one leaf at a time, holds no lock between calls and resumes by key.
+pub struct KeysRev<'a> {
+    store: &'a KVStore,
+    /// Where the next leaf to read ends (`None`: done).
+    next: Option<Bound<Vec<u8>>>,
+    start: Bound<Vec<u8>>,
+    /// Entries of the leaf read last, greatest first.
+    buf: std::collections::VecDeque<(Vec<u8>, u64)>,
+}
+
+impl Iterator for KeysRev<'_> {
+    type Item = Result<(Vec<u8>, u64)>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        loop {
+            if let Some((k, len)) = self.buf.pop_front() {
+                let in_range = match &self.start {
+                    Bound::Unbounded => true,
+                    Bound::Included(s) => k >= *s,
+                    Bound::Excluded(s) => k > *s,
+                };
+                if !in_range {
+                    self.buf.clear();
+                    self.next = None;
+                    return None;
+                }
+                return Some(Ok((k, len)));
+            }
+            let end = self.next.take()?;
+            let chunk = self.store.read_inner().and_then(|inner| inner.engine.leaf_chunk_rev(&end));
+            match chunk {
+                Ok((entries, low)) => {
+                    // Resume before the smallest key seen, so a change between two leaves never
+                    // makes the walk repeat or skip a key.
+                    self.next = match (entries.last(), low) {
+                        (Some((smallest, _)), Some(_)) => Some(Bound::Excluded(smallest.clone())),
+                        (None, Some(low)) => Some(Bound::Excluded(low)),
+                        (_, None) => None,
+                    };
+                    self.buf.extend(entries.into_iter().map(|(k, v)| (k, v.len())));
+                }
+                Err(e) => return Some(Err(e)),
+            }
+        }
+    }
+}
+
+/// Every page in page-number order.
+pub struct PageIter<'a> {
+    store: &'a KVStore,
+    next: u64,
+}
+
+impl Iterator for PageIter<'_> {
+    type Item = Result<PageSummary>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        let inner = match self.store.read_inner() {
+            Ok(i) => i,
+            Err(e) => return Some(Err(e)),
+        };
+        if self.next >= inner.engine.meta().page_count {
+            return None;
+        }
+        let page = self.next;
+        self.next += 1;
+        Some(crate::inspect::page_info::page_summary(&inner.engine, page))
+    }
+}
+
+impl PageIter<'_> {
+    /// Continue from page `page`.
+    pub fn starting_at(mut self, page: u64) -> Self {
+        self.next = page;
+        self
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn prefix_bounds_cover_exactly_the_prefix() {
+        assert_eq!(prefix_bounds(b"ab"), (Bound::Included(b"ab".to_vec()), Bound::Excluded(b"ac".to_vec())));
+        assert_eq!(
+            prefix_bounds(b"a\xff"),
+            (Bound::Included(b"a\xff".to_vec()), Bound::Excluded(b"b".to_vec()))
+        );
+        assert_eq!(prefix_bounds(b"\xff\xff"), (Bound::Included(b"\xff\xff".to_vec()), Bound::Unbounded));
+        assert_eq!(prefix_bounds(b""), (Bound::Included(vec![]), Bound::Unbounded));
+    }
+}

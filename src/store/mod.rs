@@ -1,0 +1,318 @@
+//! `KVStore`: the public face of the engine. It owns the locks, the log and the commit path;
+//! the tree itself is in `engine/`. Opening is in `open.rs`, replay in `recovery.rs`, the
+//! commit path in `commit.rs`, iterators in `iter.rs`.
+//!
+//! Commit path (default durability), each step numbered as in docs/DURABILITY.md:
+//! 1. check the batch against the limits; take the write lock;
+//! 2. append one log record for the whole batch (`write`);
+//! 3. apply it to the in-memory tree (copy-on-write pages, see `engine/mod.rs`); release the lock;
+//! 4. fsync the log, shared with every writer that appended meanwhile (group commit); return.
+//!
+//! Once the log passes `checkpoint_log_bytes`, the committing writer also checkpoints: changed
+//! pages are written, the file synced, the other meta slot written and synced, the log truncated.
+
+mod commit;
+mod iter;
+mod open;
+mod recovery;
+
+use std::path::{Path, PathBuf};
+use std::sync::atomic::AtomicU64;
+use std::sync::{Arc, Mutex, MutexGuard, RwLock, RwLockReadGuard, RwLockWriteGuard};
+
+use crate::engine::Engine;
+use crate::error::{Error, Result};
+use crate::inspect::{self, CheckReport, PageInfo, RecoveryReport, Stats};
+use crate::io::{FileIo, Vfs};
+use crate::layout::file::MAX_IDENTIFIER_BYTES;
+use crate::layout::node::max_key_bytes;
+use crate::options::Durability;
+use crate::wal::LogOp;
+use crate::wal::writer::LogWriter;
+pub use iter::{Iter, Keys, KeysRev, PageIter};
+pub use open::log_path;
+
+/// An open store. Reads and writes take `&self` and may run on many threads (share it in an
+/// `Arc`); changing the identifier takes `&mut self`.
+///
+/// ```no_run
+/// use wind_kvstore::{KVStore, WriteBatch};
+/// # fn main() -> wind_kvstore::Result<()> {
+/// let store = KVStore::open("app.db", None)?;
+/// store.put(b"user:1", b"alice")?;
+/// let mut batch = WriteBatch::default();
+/// batch.put(b"user:2", b"bob").delete(b"user:1");
+/// store.write(batch)?;
+/// for item in store.prefix(b"user:") {
+///     let (key, value) = item?;
+///     println!("{} = {}", String::from_utf8_lossy(&key), String::from_utf8_lossy(&value));
+/// }
+/// store.close()?;
+/// # Ok(()) }
+/// ```
+pub struct KVStore {
+    path: PathBuf,
+    identifier: String,
+    vfs: Arc<dyn Vfs>,
+    inner: RwLock<StoreState>,
+    /// The log, shared with the sync path outside the write lock (`None`: read-only, no log).
+    log_file: Option<Arc<dyn FileIo>>,
+    /// Highest sequence number written to the log file, and highest known durable.
+    written_seq: AtomicU64,
+    synced_seq: Mutex<u64>,
+    poison: Mutex<Option<String>>,
+    durability: Durability,
+    read_only: bool,
+    cache_bytes: usize,
+    checkpoint_log_bytes: u64,
+    recovery: RecoveryReport,
+    closed: bool,
+}
+
+/// What the store's lock guards: the tree and the log's writing end, changed together by a commit.
+struct StoreState {
+    engine: Engine,
+    log: LogWriter,
+}
+
+impl KVStore {
+    // ------------------------------------------------------------------ locks and poison
+
+    fn read_inner(&self) -> Result<RwLockReadGuard<'_, StoreState>> {
+        self.inner.read().map_err(|_| Error::Poisoned { reason: "a thread panicked inside the store".into() })
+    }
+
+    fn write_inner(&self) -> Result<RwLockWriteGuard<'_, StoreState>> {
+        self.inner
+            .write()
+            .map_err(|_| Error::Poisoned { reason: "a thread panicked inside the store".into() })
+    }
+
+    fn poison_guard(&self) -> MutexGuard<'_, Option<String>> {
+        self.poison.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn check_writable(&self) -> Result<()> {
+        if self.read_only {
+            return Err(Error::ReadOnly);
+        }
+        match &*self.poison_guard() {
+            Some(reason) => Err(Error::Poisoned { reason: reason.clone() }),
+            None => Ok(()),
+        }
+    }
+
+    fn set_poison(&self, reason: String) {
+        let mut p = self.poison_guard();
+        if p.is_none() {
+            *p = Some(reason);
+        }
+    }
+
+    /// Poison the store after a failure that left memory and disk possibly apart.
+    fn fail_poisoned<T>(&self, what: &str, e: Error) -> Result<T> {
+        let reason = match &e {
+            Error::Poisoned { reason } => reason.clone(),
+            e => format!("{what} failed: {e}"),
+        };
+        self.set_poison(reason);
+        Err(e)
+    }
+
+    // ------------------------------------------------------------------ accessors
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    pub fn get_identifier(&self) -> &str {
+        &self.identifier
+    }
+
+    /// Change the identifier stored in the file (at most 64 bytes of UTF-8).
+    pub fn set_identifier(&mut self, identifier: &str) -> Result<()> {
+        check_identifier(identifier)?;
+        self.commit(vec![LogOp::SetIdentifier(identifier.to_owned())])?;
+        self.identifier = identifier.to_owned();
+        Ok(())
+    }
+
+    pub fn is_read_only(&self) -> bool {
+        self.read_only
+    }
+
+    pub fn durability(&self) -> Durability {
+        self.durability
+    }
+
+    pub fn page_size(&self) -> u32 {
+        self.read_inner().map(|i| i.engine.header().page_size).unwrap_or(0)
+    }
+
+    /// Largest key this store accepts (it depends on the page size: see docs/FORMAT.md).
+    pub fn max_key_bytes(&self) -> usize {
+        max_key_bytes(self.page_size())
+    }
+
+    /// Why the store refuses writes, if it does (see [`Error::Poisoned`]).
+    pub fn poison_reason(&self) -> Option<String> {
+        self.poison_guard().clone()
+    }
+
+    /// What recovery did when the store was opened.
+    pub fn recovery_report(&self) -> &RecoveryReport {
+        &self.recovery
+    }
+
+    // ------------------------------------------------------------------ reads
+
+    pub fn get(&self, key: impl AsRef<[u8]>) -> Result<Option<Vec<u8>>> {
+        self.read_inner()?.engine.get_bytes(key.as_ref())
+    }
+
+    pub fn contains_key(&self, key: impl AsRef<[u8]>) -> Result<bool> {
+        Ok(self.read_inner()?.engine.get(key.as_ref())?.is_some())
+    }
+
+    /// Length of the value without reading it.
+    pub fn value_len(&self, key: impl AsRef<[u8]>) -> Result<Option<u64>> {
+        Ok(self.read_inner()?.engine.get(key.as_ref())?.map(|v| v.len()))
+    }
+
+    /// At most `max` bytes from the start of the value (previews of large values).
+    pub fn get_prefix(&self, key: impl AsRef<[u8]>, max: usize) -> Result<Option<Vec<u8>>> {
+        let inner = self.read_inner()?;
+        match inner.engine.get(key.as_ref())? {
+            Some(v) => Ok(Some(inner.engine.read_value(&v, Some(max))?)),
+            None => Ok(None),
+        }
+    }
+
+    /// Number of keys, kept in the meta slot: O(1).
+    pub fn len(&self) -> u64 {
+        self.read_inner().map(|i| i.engine.meta().key_count).unwrap_or(0)
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+
+    // ------------------------------------------------------------------ inspection
+
+    pub fn stats(&self) -> Stats {
+        let Ok(inner) = self.read_inner() else { return Stats::default() };
+        let e = &inner.engine;
+        let (meta, cache) = (e.meta(), e.cache());
+        Stats {
+            page_size: e.header().page_size,
+            page_count: meta.page_count,
+            meta_pages: 1,
+            branch_pages: meta.branch_pages,
+            leaf_pages: meta.leaf_pages,
+            overflow_pages: meta.overflow_pages,
+            freelist_pages: meta.freelist_pages,
+            free_pages: e.free_page_count(),
+            tree_depth: meta.depth,
+            key_count: meta.key_count,
+            file_bytes: e.file().len().unwrap_or(0),
+            log_bytes: inner.log.bytes(),
+            cache_hits: cache.hits(),
+            cache_misses: cache.misses(),
+            cache_bytes: cache.bytes(),
+            dirty_pages: e.dirty_count() as u64,
+            last_commit_seq: inner.log.next_seq - 1,
+            checkpoint_seq: e.durable().checkpoint_seq,
+        }
+    }
+
+    /// Walk every page and report what is wrong; an empty report on a healthy store.
+    pub fn check(&self) -> Result<CheckReport> {
+        self.check_with_progress(&mut |_, _| {})
+    }
+
+    /// [`KVStore::check`], calling `progress(pages_done, pages_total)` as it goes.
+    pub fn check_with_progress(&self, progress: &mut dyn FnMut(u64, u64)) -> Result<CheckReport> {
+        let inner = self.read_inner()?;
+        inspect::check::check(&inner.engine, progress)
+    }
+
+
+    pub fn page_count(&self) -> u64 {
+        self.read_inner().map(|i| i.engine.meta().page_count).unwrap_or(0)
+    }
+
+    /// One page in detail: header fields, items, fill and checksum state.
+    pub fn page_info(&self, page: u64) -> Result<PageInfo> {
+        let inner = self.read_inner()?;
+        inspect::page_info::page_info(&inner.engine, page)
+    }
+
+    /// Free pages (including those freed since the last checkpoint), ascending.
+    pub fn free_pages(&self) -> Result<Vec<u64>> {
+        Ok(self.read_inner()?.engine.free_page_list())
+    }
+
+    /// Run `f` on the engine (unit tests of the tree beside its code).
+    #[cfg(test)]
+    pub(crate) fn with_engine<T>(&self, f: impl FnOnce(&mut Engine) -> T) -> T {
+        f(&mut self.inner.write().expect("lock").engine)
+    }
+
+    // ------------------------------------------------------------------ closing
+
+    fn shutdown(&mut self) -> Result<()> {
+        if self.read_only || self.poison_reason().is_some() {
+            return Ok(());
+        }
+        let mut guard = self.write_inner()?;
+        if let Err(e) = self.checkpoint_locked(&mut guard) {
+            return self.fail_poisoned("checkpoint at close", e);
+        }
+        Ok(())
+    }
+
+    /// Checkpoint and close, reporting any error (dropping the store does the same silently).
+    pub fn close(mut self) -> Result<()> {
+        self.closed = true;
+        self.shutdown()
+    }
+}
+
+impl Drop for KVStore {
+    fn drop(&mut self) {
+        if !self.closed {
+            // Nothing acknowledged depends on this: it only spares the next open a replay.
+            let _ = self.shutdown();
+        }
+    }
+}
+
+impl std::fmt::Debug for KVStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("KVStore")
+            .field("path", &self.path)
+            .field("identifier", &self.identifier)
+            .field("read_only", &self.read_only)
+            .field("durability", &self.durability)
+            .finish_non_exhaustive()
+    }
+}
+
+fn check_identifier(identifier: &str) -> Result<()> {
+    if identifier.len() > MAX_IDENTIFIER_BYTES {
+        return Err(Error::IdentifierTooLong { len: identifier.len(), max: MAX_IDENTIFIER_BYTES });
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn store_is_send_and_sync() {
+        fn send_sync<T: Send + Sync>() {}
+        send_sync::<KVStore>();
+    }
+}

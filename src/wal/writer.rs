@@ -1,0 +1,44 @@
+//! The log's writing end: records appended to a buffer and written out (at once for immediate
+//! durability, in batches for buffered), cut back cleanly when a write fails.
+
+use std::sync::Arc;
+
+use crate::error::{Error, Result};
+use crate::io::FileIo;
+
+/// The open log of a writable store (a read-only store has one with no file).
+pub(crate) struct LogWriter {
+    pub(crate) file: Option<Arc<dyn FileIo>>,
+    /// Bytes in the file.
+    pub(crate) len: u64,
+    /// Records not yet written (buffered durability).
+    pub(crate) buf: Vec<u8>,
+    pub(crate) next_seq: u64,
+}
+
+impl LogWriter {
+    /// Bytes of the log: in the file and still buffered.
+    pub(crate) fn bytes(&self) -> u64 {
+        self.len + self.buf.len() as u64
+    }
+
+    /// Write buffered records to the file. On failure the file is cut back to its last whole
+    /// record and the records stay in the buffer: `Err` means none of them is in the log yet.
+    pub(crate) fn write_out(&mut self) -> Result<()> {
+        let Some(file) = &self.file else { return Err(Error::ReadOnly) };
+        if self.buf.is_empty() {
+            return Ok(());
+        }
+        if let Err(e) = file.write_all_at(&self.buf, self.len) {
+            if let Err(e2) = file.set_len(self.len) {
+                return Err(Error::Poisoned {
+                    reason: format!("log write failed ({e}) and the log could not be cut back ({e2})"),
+                });
+            }
+            return Err(e.into());
+        }
+        self.len += self.buf.len() as u64;
+        self.buf.clear();
+        Ok(())
+    }
+}
