@@ -42,11 +42,11 @@ mod wal;
 
 pub use batch::WriteBatch;
 pub use error::{Error, Result};
-pub use layout::file::{MAX_IDENTIFIER_BYTES, MAX_VALUE_BYTES};
-pub use layout::node::max_key_bytes;
 pub use inspect::{
     CheckReport, ChecksumState, PageInfo, PageItem, PageSummary, PageType, Problem, RecoveryReport, Stats,
 };
+pub use layout::file::{MAX_IDENTIFIER_BYTES, MAX_VALUE_BYTES};
+pub use layout::node::max_key_bytes;
 pub use options::{DEFAULT_CACHE_BYTES, DEFAULT_CHECKPOINT_LOG_BYTES, Durability, OpenOptions};
 pub use store::{Iter, KVStore, Keys, KeysRev, PageIter, log_path};
 

@@ -1,12 +1,9 @@
 //! How a store is opened.
 
-use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
-use crate::error::Result;
 use crate::io::Vfs;
-use crate::store::KVStore;
 
 /// When a write is on disk.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -133,9 +130,5 @@ impl OpenOptions {
     pub fn vfs(&mut self, vfs: Arc<dyn Vfs>) -> &mut Self {
         self.vfs = Some(vfs);
         self
-    }
-
-    pub fn open(&self, path: impl AsRef<Path>) -> Result<KVStore> {
-        KVStore::open_with(path.as_ref(), self)
     }
 }

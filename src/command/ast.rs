@@ -2,8 +2,8 @@
 
 use std::fmt;
 
-use super::lexer::Position;
 use super::literal::quote;
+use super::position::Position;
 
 /// One statement of the command language. `Display` writes it back as text that parses to the
 /// same statement (binary keys and values as escaped strings).

@@ -4,7 +4,7 @@ use std::fmt;
 use std::io;
 use std::path::PathBuf;
 
-use super::lexer::Position;
+use super::position::Position;
 
 /// A statement that could not be parsed. It displays as `line L, column C: message`.
 #[derive(Debug, Clone, PartialEq, Eq)]

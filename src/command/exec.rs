@@ -7,18 +7,9 @@ use super::ast::Statement;
 use super::error::CommandError;
 use super::export;
 use super::help;
+use super::limits::{DEFAULT_PAGES_LIMIT, DEFAULT_SCAN_LIMIT, MAX_PAGES_LIMIT, MAX_SCAN_LIMIT};
 use super::output::{Output, PageList, PageRow, ScanPage};
 use crate::{KVStore, OpenOptions, WriteBatch};
-
-/// Pairs `SCAN` lists when no `LIMIT` is given: a screenful or two, cheap to show.
-pub const DEFAULT_SCAN_LIMIT: u64 = 100;
-/// The most pairs one `SCAN` returns: it bounds the memory one statement holds. Larger listings
-/// page with `FROM`.
-pub const MAX_SCAN_LIMIT: u64 = 1_000_000;
-/// Pages `PAGES` lists when no `LIMIT` is given.
-pub const DEFAULT_PAGES_LIMIT: u64 = 100;
-/// The most pages one `PAGES` lists (each one is read and decoded).
-pub const MAX_PAGES_LIMIT: u64 = 100_000;
 
 /// Where `EXPORT` and `IMPORT` may read and write files.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]

@@ -200,7 +200,7 @@ mod tests {
 
     #[test]
     fn documented_limits_match_the_code() {
-        use crate::command::exec::{
+        use crate::command::limits::{
             DEFAULT_PAGES_LIMIT, DEFAULT_SCAN_LIMIT, MAX_PAGES_LIMIT, MAX_SCAN_LIMIT,
         };
         let scan = find_topic("SCAN").unwrap().details;

@@ -12,24 +12,7 @@
 use std::fmt;
 
 use super::error::ParseError;
-
-/// Where something starts in the statement text: 1-based line and column, columns counted in
-/// characters.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub struct Position {
-    pub line: u32,
-    pub column: u32,
-}
-
-impl Position {
-    pub(crate) const START: Position = Position { line: 1, column: 1 };
-}
-
-impl fmt::Display for Position {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "line {}, column {}", self.line, self.column)
-    }
-}
+use super::position::Position;
 
 /// The reserved words of the language. Completion and help read this list, so a keyword added
 /// here is completed everywhere.

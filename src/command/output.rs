@@ -9,8 +9,8 @@ use serde_json::{Map, Value, json};
 use super::ast::Statement;
 use super::error::CommandError;
 use super::help::{HelpTopic, TOPICS};
-use super::lexer::Position;
 use super::literal::{bytes_to_json, display_value, quote};
+use super::position::Position;
 use crate::{CheckReport, ChecksumState, PageInfo, PageItem, PageType, Stats};
 
 /// What a statement (or a session command such as `.open`) answered.

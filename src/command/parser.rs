@@ -18,9 +18,10 @@
 
 use super::ast::{Located, Statement};
 use super::error::ParseError;
-use super::exec::{MAX_PAGES_LIMIT, MAX_SCAN_LIMIT};
 use super::help;
-use super::lexer::{Keyword, Lexer, Position, Token, TokenKind};
+use super::lexer::{Keyword, Lexer, Token, TokenKind};
+use super::limits::{MAX_PAGES_LIMIT, MAX_SCAN_LIMIT};
+use super::position::Position;
 
 /// Parses exactly one statement; its `;` may be left out.
 pub fn parse_statement(text: &str) -> Result<Statement, ParseError> {

@@ -20,8 +20,8 @@ use std::collections::HashMap;
 use super::ast::{Located, Statement};
 use super::error::{CommandError, ParseError};
 use super::exec::Console;
-use super::lexer::Position;
 use super::output::Output;
+use super::position::Position;
 use crate::WriteBatch;
 
 /// Most write statements committed together: 100,000 statements then take 100 commits.

@@ -91,7 +91,8 @@ impl Engine {
 
     /// Pages free now or at the next checkpoint, ascending.
     pub(crate) fn free_page_list(&self) -> Vec<u64> {
-        let mut pages: Vec<u64> = self.free.iter().copied().chain(self.pending_free.iter().copied()).collect();
+        let mut pages: Vec<u64> =
+            self.free.iter().copied().chain(self.pending_free.iter().copied()).collect();
         pages.sort_unstable();
         pages
     }

@@ -6,10 +6,10 @@ use std::ops::Bound;
 
 use crate::engine::Engine;
 use crate::error::{Error, Result};
+use crate::io::FileIo;
 use crate::layout::file::{
     FILE_HEADER_BYTES, MAX_TREE_DEPTH, META_SLOT_BYTES, META_SLOT_OFFSETS, Meta, now_ms, seal_page,
 };
-use crate::io::FileIo;
 use crate::layout::node::{Branch, Leaf, LeafEntry, Node, Value, branch_entry_len};
 use crate::layout::overflow;
 

@@ -69,7 +69,8 @@ impl Engine {
         cache_bytes: usize,
         read_only: bool,
     ) -> Result<Engine> {
-        let page_size = usize::try_from(header.page_size).map_err(|_| Error::corrupted(0, "page size does not fit in memory"))?;
+        let page_size = usize::try_from(header.page_size)
+            .map_err(|_| Error::corrupted(0, "page size does not fit in memory"))?;
         let mut engine = Engine {
             page_size,
             file,
@@ -258,4 +259,3 @@ mod tests {
         assert_healthy(&store);
     }
 }
-

@@ -3,8 +3,8 @@
 
 use std::ops::Bound;
 
-use super::pages::NodeRef;
 use super::Engine;
+use super::pages::NodeRef;
 use crate::error::{Error, Result};
 use crate::layout::node::{Node, NodeView, Value, ValueRef, cmp_keys};
 

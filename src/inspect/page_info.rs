@@ -9,8 +9,8 @@ use crate::layout::file::{
     FILE_HEADER_BYTES, FileHeader, META_SLOT_BYTES, META_SLOT_OFFSETS, Meta, PAGE_HEADER_BYTES, PageKind,
     page_checksum, page_count_field, page_next, stored_checksum, verify_page,
 };
-use crate::layout::node::{Node, NodeView, Value, ValueRef};
 use crate::layout::freelist;
+use crate::layout::node::{Node, NodeView, Value, ValueRef};
 
 fn page_type_of(kind: PageKind) -> PageType {
     match kind {

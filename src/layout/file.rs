@@ -1,6 +1,6 @@
 //! The data file's fixed layouts: the file header and meta slots on page 0, and the 16-byte
 //! header every other page starts with. Leaf and branch bodies are in `node.rs`, overflow and
-//! free-list bodies in `overflow.rs` and `freelist.rs`, the log in `wal.rs`.
+//! free-list bodies in `overflow.rs` and `freelist.rs` beside it, the log in `crate::wal`.
 //!
 //! ```text
 //! page 0

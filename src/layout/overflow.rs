@@ -15,7 +15,9 @@
 //! a cycle or a wrong link is an error naming the page, never a loop.
 
 use crate::error::{Error, Result};
-use crate::layout::file::{PAGE_HEADER_BYTES, PageKind, page_count_field, page_next, seal_page, write_page_header};
+use crate::layout::file::{
+    PAGE_HEADER_BYTES, PageKind, page_count_field, page_next, seal_page, write_page_header,
+};
 
 pub(crate) fn data_per_page(page_size: usize) -> usize {
     page_size - PAGE_HEADER_BYTES

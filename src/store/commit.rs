@@ -3,7 +3,7 @@
 
 use std::sync::atomic::Ordering;
 
-use super::open::temp_path;
+use super::paths::temp_path;
 use super::{KVStore, StoreState};
 use crate::batch::{BatchOp, WriteBatch};
 use crate::engine::{Engine, compact};

@@ -14,6 +14,7 @@
 mod commit;
 mod iter;
 mod open;
+mod paths;
 mod recovery;
 
 use std::path::{Path, PathBuf};
@@ -30,7 +31,7 @@ use crate::options::Durability;
 use crate::wal::LogOp;
 use crate::wal::writer::LogWriter;
 pub use iter::{Iter, Keys, KeysRev, PageIter};
-pub use open::log_path;
+pub use paths::log_path;
 
 /// An open store. Reads and writes take `&self` and may run on many threads (share it in an
 /// `Arc`); changing the identifier takes `&mut self`.
@@ -197,7 +198,6 @@ impl KVStore {
         self.len() == 0
     }
 
-
     // ------------------------------------------------------------------ inspection
 
     pub fn stats(&self) -> Stats {
@@ -236,7 +236,6 @@ impl KVStore {
         let inner = self.read_inner()?;
         inspect::check::check(&inner.engine, progress)
     }
-
 
     pub fn page_count(&self) -> u64 {
         self.read_inner().map(|i| i.engine.meta().page_count).unwrap_or(0)

@@ -1,11 +1,12 @@
 //! Opening a store: checking the options, taking the lock, creating a new file, reading the file
 //! header and the meta slot in force, then replaying the log (`recovery.rs`).
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::atomic::AtomicU64;
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, Instant};
 
+use super::paths::{log_path, temp_path};
 use super::recovery::recover;
 use super::{KVStore, StoreState, check_identifier};
 use crate::engine::Engine;
@@ -13,8 +14,8 @@ use crate::error::{Error, Result};
 use crate::inspect::RecoveryReport;
 use crate::io::{FileIo, StdVfs, Vfs};
 use crate::layout::file::{
-    self, DEFAULT_IDENTIFIER, FILE_HEADER_BYTES, FileHeader, HeaderError, META_SLOT_BYTES, META_SLOT_OFFSETS, Meta,
-    now_ms, valid_page_size,
+    self, DEFAULT_IDENTIFIER, FILE_HEADER_BYTES, FileHeader, HeaderError, META_SLOT_BYTES, META_SLOT_OFFSETS,
+    Meta, now_ms, valid_page_size,
 };
 use crate::layout::node::{Leaf, Node};
 use crate::options::OpenOptions;
@@ -25,22 +26,6 @@ use crate::wal::writer::LogWriter;
 const MIN_CHECKPOINT_LOG_BYTES: u64 = 64 * 1024;
 /// How often a writer waiting for the lock (`lock_timeout`) tries again.
 const LOCK_RETRY: Duration = Duration::from_millis(10);
-
-/// `<path><suffix>`: the log and temporary files sit beside the data file, named after it.
-fn sibling(path: &Path, suffix: &str) -> PathBuf {
-    let mut s = path.as_os_str().to_owned();
-    s.push(suffix);
-    PathBuf::from(s)
-}
-
-/// The log file of the store at `path`.
-pub fn log_path(path: &Path) -> PathBuf {
-    sibling(path, ".wal")
-}
-
-pub(super) fn temp_path(path: &Path) -> PathBuf {
-    sibling(path, ".tmp")
-}
 
 impl KVStore {
     /// Open the store at `path`, creating it (with `identifier`, default `KVStore`) if missing.
@@ -256,4 +241,11 @@ fn read_page_zero(data: &dyn FileIo, path: &Path) -> Result<(FileHeader, Meta, u
         ));
     }
     Ok((header, meta, slot))
+}
+
+impl OpenOptions {
+    /// Open (or create, unless [`OpenOptions::create`] said not to) the store at `path`.
+    pub fn open(&self, path: impl AsRef<Path>) -> Result<KVStore> {
+        KVStore::open_with(path.as_ref(), self)
+    }
 }

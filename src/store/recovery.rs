@@ -11,9 +11,13 @@ use crate::inspect::RecoveryReport;
 use crate::io::FileIo;
 use crate::wal::{self, LOG_HEADER_BYTES, LogReader};
 
-/// Replay the log into `inner` (see the module comment of `wal.rs`); a writable open then
+/// Replay the log into `inner` (see the module comment of `crate::wal`); a writable open then
 /// checkpoints and truncates the log.
-pub(super) fn recover(inner: &mut StoreState, log: Arc<dyn FileIo>, read_only: bool) -> Result<RecoveryReport> {
+pub(super) fn recover(
+    inner: &mut StoreState,
+    log: Arc<dyn FileIo>,
+    read_only: bool,
+) -> Result<RecoveryReport> {
     let mut report = RecoveryReport::default();
     let len = log.len()?;
     let file_id = inner.engine.header().file_id;

@@ -15,9 +15,9 @@ use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::sync::{Arc, OnceLock};
 
-use crate::layout::file::{FILE_HEADER_BYTES, META_SLOT_BYTES, META_SLOT_OFFSETS, seal_page};
 use crate::io::FaultyVfs;
 use crate::io::faulty::Rng;
+use crate::layout::file::{FILE_HEADER_BYTES, META_SLOT_BYTES, META_SLOT_OFFSETS, seal_page};
 use crate::wal;
 use crate::{Durability, KVStore, OpenOptions, WriteBatch};
 

@@ -32,8 +32,8 @@
 use std::sync::Arc;
 
 use crate::error::Result;
-use crate::layout::file::{get_u32, get_u64, put_u32, put_u64};
 use crate::io::FileIo;
+use crate::layout::file::{get_u32, get_u64, put_u32, put_u64};
 
 pub(crate) mod writer;
 
