@@ -3,6 +3,10 @@
 //! text keys (`user:0000000000000000042`) and 150-byte JSON values. `docs/TUI.md` uses it for
 //! the 1,000,000-key measurement.
 
+// Test data: numbers cut to bytes and sizes wrap on purpose; the crate-wide lint is for values
+// read from disk.
+#![allow(clippy::cast_possible_truncation)]
+
 use std::time::Instant;
 
 use wind_kvstore::{KVStore, WriteBatch};

@@ -2,6 +2,10 @@
 //! `cargo run --release --example page_size -- [KEYS]` (default 200,000 keys of 24 random bytes
 //! with 150-byte random values, as in redb's benchmark).
 
+// Test data: numbers cut to bytes and sizes wrap on purpose; the crate-wide lint is for values
+// read from disk.
+#![allow(clippy::cast_possible_truncation)]
+
 use std::time::{Duration, Instant};
 
 use wind_kvstore::{Durability, OpenOptions, WriteBatch};

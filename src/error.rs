@@ -57,6 +57,13 @@ pub enum Error {
 
     #[error(transparent)]
     Io(#[from] io::Error),
+
+    /// A commit whose log record would be larger than the log format holds (its body length is
+    /// a `u32`): refused before anything is logged. Split it into smaller batches.
+    #[error(
+        "commit is {bytes} bytes in the log; one commit may be at most {max} bytes: split it into smaller batches"
+    )]
+    CommitTooLarge { bytes: u64, max: u64 },
 }
 
 /// `Result` with the library's [`Error`].

@@ -1,6 +1,10 @@
 //! `wkstore-tui DB --exec` through the real binary: answers on stdout, diagnostics on stderr,
 //! exit codes.
 
+// Test data: numbers cut to bytes and sizes wrap on purpose; the crate-wide lint is for values
+// read from disk.
+#![allow(clippy::cast_possible_truncation)]
+
 use std::io::Write as _;
 use std::path::Path;
 use std::process::{Command, Output, Stdio};

@@ -1,5 +1,9 @@
 //! Statistics, page inspection and the integrity check, through the public API.
 
+// Test data: numbers cut to bytes and sizes wrap on purpose; the crate-wide lint is for values
+// read from disk.
+#![allow(clippy::cast_possible_truncation)]
+
 use std::collections::BTreeMap;
 use std::io::{Read, Seek, SeekFrom, Write};
 

@@ -2,6 +2,10 @@
 //! reopens, compactions and checkpoints inside them, at the smallest, default and largest page
 //! sizes. `PROPTEST_CASES` raises the number of sequences (default: a few per page size).
 
+// Test data: numbers cut to bytes and sizes wrap on purpose; the crate-wide lint is for values
+// read from disk.
+#![allow(clippy::cast_possible_truncation)]
+
 use std::collections::BTreeMap;
 use std::ops::Bound;
 use std::path::Path;

@@ -267,7 +267,7 @@ impl<'a> Lexer<'a> {
                     match self.peek().and_then(|c| c.to_digit(16)) {
                         Some(d) => {
                             self.bump();
-                            value = value * 16 + d as u8;
+                            value = value * 16 + u8::try_from(d).unwrap_or(0);
                         }
                         None => return Err(ParseError::new(at, "'\\x' must be followed by two hex digits")),
                     }
@@ -308,7 +308,7 @@ impl<'a> Lexer<'a> {
                 Some(c) => {
                     self.bump();
                     match c.to_digit(16) {
-                        Some(d) => digits.push(d as u8),
+                        Some(d) => digits.push(u8::try_from(d).unwrap_or(0)),
                         None => {
                             first_error.get_or_insert_with(|| {
                                 ParseError::new(

@@ -31,7 +31,11 @@ impl PageCache {
     }
 
     fn shard(&self, page: u64) -> Option<&Mutex<LruCache<u64, PageBytes>>> {
-        if self.shards.is_empty() { None } else { Some(&self.shards[(page % SHARDS as u64) as usize]) }
+        if self.shards.is_empty() {
+            None
+        } else {
+            Some(&self.shards[usize::try_from(page % SHARDS as u64).unwrap_or(0)])
+        }
     }
 
     /// A cached page, counting the hit or miss.
@@ -77,7 +81,7 @@ mod tests {
     fn bounded_by_bytes_and_counts_hits() {
         let c = PageCache::new(64 * 1024, 1024);
         for p in 0..1000u64 {
-            c.insert(p, Arc::from(vec![p as u8; 1024]));
+            c.insert(p, Arc::from(vec![p.to_le_bytes()[0]; 1024]));
         }
         assert!(c.bytes() <= 64 * 1024);
         assert!(c.get(999).is_some());

@@ -176,7 +176,7 @@ mod tests {
         let mut depths = vec![1];
         let mut n = 0u32;
         while store.stats().tree_depth < 4 {
-            store.put(key(n), [n as u8; 20]).unwrap();
+            store.put(key(n), [n.to_le_bytes()[0]; 20]).unwrap();
             n += 1;
             let depth = store.stats().tree_depth;
             if depth != *depths.last().unwrap() {
@@ -205,7 +205,7 @@ mod tests {
     fn overflow_chains_are_allocated_and_freed_whole() {
         let dir = tempfile::tempdir().unwrap();
         let store = small_store(dir.path());
-        let value: Vec<u8> = (0..100_000u32).map(|i| i as u8).collect();
+        let value: Vec<u8> = (0..100_000u32).map(|i| i.to_le_bytes()[0]).collect();
         store.put(b"big", &value).unwrap();
         let per_page = 1024 - 16;
         let pages = (value.len() as u64).div_ceil(per_page);

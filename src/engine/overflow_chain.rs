@@ -31,7 +31,8 @@ impl Engine {
         };
         let want = max.map_or(len, |m| (m as u64).min(len));
         let total = self.chain_pages(len, first)?;
-        let mut out = Vec::with_capacity(want as usize);
+        // `want` is at most the value's length, which `chain_pages` bounded by the file's size.
+        let mut out = Vec::with_capacity(usize::try_from(want).unwrap_or(0));
         let mut page = first;
         let mut from = 0;
         for index in 0..total {
@@ -41,7 +42,8 @@ impl Engine {
             self.check_link(page, from)?;
             let bytes = self.read_uncached(page)?;
             let (chunk, next) = overflow::read_chunk(page, &bytes, index, len, self.page_size)?;
-            let take = chunk.len().min((want - out.len() as u64) as usize);
+            let left = want - out.len() as u64;
+            let take = usize::try_from(left).map_or(chunk.len(), |left| chunk.len().min(left));
             out.extend_from_slice(&chunk[..take]);
             from = page;
             page = next;

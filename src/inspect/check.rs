@@ -12,6 +12,13 @@ use crate::layout::{freelist, overflow};
 /// At most this many leaked pages are listed one by one; the rest are counted.
 const MAX_LEAKS_LISTED: usize = 100;
 
+/// The index of `page` in the table of pages seen. The page count is bounded by the file's real
+/// size at open (`read_page_zero`), and every page number is range-checked against it before it
+/// is marked, so it fits memory.
+fn slot(page: u64) -> usize {
+    usize::try_from(page).unwrap_or(usize::MAX)
+}
+
 struct Checker<'a> {
     engine: &'a Engine,
     seen: Vec<bool>,
@@ -34,12 +41,12 @@ impl Checker<'_> {
             self.damaged = true;
             return false;
         }
-        if self.seen[page as usize] {
+        if self.seen[slot(page)] {
             self.problem(Some(page), format!("reached twice (again as {what} from page {from})"));
             self.damaged = true;
             return false;
         }
-        self.seen[page as usize] = true;
+        self.seen[slot(page)] = true;
         self.report.pages_checked += 1;
         (self.progress)(self.report.pages_checked, total);
         true
@@ -190,10 +197,10 @@ impl Checker<'_> {
             let total = engine.meta().page_count;
             if page == 0 || page >= total {
                 self.problem(Some(page), format!("free page outside 1..{total}"));
-            } else if self.seen[page as usize] {
+            } else if self.seen[slot(page)] {
                 self.problem(Some(page), "listed as free but in use (or listed twice)");
             } else {
-                self.seen[page as usize] = true;
+                self.seen[slot(page)] = true;
                 self.report.pages_checked += 1;
                 (self.progress)(self.report.pages_checked, total);
             }
@@ -206,7 +213,7 @@ pub(crate) fn check(engine: &Engine, progress: &mut dyn FnMut(u64, u64)) -> Resu
     let total = engine.meta().page_count;
     let mut c = Checker {
         engine,
-        seen: vec![false; total as usize],
+        seen: vec![false; slot(total)],
         report: CheckReport::default(),
         counts: [0; 4],
         damaged: false,
@@ -225,7 +232,7 @@ pub(crate) fn check(engine: &Engine, progress: &mut dyn FnMut(u64, u64)) -> Resu
     c.check_tree();
     c.check_free();
 
-    let leaked: Vec<u64> = (1..total).filter(|p| !c.seen[*p as usize]).collect();
+    let leaked: Vec<u64> = (1..total).filter(|p| !c.seen[slot(*p)]).collect();
     if !leaked.is_empty() {
         if c.damaged {
             c.problem(

@@ -7,7 +7,7 @@ use crate::error::{Error, Result};
 use crate::inspect::{ChecksumState, PageInfo, PageItem, PageSummary, PageType};
 use crate::layout::file::{
     FILE_HEADER_BYTES, FileHeader, META_SLOT_BYTES, META_SLOT_OFFSETS, Meta, PAGE_HEADER_BYTES, PageKind,
-    page_checksum, page_count_field, page_next, stored_checksum, verify_page,
+    in_page_u32, page_checksum, page_count_field, page_next, stored_checksum, verify_page,
 };
 use crate::layout::freelist;
 use crate::layout::node::{Node, NodeView, Value, ValueRef};
@@ -22,7 +22,7 @@ fn page_type_of(kind: PageKind) -> PageType {
 }
 
 fn page_zero_used() -> u32 {
-    (META_SLOT_OFFSETS[1] + META_SLOT_BYTES) as u32
+    in_page_u32(META_SLOT_OFFSETS[1] + META_SLOT_BYTES)
 }
 
 /// Type and fill of one page, for the page map.
@@ -46,18 +46,18 @@ pub(crate) fn page_summary(engine: &Engine, page: u64) -> Result<PageSummary> {
         return Ok(PageSummary {
             number: page,
             page_type,
-            items: items as u32,
-            used_bytes: node.encoded_len() as u32,
+            items: in_page_u32(items),
+            used_bytes: in_page_u32(node.encoded_len()),
         });
     }
     let bytes = engine.read_raw(page)?;
     let kind = verify_page(page, &bytes)?;
-    let count = page_count_field(&bytes) as u32;
+    let count = u32::from(page_count_field(&bytes));
     let (items, used) = match kind {
-        PageKind::Leaf => (count, NodeView::new(page, &bytes)?.used_bytes()? as u32),
-        PageKind::Branch => (count + 1, NodeView::new(page, &bytes)?.used_bytes()? as u32),
-        PageKind::Overflow => (1, PAGE_HEADER_BYTES as u32 + count),
-        PageKind::Freelist => (count, PAGE_HEADER_BYTES as u32 + 8 * count),
+        PageKind::Leaf => (count, in_page_u32(NodeView::new(page, &bytes)?.used_bytes()?)),
+        PageKind::Branch => (count + 1, in_page_u32(NodeView::new(page, &bytes)?.used_bytes()?)),
+        PageKind::Overflow => (1, in_page_u32(PAGE_HEADER_BYTES) + count),
+        PageKind::Freelist => (count, in_page_u32(PAGE_HEADER_BYTES) + 8 * count),
     };
     Ok(PageSummary { number: page, page_type: page_type_of(kind), items, used_bytes: used })
 }
@@ -109,7 +109,7 @@ fn page_zero_info(engine: &Engine) -> Result<PageInfo> {
         next: 0,
         checksum: ChecksumState::NotApplicable,
         used_bytes: page_zero_used(),
-        free_bytes: ps as u32 - page_zero_used(),
+        free_bytes: in_page_u32(ps) - page_zero_used(),
         items,
     })
 }
@@ -127,7 +127,7 @@ fn leaf_item(key: &[u8], value: &Value) -> PageItem {
 
 /// Everything about one page.
 pub(crate) fn page_info(engine: &Engine, page: u64) -> Result<PageInfo> {
-    let ps = engine.page_size() as u32;
+    let ps = engine.header().page_size;
     if page >= engine.meta().page_count {
         return Err(Error::InvalidOption(format!(
             "page {page} does not exist: the store has {} pages",
@@ -138,7 +138,7 @@ pub(crate) fn page_info(engine: &Engine, page: u64) -> Result<PageInfo> {
         return page_zero_info(engine);
     }
     if let Some(node) = engine.dirty_node(page) {
-        let used = node.encoded_len() as u32;
+        let used = in_page_u32(node.encoded_len());
         let (page_type, stored_type, next, items) = match node {
             Node::Leaf(l) => (
                 PageType::Leaf,
@@ -160,7 +160,7 @@ pub(crate) fn page_info(engine: &Engine, page: u64) -> Result<PageInfo> {
             number: page,
             page_type,
             stored_type,
-            item_count: items.len() as u32,
+            item_count: in_page_u32(items.len()),
             next,
             checksum: ChecksumState::NotYetWritten,
             used_bytes: used,
@@ -174,7 +174,7 @@ pub(crate) fn page_info(engine: &Engine, page: u64) -> Result<PageInfo> {
     };
     let stored_type = bytes[0];
     let next = page_next(&bytes);
-    let count = page_count_field(&bytes) as u32;
+    let count = u32::from(page_count_field(&bytes));
     let (stored, computed) = (stored_checksum(&bytes), page_checksum(page, &bytes));
     let free = engine.is_free(page);
     let checksum = if free {
@@ -208,7 +208,7 @@ pub(crate) fn page_info(engine: &Engine, page: u64) -> Result<PageInfo> {
     match kind {
         PageKind::Leaf | PageKind::Branch => {
             let view = NodeView::new(page, &bytes)?;
-            info.used_bytes = view.used_bytes()? as u32;
+            info.used_bytes = in_page_u32(view.used_bytes()?);
             if view.is_leaf() {
                 for i in 0..view.count() {
                     let e = view.leaf_entry(i)?;
@@ -224,16 +224,16 @@ pub(crate) fn page_info(engine: &Engine, page: u64) -> Result<PageInfo> {
                     let (k, c) = view.branch_entry(i)?;
                     info.items.push(PageItem::BranchChild { key: Some(k.to_vec()), child: c });
                 }
-                info.item_count = info.items.len() as u32;
+                info.item_count = in_page_u32(info.items.len());
             }
         }
         PageKind::Overflow => {
-            info.used_bytes = PAGE_HEADER_BYTES as u32 + count;
+            info.used_bytes = in_page_u32(PAGE_HEADER_BYTES) + count;
             info.items.push(PageItem::OverflowData { data_bytes: count, next });
         }
         PageKind::Freelist => {
             let (entries, _) = freelist::decode_page(page, &bytes, engine.page_size())?;
-            info.used_bytes = (PAGE_HEADER_BYTES + 8 * entries.len()) as u32;
+            info.used_bytes = in_page_u32(PAGE_HEADER_BYTES + 8 * entries.len());
             info.items = entries.into_iter().map(|p| PageItem::FreePage { page: p }).collect();
         }
     }

@@ -84,7 +84,7 @@ impl Rng {
 
     pub fn fill(&mut self, buf: &mut [u8]) {
         for b in buf {
-            *b = self.next_u64() as u8;
+            *b = self.next_u64().to_le_bytes()[0];
         }
     }
 }
@@ -137,8 +137,13 @@ fn crashed_error() -> io::Error {
     io::Error::other("simulated crash: this process no longer exists")
 }
 
+/// An offset or length of an in-memory file as an index: the files live in memory, so it fits.
+fn mem_index(n: u64) -> usize {
+    usize::try_from(n).expect("an in-memory file fits in memory")
+}
+
 fn write_into(image: &mut Vec<u8>, offset: u64, bytes: &[u8]) {
-    let start = offset as usize;
+    let start = mem_index(offset);
     let end = start + bytes.len();
     if image.len() < end {
         image.resize(end, 0);
@@ -159,7 +164,7 @@ fn replay(durable: &[u8], pending: &[Pending], rng: &mut Rng, mode: u64) -> Vec<
         match p {
             Pending::SetLen(len) => {
                 if choice != 1 && (mode == 0 || rng.below(2) == 0) {
-                    image.resize(*len as usize, 0);
+                    image.resize(mem_index(*len), 0);
                 }
             }
             Pending::Write(offset, data) => match choice {
@@ -171,7 +176,7 @@ fn replay(durable: &[u8], pending: &[Pending], rng: &mut Rng, mode: u64) -> Vec<
                     while pos < end {
                         let sector_end = ((pos / SECTOR_BYTES) + 1) * SECTOR_BYTES;
                         let to = sector_end.min(end);
-                        let part = &data[(pos - offset) as usize..(to - offset) as usize];
+                        let part = &data[mem_index(pos - offset)..mem_index(to - offset)];
                         match rng.below(3) {
                             0 => write_into(&mut image, pos, part),
                             1 => {}
@@ -260,7 +265,7 @@ impl World {
         let keep = match mode {
             0 => self.dir_ops.len(),
             1 => 0,
-            _ => rng.below(self.dir_ops.len() as u64 + 1) as usize,
+            _ => mem_index(rng.below(self.dir_ops.len() as u64 + 1)),
         };
         let mut dir = self.durable_dir.clone();
         for op in &self.dir_ops[..keep] {
@@ -563,7 +568,7 @@ impl Vfs for FaultyVfs {
                 // Some of the operations may have reached the disk; none is promised.
                 let seed = w.plan.seed;
                 let mut rng = Rng::new(seed);
-                let keep = rng.below(w.dir_ops.len() as u64 + 1) as usize;
+                let keep = mem_index(rng.below(w.dir_ops.len() as u64 + 1));
                 let mut dir = w.durable_dir.clone();
                 for op in &w.dir_ops[..keep] {
                     apply_dir_op(&mut dir, op);
@@ -643,7 +648,7 @@ impl FileIo for FaultyFile {
         w.io_call()?;
         w.check_space(self.ino, len)?;
         let inode = inode(&mut w, self.ino);
-        inode.current.resize(len as usize, 0);
+        inode.current.resize(mem_index(len), 0);
         inode.pending.push(Pending::SetLen(len));
         Ok(())
     }

@@ -124,10 +124,23 @@ pub(crate) fn put_u64(b: &mut [u8], at: usize, v: u64) {
     b[at..at + 8].copy_from_slice(&v.to_le_bytes());
 }
 
+/// A count, length or offset inside one page as its `u16` field holds it. Pages are at most
+/// `MAX_PAGE_SIZE` (64 KiB) bytes, so everything inside one is below 65,536; a larger number is a
+/// bug in the encoder, caught in debug builds and saturated in release ones.
+pub(crate) fn in_page_u16(n: usize) -> u16 {
+    debug_assert!(n <= usize::from(u16::MAX), "{n} does not fit a page field");
+    u16::try_from(n).unwrap_or(u16::MAX)
+}
+
+/// A size inside one page (at most 64 KiB) as a `u32`, for the inspection types.
+pub(crate) fn in_page_u32(n: usize) -> u32 {
+    u32::try_from(n).unwrap_or(u32::MAX)
+}
+
 pub(crate) fn now_ms() -> u64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_millis() as u64)
+        .map(|d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
         .unwrap_or(0)
 }
 
@@ -225,7 +238,7 @@ impl Meta {
         let id = self.identifier.as_bytes();
         debug_assert!(id.len() <= MAX_IDENTIFIER_BYTES);
         let n = id.len().min(MAX_IDENTIFIER_BYTES);
-        out[112] = n as u8;
+        out[112] = u8::try_from(n).unwrap_or(u8::MAX);
         out[113..113 + n].copy_from_slice(&id[..n]);
         let crc = crc32fast::hash(&out[..META_CRC]);
         put_u32(out, META_CRC, crc);
@@ -315,7 +328,9 @@ pub(crate) fn write_page_header(page: &mut [u8], kind: PageKind, count: u16, nex
 
 /// CRC32 of a page, seeded with its number so a page written to the wrong place fails too.
 pub(crate) fn page_checksum(page_no: u64, page: &[u8]) -> u32 {
-    let mut h = crc32fast::Hasher::new_with_initial((page_no as u32) ^ ((page_no >> 32) as u32));
+    let (low, high) = (page_no & u64::from(u32::MAX), page_no >> 32);
+    let seed = u32::try_from(low ^ high).unwrap_or(u32::MAX);
+    let mut h = crc32fast::Hasher::new_with_initial(seed);
     h.update(&page[0..4]);
     h.update(&page[8..]);
     h.finalize()

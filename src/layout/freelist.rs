@@ -15,7 +15,8 @@
 
 use crate::error::{Error, Result};
 use crate::layout::file::{
-    PAGE_HEADER_BYTES, PageKind, get_u64, page_count_field, page_next, put_u64, seal_page, write_page_header,
+    PAGE_HEADER_BYTES, PageKind, get_u64, in_page_u16, page_count_field, page_next, put_u64, seal_page,
+    write_page_header,
 };
 
 pub(crate) fn entries_per_page(page_size: usize) -> usize {
@@ -24,7 +25,7 @@ pub(crate) fn entries_per_page(page_size: usize) -> usize {
 
 pub(crate) fn encode_page(page_no: u64, entries: &[u64], next: u64, out: &mut [u8]) {
     out.fill(0);
-    write_page_header(out, PageKind::Freelist, entries.len() as u16, next);
+    write_page_header(out, PageKind::Freelist, in_page_u16(entries.len()), next);
     for (i, p) in entries.iter().enumerate() {
         put_u64(out, PAGE_HEADER_BYTES + i * 8, *p);
     }

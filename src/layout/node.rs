@@ -33,8 +33,8 @@
 
 use crate::error::{Error, Result};
 use crate::layout::file::{
-    PAGE_HEADER_BYTES, PageKind, get_u16, get_u64, page_count_field, page_next, put_u16, put_u64,
-    write_page_header,
+    PAGE_HEADER_BYTES, PageKind, get_u16, get_u64, in_page_u16, page_count_field, page_next, put_u16,
+    put_u64, write_page_header,
 };
 
 const SLOT_BYTES: usize = 2;
@@ -301,15 +301,15 @@ impl Node {
         match self {
             Node::Leaf(leaf) => {
                 let n = leaf.entries.len();
-                write_page_header(out, PageKind::Leaf, n as u16, 0);
+                write_page_header(out, PageKind::Leaf, in_page_u16(n), 0);
                 let mut at = PAGE_HEADER_BYTES + n * SLOT_BYTES;
                 for (i, e) in leaf.entries.iter().enumerate() {
-                    put_u16(out, PAGE_HEADER_BYTES + i * SLOT_BYTES, at as u16);
-                    put_u16(out, at, e.key.len() as u16);
+                    put_u16(out, PAGE_HEADER_BYTES + i * SLOT_BYTES, in_page_u16(at));
+                    put_u16(out, at, in_page_u16(e.key.len()));
                     match &e.value {
                         Value::Inline(v) => {
                             out[at + 2] = KIND_INLINE;
-                            put_u16(out, at + 3, v.len() as u16);
+                            put_u16(out, at + 3, in_page_u16(v.len()));
                             let k = at + INLINE_ENTRY_HEADER;
                             out[k..k + e.key.len()].copy_from_slice(&e.key);
                             let vs = k + e.key.len();
@@ -329,11 +329,11 @@ impl Node {
             }
             Node::Branch(br) => {
                 let n = br.entries.len();
-                write_page_header(out, PageKind::Branch, n as u16, br.first_child);
+                write_page_header(out, PageKind::Branch, in_page_u16(n), br.first_child);
                 let mut at = PAGE_HEADER_BYTES + n * SLOT_BYTES;
                 for (i, (key, child)) in br.entries.iter().enumerate() {
-                    put_u16(out, PAGE_HEADER_BYTES + i * SLOT_BYTES, at as u16);
-                    put_u16(out, at, key.len() as u16);
+                    put_u16(out, PAGE_HEADER_BYTES + i * SLOT_BYTES, in_page_u16(at));
+                    put_u16(out, at, in_page_u16(key.len()));
                     put_u64(out, at + 2, *child);
                     let k = at + BRANCH_ENTRY_HEADER;
                     out[k..k + key.len()].copy_from_slice(key);
@@ -547,7 +547,7 @@ mod tests {
                     value: if i % 3 == 0 {
                         Value::Overflow { len: 10_000 + i as u64, first: 100 + i as u64 }
                     } else {
-                        Value::Inline(vec![i as u8; i % 17])
+                        Value::Inline(vec![i.to_le_bytes()[0]; i % 17])
                     },
                 })
                 .collect(),

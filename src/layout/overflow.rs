@@ -16,7 +16,7 @@
 
 use crate::error::{Error, Result};
 use crate::layout::file::{
-    PAGE_HEADER_BYTES, PageKind, page_count_field, page_next, seal_page, write_page_header,
+    PAGE_HEADER_BYTES, PageKind, in_page_u16, page_count_field, page_next, seal_page, write_page_header,
 };
 
 pub(crate) fn data_per_page(page_size: usize) -> usize {
@@ -30,7 +30,7 @@ pub(crate) fn pages_for(len: u64, page_size: usize) -> u64 {
 /// Fill `out` (one page) with chunk `chunk` of a chain whose next page is `next`.
 pub(crate) fn encode_page(page_no: u64, chunk: &[u8], next: u64, out: &mut [u8]) {
     out.fill(0);
-    write_page_header(out, PageKind::Overflow, chunk.len() as u16, next);
+    write_page_header(out, PageKind::Overflow, in_page_u16(chunk.len()), next);
     out[PAGE_HEADER_BYTES..PAGE_HEADER_BYTES + chunk.len()].copy_from_slice(chunk);
     seal_page(page_no, out);
 }
@@ -64,5 +64,6 @@ pub(crate) fn read_chunk(
             "overflow chain length does not match the value length".to_string(),
         ));
     }
-    Ok((&page[PAGE_HEADER_BYTES..PAGE_HEADER_BYTES + have as usize], next))
+    // `have` equals `expect`, at most the data bytes of one page.
+    Ok((&page[PAGE_HEADER_BYTES..PAGE_HEADER_BYTES + usize::from(page_count_field(page))], next))
 }

@@ -82,7 +82,7 @@ impl KVStore {
             let inner = &mut *guard;
             let seq = inner.log.next_seq;
             let record_start = inner.log.buf.len();
-            wal::encode_record(seq, &ops, &mut inner.log.buf);
+            wal::encode_record(seq, &ops, &mut inner.log.buf)?;
             if self.durability == Durability::Immediate || inner.log.buf.len() >= LOG_BUFFER_BYTES {
                 if let Err(e) = inner.log.write_out() {
                     return match e {

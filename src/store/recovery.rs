@@ -21,7 +21,7 @@ pub(super) fn recover(
     let mut report = RecoveryReport::default();
     let len = log.len()?;
     let file_id = inner.engine.header().file_id;
-    let mut head = [0u8; LOG_HEADER_BYTES as usize];
+    let mut head = [0u8; wal::LOG_HEADER_LEN];
     let header_ok = if len >= LOG_HEADER_BYTES {
         log.read_exact_at(&mut head, 0)?;
         wal::decode_header(&head)

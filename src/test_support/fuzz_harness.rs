@@ -40,7 +40,7 @@ fn reference() -> &'static (Vec<u8>, Vec<u8>) {
         // Small, so each run is quick, but with branches, overflow chains and a free list.
         for i in 0..120u32 {
             let len = if i % 9 == 0 { 2500 } else { (i % 50) as usize };
-            store.put(format!("key{i:04}"), vec![i as u8; len]).expect("reference put");
+            store.put(format!("key{i:04}"), vec![i.to_le_bytes()[0]; len]).expect("reference put");
         }
         for i in (0..120u32).step_by(4) {
             store.delete(format!("key{i:04}")).expect("reference delete");
@@ -109,7 +109,7 @@ fn log_of(file_id: u64, first_seq: u64, input: &[u8]) -> Vec<u8> {
         let (body, tail) = tail.split_at(n);
         let start = log.len();
         // A record header (docs/FORMAT.md) around the fuzzed body: length, checksum, sequence.
-        log.extend_from_slice(&(body.len() as u32).to_le_bytes());
+        log.extend_from_slice(&u32::try_from(body.len()).expect("a small record").to_le_bytes());
         log.extend_from_slice(&[0; 4]);
         log.extend_from_slice(&seq.to_le_bytes());
         log.extend_from_slice(body);
@@ -172,7 +172,7 @@ fn exercise(store: &KVStore, read_only: bool) {
     for page in 0..pages {
         let _ = store.page_info(page);
     }
-    for summary in store.pages().take(MAX_PAGES_INSPECTED as usize) {
+    for summary in store.pages().take(usize::try_from(MAX_PAGES_INSPECTED).unwrap_or(usize::MAX)) {
         let _ = summary;
     }
     let mut keys = Vec::new();

@@ -31,7 +31,7 @@
 
 use std::sync::Arc;
 
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::io::FileIo;
 use crate::layout::file::{get_u32, get_u64, put_u32, put_u64};
 
@@ -39,7 +39,12 @@ pub(crate) mod writer;
 
 pub(crate) const LOG_MAGIC: [u8; 8] = *b"WINDKVL\0";
 pub(crate) const LOG_VERSION: u32 = 1;
-pub(crate) const LOG_HEADER_BYTES: u64 = 32;
+pub(crate) const LOG_HEADER_BYTES: u64 = LOG_HEADER_LEN as u64;
+/// [`LOG_HEADER_BYTES`] as a buffer length.
+pub(crate) const LOG_HEADER_LEN: usize = 32;
+/// The largest record body: its length field is a `u32`. A commit larger than this is refused
+/// before anything is logged.
+pub(crate) const MAX_RECORD_BODY_BYTES: u64 = u32::MAX as u64;
 pub(crate) const RECORD_HEADER_BYTES: usize = 16;
 
 const OP_PUT: u8 = 1;
@@ -54,8 +59,8 @@ pub(crate) enum LogOp {
     SetIdentifier(String),
 }
 
-pub(crate) fn encode_header(file_id: u64) -> [u8; LOG_HEADER_BYTES as usize] {
-    let mut b = [0u8; LOG_HEADER_BYTES as usize];
+pub(crate) fn encode_header(file_id: u64) -> [u8; LOG_HEADER_LEN] {
+    let mut b = [0u8; LOG_HEADER_LEN];
     b[0..8].copy_from_slice(&LOG_MAGIC);
     put_u32(&mut b, 8, LOG_VERSION);
     put_u64(&mut b, 16, file_id);
@@ -66,7 +71,7 @@ pub(crate) fn encode_header(file_id: u64) -> [u8; LOG_HEADER_BYTES as usize] {
 
 /// The file id in a log header, or `None` when the header is damaged or blank.
 pub(crate) fn decode_header(b: &[u8]) -> Option<u64> {
-    if b.len() < LOG_HEADER_BYTES as usize
+    if b.len() < LOG_HEADER_LEN
         || b[0..8] != LOG_MAGIC
         || get_u32(b, 8) != LOG_VERSION
         || crc32fast::hash(&b[..28]) != get_u32(b, 28)
@@ -90,35 +95,43 @@ pub(crate) fn record_len(ops: &[LogOp]) -> usize {
             .sum::<usize>()
 }
 
-/// Append the record for `ops` to `out`. Lengths were checked by the caller against the limits,
-/// which all fit `u32`.
-pub(crate) fn encode_record(seq: u64, ops: &[LogOp], out: &mut Vec<u8>) {
+/// Append the record for `ops` to `out`, or refuse a commit whose record the format cannot hold
+/// (a body over [`MAX_RECORD_BODY_BYTES`]) before anything is appended. Every length inside was
+/// checked by the caller against the key and value limits, which fit `u32`.
+pub(crate) fn encode_record(seq: u64, ops: &[LogOp], out: &mut Vec<u8>) -> Result<()> {
+    let body_bytes = record_len(ops) - RECORD_HEADER_BYTES;
+    let body_len = u32::try_from(body_bytes).map_err(|_| Error::CommitTooLarge {
+        bytes: u64::try_from(body_bytes).unwrap_or(u64::MAX),
+        max: MAX_RECORD_BODY_BYTES,
+    })?;
+    // Lengths inside the body are each at most the body's length.
+    let len32 = |n: usize| u32::try_from(n).unwrap_or(u32::MAX);
     let start = out.len();
     out.reserve(record_len(ops));
     out.extend_from_slice(&[0u8; RECORD_HEADER_BYTES]);
-    out.extend_from_slice(&(ops.len() as u32).to_le_bytes());
+    out.extend_from_slice(&len32(ops.len()).to_le_bytes());
     for op in ops {
         match op {
             LogOp::Put(k, v) => {
                 out.push(OP_PUT);
-                out.extend_from_slice(&(k.len() as u32).to_le_bytes());
+                out.extend_from_slice(&len32(k.len()).to_le_bytes());
                 out.extend_from_slice(k);
-                out.extend_from_slice(&(v.len() as u32).to_le_bytes());
+                out.extend_from_slice(&len32(v.len()).to_le_bytes());
                 out.extend_from_slice(v);
             }
             LogOp::Delete(k) => {
                 out.push(OP_DELETE);
-                out.extend_from_slice(&(k.len() as u32).to_le_bytes());
+                out.extend_from_slice(&len32(k.len()).to_le_bytes());
                 out.extend_from_slice(k);
             }
             LogOp::SetIdentifier(s) => {
                 out.push(OP_SET_IDENTIFIER);
-                out.extend_from_slice(&(s.len() as u32).to_le_bytes());
+                out.extend_from_slice(&len32(s.len()).to_le_bytes());
                 out.extend_from_slice(s.as_bytes());
             }
         }
     }
-    let body_len = (out.len() - start - RECORD_HEADER_BYTES) as u32;
+    debug_assert_eq!(out.len() - start - RECORD_HEADER_BYTES, body_bytes);
     let rec = &mut out[start..];
     put_u32(rec, 0, body_len);
     put_u64(rec, 8, seq);
@@ -127,6 +140,7 @@ pub(crate) fn encode_record(seq: u64, ops: &[LogOp], out: &mut Vec<u8>) {
     h.update(&rec[8..]);
     let crc = h.finalize();
     put_u32(rec, 4, crc);
+    Ok(())
 }
 
 fn decode_body(body: &[u8]) -> Option<Vec<LogOp>> {
@@ -202,7 +216,14 @@ impl LogReader {
         if body_len > remaining - RECORD_HEADER_BYTES as u64 {
             return damaged(self.offset, "record runs past the end of the log (torn write)");
         }
-        let mut body = vec![0u8; body_len as usize];
+        // At most `remaining`, which is below the file's length.
+        let mut body = vec![
+            0u8;
+            usize::try_from(body_len).map_err(|_| Error::LogCorrupted {
+                offset: self.offset,
+                reason: "record too large for memory".into()
+            })?
+        ];
         self.file.read_exact_at(&mut body, self.offset + RECORD_HEADER_BYTES as u64)?;
         let mut h = crc32fast::Hasher::new();
         h.update(&head[0..4]);
@@ -233,7 +254,7 @@ mod tests {
             LogOp::Put(vec![], vec![]),
         ];
         let mut out = Vec::new();
-        encode_record(42, &ops, &mut out);
+        encode_record(42, &ops, &mut out).expect("a small record");
         assert_eq!(out.len(), record_len(&ops));
         let body = &out[RECORD_HEADER_BYTES..];
         assert_eq!(decode_body(body), Some(ops));

@@ -4,6 +4,10 @@
 //!
 //! `WK_CRASH_LONG=1` runs the long campaign; `WK_CRASH_KILLS=n` sets the number of kills.
 
+// Test data: numbers cut to bytes and sizes wrap on purpose; the crate-wide lint is for values
+// read from disk.
+#![allow(clippy::cast_possible_truncation)]
+
 mod common;
 mod crash_points;
 mod damage;
