@@ -2,63 +2,80 @@
 //! then a checkpoint writes the new free list, syncs, and switches the meta slot (see
 //! docs/DURABILITY.md for the order of the syncs).
 
-use std::sync::Arc;
-
 use super::Engine;
+use super::cache::PageBytes;
 use super::pages::PageRun;
 use crate::error::Result;
 use crate::layout::file::{META_SLOT_BYTES, META_SLOT_OFFSETS, PageKind, now_ms, seal_page};
 use crate::layout::freelist;
 
 impl Engine {
-    /// Write every dirty page to its (fresh) place in the file and keep it in the cache.
+    /// Seal the pages the commit being built has changed so far into unwritten page images. No
+    /// published version reaches them, so no reader sees them before the commit is published.
+    pub(super) fn seal_working(&mut self) {
+        let mut pages: Vec<u64> = self.working.keys().copied().collect();
+        pages.sort_unstable();
+        for page in pages {
+            let node = &self.working[&page];
+            let mut buf = vec![0u8; self.page_size];
+            node.encode(&mut buf);
+            seal_page(page, &mut buf);
+            self.pages.put_unwritten(page, PageBytes::from(buf));
+        }
+        self.working.clear();
+    }
+
+    /// Write every changed page to its place in the file (a place no checkpoint and no pinned
+    /// snapshot reaches) and keep it in the cache. A write that fails keeps the pages in memory.
     pub(crate) fn spill(&mut self) -> Result<()> {
-        if self.read_only || self.dirty.is_empty() {
+        self.seal_working();
+        if self.read_only || self.pages.unwritten_count() == 0 {
             return Ok(());
         }
-        let mut pages: Vec<u64> = self.dirty.keys().copied().collect();
-        pages.sort_unstable();
         let mut run = PageRun::new(self.page_size);
-        let mut written = Vec::with_capacity(pages.len());
-        for page in pages {
-            let node = &self.dirty[&page];
-            let buf = run.next_page(page);
-            node.encode(buf);
-            seal_page(page, buf);
-            written.push((page, Arc::<[u8]>::from(&*buf)));
+        let mut in_run = Vec::new();
+        for (page, bytes) in self.pages.unwritten_pages() {
+            run.next_page(page).copy_from_slice(&bytes);
+            in_run.push((page, bytes));
             if run.full() {
                 run.flush(self)?;
+                for (page, bytes) in in_run.drain(..) {
+                    self.pages.written(page, bytes);
+                }
             }
         }
         run.flush(self)?;
-        self.dirty.clear();
-        for (page, bytes) in written {
-            self.cache.insert(page, bytes);
+        for (page, bytes) in in_run {
+            self.pages.written(page, bytes);
         }
         Ok(())
     }
 
     pub(crate) fn maybe_spill(&mut self) -> Result<()> {
-        if self.dirty.len() > self.dirty_limit_pages { self.spill() } else { Ok(()) }
+        if self.dirty_count() > self.dirty_limit_pages { self.spill() } else { Ok(()) }
     }
 
     /// Fold every change into the data file: write changed pages and a new free list, sync,
     /// switch the meta slot to one naming them (and `seq` as the last log record covered), sync.
+    /// Runs between commits.
     pub(crate) fn checkpoint(&mut self, seq: u64) -> Result<()> {
         debug_assert!(!self.read_only);
+        debug_assert!(self.working.is_empty() && self.this_commit.is_empty(), "checkpoint inside a commit");
         if !self.changed
             && seq == self.durable.checkpoint_seq
             && self.meta.identifier == self.durable.identifier
         {
             return Ok(());
         }
-        // The free list after this checkpoint: what is free now, what becomes free once the old
-        // checkpoint is gone, and the old free list's own pages, less the pages the new list
-        // is written to.
+        self.reclaim();
+        // The free list after this checkpoint: what is free now, what waits for snapshots, what
+        // becomes free once the old checkpoint is gone, and the old free list's own pages, less
+        // the pages the new list is written to.
         let per = freelist::entries_per_page(self.page_size);
         let old_lists = std::mem::take(&mut self.durable_freelist);
         self.meta.freelist_pages -= old_lists.len() as u64;
-        let mut listed = self.free.len() + self.pending_free.len() + old_lists.len();
+        let retired: usize = self.retired.iter().map(|(_, pages)| pages.len()).sum();
+        let mut listed = self.free.len() + retired + self.pending_free.len() + old_lists.len();
         let mut list_pages = Vec::new();
         while list_pages.len() < listed.div_ceil(per) {
             if self.free.first().is_some() {
@@ -66,8 +83,7 @@ impl Engine {
             }
             list_pages.push(self.alloc(PageKind::Freelist));
         }
-        let mut entries: Vec<u64> = self.free.iter().copied().collect();
-        entries.extend(self.pending_free.iter().copied());
+        let mut entries: Vec<u64> = self.free_page_list();
         entries.extend(old_lists.iter().copied());
         entries.sort_unstable();
 
@@ -83,11 +99,12 @@ impl Engine {
             }
         }
         run.flush(self)?;
+        let file = self.pages.file().clone();
         let want_len = self.meta.page_count * self.page_size as u64;
-        if self.file.len()? < want_len {
-            self.file.set_len(want_len)?;
+        if file.len()? < want_len {
+            file.set_len(want_len)?;
         }
-        self.file.sync_data()?;
+        file.sync_data()?;
 
         let slot = 1 - self.durable_slot;
         let mut meta = self.meta.clone();
@@ -98,16 +115,25 @@ impl Engine {
         meta.free_count = entries.len() as u64;
         let mut buf = [0u8; META_SLOT_BYTES];
         meta.encode(&mut buf);
-        self.file.write_all_at(&buf, META_SLOT_OFFSETS[slot] as u64)?;
-        self.file.sync_data()?;
+        file.write_all_at(&buf, META_SLOT_OFFSETS[slot] as u64)?;
+        file.sync_data()?;
 
         self.meta = meta.clone();
         self.durable = meta;
         self.durable_slot = slot;
         self.durable_freelist = list_pages;
-        self.fresh.clear();
-        self.pending_free.clear();
-        self.free = entries.into_iter().collect();
+        self.this_commit.clear();
+        self.since_checkpoint.clear();
+        // Pages the old checkpoint reached, and its free list's pages, are free now as far as
+        // the file goes; a snapshot taken before this point may still read them.
+        let version = self.version;
+        for (page, _) in std::mem::take(&mut self.pending_free) {
+            self.retire(page, version);
+        }
+        for page in old_lists {
+            self.retire(page, version);
+        }
+        self.reclaim();
         self.changed = false;
         Ok(())
     }

@@ -63,11 +63,11 @@ impl Builder<'_> {
 
     /// Copy a value's chain into consecutive new pages.
     fn copy_overflow(&mut self, engine: &Engine, len: u64, first: u64) -> Result<Value> {
-        let pages = engine.chain_pages(len, first)?;
+        let pages = engine.tree().chain_pages(len, first)?;
         let start = self.next_page;
         let (mut old, mut from) = (first, 0);
         for index in 0..pages {
-            let (chunk, next) = engine.overflow_chunk(old, from, index, len)?;
+            let (chunk, next) = engine.tree().overflow_chunk(old, from, index, len)?;
             let (page, buf) = self.page()?;
             let link = if index + 1 < pages { page + 1 } else { 0 };
             overflow::encode_page(page, &chunk, link, buf);
@@ -103,7 +103,7 @@ pub(crate) fn build(engine: &Engine, file: &dyn FileIo, seq: u64) -> Result<Meta
     let mut leaf = Leaf::default();
     let mut position = Bound::Unbounded;
     loop {
-        let (entries, high) = engine.leaf_chunk(&position)?;
+        let (entries, high) = engine.tree().leaf_chunk(&position)?;
         if let Some((last, _)) = entries.last() {
             position = Bound::Excluded(last.clone());
         }

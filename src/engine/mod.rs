@@ -1,11 +1,15 @@
-//! The engine's state and its B+tree: the pages as of the last checkpoint, the pages changed
-//! since, and the allocator that keeps the two apart.
+//! The engine's state and its B+tree: the pages as of the last checkpoint, the versions published
+//! since, the commit being built, and the allocator that keeps them apart.
 //!
-//! Invariant (copy-on-write): a page reachable from the meta slot in force (the last checkpoint)
-//! is never written until the next checkpoint has switched slots. A write that changes such a
-//! page copies it to a *fresh* page (one allocated since the checkpoint) and lists the old one
-//! as *pending free*; fresh pages may be changed in place and written at any time. So a crash at
-//! any moment leaves the last checkpoint intact, and the log replays what came after it.
+//! Invariants (copy-on-write, twice over):
+//! - A page reachable from the meta slot in force (the last checkpoint) is never written until
+//!   the next checkpoint has switched slots. A crash at any moment leaves the last checkpoint
+//!   intact, and the log replays what came after it.
+//! - A page reachable from a published version is never changed: a commit that changes it copies
+//!   it to a page allocated by that same commit (which it may change in place until it is
+//!   published), and the old page is freed *at* the commit's version. It is reused only once no
+//!   snapshot older than that version is pinned (see `versions.rs`), so every snapshot reads one
+//!   commit's state for its whole life without a lock on the writer.
 
 mod alloc;
 pub(crate) mod cache;
@@ -15,25 +19,32 @@ mod overflow_chain;
 mod pages;
 mod tree_read;
 mod tree_write;
+mod versions;
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeSet, VecDeque};
 use std::sync::Arc;
 
 use crate::error::{Error, Result};
 use crate::io::FileIo;
 use crate::layout::file::{FileHeader, Meta};
 use crate::layout::node::Node;
-use cache::{PageBytes, PageCache};
-pub(crate) use pages::{PageMap, PageSet};
+use cache::PageCache;
+pub(crate) use pages::{PageMap, PageSet, SharedPages, Tree, TreeRoot};
+pub(crate) use versions::{TreeState, Versions};
 
-/// The tree's pages and the allocator that keeps the last checkpoint's pages apart from the
-/// changed ones. Its fields are private to the engine's modules: the store and the inspector see
-/// it through the methods below, so the copy-on-write invariant is kept in one place.
+/// The tree's pages and the allocator that keeps the last checkpoint's pages and the published
+/// versions' pages apart from the ones a commit changes. Its fields are private to the engine's
+/// modules: the store and the inspector see it through the methods below, so the copy-on-write
+/// invariants are kept in one place.
 pub(crate) struct Engine {
     page_size: usize,
-    /// The data file (the log is the store's).
-    file: Arc<dyn FileIo>,
     header: FileHeader,
+    /// The data file, the cache and the published pages not yet written; snapshots share it.
+    pages: Arc<SharedPages>,
+    /// The published states and the snapshots that pin them.
+    versions: Arc<Versions>,
+    /// The version the commit being built publishes.
+    version: u64,
     /// The live state: root, counts, identifier.
     meta: Meta,
     /// The state of the last checkpoint, and the slot it is in.
@@ -41,26 +52,32 @@ pub(crate) struct Engine {
     durable_slot: usize,
     /// Pages holding the persisted free list of the last checkpoint.
     durable_freelist: Vec<u64>,
-    /// Tree pages changed since the last checkpoint and not yet written.
-    dirty: PageMap<Node>,
-    /// Pages allocated since the last checkpoint: free to change in place.
-    fresh: PageSet,
+    /// Tree pages changed by the commit being built, decoded; sealed and published at its end.
+    working: PageMap<Node>,
+    /// Pages allocated by the commit being built: no snapshot reaches them, so they change in
+    /// place.
+    this_commit: PageSet,
+    /// Pages allocated since the last checkpoint: it does not reach them.
+    since_checkpoint: PageSet,
     /// Pages that may be allocated now.
     free: BTreeSet<u64>,
-    /// Pages the last checkpoint still reaches but the live tree does not: free after the next.
-    pending_free: Vec<u64>,
-    cache: PageCache,
+    /// Pages the last checkpoint reaches that commits since have freed, each with the version
+    /// that freed it: free once the next checkpoint is in force and no older snapshot is pinned.
+    pending_free: Vec<(u64, u64)>,
+    /// Freed pages no checkpoint needs, by the version that freed them, ascending: free once no
+    /// snapshot older than that version is pinned.
+    retired: VecDeque<(u64, Vec<u64>)>,
     read_only: bool,
-    /// A read-only open keeps here the pages replay would have written to the file.
-    replayed_pages: PageMap<PageBytes>,
-    /// Dirty pages beyond this are written out (to fresh pages) before the next operation.
+    /// Unwritten pages beyond this are written out (to their fresh places) before the next
+    /// operation.
     dirty_limit_pages: usize,
     /// Anything changed since the last checkpoint.
     changed: bool,
 }
 
 impl Engine {
-    /// The engine over `file`, whose meta slot `slot` (holding `meta`) is in force.
+    /// The engine over `file`, whose meta slot `slot` (holding `meta`) is in force. `versions`
+    /// carries the snapshots of an engine this one replaces (compaction), if any.
     pub(crate) fn new(
         file: Arc<dyn FileIo>,
         header: FileHeader,
@@ -68,24 +85,38 @@ impl Engine {
         slot: usize,
         cache_bytes: usize,
         read_only: bool,
+        versions: Option<Arc<Versions>>,
     ) -> Result<Engine> {
         let page_size = usize::try_from(header.page_size)
             .map_err(|_| Error::corrupted(0, "page size does not fit in memory"))?;
+        let pages = Arc::new(SharedPages::new(file, page_size, cache_bytes));
+        let root = TreeRoot { root: meta.root, depth: meta.depth, page_count: meta.page_count };
+        let version = versions.as_ref().map_or(0, |v| v.pin().version + 1);
+        let state = TreeState { version, root, key_count: meta.key_count, pages: pages.clone() };
+        let versions = match versions {
+            Some(v) => {
+                v.publish(state);
+                v
+            }
+            None => Arc::new(Versions::new(state)),
+        };
         let mut engine = Engine {
             page_size,
-            file,
             header,
+            pages,
+            versions,
+            version: version + 1,
             durable: meta.clone(),
             meta,
             durable_slot: slot,
             durable_freelist: Vec::new(),
-            dirty: PageMap::default(),
-            fresh: PageSet::default(),
+            working: PageMap::default(),
+            this_commit: PageSet::default(),
+            since_checkpoint: PageSet::default(),
             free: BTreeSet::new(),
             pending_free: Vec::new(),
-            cache: PageCache::new(cache_bytes, page_size),
+            retired: VecDeque::new(),
             read_only,
-            replayed_pages: PageMap::default(),
             dirty_limit_pages: (cache_bytes / 2 / page_size).max(256),
             changed: false,
         };
@@ -123,31 +154,58 @@ impl Engine {
 
     /// The data file, for reads of the file header and meta slots and its length.
     pub(crate) fn file(&self) -> &dyn FileIo {
-        &*self.file
+        &**self.pages.file()
     }
 
     pub(crate) fn cache(&self) -> &PageCache {
-        &self.cache
+        self.pages.cache()
     }
 
-    /// A changed page not yet written, if `page` is one.
-    pub(crate) fn dirty_node(&self, page: u64) -> Option<&Node> {
-        self.dirty.get(&page)
+    pub(crate) fn pages(&self) -> &SharedPages {
+        &self.pages
     }
 
+    pub(crate) fn versions(&self) -> &Arc<Versions> {
+        &self.versions
+    }
+
+    /// Pages changed in memory and not yet in the file.
     pub(crate) fn dirty_count(&self) -> usize {
-        self.dirty.len()
+        self.working.len() + self.pages.unwritten_count()
     }
 
-    /// The bytes replay gave `page` in a read-only open (they are not in the file).
-    pub(crate) fn replayed_page(&self, page: u64) -> Option<&PageBytes> {
-        self.replayed_pages.get(&page)
+    /// The writer's own state of the tree: the last published version plus what the commit
+    /// being built has changed so far.
+    pub(crate) fn tree(&self) -> Tree<'_> {
+        let at = TreeRoot { root: self.meta.root, depth: self.meta.depth, page_count: self.meta.page_count };
+        Tree { pages: &self.pages, working: Some(&self.working), at }
     }
 
     /// Sets the identifier the next checkpoint writes.
     pub(crate) fn set_identifier(&mut self, identifier: String) {
         self.meta.identifier = identifier;
         self.changed = true;
+    }
+
+    /// Start a commit: pages whose last reader is gone become free.
+    pub(crate) fn begin_commit(&mut self) {
+        self.reclaim();
+    }
+
+    /// End a commit: seal the pages it changed, make them readable, and make its tree the one
+    /// new snapshots see.
+    pub(crate) fn publish(&mut self) {
+        self.seal_working();
+        self.this_commit.clear();
+        let root =
+            TreeRoot { root: self.meta.root, depth: self.meta.depth, page_count: self.meta.page_count };
+        self.versions.publish(TreeState {
+            version: self.version,
+            root,
+            key_count: self.meta.key_count,
+            pages: self.pages.clone(),
+        });
+        self.version += 1;
     }
 }
 
@@ -210,16 +268,19 @@ mod tests {
         let per_page = 1024 - 16;
         let pages = (value.len() as u64).div_ceil(per_page);
         assert_eq!(store.stats().overflow_pages, pages);
-        let first = store.with_engine(|e| match e.get(b"big").unwrap().unwrap() {
-            crate::layout::node::Value::Overflow { len, first } => e.overflow_pages(len, first, 0).unwrap(),
+        let first = store.with_engine(|e| match e.tree().get(b"big").unwrap().unwrap() {
+            crate::layout::node::Value::Overflow { len, first } => {
+                e.tree().overflow_pages(len, first, 0).unwrap()
+            }
             other => panic!("expected an overflow value, got {other:?}"),
         });
         assert_eq!(first.len() as u64, pages);
-        // Written since the last checkpoint: the chain goes straight back to the free set.
+        // Written since the last checkpoint: the chain goes back to the free set whole, with the
+        // leaf's old copy (a commit never changes a page an earlier commit published).
         let free_before = store.stats().free_pages;
         store.put(b"big", b"small now").unwrap();
         assert_eq!(store.stats().overflow_pages, 0);
-        assert_eq!(store.stats().free_pages, free_before + pages);
+        assert_eq!(store.stats().free_pages, free_before + pages + 1);
         assert_eq!(store.get(b"big").unwrap().unwrap(), b"small now");
         assert_healthy(&store);
     }

@@ -2,7 +2,7 @@
 //! before the tree changes and released whole when the value is replaced or deleted.
 
 use super::Engine;
-use super::pages::PageRun;
+use super::pages::{PageRun, Tree};
 use crate::error::{Error, Result};
 use crate::layout::file::PageKind;
 use crate::layout::node::{Value, inline_entry_len, max_inline_entry};
@@ -18,85 +18,6 @@ impl Engine {
         } else {
             self.write_overflow(&value)
         }
-    }
-
-    /// The bytes of a value; `max` stops reading after that many.
-    pub(crate) fn read_value(&self, value: &Value, max: Option<usize>) -> Result<Vec<u8>> {
-        let (len, first) = match value {
-            Value::Inline(v) => {
-                let n = max.map_or(v.len(), |m| m.min(v.len()));
-                return Ok(v[..n].to_vec());
-            }
-            Value::Overflow { len, first } => (*len, *first),
-        };
-        let want = max.map_or(len, |m| (m as u64).min(len));
-        let total = self.chain_pages(len, first)?;
-        // `want` is at most the value's length, which `chain_pages` bounded by the file's size.
-        let mut out = Vec::with_capacity(usize::try_from(want).unwrap_or(0));
-        let mut page = first;
-        let mut from = 0;
-        for index in 0..total {
-            if out.len() as u64 >= want {
-                break;
-            }
-            self.check_link(page, from)?;
-            let bytes = self.read_uncached(page)?;
-            let (chunk, next) = overflow::read_chunk(page, &bytes, index, len, self.page_size)?;
-            let left = want - out.len() as u64;
-            let take = usize::try_from(left).map_or(chunk.len(), |left| chunk.len().min(left));
-            out.extend_from_slice(&chunk[..take]);
-            from = page;
-            page = next;
-        }
-        Ok(out)
-    }
-
-    /// Pages in the chain of a value of `len` bytes. A length (from a leaf on disk) whose chain
-    /// could not fit in the file is damage, named at `page`: walks and buffers sized by it
-    /// stay bounded by the file.
-    pub(crate) fn chain_pages(&self, len: u64, page: u64) -> Result<u64> {
-        let total = overflow::pages_for(len, self.page_size);
-        if total >= self.meta.page_count {
-            return Err(Error::corrupted(
-                page,
-                format!(
-                    "a value of {len} bytes needs {total} overflow pages; the file has {}",
-                    self.meta.page_count
-                ),
-            ));
-        }
-        Ok(total)
-    }
-
-    /// Page `index` of the chain of a value of `len` bytes: its data and next link. `from` is
-    /// the page that links to `page`, for errors.
-    pub(crate) fn overflow_chunk(
-        &self,
-        page: u64,
-        from: u64,
-        index: u64,
-        len: u64,
-    ) -> Result<(Vec<u8>, u64)> {
-        self.check_link(page, from)?;
-        let bytes = self.read_uncached(page)?;
-        let (chunk, next) = overflow::read_chunk(page, &bytes, index, len, self.page_size)?;
-        Ok((chunk.to_vec(), next))
-    }
-
-    /// The pages of an overflow chain, checked link by link.
-    pub(crate) fn overflow_pages(&self, len: u64, first: u64, from: u64) -> Result<Vec<u64>> {
-        let total = self.chain_pages(len, from)?;
-        let mut pages = Vec::new();
-        let (mut page, mut from) = (first, from);
-        for index in 0..total {
-            self.check_link(page, from)?;
-            let bytes = self.read_uncached(page)?;
-            let (_, next) = overflow::read_chunk(page, &bytes, index, len, self.page_size)?;
-            pages.push(page);
-            from = page;
-            page = next;
-        }
-        Ok(pages)
     }
 
     fn write_overflow(&mut self, value: &[u8]) -> Result<Value> {
@@ -118,10 +39,92 @@ impl Engine {
 
     pub(super) fn free_value(&mut self, value: Value, from: u64) -> Result<()> {
         if let Value::Overflow { len, first } = value {
-            for page in self.overflow_pages(len, first, from)? {
+            let pages = self.tree().overflow_pages(len, first, from)?;
+            for page in pages {
                 self.release(page, PageKind::Overflow);
             }
         }
         Ok(())
+    }
+}
+
+impl Tree<'_> {
+    /// The bytes of a value; `max` stops reading after that many.
+    pub(crate) fn read_value(&self, value: &Value, max: Option<usize>) -> Result<Vec<u8>> {
+        let (len, first) = match value {
+            Value::Inline(v) => {
+                let n = max.map_or(v.len(), |m| m.min(v.len()));
+                return Ok(v[..n].to_vec());
+            }
+            Value::Overflow { len, first } => (*len, *first),
+        };
+        let want = max.map_or(len, |m| (m as u64).min(len));
+        let total = self.chain_pages(len, first)?;
+        // `want` is at most the value's length, which `chain_pages` bounded by the file's size.
+        let mut out = Vec::with_capacity(usize::try_from(want).unwrap_or(0));
+        let mut page = first;
+        let mut from = 0;
+        for index in 0..total {
+            if out.len() as u64 >= want {
+                break;
+            }
+            self.check_link(page, from)?;
+            let bytes = self.pages.read_uncached(page)?;
+            let (chunk, next) = overflow::read_chunk(page, &bytes, index, len, self.page_size())?;
+            let left = want - out.len() as u64;
+            let take = usize::try_from(left).map_or(chunk.len(), |left| chunk.len().min(left));
+            out.extend_from_slice(&chunk[..take]);
+            from = page;
+            page = next;
+        }
+        Ok(out)
+    }
+
+    /// Pages in the chain of a value of `len` bytes. A length (from a leaf on disk) whose chain
+    /// could not fit in the file is damage, named at `page`: walks and buffers sized by it
+    /// stay bounded by the file.
+    pub(crate) fn chain_pages(&self, len: u64, page: u64) -> Result<u64> {
+        let total = overflow::pages_for(len, self.page_size());
+        if total >= self.at.page_count {
+            return Err(Error::corrupted(
+                page,
+                format!(
+                    "a value of {len} bytes needs {total} overflow pages; the file has {}",
+                    self.at.page_count
+                ),
+            ));
+        }
+        Ok(total)
+    }
+
+    /// Page `index` of the chain of a value of `len` bytes: its data and next link. `from` is
+    /// the page that links to `page`, for errors.
+    pub(crate) fn overflow_chunk(
+        &self,
+        page: u64,
+        from: u64,
+        index: u64,
+        len: u64,
+    ) -> Result<(Vec<u8>, u64)> {
+        self.check_link(page, from)?;
+        let bytes = self.pages.read_uncached(page)?;
+        let (chunk, next) = overflow::read_chunk(page, &bytes, index, len, self.page_size())?;
+        Ok((chunk.to_vec(), next))
+    }
+
+    /// The pages of an overflow chain, checked link by link.
+    pub(crate) fn overflow_pages(&self, len: u64, first: u64, from: u64) -> Result<Vec<u64>> {
+        let total = self.chain_pages(len, from)?;
+        let mut pages = Vec::new();
+        let (mut page, mut from) = (first, from);
+        for index in 0..total {
+            self.check_link(page, from)?;
+            let bytes = self.pages.read_uncached(page)?;
+            let (_, next) = overflow::read_chunk(page, &bytes, index, len, self.page_size())?;
+            pages.push(page);
+            from = page;
+            page = next;
+        }
+        Ok(pages)
     }
 }

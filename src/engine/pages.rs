@@ -1,14 +1,19 @@
-//! Page access: every page the engine reads comes through here (verified against its checksum,
-//! from the cache, the file, or the pages a read-only replay keeps in memory), and every page it
-//! writes goes out through [`PageRun`], runs of consecutive pages gathered into one write.
+//! Page access: every page a reader or the writer reads comes through [`SharedPages`] (verified
+//! against its checksum, from the pages published but not yet written, the cache or the file),
+//! and every page the writer writes goes out through [`PageRun`], runs of consecutive pages
+//! gathered into one write. [`Tree`] is one state of the tree to read.
 
 use std::collections::{HashMap, HashSet};
 use std::hash::{BuildHasherDefault, Hasher};
 use std::sync::Arc;
 
+use std::sync::RwLock;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
 use super::Engine;
-use super::cache::PageBytes;
+use super::cache::{PageBytes, PageCache};
 use crate::error::{Error, Result};
+use crate::io::FileIo;
 use crate::layout::file::verify_page;
 use crate::layout::node::Node;
 
@@ -37,23 +42,102 @@ impl Hasher for PageNoHasher {
 pub(crate) type PageMap<V> = HashMap<u64, V, BuildHasherDefault<PageNoHasher>>;
 pub(crate) type PageSet = HashSet<u64, BuildHasherDefault<PageNoHasher>>;
 
-/// A page as a reader sees it: changed in memory, or verified bytes from the file.
-pub(crate) enum NodeRef<'a> {
-    Dirty(&'a Node),
-    Clean(u64, PageBytes),
+/// How many shards the map of unwritten pages is split into, by page number: readers on
+/// several threads rarely meet on one lock.
+const UNWRITTEN_SHARDS: usize = 16;
+
+/// The pages every reader shares: the data file, the cache of verified page images, and the pages
+/// of published commits not yet written to the file. Snapshots hold it (through their
+/// `TreeState`), so a compaction that swaps the engine's file leaves them reading the old one.
+///
+/// A page number here always means one content for as long as any snapshot can reach it: the
+/// engine never changes a published page in place and reuses a freed page only once no snapshot
+/// that could reach it is alive. So readers need no lock beyond the short ones of each map.
+pub(crate) struct SharedPages {
+    page_size: usize,
+    file: Arc<dyn FileIo>,
+    cache: PageCache,
+    /// Sealed images of published pages not yet in the file (a read-only store keeps every page
+    /// its replay made here, never in the file).
+    unwritten: Vec<RwLock<PageMap<PageBytes>>>,
+    /// How many pages `unwritten` holds, so reads skip its locks when it is empty.
+    unwritten_count: AtomicUsize,
 }
 
-impl Engine {
-    /// `page` must be a tree, overflow or free-list page of this file; `from` names the page
-    /// holding the link, for the error.
-    pub(super) fn check_link(&self, page: u64, from: u64) -> Result<()> {
-        if page == 0 || page >= self.meta.page_count {
-            return Err(Error::corrupted(
-                from,
-                format!("link to page {page}, outside 1..{}", self.meta.page_count),
-            ));
+impl SharedPages {
+    pub(crate) fn new(file: Arc<dyn FileIo>, page_size: usize, cache_bytes: usize) -> SharedPages {
+        SharedPages {
+            page_size,
+            file,
+            cache: PageCache::new(cache_bytes, page_size),
+            unwritten: (0..UNWRITTEN_SHARDS).map(|_| RwLock::new(PageMap::default())).collect(),
+            unwritten_count: AtomicUsize::new(0),
         }
-        Ok(())
+    }
+
+    pub(crate) fn file(&self) -> &Arc<dyn FileIo> {
+        &self.file
+    }
+
+    pub(crate) fn cache(&self) -> &PageCache {
+        &self.cache
+    }
+
+    fn shard(&self, page: u64) -> &RwLock<PageMap<PageBytes>> {
+        &self.unwritten[usize::try_from(page % UNWRITTEN_SHARDS as u64).unwrap_or(0)]
+    }
+
+    /// The image of a published page that is not in the file yet.
+    pub(crate) fn unwritten(&self, page: u64) -> Option<PageBytes> {
+        if self.unwritten_count.load(Ordering::Acquire) == 0 {
+            return None;
+        }
+        self.shard(page).read().unwrap_or_else(|e| e.into_inner()).get(&page).cloned()
+    }
+
+    pub(crate) fn unwritten_count(&self) -> usize {
+        self.unwritten_count.load(Ordering::Acquire)
+    }
+
+    /// Publish the sealed image of `page`.
+    pub(super) fn put_unwritten(&self, page: u64, bytes: PageBytes) {
+        let mut shard = self.shard(page).write().unwrap_or_else(|e| e.into_inner());
+        if shard.insert(page, bytes).is_none() {
+            self.unwritten_count.fetch_add(1, Ordering::AcqRel);
+        }
+    }
+
+    /// The unwritten pages, ascending, for writing them out.
+    pub(super) fn unwritten_pages(&self) -> Vec<(u64, PageBytes)> {
+        let mut pages: Vec<(u64, PageBytes)> = Vec::with_capacity(self.unwritten_count());
+        for shard in &self.unwritten {
+            let shard = shard.read().unwrap_or_else(|e| e.into_inner());
+            pages.extend(shard.iter().map(|(p, b)| (*p, b.clone())));
+        }
+        pages.sort_unstable_by_key(|(p, _)| *p);
+        pages
+    }
+
+    /// `page` is in the file now (and in the cache): drop its unwritten image.
+    pub(super) fn written(&self, page: u64, bytes: PageBytes) {
+        self.cache.insert(page, bytes);
+        self.drop_unwritten(page);
+    }
+
+    fn drop_unwritten(&self, page: u64) {
+        if self.unwritten_count.load(Ordering::Acquire) == 0 {
+            return;
+        }
+        let mut shard = self.shard(page).write().unwrap_or_else(|e| e.into_inner());
+        if shard.remove(&page).is_some() {
+            self.unwritten_count.fetch_sub(1, Ordering::AcqRel);
+        }
+    }
+
+    /// `page` is free for reuse: no image of its old content may be served again.
+    pub(super) fn forget(&self, page: u64) {
+        self.cache.remove(page);
+        self.drop_unwritten(page);
     }
 
     pub(crate) fn read_from_file(&self, page: u64) -> Result<Vec<u8>> {
@@ -68,12 +152,10 @@ impl Engine {
         }
     }
 
-    /// Verified bytes of a page that is not dirty: from memory, the cache or the file.
+    /// Verified bytes of a published page: unwritten, cached, or read from the file.
     pub(crate) fn read_raw(&self, page: u64) -> Result<PageBytes> {
-        if !self.replayed_pages.is_empty()
-            && let Some(b) = self.replayed_pages.get(&page)
-        {
-            return Ok(b.clone());
+        if let Some(b) = self.unwritten(page) {
+            return Ok(b);
         }
         if let Some(b) = self.cache.get(page) {
             return Ok(b);
@@ -86,32 +168,86 @@ impl Engine {
     }
 
     /// A page read without going through the cache (overflow chains would only evict tree pages).
-    pub(super) fn read_uncached(&self, page: u64) -> Result<PageBytes> {
-        if let Some(b) = self.replayed_pages.get(&page) {
-            return Ok(b.clone());
+    pub(crate) fn read_uncached(&self, page: u64) -> Result<PageBytes> {
+        if let Some(b) = self.unwritten(page) {
+            return Ok(b);
         }
         let buf = self.read_from_file(page)?;
         verify_page(page, &buf)?;
         Ok(Arc::from(buf))
     }
 
-    pub(crate) fn node(&self, page: u64) -> Result<NodeRef<'_>> {
-        if !self.dirty.is_empty()
-            && let Some(n) = self.dirty.get(&page)
-        {
-            return Ok(NodeRef::Dirty(n));
+    /// The bytes of `page` as they are, unverified: for inspecting damage.
+    pub(crate) fn read_unverified(&self, page: u64) -> Result<PageBytes> {
+        match self.unwritten(page) {
+            Some(b) => Ok(b),
+            None => Ok(Arc::from(self.read_from_file(page)?)),
         }
-        Ok(NodeRef::Clean(page, self.read_raw(page)?))
+    }
+}
+
+/// Where a tree starts, and how far its links may reach.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct TreeRoot {
+    pub(crate) root: u64,
+    pub(crate) depth: u32,
+    pub(crate) page_count: u64,
+}
+
+/// One state of the tree to read: a published version (a snapshot's), or the writer's own,
+/// with the pages its commit has changed so far.
+pub(crate) struct Tree<'a> {
+    pub(super) pages: &'a SharedPages,
+    pub(super) working: Option<&'a PageMap<Node>>,
+    pub(super) at: TreeRoot,
+}
+
+/// A page as a reader sees it: changed by the commit being built, or sealed bytes.
+pub(crate) enum NodeRef<'a> {
+    Working(&'a Node),
+    Clean(u64, PageBytes),
+}
+
+impl<'a> Tree<'a> {
+    /// The tree published at `at` over `pages`.
+    pub(crate) fn published(pages: &'a SharedPages, at: TreeRoot) -> Tree<'a> {
+        Tree { pages, working: None, at }
     }
 
+    pub(crate) fn page_size(&self) -> usize {
+        self.pages.page_size
+    }
+
+    /// `page` must be a tree, overflow or free-list page of this file; `from` names the page
+    /// holding the link, for the error.
+    pub(crate) fn check_link(&self, page: u64, from: u64) -> Result<()> {
+        if page == 0 || page >= self.at.page_count {
+            return Err(Error::corrupted(
+                from,
+                format!("link to page {page}, outside 1..{}", self.at.page_count),
+            ));
+        }
+        Ok(())
+    }
+
+    pub(crate) fn node(&self, page: u64) -> Result<NodeRef<'a>> {
+        if let Some(n) = self.working.and_then(|w| w.get(&page)) {
+            return Ok(NodeRef::Working(n));
+        }
+        Ok(NodeRef::Clean(page, self.pages.read_raw(page)?))
+    }
+}
+
+impl Engine {
     fn write_at_page(&mut self, first_page: u64, bytes: &[u8]) -> Result<()> {
         if self.read_only {
+            // A read-only store writes nothing: the pages stay in memory.
             for (i, chunk) in bytes.chunks(self.page_size).enumerate() {
-                self.replayed_pages.insert(first_page + i as u64, Arc::from(chunk));
+                self.pages.put_unwritten(first_page + i as u64, Arc::from(chunk));
             }
             return Ok(());
         }
-        self.file.write_all_at(bytes, first_page * self.page_size as u64)?;
+        self.pages.file.write_all_at(bytes, first_page * self.page_size as u64)?;
         Ok(())
     }
 }

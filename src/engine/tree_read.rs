@@ -3,8 +3,7 @@
 
 use std::ops::Bound;
 
-use super::Engine;
-use super::pages::NodeRef;
+use super::pages::{NodeRef, Tree};
 use crate::error::{Error, Result};
 use crate::layout::node::{Node, NodeView, Value, ValueRef, cmp_keys};
 
@@ -21,7 +20,7 @@ enum Keep {
     Low,
 }
 
-impl Engine {
+impl Tree<'_> {
     /// The one bounded descent every reader uses. At each branch it takes the child after
     /// every separator for which `goes_right` holds, keeps the separator on the side `keep`
     /// names (the closest one seen, from the deepest branch that has one), and at the leaf calls
@@ -32,16 +31,16 @@ impl Engine {
         keep: Keep,
         f: impl FnOnce(u64, &NodeRef<'_>, Option<Vec<u8>>) -> Result<T>,
     ) -> Result<T> {
-        let depth = self.meta.depth;
-        let mut page = self.meta.root;
+        let depth = self.at.depth;
+        let mut page = self.at.root;
         let mut from = 0;
         let mut kept: Option<Vec<u8>> = None;
         for level in 1..=depth {
             self.check_link(page, from)?;
             let node = self.node(page)?;
             let next = match &node {
-                NodeRef::Dirty(Node::Leaf(_)) => None,
-                NodeRef::Dirty(Node::Branch(b)) => {
+                NodeRef::Working(Node::Leaf(_)) => None,
+                NodeRef::Working(Node::Branch(b)) => {
                     let seps = b.entries();
                     let idx = seps.partition_point(|(s, _)| goes_right(s));
                     match keep {
@@ -80,7 +79,7 @@ impl Engine {
                 }
             }
         }
-        Err(Error::corrupted(self.meta.root, "tree has no levels"))
+        Err(Error::corrupted(self.at.root, "tree has no levels"))
     }
 
     /// Descend to the leaf for `key` (the leftmost leaf for `None`). Calls `f` with the leaf and,
@@ -98,14 +97,14 @@ impl Engine {
     /// The value of `key`, read whole.
     pub(crate) fn get_bytes(&self, key: &[u8]) -> Result<Option<Vec<u8>>> {
         let found = self.with_leaf(Some(key), Keep::None, |_, node, _| match node {
-            NodeRef::Dirty(Node::Leaf(l)) => Ok(match l.search(key) {
+            NodeRef::Working(Node::Leaf(l)) => Ok(match l.search(key) {
                 Ok(i) => match &l.entries()[i].value {
                     Value::Inline(v) => Some(Ok(v.clone())),
                     v => Some(Err(v.clone())),
                 },
                 Err(_) => None,
             }),
-            NodeRef::Dirty(Node::Branch(_)) => unreachable_branch(),
+            NodeRef::Working(Node::Branch(_)) => unreachable_branch(),
             NodeRef::Clean(no, bytes) => {
                 let view = NodeView::new(*no, bytes)?;
                 Ok(match view.search(key)? {
@@ -126,8 +125,8 @@ impl Engine {
 
     pub(crate) fn get(&self, key: &[u8]) -> Result<Option<Value>> {
         self.with_leaf(Some(key), Keep::None, |_, node, _| match node {
-            NodeRef::Dirty(Node::Leaf(l)) => Ok(l.search(key).ok().map(|i| l.entries()[i].value.clone())),
-            NodeRef::Dirty(Node::Branch(_)) => unreachable_branch(),
+            NodeRef::Working(Node::Leaf(l)) => Ok(l.search(key).ok().map(|i| l.entries()[i].value.clone())),
+            NodeRef::Working(Node::Branch(_)) => unreachable_branch(),
             NodeRef::Clean(no, bytes) => {
                 let view = NodeView::new(*no, bytes)?;
                 match view.search(key)? {
@@ -143,7 +142,7 @@ impl Engine {
         let mut position: Bound<Vec<u8>> = start.clone();
         // Each round moves right by one leaf; the bound only guards against a damaged tree whose
         // separators do not increase.
-        for _ in 0..=self.meta.page_count {
+        for _ in 0..=self.at.page_count {
             let key = match &position {
                 Bound::Unbounded => None,
                 Bound::Included(k) | Bound::Excluded(k) => Some(k.as_slice()),
@@ -156,14 +155,14 @@ impl Engine {
                 };
                 let mut out = Vec::new();
                 match node {
-                    NodeRef::Dirty(Node::Leaf(l)) => {
+                    NodeRef::Working(Node::Leaf(l)) => {
                         for e in l.entries() {
                             if keep(&e.key) {
                                 out.push((e.key.clone(), e.value.clone()));
                             }
                         }
                     }
-                    NodeRef::Dirty(Node::Branch(_)) => return unreachable_branch(),
+                    NodeRef::Working(Node::Branch(_)) => return unreachable_branch(),
                     NodeRef::Clean(no, bytes) => {
                         let view = NodeView::new(*no, bytes)?;
                         for i in 0..view.count() {
@@ -183,11 +182,11 @@ impl Engine {
             if let Some(k) = key
                 && high.as_slice() <= k
             {
-                return Err(Error::corrupted(self.meta.root, "branch separators are out of order"));
+                return Err(Error::corrupted(self.at.root, "branch separators are out of order"));
             }
             position = Bound::Included(high);
         }
-        Err(Error::corrupted(self.meta.root, "scan did not end: the tree has a cycle"))
+        Err(Error::corrupted(self.at.root, "scan did not end: the tree has a cycle"))
     }
 
     /// The entries of one leaf before `end`, in descending key order, and the smallest key that
@@ -197,7 +196,7 @@ impl Engine {
         let mut position: Bound<Vec<u8>> = end.clone();
         // Each round moves left by one leaf; the bound guards against a damaged tree whose
         // separators do not increase.
-        for _ in 0..=self.meta.page_count {
+        for _ in 0..=self.at.page_count {
             let (entries, low) = self.with_leaf_below(&position, |node| {
                 let keep = |k: &[u8]| match &position {
                     Bound::Unbounded => true,
@@ -206,14 +205,14 @@ impl Engine {
                 };
                 let mut out = Vec::new();
                 match node {
-                    NodeRef::Dirty(Node::Leaf(l)) => {
+                    NodeRef::Working(Node::Leaf(l)) => {
                         for e in l.entries().iter().rev() {
                             if keep(&e.key) {
                                 out.push((e.key.clone(), e.value.clone()));
                             }
                         }
                     }
-                    NodeRef::Dirty(Node::Branch(_)) => return unreachable_branch(),
+                    NodeRef::Working(Node::Branch(_)) => return unreachable_branch(),
                     NodeRef::Clean(no, bytes) => {
                         let view = NodeView::new(*no, bytes)?;
                         for i in (0..view.count()).rev() {
@@ -237,11 +236,11 @@ impl Engine {
                 Bound::Excluded(k) => low.as_slice() < k.as_slice(),
             };
             if !moves_left {
-                return Err(Error::corrupted(self.meta.root, "branch separators are out of order"));
+                return Err(Error::corrupted(self.at.root, "branch separators are out of order"));
             }
             position = Bound::Excluded(low);
         }
-        Err(Error::corrupted(self.meta.root, "backward scan did not end: the tree has a cycle"))
+        Err(Error::corrupted(self.at.root, "backward scan did not end: the tree has a cycle"))
     }
 
     /// Descend to the leaf holding the greatest keys within `end` (the rightmost leaf for

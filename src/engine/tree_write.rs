@@ -20,14 +20,15 @@ struct Deleted {
 }
 
 impl Engine {
-    /// Take `page` out for changing: the same page when it is fresh, else a fresh copy (and the
-    /// original becomes pending free).
+    /// Take `page` out for changing: the same page when the commit being built allocated it,
+    /// else a copy on a page it allocates (and the original is released).
     fn take_node(&mut self, page: u64) -> Result<(u64, Node)> {
-        if let Some(node) = self.dirty.remove(&page) {
+        if let Some(node) = self.working.remove(&page) {
             return Ok((page, node));
         }
-        let node = Node::decode(page, &self.read_raw(page)?)?;
-        if self.fresh.contains(&page) {
+        let node = Node::decode(page, &self.pages.read_raw(page)?)?;
+        if self.this_commit.contains(&page) {
+            // Written out by a spill in the middle of a large commit: still this commit's.
             return Ok((page, node));
         }
         let kind = node_kind(&node);
@@ -38,28 +39,28 @@ impl Engine {
 
     /// Take `page` out to merge it away: it is released.
     fn take_node_to_free(&mut self, page: u64) -> Result<Node> {
-        let node = match self.dirty.remove(&page) {
+        let node = match self.working.remove(&page) {
             Some(n) => n,
-            None => Node::decode(page, &self.read_raw(page)?)?,
+            None => Node::decode(page, &self.pages.read_raw(page)?)?,
         };
         self.release(page, node_kind(&node));
         Ok(node)
     }
 
-    fn put_dirty(&mut self, page: u64, node: Node) {
-        debug_assert!(self.fresh.contains(&page));
+    fn put_working(&mut self, page: u64, node: Node) {
+        debug_assert!(self.this_commit.contains(&page));
         debug_assert!(node.size_is_consistent(), "kept byte count of page {page} is off");
         debug_assert!(
             node.encoded_len() <= self.page_size,
             "oversized node for page {page}: {}",
             node.encoded_len()
         );
-        self.dirty.insert(page, node);
+        self.working.insert(page, node);
     }
 
     fn node_size(&self, page: u64) -> Result<(usize, bool)> {
-        match self.node(page)? {
-            NodeRef::Dirty(n) => Ok((n.encoded_len(), matches!(n, Node::Leaf(_)))),
+        match self.tree().node(page)? {
+            NodeRef::Working(n) => Ok((n.encoded_len(), matches!(n, Node::Leaf(_)))),
             NodeRef::Clean(no, bytes) => {
                 let v = NodeView::new(no, &bytes)?;
                 Ok((v.used_bytes()?, v.is_leaf()))
@@ -76,7 +77,7 @@ impl Engine {
         self.meta.root = ins.page;
         if let Some((sep, right)) = ins.split {
             let new_root = self.alloc(PageKind::Branch);
-            self.put_dirty(new_root, Node::Branch(Branch::new(ins.page, vec![(sep, right)])));
+            self.put_working(new_root, Node::Branch(Branch::new(ins.page, vec![(sep, right)])));
             self.meta.root = new_root;
             self.meta.depth += 1;
             if self.meta.depth > MAX_TREE_DEPTH {
@@ -119,12 +120,12 @@ impl Engine {
                         .ok_or_else(|| Error::corrupted(page, "leaf entries too large to split"))?;
                     let sep = right.entries()[0].key.clone();
                     let rp = self.alloc(PageKind::Leaf);
-                    self.put_dirty(rp, Node::Leaf(right));
+                    self.put_working(rp, Node::Leaf(right));
                     Some((sep, rp))
                 } else {
                     None
                 };
-                self.put_dirty(page, Node::Leaf(leaf));
+                self.put_working(page, Node::Leaf(leaf));
                 Ok(Inserted { page, split, old })
             }
             Node::Branch(mut br) => {
@@ -133,7 +134,7 @@ impl Engine {
                 }
                 let idx = br.child_index(&key);
                 let child = br.child(idx);
-                self.check_link(child, page)?;
+                self.tree().check_link(child, page)?;
                 let last = idx + 1 == br.child_count();
                 let ins = self.insert_rec(child, level + 1, rightmost && last, key, value)?;
                 br.set_child(idx, ins.page);
@@ -144,12 +145,12 @@ impl Engine {
                     let (sep, right) = split_branch(&mut br, self.page_size)
                         .ok_or_else(|| Error::corrupted(page, "branch entries too large to split"))?;
                     let rp = self.alloc(PageKind::Branch);
-                    self.put_dirty(rp, Node::Branch(right));
+                    self.put_working(rp, Node::Branch(right));
                     Some((sep, rp))
                 } else {
                     None
                 };
-                self.put_dirty(page, Node::Branch(br));
+                self.put_working(page, Node::Branch(br));
                 Ok(Inserted { page, split, old: ins.old })
             }
         }
@@ -158,7 +159,7 @@ impl Engine {
     /// Delete; `Ok(true)` when the key existed.
     pub(crate) fn delete(&mut self, key: &[u8]) -> Result<bool> {
         // A missing key changes nothing: no page is copied.
-        if self.get(key)?.is_none() {
+        if self.tree().get(key)?.is_none() {
             return Ok(false);
         }
         self.changed = true;
@@ -168,8 +169,8 @@ impl Engine {
         // A root branch left with one child hands the root to it.
         while self.meta.depth > 1 {
             let root = self.meta.root;
-            let only_child = match self.node(root)? {
-                NodeRef::Dirty(Node::Branch(b)) if b.entries().is_empty() => Some(b.first_child),
+            let only_child = match self.tree().node(root)? {
+                NodeRef::Working(Node::Branch(b)) if b.entries().is_empty() => Some(b.first_child),
                 NodeRef::Clean(no, bytes) => {
                     let v = NodeView::new(no, &bytes)?;
                     (!v.is_leaf() && v.count() == 0).then(|| v.first_child())
@@ -177,7 +178,7 @@ impl Engine {
                 _ => None,
             };
             let Some(child) = only_child else { break };
-            self.check_link(child, root)?;
+            self.tree().check_link(child, root)?;
             self.release(root, PageKind::Branch);
             self.meta.root = child;
             self.meta.depth -= 1;
@@ -201,7 +202,7 @@ impl Engine {
                 }
                 let old = leaf.search(key).ok().map(|i| leaf.remove(i).value);
                 let underfull = leaf.encoded_len() < quarter;
-                self.put_dirty(page, Node::Leaf(leaf));
+                self.put_working(page, Node::Leaf(leaf));
                 Ok(Deleted { page, old, underfull })
             }
             Node::Branch(mut br) => {
@@ -210,14 +211,14 @@ impl Engine {
                 }
                 let idx = br.child_index(key);
                 let child = br.child(idx);
-                self.check_link(child, page)?;
+                self.tree().check_link(child, page)?;
                 let del = self.delete_rec(child, level + 1, key)?;
                 br.set_child(idx, del.page);
                 if del.underfull && br.child_count() > 1 {
                     self.rebalance(&mut br, idx, page)?;
                 }
                 let underfull = br.encoded_len() < quarter;
-                self.put_dirty(page, Node::Branch(br));
+                self.put_working(page, Node::Branch(br));
                 Ok(Deleted { page, old: del.old, underfull })
             }
         }
@@ -227,8 +228,8 @@ impl Engine {
     fn rebalance(&mut self, br: &mut Branch, idx: usize, br_page: u64) -> Result<()> {
         let (li, ri) = if idx > 0 { (idx - 1, idx) } else { (0, 1) };
         let (lp, rp) = (br.child(li), br.child(ri));
-        self.check_link(lp, br_page)?;
-        self.check_link(rp, br_page)?;
+        self.tree().check_link(lp, br_page)?;
+        self.tree().check_link(rp, br_page)?;
         let (lsize, lleaf) = self.node_size(lp)?;
         let (rsize, rleaf) = self.node_size(rp)?;
         if lleaf != rleaf {
@@ -253,7 +254,7 @@ impl Engine {
             }
             _ => return Err(Error::corrupted(br_page, "children of one branch are at different levels")),
         };
-        self.put_dirty(lp2, merged);
+        self.put_working(lp2, merged);
         br.set_child(li, lp2);
         Ok(())
     }

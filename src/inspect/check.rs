@@ -54,11 +54,8 @@ impl Checker<'_> {
 
     /// A page's bytes from disk (or memory), verified.
     fn verified(&mut self, page: u64) -> Option<Vec<u8>> {
-        let bytes = match self.engine.replayed_page(page) {
-            Some(b) => Ok(b.to_vec()),
-            None => self.engine.read_from_file(page),
-        };
-        let checked = bytes.and_then(|b| verify_page(page, &b).map(|_| b));
+        let bytes = self.engine.pages().read_unverified(page);
+        let checked = bytes.and_then(|b| verify_page(page, &b).map(|_| b.to_vec()));
         match checked {
             Ok(b) => Some(b),
             Err(e) => {
@@ -104,17 +101,12 @@ impl Checker<'_> {
             if !self.reach(page, from, "tree") {
                 continue;
             }
-            let node = match self.engine.dirty_node(page) {
-                Some(n) => n.clone(),
-                None => {
-                    let Some(bytes) = self.verified(page) else { continue };
-                    match Node::decode(page, &bytes) {
-                        Ok(n) => n,
-                        Err(e) => {
-                            self.fail(page, e);
-                            continue;
-                        }
-                    }
+            let Some(bytes) = self.verified(page) else { continue };
+            let node = match Node::decode(page, &bytes) {
+                Ok(n) => n,
+                Err(e) => {
+                    self.fail(page, e);
+                    continue;
                 }
             };
             if node.encoded_len() > self.engine.page_size() {

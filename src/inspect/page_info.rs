@@ -10,7 +10,7 @@ use crate::layout::file::{
     in_page_u32, page_checksum, page_count_field, page_next, stored_checksum, verify_page,
 };
 use crate::layout::freelist;
-use crate::layout::node::{Node, NodeView, Value, ValueRef};
+use crate::layout::node::{NodeView, Value, ValueRef};
 
 fn page_type_of(kind: PageKind) -> PageType {
     match kind {
@@ -38,19 +38,7 @@ pub(crate) fn page_summary(engine: &Engine, page: u64) -> Result<PageSummary> {
     if engine.is_free(page) {
         return Ok(PageSummary { number: page, page_type: PageType::Free, items: 0, used_bytes: 0 });
     }
-    if let Some(node) = engine.dirty_node(page) {
-        let (page_type, items) = match node {
-            Node::Leaf(l) => (PageType::Leaf, l.entries().len()),
-            Node::Branch(b) => (PageType::Branch, b.child_count()),
-        };
-        return Ok(PageSummary {
-            number: page,
-            page_type,
-            items: in_page_u32(items),
-            used_bytes: in_page_u32(node.encoded_len()),
-        });
-    }
-    let bytes = engine.read_raw(page)?;
+    let bytes = engine.pages().read_raw(page)?;
     let kind = verify_page(page, &bytes)?;
     let count = u32::from(page_count_field(&bytes));
     let (items, used) = match kind {
@@ -137,40 +125,11 @@ pub(crate) fn page_info(engine: &Engine, page: u64) -> Result<PageInfo> {
     if page == 0 {
         return page_zero_info(engine);
     }
-    if let Some(node) = engine.dirty_node(page) {
-        let used = in_page_u32(node.encoded_len());
-        let (page_type, stored_type, next, items) = match node {
-            Node::Leaf(l) => (
-                PageType::Leaf,
-                PageKind::Leaf as u8,
-                0,
-                l.entries().iter().map(|e| leaf_item(&e.key, &e.value)).collect::<Vec<_>>(),
-            ),
-            Node::Branch(b) => {
-                let mut items = vec![PageItem::BranchChild { key: None, child: b.first_child }];
-                items.extend(
-                    b.entries()
-                        .iter()
-                        .map(|(k, c)| PageItem::BranchChild { key: Some(k.clone()), child: *c }),
-                );
-                (PageType::Branch, PageKind::Branch as u8, b.first_child, items)
-            }
-        };
-        return Ok(PageInfo {
-            number: page,
-            page_type,
-            stored_type,
-            item_count: in_page_u32(items.len()),
-            next,
-            checksum: ChecksumState::NotYetWritten,
-            used_bytes: used,
-            free_bytes: ps - used,
-            items,
-        });
-    }
-    let bytes = match engine.replayed_page(page) {
+    // A page changed since the last write-out is shown as it will be written.
+    let unwritten = engine.pages().unwritten(page);
+    let bytes = match &unwritten {
         Some(b) => b.to_vec(),
-        None => engine.read_from_file(page)?,
+        None => engine.pages().read_from_file(page)?,
     };
     let stored_type = bytes[0];
     let next = page_next(&bytes);
@@ -179,6 +138,8 @@ pub(crate) fn page_info(engine: &Engine, page: u64) -> Result<PageInfo> {
     let free = engine.is_free(page);
     let checksum = if free {
         ChecksumState::NotApplicable
+    } else if stored == computed && unwritten.is_some() {
+        ChecksumState::NotYetWritten
     } else if stored == computed {
         ChecksumState::Valid
     } else {
@@ -195,7 +156,7 @@ pub(crate) fn page_info(engine: &Engine, page: u64) -> Result<PageInfo> {
         free_bytes: ps,
         items: Vec::new(),
     };
-    if free || checksum != ChecksumState::Valid {
+    if free || !matches!(checksum, ChecksumState::Valid | ChecksumState::NotYetWritten) {
         if !free {
             info.page_type = PageKind::from_byte(stored_type).map_or(PageType::Free, page_type_of);
         }

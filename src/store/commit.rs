@@ -23,16 +23,12 @@ impl KVStore {
         self.commit(vec![LogOp::Put(key.to_vec(), value.to_vec())])
     }
 
-    /// Delete `key`; `Ok(true)` when it existed.
+    /// Delete `key`; `Ok(true)` when it existed. The test and the delete are one step: of two
+    /// threads deleting the same key, one gets `true`. A missing key writes nothing.
     pub fn delete(&self, key: impl AsRef<[u8]>) -> Result<bool> {
         let key = key.as_ref();
         self.check_sizes(key, None)?;
-        self.check_writable()?;
-        if !self.contains_key(key)? {
-            return Ok(false);
-        }
-        self.commit(vec![LogOp::Delete(key.to_vec())])?;
-        Ok(true)
+        self.commit_if(vec![LogOp::Delete(key.to_vec())], |engine| Ok(engine.tree().get(key)?.is_some()))
     }
 
     /// Apply a batch all-or-nothing, also across a crash.
@@ -75,11 +71,20 @@ impl KVStore {
     }
 
     pub(super) fn commit(&self, ops: Vec<LogOp>) -> Result<()> {
+        self.commit_if(ops, |_| Ok(true)).map(|_| ())
+    }
+
+    /// Commit `ops` if `precondition` holds of the tree once the write lock is held; `Ok(false)`,
+    /// with nothing logged, when it does not.
+    fn commit_if(&self, ops: Vec<LogOp>, precondition: impl FnOnce(&Engine) -> Result<bool>) -> Result<bool> {
         self.check_writable()?;
         let seq = {
             let mut guard = self.write_inner()?;
             self.check_writable()?;
             let inner = &mut *guard;
+            if !precondition(&inner.engine)? {
+                return Ok(false);
+            }
             let seq = inner.log.next_seq;
             let record_start = inner.log.buf.len();
             wal::encode_record(seq, &ops, &mut inner.log.buf)?;
@@ -111,7 +116,7 @@ impl KVStore {
         if self.durability == Durability::Immediate {
             self.sync_to(seq)?;
         }
-        Ok(())
+        Ok(true)
     }
 
     /// Make every commit up to `seq` durable, sharing one fsync with concurrent committers.
@@ -204,7 +209,7 @@ impl KVStore {
             return Err(e.into());
         }
         let header = inner.engine.header().clone();
-        match Engine::new(file, header, meta, 0, self.cache_bytes, false) {
+        match Engine::new(file, header, meta, 0, self.cache_bytes, false, Some(self.versions.clone())) {
             Ok(engine) => inner.engine = engine,
             Err(e) => return self.fail_poisoned("reopening the compacted file", e),
         }
@@ -226,6 +231,7 @@ fn batch_key(op: &BatchOp) -> &[u8] {
 /// between operations bounds memory; a spill that fails keeps the pages in memory, so its error
 /// waits for the end of the commit.
 pub(super) fn apply(engine: &mut Engine, ops: Vec<LogOp>) -> Result<()> {
+    engine.begin_commit();
     enum Ready {
         Put(Vec<u8>, Value),
         Delete(Vec<u8>),
@@ -261,5 +267,7 @@ pub(super) fn apply(engine: &mut Engine, ops: Vec<LogOp>) -> Result<()> {
             spill_error = Some(e);
         }
     }
+    // Snapshots taken from here on see this commit.
+    engine.publish();
     spill_error.map_or(Ok(()), Err)
 }

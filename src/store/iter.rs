@@ -2,29 +2,30 @@
 
 use std::ops::{Bound, RangeBounds};
 
+use std::marker::PhantomData;
+
 use super::KVStore;
+use super::snapshot::Snapshot;
 use crate::error::Result;
 use crate::inspect::PageSummary;
 use crate::layout::node::Value;
 
 impl KVStore {
-    /// Every pair in key order.
+    /// Every pair in key order, as of now: the iterator reads one commit's state (its own
+    /// snapshot) however long it lives.
     pub fn iter(&self) -> Iter<'_> {
         self.range_bounds(Bound::Unbounded, Bound::Unbounded)
     }
 
     /// Pairs with keys in `range`, in key order: `store.range(b"a".as_slice()..b"m".as_slice())`.
     pub fn range<K: AsRef<[u8]>, R: RangeBounds<K>>(&self, range: R) -> Iter<'_> {
-        let own = |b: Bound<&K>| match b {
-            Bound::Included(k) => Bound::Included(k.as_ref().to_vec()),
-            Bound::Excluded(k) => Bound::Excluded(k.as_ref().to_vec()),
-            Bound::Unbounded => Bound::Unbounded,
-        };
-        self.range_bounds(own(range.start_bound()), own(range.end_bound()))
+        let (start, end) = own_bounds(range);
+        self.range_bounds(start, end)
     }
 
+    /// Pairs with keys between `start` and `end`, in key order.
     pub fn range_bounds(&self, start: Bound<Vec<u8>>, end: Bound<Vec<u8>>) -> Iter<'_> {
-        Iter { keys: KeyCursor::new(self, start, end) }
+        Iter::new(self.snapshot(), start, end)
     }
 
     /// Pairs whose key starts with `prefix`, in key order.
@@ -36,7 +37,7 @@ impl KVStore {
     /// Keys with their value lengths, without reading values: for listings of stores with large
     /// values.
     pub fn keys(&self, start: Bound<Vec<u8>>, end: Bound<Vec<u8>>) -> Keys<'_> {
-        Keys { keys: KeyCursor::new(self, start, end) }
+        Keys::new(self.snapshot(), start, end)
     }
 
     /// Keys starting with `prefix`, with their value lengths.
@@ -48,7 +49,7 @@ impl KVStore {
     /// Keys with their value lengths in descending key order, from `end` down to `start`,
     /// without reading values: for paging backwards through a listing.
     pub fn keys_rev(&self, start: Bound<Vec<u8>>, end: Bound<Vec<u8>>) -> KeysRev<'_> {
-        KeysRev { store: self, next: Some(end), start, buf: Default::default() }
+        KeysRev::new(self.snapshot(), start, end)
     }
 
     /// Keys starting with `prefix`, with their value lengths, in descending key order.
@@ -61,6 +62,61 @@ impl KVStore {
     pub fn pages(&self) -> PageIter<'_> {
         PageIter { store: self, next: 0 }
     }
+}
+
+impl Snapshot {
+    /// Every pair of this snapshot in key order.
+    pub fn iter(&self) -> Iter<'_> {
+        self.range_bounds(Bound::Unbounded, Bound::Unbounded)
+    }
+
+    /// Pairs with keys in `range`, in key order.
+    pub fn range<K: AsRef<[u8]>, R: RangeBounds<K>>(&self, range: R) -> Iter<'_> {
+        let (start, end) = own_bounds(range);
+        self.range_bounds(start, end)
+    }
+
+    /// Pairs with keys between `start` and `end`, in key order.
+    pub fn range_bounds(&self, start: Bound<Vec<u8>>, end: Bound<Vec<u8>>) -> Iter<'_> {
+        Iter::new(self.clone(), start, end)
+    }
+
+    /// Pairs whose key starts with `prefix`, in key order.
+    pub fn prefix(&self, prefix: impl AsRef<[u8]>) -> Iter<'_> {
+        let (start, end) = prefix_bounds(prefix.as_ref());
+        self.range_bounds(start, end)
+    }
+
+    /// Keys with their value lengths, without reading values.
+    pub fn keys(&self, start: Bound<Vec<u8>>, end: Bound<Vec<u8>>) -> Keys<'_> {
+        Keys::new(self.clone(), start, end)
+    }
+
+    /// Keys starting with `prefix`, with their value lengths.
+    pub fn prefix_keys(&self, prefix: impl AsRef<[u8]>) -> Keys<'_> {
+        let (start, end) = prefix_bounds(prefix.as_ref());
+        self.keys(start, end)
+    }
+
+    /// Keys with their value lengths in descending key order, from `end` down to `start`.
+    pub fn keys_rev(&self, start: Bound<Vec<u8>>, end: Bound<Vec<u8>>) -> KeysRev<'_> {
+        KeysRev::new(self.clone(), start, end)
+    }
+
+    /// Keys starting with `prefix`, with their value lengths, in descending key order.
+    pub fn prefix_keys_rev(&self, prefix: impl AsRef<[u8]>) -> KeysRev<'_> {
+        let (start, end) = prefix_bounds(prefix.as_ref());
+        self.keys_rev(start, end)
+    }
+}
+
+fn own_bounds<K: AsRef<[u8]>, R: RangeBounds<K>>(range: R) -> (Bound<Vec<u8>>, Bound<Vec<u8>>) {
+    let own = |b: Bound<&K>| match b {
+        Bound::Included(k) => Bound::Included(k.as_ref().to_vec()),
+        Bound::Excluded(k) => Bound::Excluded(k.as_ref().to_vec()),
+        Bound::Unbounded => Bound::Unbounded,
+    };
+    (own(range.start_bound()), own(range.end_bound()))
 }
 
 pub(super) fn prefix_bounds(prefix: &[u8]) -> (Bound<Vec<u8>>, Bound<Vec<u8>>) {
@@ -80,17 +136,17 @@ pub(super) fn prefix_bounds(prefix: &[u8]) -> (Bound<Vec<u8>>, Bound<Vec<u8>>) {
     (Bound::Included(prefix.to_vec()), end)
 }
 
-/// Walks keys a leaf at a time, resuming by key.
-pub(super) struct KeyCursor<'a> {
-    store: &'a KVStore,
+/// Walks one snapshot's keys a leaf at a time, resuming by key.
+struct KeyCursor {
+    snapshot: Snapshot,
     next: Option<Bound<Vec<u8>>>,
     end: Bound<Vec<u8>>,
     buf: std::collections::VecDeque<(Vec<u8>, Value)>,
 }
 
-impl<'a> KeyCursor<'a> {
-    pub(super) fn new(store: &'a KVStore, start: Bound<Vec<u8>>, end: Bound<Vec<u8>>) -> KeyCursor<'a> {
-        KeyCursor { store, next: Some(start), end, buf: Default::default() }
+impl KeyCursor {
+    fn new(snapshot: Snapshot, start: Bound<Vec<u8>>, end: Bound<Vec<u8>>) -> KeyCursor {
+        KeyCursor { snapshot, next: Some(start), end, buf: Default::default() }
     }
 
     fn next_entry(&mut self) -> Option<Result<(Vec<u8>, Value)>> {
@@ -109,11 +165,8 @@ impl<'a> KeyCursor<'a> {
                 return Some(Ok((k, v)));
             }
             let start = self.next.take()?;
-            let chunk = self.store.read_inner().and_then(|inner| inner.engine.leaf_chunk(&start));
-            match chunk {
+            match self.snapshot.state.tree().leaf_chunk(&start) {
                 Ok((entries, high)) => {
-                    // Resume after the last key seen, so a change between two leaves never
-                    // makes the walk repeat or skip a key.
                     self.next = match (entries.last(), high) {
                         (Some((last, _)), Some(_)) => Some(Bound::Excluded(last.clone())),
                         (None, Some(h)) => Some(Bound::Included(h)),
@@ -127,38 +180,41 @@ impl<'a> KeyCursor<'a> {
     }
 }
 
-/// Ordered iterator over `(key, value)` pairs. It reads one leaf at a time and holds no lock
-/// between calls; it sees each leaf as it is when read.
+/// Ordered iterator over `(key, value)` pairs of one snapshot: it reads one leaf at a time and
+/// sees one commit's state from its first item to its last, whatever is committed meanwhile.
 pub struct Iter<'a> {
-    keys: KeyCursor<'a>,
+    keys: KeyCursor,
+    _store: PhantomData<&'a ()>,
+}
+
+impl Iter<'_> {
+    fn new(snapshot: Snapshot, start: Bound<Vec<u8>>, end: Bound<Vec<u8>>) -> Self {
+        Iter { keys: KeyCursor::new(snapshot, start, end), _store: PhantomData }
+    }
 }
 
 impl Iterator for Iter<'_> {
     type Item = Result<(Vec<u8>, Vec<u8>)>;
 
     fn next(&mut self) -> Option<Self::Item> {
-        loop {
-            let (key, value) = match self.keys.next_entry()? {
-                Ok(e) => e,
-                Err(e) => return Some(Err(e)),
-            };
-            return Some(match value {
-                Value::Inline(v) => Ok((key, v)),
-                // Large values are read when reached, by key: their pages may have been
-                // reused since the leaf was read.
-                Value::Overflow { .. } => match self.keys.store.get(&key) {
-                    Ok(Some(v)) => Ok((key, v)),
-                    Ok(None) => continue,
-                    Err(e) => Err(e),
-                },
-            });
-        }
+        let (key, value) = match self.keys.next_entry()? {
+            Ok(e) => e,
+            Err(e) => return Some(Err(e)),
+        };
+        Some(self.keys.snapshot.state.tree().read_value(&value, None).map(|v| (key, v)))
     }
 }
 
-/// Ordered iterator over `(key, value length)` pairs; reads no values.
+/// Ordered iterator over `(key, value length)` pairs of one snapshot; reads no values.
 pub struct Keys<'a> {
-    keys: KeyCursor<'a>,
+    keys: KeyCursor,
+    _store: PhantomData<&'a ()>,
+}
+
+impl Keys<'_> {
+    fn new(snapshot: Snapshot, start: Bound<Vec<u8>>, end: Bound<Vec<u8>>) -> Self {
+        Keys { keys: KeyCursor::new(snapshot, start, end), _store: PhantomData }
+    }
 }
 
 impl Iterator for Keys<'_> {
@@ -169,15 +225,22 @@ impl Iterator for Keys<'_> {
     }
 }
 
-/// Descending iterator over `(key, value length)` pairs; reads no values. Like [`Keys`], it
-/// reads one leaf at a time, holds no lock between calls and resumes by key.
+/// Descending iterator over `(key, value length)` pairs of one snapshot; reads no values. Like
+/// [`Keys`], it reads one leaf at a time and resumes by key.
 pub struct KeysRev<'a> {
-    store: &'a KVStore,
+    snapshot: Snapshot,
+    _store: PhantomData<&'a ()>,
     /// Where the next leaf to read ends (`None`: done).
     next: Option<Bound<Vec<u8>>>,
     start: Bound<Vec<u8>>,
     /// Entries of the leaf read last, greatest first.
     buf: std::collections::VecDeque<(Vec<u8>, u64)>,
+}
+
+impl KeysRev<'_> {
+    fn new(snapshot: Snapshot, start: Bound<Vec<u8>>, end: Bound<Vec<u8>>) -> Self {
+        KeysRev { snapshot, _store: PhantomData, next: Some(end), start, buf: Default::default() }
+    }
 }
 
 impl Iterator for KeysRev<'_> {
@@ -199,11 +262,8 @@ impl Iterator for KeysRev<'_> {
                 return Some(Ok((k, len)));
             }
             let end = self.next.take()?;
-            let chunk = self.store.read_inner().and_then(|inner| inner.engine.leaf_chunk_rev(&end));
-            match chunk {
+            match self.snapshot.state.tree().leaf_chunk_rev(&end) {
                 Ok((entries, low)) => {
-                    // Resume before the smallest key seen, so a change between two leaves never
-                    // makes the walk repeat or skip a key.
                     self.next = match (entries.last(), low) {
                         (Some((smallest, _)), Some(_)) => Some(Bound::Excluded(smallest.clone())),
                         (None, Some(low)) => Some(Bound::Excluded(low)),

@@ -16,12 +16,13 @@ mod iter;
 mod open;
 mod paths;
 mod recovery;
+mod snapshot;
 
 use std::path::{Path, PathBuf};
 use std::sync::atomic::AtomicU64;
 use std::sync::{Arc, Mutex, MutexGuard, RwLock, RwLockReadGuard, RwLockWriteGuard};
 
-use crate::engine::Engine;
+use crate::engine::{Engine, Versions};
 use crate::error::{Error, Result};
 use crate::inspect::{self, CheckReport, PageInfo, RecoveryReport, Stats};
 use crate::io::{FileIo, Vfs};
@@ -32,6 +33,7 @@ use crate::wal::LogOp;
 use crate::wal::writer::LogWriter;
 pub use iter::{Iter, Keys, KeysRev, PageIter};
 pub use paths::log_path;
+pub use snapshot::Snapshot;
 
 /// An open store. Reads and writes take `&self` and may run on many threads (share it in an
 /// `Arc`); changing the identifier takes `&mut self`.
@@ -56,6 +58,8 @@ pub struct KVStore {
     identifier: String,
     vfs: Arc<dyn Vfs>,
     inner: RwLock<StoreState>,
+    /// The published states: what snapshots read, without taking `inner`.
+    versions: Arc<Versions>,
     /// The log, shared with the sync path outside the write lock (`None`: read-only, no log).
     log_file: Option<Arc<dyn FileIo>>,
     /// Highest sequence number written to the log file, and highest known durable.
@@ -167,31 +171,41 @@ impl KVStore {
 
     // ------------------------------------------------------------------ reads
 
-    pub fn get(&self, key: impl AsRef<[u8]>) -> Result<Option<Vec<u8>>> {
-        self.read_inner()?.engine.get_bytes(key.as_ref())
+    /// A snapshot of the store as the last commit left it: see [`Snapshot`]. Every read and
+    /// iterator of `KVStore` takes one of its own.
+    pub fn snapshot(&self) -> Snapshot {
+        Snapshot::new(self.versions.pin())
     }
 
+    /// Identifies the newest commit this handle has published: it changes whenever a commit
+    /// through this handle does.
+    pub fn data_version(&self) -> u64 {
+        self.versions.pin().version
+    }
+
+    /// The value of `key`, read whole, as of the last commit.
+    pub fn get(&self, key: impl AsRef<[u8]>) -> Result<Option<Vec<u8>>> {
+        self.snapshot().get(key)
+    }
+
+    /// Whether `key` has a value.
     pub fn contains_key(&self, key: impl AsRef<[u8]>) -> Result<bool> {
-        Ok(self.read_inner()?.engine.get(key.as_ref())?.is_some())
+        self.snapshot().contains_key(key)
     }
 
     /// Length of the value without reading it.
     pub fn value_len(&self, key: impl AsRef<[u8]>) -> Result<Option<u64>> {
-        Ok(self.read_inner()?.engine.get(key.as_ref())?.map(|v| v.len()))
+        self.snapshot().value_len(key)
     }
 
     /// At most `max` bytes from the start of the value (previews of large values).
     pub fn get_prefix(&self, key: impl AsRef<[u8]>, max: usize) -> Result<Option<Vec<u8>>> {
-        let inner = self.read_inner()?;
-        match inner.engine.get(key.as_ref())? {
-            Some(v) => Ok(Some(inner.engine.read_value(&v, Some(max))?)),
-            None => Ok(None),
-        }
+        self.snapshot().get_prefix(key, max)
     }
 
-    /// Number of keys, kept in the meta slot: O(1).
+    /// Number of keys as of the last commit, kept in the meta slot: O(1).
     pub fn len(&self) -> u64 {
-        self.read_inner().map(|i| i.engine.meta().key_count).unwrap_or(0)
+        self.versions.pin().key_count
     }
 
     pub fn is_empty(&self) -> bool {

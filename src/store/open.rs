@@ -102,7 +102,8 @@ impl KVStore {
         };
 
         let (header, meta, slot) = read_page_zero(&*data, path)?;
-        let engine = Engine::new(data, header, meta.clone(), slot, opts.cache_bytes, opts.read_only)?;
+        let engine = Engine::new(data, header, meta.clone(), slot, opts.cache_bytes, opts.read_only, None)?;
+        let versions = engine.versions().clone();
         let mut inner = StoreState {
             engine,
             log: LogWriter {
@@ -125,6 +126,7 @@ impl KVStore {
             identifier: inner.engine.meta().identifier.clone(),
             vfs,
             inner: RwLock::new(inner),
+            versions,
             log_file: if opts.read_only { None } else { log_file },
             written_seq: AtomicU64::new(last_seq),
             synced_seq: Mutex::new(last_seq),

@@ -188,7 +188,8 @@ fn base_store() -> Base {
     let info = store.page_info(0).unwrap();
     let active_slot = if format!("{:?}", info.items).contains("slot 1 (in force)") { 1 } else { 0 };
     drop(store);
-    let base = Base { data: file(&vfs, &db()), log: file(&vfs, &wal()), model, committed, types, active_slot };
+    let base =
+        Base { data: file(&vfs, &db()), log: file(&vfs, &wal()), model, committed, types, active_slot };
     assert!(base.types.contains(&PageType::Freelist) && base.types.contains(&PageType::Overflow));
     assert!(base.types.contains(&PageType::Branch) && base.types.contains(&PageType::Free));
     base
@@ -321,7 +322,9 @@ fn bit_flips_are_errors_or_named_by_check() {
         opened += usize::from(assert_older_checkpoint_or_refused(&base, &data, &format!("slot byte {pos}")));
     }
     assert!(opened > 0, "no flip in the slot in force fell back to the older checkpoint");
-    eprintln!("bit flips: {flips} files, and 256 in the slot in force ({opened} opened the older checkpoint)");
+    eprintln!(
+        "bit flips: {flips} files, and 256 in the slot in force ({opened} opened the older checkpoint)"
+    );
 }
 
 /// The meta slot in force fails its checksum, like a torn checkpoint: the store opens the
