@@ -23,6 +23,7 @@ impl KVStore {
         self.range_bounds(own(range.start_bound()), own(range.end_bound()))
     }
 
+    /// Pairs with keys between `start` and `end`, in key order: [`KVStore::range`] with owned bounds.
     pub fn range_bounds(&self, start: Bound<Vec<u8>>, end: Bound<Vec<u8>>) -> Iter<'_> {
         Iter { keys: KeyCursor::new(self, start, end) }
     }
