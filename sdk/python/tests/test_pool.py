@@ -95,6 +95,14 @@ class Pool(ServerTestCase):
         self.assertEqual(self.server.health()["sessions"], 1, "the first store's sessions were closed")
         self.assertNotIn("mine", pool)
         self.assertEqual(pool.get_current_path(), self.store_name("-second"))
+        with pool.session() as lent:
+            pool.open(self.store_name("-third"))
+            self.assertEqual(lent.get_current_path(), self.store_name("-second"))
+            self.assertEqual(self.server.health()["sessions"], 2)
+        self.assertEqual(
+            self.server.health()["sessions"], 1, "a session of the old store is closed on return"
+        )
+        self.assertEqual(pool.get_current_path(), self.store_name("-third"))
         with self.assertRaises(BadRequest):
             pool.open("../escape.db")
         with self.assertRaises(NotOpen):

@@ -60,11 +60,12 @@ class Reply:
             raise ServerError(f"the server answered JSON that is not an object: {body!r}")
         return body
 
-    def field(self, name: str) -> Any:
-        body = self.json_object()
-        if name not in body:
-            raise ServerError(f"the server's answer has no {name!r}: {body!r}")
-        return body[name]
+    def string(self, name: str) -> str:
+        """The answer's string field ``name``."""
+        value = self.json_object().get(name)
+        if not isinstance(value, str):
+            raise ServerError(f"the server's answer has no string {name!r}: {self.body[:200]!r}")
+        return value
 
 
 def target(route: str, query: Optional[Mapping[str, str]] = None) -> str:
@@ -109,18 +110,14 @@ class StoreOperations:
         session."""
         raise NotImplementedError
 
-    def _post_json(self, route: str, payload: Any, **kwargs: Any) -> Reply:
-        body = json.dumps(payload, ensure_ascii=False).encode("utf-8")
-        return self._request("POST", route, body=body, **kwargs)
+    def _post_json(self, route: str, payload: Any) -> Reply:
+        return self._request("POST", route, body=json.dumps(payload, ensure_ascii=False).encode("utf-8"))
 
     # -------------------------------------------------------------- the original client's calls
 
     def get_current_path(self) -> str:
         """The store's path, as given to ``open``."""
-        path = self._request("GET", "/api/current").field("path")
-        if not isinstance(path, str):
-            raise ServerError(f"the server answered a path that is not a string: {path!r}")
-        return path
+        return self._request("GET", "/api/current").string("path")
 
     def is_activate(self) -> bool:
         """Whether the server still knows this client's session (the original's name)."""
@@ -157,10 +154,7 @@ class StoreOperations:
 
     def get_kv_id(self) -> str:
         """The store's identifier."""
-        identifier = self._request("GET", "/api/id/get").field("identifier")
-        if not isinstance(identifier, str):
-            raise ServerError(f"the server answered an identifier that is not a string: {identifier!r}")
-        return identifier
+        return self._request("GET", "/api/id/get").string("identifier")
 
     def compact(self) -> bool:
         """Rewrites the store densely, giving free space back to the file system."""
@@ -191,19 +185,15 @@ class StoreOperations:
 
     def _execute_status(self, command: str) -> List[Tuple[Optional[str], str]]:
         _not_empty("command", command, "execute")
-        status = self._execute(command, results=False).get("status")
-        if not isinstance(status, str):
-            raise ServerError(f"/api/execute answered no status string: {status!r}")
-        return _codec.split_status(status)
+        return _codec.split_status(self._execute(command, results=False).string("status"))
 
-    def _execute(self, command: str, *, results: bool) -> Dict[str, Any]:
-        reply = self._request(
+    def _execute(self, command: str, *, results: bool) -> Reply:
+        return self._request(
             "POST",
             target("/api/execute", {"results": "true"} if results else None),
             body=command.encode("utf-8"),
             content_type="text/plain; charset=utf-8",
         )
-        return reply.json_object()
 
     # -------------------------------------------------------------- the Pythonic API
 
@@ -213,7 +203,7 @@ class StoreOperations:
         ``"not_found"``, ``"error"``, ...). Byte strings that are not UTF-8 come as ``bytes``.
         Every statement runs and commits on its own; a failed one does not stop the rest."""
         _not_empty("statements", statements, "execute_results")
-        results = self._execute(statements, results=True).get("results")
+        results = self._execute(statements, results=True).json_object().get("results")
         if not isinstance(results, list):
             raise ServerError("/api/execute answered no results: the server predates ?results=true")
         decoded: List[Dict[str, Any]] = _codec.decode_results(results)

@@ -63,11 +63,9 @@ class WindKVPool(StoreOperations):
         # Guards everything below; waited on for a session to come back.
         self._changed = threading.Condition()
         self._idle: List[_Client] = []
-        # Sessions that exist: idle, lent out, or being opened.
+        # Sessions that exist: idle, lent out, or being opened. One that comes back open on
+        # another path than the pool's (open() or close() ran meanwhile) is closed.
         self._count = 0
-        # Bumped by open() and close(): a session of an older generation is closed on return.
-        self._generation = 0
-        self._generations: Dict[int, int] = {}
         if kv_path:
             self.open(kv_path)
 
@@ -110,7 +108,6 @@ class WindKVPool(StoreOperations):
         with self._changed:
             was_open = bool(self._path)
             self._path = new_path
-            self._generation += 1
             retired, self._idle = self._idle, []
             self._count -= len(retired)
             self._changed.notify_all()
@@ -147,23 +144,20 @@ class WindKVPool(StoreOperations):
                     return self._idle.pop()
                 if self._count < self.size:
                     self._count += 1
-                    path, generation = self._path, self._generation
+                    path = self._path
                     break
                 self._changed.wait()
         try:
-            kv = _Client(kv_path=path, **self._client_args)
+            return _Client(kv_path=path, **self._client_args)
         except BaseException:
             with self._changed:
                 self._count -= 1
                 self._changed.notify()
             raise
-        with self._changed:
-            self._generations[id(kv)] = generation
-        return kv
 
     def _release(self, kv: _Client) -> None:
         with self._changed:
-            current = self._generations.get(id(kv)) == self._generation and bool(kv.session_id)
+            current = bool(kv.session_id) and kv.kv_path == self._path
             if current:
                 self._idle.append(kv)
             else:
@@ -172,9 +166,8 @@ class WindKVPool(StoreOperations):
         if not current:
             self._forget(kv)
 
-    def _forget(self, kv: _Client) -> None:
-        with self._changed:
-            self._generations.pop(id(kv), None)
+    @staticmethod
+    def _forget(kv: _Client) -> None:
         try:
             kv.close()
         except Exception:  # noqa: BLE001
