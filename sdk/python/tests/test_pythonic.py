@@ -189,6 +189,19 @@ class Mapping(ServerTestCase):
         self.assertEqual(kv.session_id, "")
         self.assertEqual(self.server.health()["sessions"], 0)
 
+    def test_one_connection_serves_every_call(self) -> None:
+        server = self.start_server()
+        kv = self.client(server=server)
+        kv["a"] = "1"
+        kv.put_many({"b": b"\xff"})
+        self.assertEqual((kv["a"], kv.get("b"), len(kv), [k for k in kv]), ("1", b"\xff", 2, ["a", "b"]))
+        kv.execute("COUNT;")
+        # The access log names each request's client address: one address, one connection.
+        lines = [line for line in server.log().splitlines() if " /api/" in line]
+        clients = {line.split(" INFO ")[1].split()[0] for line in lines}
+        self.assertEqual(len(lines), 8, "\n".join(lines))
+        self.assertEqual(len(clients), 1, clients)
+
     def test_a_route_the_server_lacks_is_a_server_error(self) -> None:
         kv = self.client()
         with self.assertRaises(ServerError) as caught:
