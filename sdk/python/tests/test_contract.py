@@ -6,6 +6,11 @@ the ``status`` string parser is checked on the documented examples and on hostil
 from __future__ import annotations
 
 import json
+import os
+import shutil
+import ssl
+import subprocess
+import tempfile
 import threading
 import unittest
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -14,7 +19,7 @@ from urllib.parse import parse_qs, urlsplit
 
 import harness  # noqa: F401  (puts the package on the path)
 
-from wind_kvstore import BadRequest, ServerError, WindKVStore
+from wind_kvstore import BadRequest, ConnectionFailed, ServerError, WindKVStore
 from wind_kvstore._codec import split_status
 
 SESSION = "0763fa8a-b5be-4ef3-af52-74915a05732b"
@@ -141,6 +146,48 @@ class AgainstTheContract(unittest.TestCase):
             (caught.exception.status, caught.exception.code, caught.exception.message),
             (400, "bad_request", "no"),
         )
+
+
+@unittest.skipUnless(shutil.which("openssl"), "needs the openssl command to make a certificate")
+class OverTls(unittest.TestCase):
+    """``use_https``: the stub behind TLS, with a certificate made for the test."""
+
+    @classmethod
+    def setUpClass(cls) -> None:
+        folder = tempfile.mkdtemp(prefix="wk-python-tls-")
+        cls.addClassCleanup(shutil.rmtree, folder, ignore_errors=True)
+        cls.cert = os.path.join(folder, "cert.pem")
+        key = os.path.join(folder, "key.pem")
+        subprocess.run(
+            ["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1"]
+            + ["-nodes", "-keyout", key, "-out", cls.cert, "-days", "1", "-subj", "/CN=127.0.0.1"]
+            + ["-addext", "subjectAltName=IP:127.0.0.1"],
+            check=True,
+            capture_output=True,
+        )
+        cls.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Stub)
+        cls.httpd.daemon_threads = True
+        server_side = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        server_side.load_cert_chain(cls.cert, key)
+        cls.httpd.socket = server_side.wrap_socket(cls.httpd.socket, server_side=True)
+        thread = threading.Thread(target=cls.httpd.serve_forever, daemon=True)
+        thread.start()
+        cls.addClassCleanup(thread.join)
+        cls.addClassCleanup(cls.httpd.server_close)
+        cls.addClassCleanup(cls.httpd.shutdown)
+
+    def test_https_with_a_trusted_certificate(self) -> None:
+        trusted = ssl.create_default_context(cafile=self.cert)
+        with WindKVStore(
+            "127.0.0.1", self.httpd.server_address[1], "data.db", True, ssl_context=trusted
+        ) as kv:
+            self.assertEqual(kv.session_id, SESSION)
+            self.assertEqual(kv.state_execute("anything"), [True, True, True])
+
+    def test_https_checks_the_certificate(self) -> None:
+        with self.assertRaises(ConnectionFailed) as caught:
+            WindKVStore("127.0.0.1", self.httpd.server_address[1], "data.db", use_https=True)
+        self.assertIn("CERTIFICATE_VERIFY_FAILED", str(caught.exception))
 
 
 class StatusString(unittest.TestCase):

@@ -53,8 +53,8 @@ class NotFound(WindKVError, KeyError):
 
 
 class Locked(WindKVError):
-    """The store is held by another process (409 ``locked``), or refuses writes after an I/O
-    failure (409 ``store_failed``)."""
+    """The store is held by another process (409 ``locked``), refuses writes after an I/O
+    failure (409 ``store_failed``), or is read-only (409 ``read_only``)."""
 
 
 class ServerError(WindKVError):
