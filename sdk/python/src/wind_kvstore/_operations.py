@@ -293,10 +293,8 @@ class StoreOperations:
         next_key = None if start is None else _codec.to_bytes(start, "start")
         left = limit
         while left is None or left > 0:
-            page = self._scan_page(
-                prefix_bytes, next_key, page_size if left is None else min(left, page_size)
-            )
-            pairs, next_key = page
+            size = page_size if left is None else min(left, page_size)
+            pairs, next_key = self._scan_page(prefix_bytes, next_key, size)
             for key, value in pairs:
                 yield (key, value) if binary else (_codec.as_text(key), _codec.as_text(value))
             if left is not None:
