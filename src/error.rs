@@ -119,7 +119,12 @@ pub enum Error {
     #[error(
         "commit is {bytes} bytes in the log; one commit may be at most {max} bytes: split it into smaller batches"
     )]
-    CommitTooLarge { bytes: u64, max: u64 },
+    CommitTooLarge {
+        /// Bytes the commit's record body would take.
+        bytes: u64,
+        /// The most one record body may hold.
+        max: u64,
+    },
 }
 
 /// `Result` with the library's [`Error`].
