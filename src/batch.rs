@@ -15,15 +15,19 @@ pub struct WriteBatch {
 }
 
 impl WriteBatch {
+    /// An empty batch.
     pub fn new() -> WriteBatch {
         WriteBatch::default()
     }
 
+    /// Set `key` to `value` when the batch is written. Sizes are checked by
+    /// [`KVStore::write`](crate::KVStore::write), which refuses the whole batch if one is too large.
     pub fn put(&mut self, key: impl AsRef<[u8]>, value: impl AsRef<[u8]>) -> &mut Self {
         self.ops.push(BatchOp::Put(key.as_ref().to_vec(), value.as_ref().to_vec()));
         self
     }
 
+    /// Remove `key` when the batch is written; a key that does not exist is no error.
     pub fn delete(&mut self, key: impl AsRef<[u8]>) -> &mut Self {
         self.ops.push(BatchOp::Delete(key.as_ref().to_vec()));
         self
@@ -34,10 +38,12 @@ impl WriteBatch {
         self.ops.len()
     }
 
+    /// Whether the batch holds no operation (writing it does nothing).
     pub fn is_empty(&self) -> bool {
         self.ops.is_empty()
     }
 
+    /// Drop every operation, to reuse the batch.
     pub fn clear(&mut self) {
         self.ops.clear();
     }

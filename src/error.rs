@@ -11,32 +11,80 @@ use std::path::PathBuf;
 pub enum Error {
     /// The file exists but is not a Wind-KVStore data file (wrong magic, too short, another format).
     #[error("{path}: not a Wind-KVStore file: {reason}")]
-    NotAStore { path: PathBuf, reason: String },
+    NotAStore {
+        /// The file opened.
+        path: PathBuf,
+        /// What gave it away (`wrong magic bytes`, `file is only 12 bytes`, ...).
+        reason: String,
+    },
 
     /// The file was written by a newer (or unknown) format version.
     #[error("{path}: unsupported format version {version} (this build reads version {supported})")]
-    UnsupportedVersion { path: PathBuf, version: u32, supported: u32 },
+    UnsupportedVersion {
+        /// The file opened.
+        path: PathBuf,
+        /// The format version in the file's header.
+        version: u32,
+        /// The format version this build reads and writes.
+        supported: u32,
+    },
 
     /// A page failed its checksum or holds something impossible.
     #[error("corrupted page {page}: {reason}")]
-    Corrupted { page: u64, reason: String },
+    Corrupted {
+        /// Number of the page at fault (0: the file header or the meta slots).
+        page: u64,
+        /// What is wrong with it.
+        reason: String,
+    },
 
     /// The write-ahead log holds a record that is damaged somewhere before its end.
     #[error("corrupted write-ahead log at byte {offset}: {reason}")]
-    LogCorrupted { offset: u64, reason: String },
+    LogCorrupted {
+        /// Byte offset in the log of the damage (0 when the log is refused as a whole: a damaged
+        /// header, another store's log, a log whose store file is missing).
+        offset: u64,
+        /// What is wrong with it.
+        reason: String,
+    },
 
+    /// A key given to a put, a delete or a batch is longer than
+    /// [`KVStore::max_key_bytes`](crate::KVStore::max_key_bytes); nothing is written.
     #[error("key is {len} bytes; the limit for this store is {max} bytes")]
-    KeyTooLarge { len: usize, max: usize },
+    KeyTooLarge {
+        /// Length of the key, in bytes.
+        len: usize,
+        /// The store's limit in bytes (it depends on the page size).
+        max: usize,
+    },
 
+    /// A value given to a put or a batch is longer than [`MAX_VALUE_BYTES`](crate::MAX_VALUE_BYTES);
+    /// nothing is written.
     #[error("value is {len} bytes; the limit is {max} bytes")]
-    ValueTooLarge { len: u64, max: u64 },
+    ValueTooLarge {
+        /// Length of the value, in bytes.
+        len: u64,
+        /// The limit, in bytes.
+        max: u64,
+    },
 
+    /// An identifier given to [`OpenOptions::identifier`](crate::OpenOptions::identifier) or
+    /// [`KVStore::set_identifier`](crate::KVStore::set_identifier) is longer than
+    /// [`MAX_IDENTIFIER_BYTES`](crate::MAX_IDENTIFIER_BYTES).
     #[error("identifier is {len} bytes; the limit is {max} bytes")]
-    IdentifierTooLong { len: usize, max: usize },
+    IdentifierTooLong {
+        /// Length of the identifier, in bytes of UTF-8.
+        len: usize,
+        /// The limit, in bytes.
+        max: usize,
+    },
 
     /// Another handle, in this process or another, holds the write lock.
     #[error("{path} is locked by another process (or another handle in this one)")]
-    Locked { path: PathBuf },
+    Locked {
+        /// The store's data file.
+        path: PathBuf,
+    },
 
     /// A write was attempted on a store opened read-only.
     #[error("the store is open read-only")]
@@ -45,7 +93,10 @@ pub enum Error {
     /// An earlier I/O failure (a failed fsync, a failed write in the middle of a commit) left the
     /// in-memory state unreliable; reads still work, writes are refused until the store is reopened.
     #[error("the store refuses writes after an earlier failure: {reason}; reopen it to recover")]
-    Poisoned { reason: String },
+    Poisoned {
+        /// The failure that poisoned the store (the first one, when there were several).
+        reason: String,
+    },
 
     /// An option passed to [`crate::OpenOptions`] is out of range.
     #[error("invalid option: {0}")]
@@ -53,8 +104,13 @@ pub enum Error {
 
     /// The file does not exist and `create(false)` was asked for.
     #[error("{path}: no such store")]
-    NotFound { path: PathBuf },
+    NotFound {
+        /// The path asked for.
+        path: PathBuf,
+    },
 
+    /// Any other failure of the file system: a read, write, sync, rename or lock call returned
+    /// an error.
     #[error(transparent)]
     Io(#[from] io::Error),
 
@@ -63,7 +119,12 @@ pub enum Error {
     #[error(
         "commit is {bytes} bytes in the log; one commit may be at most {max} bytes: split it into smaller batches"
     )]
-    CommitTooLarge { bytes: u64, max: u64 },
+    CommitTooLarge {
+        /// Bytes the commit's record body would take.
+        bytes: u64,
+        /// The most one record body may hold.
+        max: u64,
+    },
 }
 
 /// `Result` with the library's [`Error`].

@@ -12,12 +12,13 @@ pub enum Durability {
     /// writers share one fsync (group commit).
     #[default]
     Immediate,
-    /// Writes are buffered and made durable by [`KVStore::flush`], a checkpoint or `close`.
+    /// Writes are buffered and made durable by [`KVStore::flush`](crate::KVStore::flush), a
+    /// checkpoint or `close`.
     /// A crash loses a suffix of the recent writes, never part of a batch and never older data.
     Buffered,
 }
 
-/// Options for [`KVStore`]: `OpenOptions::new().page_size(16384).open("x.db")`.
+/// Options for [`KVStore`](crate::KVStore): `OpenOptions::new().page_size(16384).open("x.db")`.
 #[derive(Clone)]
 pub struct OpenOptions {
     pub(crate) identifier: Option<String>,
@@ -71,6 +72,9 @@ pub const DEFAULT_CACHE_BYTES: usize = 64 << 20;
 pub const DEFAULT_CHECKPOINT_LOG_BYTES: u64 = 64 << 20;
 
 impl OpenOptions {
+    /// The defaults: create if missing, writable, [`Durability::Immediate`], 4 KiB pages, a
+    /// [`DEFAULT_CACHE_BYTES`] cache, no lock wait, checkpoints every
+    /// [`DEFAULT_CHECKPOINT_LOG_BYTES`] of log.
     pub fn new() -> OpenOptions {
         OpenOptions::default()
     }
@@ -95,6 +99,8 @@ impl OpenOptions {
         self
     }
 
+    /// When a write is on disk (default [`Durability::Immediate`]). It holds for this handle only:
+    /// the file does not record it.
     pub fn durability(&mut self, durability: Durability) -> &mut Self {
         self.durability = durability;
         self

@@ -33,10 +33,15 @@ pub enum Script {
 /// What `--exec` was asked to do.
 #[derive(Debug, Clone)]
 pub struct Headless {
+    /// The store to open; created if missing, unless `read_only`.
     pub db: PathBuf,
+    /// Where the statements come from.
     pub script: Script,
+    /// How answers and diagnostics are printed.
     pub format: Format,
+    /// Open the store read-only; a missing store is then an error, not created.
     pub read_only: bool,
+    /// Run on after a failed statement instead of stopping.
     pub keep_going: bool,
 }
 

@@ -11,39 +11,79 @@ use super::position::Position;
 #[non_exhaustive]
 pub enum Statement {
     /// `PUT "k":"v", "k2":"v2";`: all pairs in one atomic batch.
-    Put { pairs: Vec<(Vec<u8>, Vec<u8>)> },
+    Put {
+        /// Keys and values in the order written; a later pair for the same key wins.
+        pairs: Vec<(Vec<u8>, Vec<u8>)>,
+    },
     /// `GET WHERE KEY="k";`
-    Get { key: Vec<u8> },
+    Get {
+        /// The key to read.
+        key: Vec<u8>,
+    },
     /// `GET WHERE KEY=*;`
     GetAll,
     /// `DEL WHERE KEY="k";`
-    Del { key: Vec<u8> },
+    Del {
+        /// The key to delete.
+        key: Vec<u8>,
+    },
     /// `COMPACT;`
     Compact,
     /// `IDENTIFIER GET;`
     IdentifierGet,
     /// `IDENTIFIER SET "id";`
-    IdentifierSet { identifier: String },
+    IdentifierSet {
+        /// The new identifier; its length is checked when the statement runs.
+        identifier: String,
+    },
     /// `SCAN [PREFIX "p"] [FROM "k"] [LIMIT n];`. `None` fields take the defaults.
-    Scan { prefix: Option<Vec<u8>>, from: Option<Vec<u8>>, limit: Option<u64> },
+    Scan {
+        /// Only keys starting with these bytes; `None`: every key.
+        prefix: Option<Vec<u8>>,
+        /// First key listed, if it exists; `None`: from the first key (of the prefix).
+        from: Option<Vec<u8>>,
+        /// Most pairs listed, 1 to [`MAX_SCAN_LIMIT`](crate::command::MAX_SCAN_LIMIT); `None`:
+        /// [`DEFAULT_SCAN_LIMIT`](crate::command::DEFAULT_SCAN_LIMIT).
+        limit: Option<u64>,
+    },
     /// `COUNT;`
     Count,
     /// `STATS;`
     Stats,
     /// `PAGES [FROM n] [LIMIT n];`
-    Pages { from: Option<u64>, limit: Option<u64> },
+    Pages {
+        /// First page number listed; `None`: page 0.
+        from: Option<u64>,
+        /// Most pages listed, 1 to [`MAX_PAGES_LIMIT`](crate::command::MAX_PAGES_LIMIT); `None`:
+        /// [`DEFAULT_PAGES_LIMIT`](crate::command::DEFAULT_PAGES_LIMIT).
+        limit: Option<u64>,
+    },
     /// `PAGE n;`
-    Page { number: u64 },
+    Page {
+        /// The page number.
+        number: u64,
+    },
     /// `FREELIST;`
     Freelist,
     /// `CHECK;`
     Check,
     /// `EXPORT "file";`
-    Export { path: String },
+    Export {
+        /// The file name as written; [`FileAccess`](crate::command::FileAccess) resolves it when
+        /// the statement runs.
+        path: String,
+    },
     /// `IMPORT "file";`
-    Import { path: String },
+    Import {
+        /// The file name as written; [`FileAccess`](crate::command::FileAccess) resolves it when
+        /// the statement runs.
+        path: String,
+    },
     /// `HELP [topic];`, the topic already checked against the help table.
-    Help { topic: Option<&'static str> },
+    Help {
+        /// The topic's [`HelpTopic::name`](crate::command::HelpTopic::name); `None`: every topic.
+        topic: Option<&'static str>,
+    },
 }
 
 impl Statement {
@@ -156,6 +196,8 @@ impl fmt::Display for Statement {
 /// A statement and where it starts in the script.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Located {
+    /// The statement.
     pub statement: Statement,
+    /// Where its first token starts.
     pub position: Position,
 }

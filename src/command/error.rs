@@ -55,6 +55,7 @@ impl std::error::Error for ParseError {}
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum CommandError {
+    /// The text did not parse.
     #[error(transparent)]
     Parse(#[from] ParseError),
 
@@ -62,16 +63,30 @@ pub enum CommandError {
     #[error("No database open. Use .open first")]
     NoDatabase,
 
+    /// The store failed the operation (a key too large, a read-only store, damage, I/O, ...).
     #[error(transparent)]
     Store(#[from] crate::Error),
 
     /// A file named by `EXPORT` or `IMPORT` could not be read or written.
     #[error("{}: {source}", path.display())]
-    File { path: PathBuf, source: io::Error },
+    File {
+        /// The file that failed; for `EXPORT`, the `.partial` file it writes first, unless the
+        /// final rename failed.
+        path: PathBuf,
+        /// The I/O error.
+        source: io::Error,
+    },
 
     /// An `IMPORT` file that is not in the export format.
     #[error("{}, line {line}: {message}", path.display())]
-    BadImport { path: PathBuf, line: u64, message: String },
+    BadImport {
+        /// The file being imported.
+        path: PathBuf,
+        /// Line number of the bad line, from 1.
+        line: u64,
+        /// What is wrong with it.
+        message: String,
+    },
 
     /// The front-end does not let statements reach the file system here (see
     /// [`super::FileAccess`]).

@@ -201,22 +201,27 @@ impl Console {
         Console { store: Some(store), files: FileAccess::default() }
     }
 
+    /// Sets where `EXPORT` and `IMPORT` may touch files from now on.
     pub fn set_file_access(&mut self, files: FileAccess) {
         self.files = files;
     }
 
+    /// Where `EXPORT` and `IMPORT` may touch files.
     pub fn file_access(&self) -> &FileAccess {
         &self.files
     }
 
+    /// The open store; `None` when none is open.
     pub fn store(&self) -> Option<&KVStore> {
         self.store.as_ref()
     }
 
+    /// The open store, mutably (for [`KVStore::set_identifier`]); `None` when none is open.
     pub fn store_mut(&mut self) -> Option<&mut KVStore> {
         self.store.as_mut()
     }
 
+    /// Whether a store is open.
     pub fn is_open(&self) -> bool {
         self.store.is_some()
     }

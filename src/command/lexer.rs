@@ -18,30 +18,52 @@ use super::position::Position;
 /// here is completed everywhere.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Keyword {
+    /// `PUT`
     Put,
+    /// `GET`
     Get,
+    /// `DEL`
     Del,
+    /// `WHERE`
     Where,
+    /// `KEY`
     Key,
+    /// `COMPACT`
     Compact,
+    /// `IDENTIFIER`
     Identifier,
+    /// `SET`
     Set,
+    /// `SCAN`
     Scan,
+    /// `PREFIX`
     Prefix,
+    /// `FROM`
     From,
+    /// `LIMIT`
     Limit,
+    /// `COUNT`
     Count,
+    /// `STATS`
     Stats,
+    /// `PAGES`
     Pages,
+    /// `PAGE`
     Page,
+    /// `FREELIST`
     Freelist,
+    /// `CHECK`
     Check,
+    /// `EXPORT`
     Export,
+    /// `IMPORT`
     Import,
+    /// `HELP`
     Help,
 }
 
 impl Keyword {
+    /// Every keyword, in declaration order.
     pub const ALL: [Keyword; 21] = [
         Keyword::Put,
         Keyword::Get,

@@ -18,25 +18,51 @@ use crate::{CheckReport, ChecksumState, PageInfo, PageItem, PageType, Stats};
 #[non_exhaustive]
 pub enum Output {
     /// `PUT`: `Inserted N key-value pairs`.
-    Inserted { count: usize },
+    Inserted {
+        /// Pairs in the statement.
+        count: usize,
+    },
     /// `GET` of a key that exists: the value.
-    Value { key: Vec<u8>, value: Vec<u8> },
+    Value {
+        /// The key asked for.
+        key: Vec<u8>,
+        /// Its value.
+        value: Vec<u8>,
+    },
     /// `GET` or `DEL` of a key that does not exist: `Key not found`.
-    NotFound { key: Vec<u8> },
+    NotFound {
+        /// The key asked for.
+        key: Vec<u8>,
+    },
     /// `GET WHERE KEY=*`: every pair in key order.
-    Pairs { pairs: Vec<(Vec<u8>, Vec<u8>)> },
+    Pairs {
+        /// Every key with its value, in key order.
+        pairs: Vec<(Vec<u8>, Vec<u8>)>,
+    },
     /// `DEL`: `Key deleted`.
-    Deleted { key: Vec<u8> },
+    Deleted {
+        /// The key deleted.
+        key: Vec<u8>,
+    },
     /// `COMPACT`: `Database compacted`.
     Compacted,
     /// `IDENTIFIER GET`.
-    Identifier { identifier: String },
+    Identifier {
+        /// The store's identifier.
+        identifier: String,
+    },
     /// `IDENTIFIER SET`: `Identifier set to 'id'`.
-    IdentifierSet { identifier: String },
+    IdentifierSet {
+        /// The new identifier.
+        identifier: String,
+    },
     /// `SCAN`.
     Scan(ScanPage),
     /// `COUNT`.
-    Count { keys: u64 },
+    Count {
+        /// Keys in the store.
+        keys: u64,
+    },
     /// `STATS`.
     Stats(Stats),
     /// `PAGES`.
@@ -44,17 +70,40 @@ pub enum Output {
     /// `PAGE n`.
     Page(PageInfo),
     /// `FREELIST`.
-    FreeList { pages: Vec<u64> },
+    FreeList {
+        /// Numbers of the free pages, ascending, pages freed since the last checkpoint included.
+        pages: Vec<u64>,
+    },
     /// `CHECK`; see [`Output::found_damage`].
     Check(CheckReport),
     /// `EXPORT`.
-    Exported { path: PathBuf, pairs: u64 },
+    Exported {
+        /// The file written, as [`FileAccess`](super::FileAccess) resolved it.
+        path: PathBuf,
+        /// Pairs written.
+        pairs: u64,
+    },
     /// `IMPORT`; `identifier` is the one recorded in the file (the store keeps its own).
-    Imported { path: PathBuf, pairs: u64, identifier: String },
+    Imported {
+        /// The file read, as [`FileAccess`](super::FileAccess) resolved it.
+        path: PathBuf,
+        /// Pairs written to the store.
+        pairs: u64,
+        /// The identifier in the file's header line.
+        identifier: String,
+    },
     /// `HELP`: one topic, or all of them.
-    Help { topic: Option<&'static HelpTopic> },
+    Help {
+        /// The topic asked for; `None`: every topic of [`TOPICS`].
+        topic: Option<&'static HelpTopic>,
+    },
     /// A session opened a store (`.open`, `POST /api/open`).
-    Opened { path: PathBuf, created: bool },
+    Opened {
+        /// The store's path.
+        path: PathBuf,
+        /// Whether the file did not exist before, so a new store was created.
+        created: bool,
+    },
     /// A session closed its store.
     Closed,
 }
@@ -62,11 +111,13 @@ pub enum Output {
 /// One page of `SCAN` results.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ScanPage {
+    /// The pairs listed, in key order.
     pub pairs: Vec<(Vec<u8>, Vec<u8>)>,
     /// The first key not shown, when more pairs follow: `SCAN ... FROM next` lists them.
     pub next: Option<Vec<u8>>,
     /// The prefix and limit the scan ran with, to write the statement for the next page.
     pub prefix: Option<Vec<u8>>,
+    /// The most pairs listed, 1 to [`MAX_SCAN_LIMIT`](super::MAX_SCAN_LIMIT).
     pub limit: u64,
 }
 
@@ -84,11 +135,17 @@ impl ScanPage {
 /// One row of `PAGES`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PageRow {
+    /// Page number, from 0.
     pub number: u64,
+    /// What the page holds.
     pub page_type: PageType,
+    /// Items on the page ([`PageInfo::item_count`]).
     pub items: u32,
+    /// Bytes of the page in use, header included.
     pub used_bytes: u32,
+    /// Bytes of the page not in use.
     pub free_bytes: u32,
+    /// Whether the page's stored checksum matches its bytes.
     pub checksum: ChecksumState,
 }
 
@@ -108,11 +165,13 @@ impl From<&PageInfo> for PageRow {
 /// The answer of `PAGES`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PageList {
+    /// One row per page listed, in page-number order.
     pub rows: Vec<PageRow>,
     /// Pages in the file.
     pub page_count: u64,
     /// The first page not shown, when more follow.
     pub next: Option<u64>,
+    /// The most pages listed, 1 to [`MAX_PAGES_LIMIT`](super::MAX_PAGES_LIMIT).
     pub limit: u64,
 }
 

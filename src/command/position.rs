@@ -6,7 +6,9 @@ use std::fmt;
 /// characters.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct Position {
+    /// Line number, from 1.
     pub line: u32,
+    /// Column number in characters, from 1.
     pub column: u32,
 }
 

@@ -34,6 +34,7 @@ pub const BATCH_MAX_BYTES: usize = 8 << 20;
 pub struct Outcome {
     /// Where the statement starts (for parse errors, where the error is).
     pub position: Position,
+    /// The statement's answer, or why it (or the text) failed.
     pub result: Result<Output, CommandError>,
 }
 

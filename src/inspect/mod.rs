@@ -25,6 +25,7 @@ pub enum PageType {
 }
 
 impl PageType {
+    /// Every page type, in declaration order.
     pub const ALL: [PageType; 6] = [
         PageType::Meta,
         PageType::Branch,
@@ -34,6 +35,7 @@ impl PageType {
         PageType::Free,
     ];
 
+    /// The lower-case name (`"leaf"`, `"freelist"`, ...) that `Display` writes.
     pub fn name(self) -> &'static str {
         match self {
             PageType::Meta => "meta",
@@ -56,22 +58,33 @@ impl fmt::Display for PageType {
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct Stats {
+    /// Page size in bytes.
     pub page_size: u32,
     /// Pages in the file, page 0 included.
     pub page_count: u64,
+    /// Pages holding the file header and the meta slots: always 1 (page 0).
     pub meta_pages: u64,
+    /// Branch (interior) pages of the B+tree.
     pub branch_pages: u64,
+    /// Leaf pages of the B+tree.
     pub leaf_pages: u64,
+    /// Pages of overflow chains, which hold values too large for a leaf.
     pub overflow_pages: u64,
+    /// Pages of the persisted free-page list.
     pub freelist_pages: u64,
     /// Free pages, including pages freed since the last checkpoint (reused after it).
     pub free_pages: u64,
     /// Levels in the B+tree: 1 when the root is a leaf.
     pub tree_depth: u32,
+    /// Keys in the store.
     pub key_count: u64,
+    /// Length of the data file in bytes.
     pub file_bytes: u64,
+    /// Length of the write-ahead log in bytes, records still buffered included.
     pub log_bytes: u64,
+    /// Page reads served from the cache since the store was opened or last compacted.
     pub cache_hits: u64,
+    /// Page reads that missed the cache and went to the file, counted like `cache_hits`.
     pub cache_misses: u64,
     /// Bytes currently held by the page cache.
     pub cache_bytes: u64,
@@ -90,6 +103,7 @@ impl Stats {
         if total == 0 { 0.0 } else { self.cache_hits as f64 / total as f64 }
     }
 
+    /// Pages of `page_type`: the count field for that type (`leaf_pages` for [`PageType::Leaf`], ...).
     pub fn pages_of(&self, page_type: PageType) -> u64 {
         match page_type {
             PageType::Meta => self.meta_pages,
@@ -105,7 +119,9 @@ impl Stats {
 /// One page as the page map shows it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PageSummary {
+    /// Page number, from 0.
     pub number: u64,
+    /// What the page holds.
     pub page_type: PageType,
     /// Items on the page: entries of a leaf, children of a branch, page numbers of a free-list page.
     pub items: u32,
@@ -119,7 +135,12 @@ pub enum ChecksumState {
     /// The stored CRC32 matches the page.
     Valid,
     /// The stored CRC32 does not match.
-    Invalid { stored: u32, computed: u32 },
+    Invalid {
+        /// The CRC32 in the page's header.
+        stored: u32,
+        /// The CRC32 of the page's bytes as read.
+        computed: u32,
+    },
     /// The page is changed in memory since the last checkpoint; its checksum is written with it.
     NotYetWritten,
     /// Free pages and page 0 (whose slots carry their own checksums) are not checked as pages.
@@ -130,21 +151,49 @@ pub enum ChecksumState {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum PageItem {
     /// A leaf entry; `overflow` is the first page of the value's chain when it is not inline.
-    LeafEntry { key: Vec<u8>, value_len: u64, overflow: Option<u64> },
+    LeafEntry {
+        /// The key.
+        key: Vec<u8>,
+        /// Length of the value in bytes.
+        value_len: u64,
+        /// First page of the value's overflow chain; `None` when the value is inline.
+        overflow: Option<u64>,
+    },
     /// A branch child; `key` is the smallest key the child may hold (`None` for the leftmost).
-    BranchChild { key: Option<Vec<u8>>, child: u64 },
+    BranchChild {
+        /// Smallest key the child may hold; `None` for the leftmost child.
+        key: Option<Vec<u8>>,
+        /// Page number of the child.
+        child: u64,
+    },
     /// An overflow page's data and the next link of its chain (0 ends the chain).
-    OverflowData { data_bytes: u32, next: u64 },
+    OverflowData {
+        /// Bytes of the value held on this page.
+        data_bytes: u32,
+        /// Page number of the next link; 0 on the last page of the chain.
+        next: u64,
+    },
     /// A page number listed on a free-list page.
-    FreePage { page: u64 },
+    FreePage {
+        /// Number of the free page.
+        page: u64,
+    },
     /// A field of page 0.
-    MetaField { name: String, value: String },
+    MetaField {
+        /// The field's name; a meta slot's fields carry the slot (`slot 0 (in force): root page`).
+        name: String,
+        /// The field's value as text.
+        value: String,
+    },
 }
 
 /// Everything known about one page.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PageInfo {
+    /// Page number, from 0.
     pub number: u64,
+    /// What the page holds; for a page that fails its checksum, the type its type byte names
+    /// ([`PageType::Free`] when it names none).
     pub page_type: PageType,
     /// The type byte as stored (differs from `page_type` for free pages holding stale data).
     pub stored_type: u8,
@@ -153,9 +202,14 @@ pub struct PageInfo {
     pub item_count: u32,
     /// The header's next pointer (overflow and free-list chains; the leftmost child of a branch).
     pub next: u64,
+    /// Whether the page's stored checksum matches its bytes.
     pub checksum: ChecksumState,
+    /// Bytes of the page in use, header included (0 for free pages and pages that fail their
+    /// checksum).
     pub used_bytes: u32,
+    /// Bytes of the page not in use: the page size minus `used_bytes`.
     pub free_bytes: u32,
+    /// The decoded items (none for free pages and pages that fail their checksum).
     pub items: Vec<PageItem>,
 }
 
@@ -164,6 +218,7 @@ pub struct PageInfo {
 pub struct Problem {
     /// The page at fault, when one is.
     pub page: Option<u64>,
+    /// What is wrong, in words.
     pub message: String,
 }
 
@@ -179,12 +234,16 @@ impl fmt::Display for Problem {
 /// The integrity check's result: empty `problems` on a healthy store.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct CheckReport {
+    /// Pages the walk reached (tree, overflow chains, free list, free pages), page 0 included.
     pub pages_checked: u64,
+    /// Keys found in the leaves.
     pub keys_checked: u64,
+    /// Every problem found, in the order found.
     pub problems: Vec<Problem>,
 }
 
 impl CheckReport {
+    /// Whether the check found no problem.
     pub fn is_ok(&self) -> bool {
         self.problems.is_empty()
     }

@@ -65,10 +65,12 @@ pub struct FaultPlan {
 pub struct Rng(u64);
 
 impl Rng {
+    /// A generator whose sequence depends on `seed` only.
     pub fn new(seed: u64) -> Rng {
         Rng(seed ^ 0x9e37_79b9_7f4a_7c15)
     }
 
+    /// The next number, uniform over all of `u64`.
     pub fn next_u64(&mut self) -> u64 {
         self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
         let mut z = self.0;
@@ -82,6 +84,7 @@ impl Rng {
         self.next_u64() % n.max(1)
     }
 
+    /// Fill `buf` with random bytes.
     pub fn fill(&mut self, buf: &mut [u8]) {
         for b in buf {
             *b = self.next_u64().to_le_bytes()[0];
@@ -319,6 +322,7 @@ impl std::fmt::Debug for FaultyVfs {
 }
 
 impl FaultyVfs {
+    /// An empty file system with no fault planned.
     pub fn new() -> FaultyVfs {
         FaultyVfs::default()
     }
@@ -332,6 +336,7 @@ impl FaultyVfs {
         self.lock().plan = plan;
     }
 
+    /// The fault plan in force.
     pub fn plan(&self) -> FaultPlan {
         self.lock().plan.clone()
     }
@@ -366,6 +371,7 @@ impl FaultyVfs {
         self.lock().plan.sync_latency = latency;
     }
 
+    /// Turn every fault off, capacity and sync latency included (the counters keep running).
     pub fn clear_faults(&self) {
         self.lock().plan = FaultPlan::default();
     }
@@ -380,6 +386,8 @@ impl FaultyVfs {
         self.lock().io_calls
     }
 
+    /// Whether a crash happened that [`FaultyVfs::restart`] has not yet followed: until then every
+    /// call fails.
     pub fn crashed(&self) -> bool {
         self.lock().crashed
     }

@@ -19,6 +19,7 @@ pub use std_fs::StdVfs;
 pub trait FileIo: Send + Sync {
     /// Current length in bytes.
     fn len(&self) -> io::Result<u64>;
+    /// Whether the length is 0.
     fn is_empty(&self) -> io::Result<bool> {
         Ok(self.len()? == 0)
     }
@@ -26,6 +27,7 @@ pub trait FileIo: Send + Sync {
     fn read_exact_at(&self, buf: &mut [u8], offset: u64) -> io::Result<()>;
     /// Write all of `buf` at `offset`, growing the file if needed.
     fn write_all_at(&self, buf: &[u8], offset: u64) -> io::Result<()>;
+    /// Cut the file to `len` bytes, or extend it with zeros.
     fn set_len(&self, len: u64) -> io::Result<()>;
     /// Make every write so far durable (fdatasync).
     fn sync_data(&self) -> io::Result<()>;
@@ -41,7 +43,9 @@ pub trait Vfs: Send + Sync {
     fn create(&self, path: &Path) -> io::Result<Arc<dyn FileIo>>;
     /// Open a file for reading and writing, creating it empty if it does not exist.
     fn open_or_create(&self, path: &Path) -> io::Result<Arc<dyn FileIo>>;
+    /// Whether a file exists at `path`.
     fn exists(&self, path: &Path) -> io::Result<bool>;
+    /// Remove the file at `path`; like a rename, durable only after [`Vfs::sync_dir`].
     fn remove(&self, path: &Path) -> io::Result<()>;
     /// Atomically replace `to` with `from`.
     fn rename(&self, from: &Path, to: &Path) -> io::Result<()>;

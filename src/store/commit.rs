@@ -17,6 +17,9 @@ use crate::wal::{self, LOG_HEADER_BYTES, LogOp};
 const LOG_BUFFER_BYTES: usize = 1 << 20;
 
 impl KVStore {
+    /// Set `key` to `value`, replacing any value it had; durable on return under
+    /// [`Durability::Immediate`]. A key or value over the limits fails ([`Error::KeyTooLarge`],
+    /// [`Error::ValueTooLarge`]) with nothing written.
     pub fn put(&self, key: impl AsRef<[u8]>, value: impl AsRef<[u8]>) -> Result<()> {
         let (key, value) = (key.as_ref(), value.as_ref());
         self.check_sizes(key, Some(value))?;

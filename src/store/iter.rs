@@ -23,7 +23,7 @@ impl KVStore {
         self.range_bounds(start, end)
     }
 
-    /// Pairs with keys between `start` and `end`, in key order.
+    /// Pairs with keys between `start` and `end`, in key order: [`KVStore::range`] with owned bounds.
     pub fn range_bounds(&self, start: Bound<Vec<u8>>, end: Bound<Vec<u8>>) -> Iter<'_> {
         Iter::new(self.snapshot(), start, end)
     }

@@ -126,10 +126,12 @@ impl KVStore {
 
     // ------------------------------------------------------------------ accessors
 
+    /// The data file's path as given at open; the log is beside it ([`log_path`]).
     pub fn path(&self) -> &Path {
         &self.path
     }
 
+    /// The identifier stored in the file (set at creation or by [`KVStore::set_identifier`]).
     pub fn get_identifier(&self) -> &str {
         &self.identifier
     }
@@ -142,14 +144,18 @@ impl KVStore {
         Ok(())
     }
 
+    /// Whether the store was opened read-only: every write then fails with [`Error::ReadOnly`].
     pub fn is_read_only(&self) -> bool {
         self.read_only
     }
 
+    /// The durability this handle was opened with.
     pub fn durability(&self) -> Durability {
         self.durability
     }
 
+    /// The file's page size in bytes, fixed when the store was created (0 if a thread panicked
+    /// inside the store).
     pub fn page_size(&self) -> u32 {
         self.read_inner().map(|i| i.engine.header().page_size).unwrap_or(0)
     }
@@ -183,12 +189,12 @@ impl KVStore {
         self.versions.pin().version
     }
 
-    /// The value of `key`, read whole, as of the last commit.
+    /// The value of `key` as of the last commit, or `None` when the key does not exist.
     pub fn get(&self, key: impl AsRef<[u8]>) -> Result<Option<Vec<u8>>> {
         self.snapshot().get(key)
     }
 
-    /// Whether `key` has a value.
+    /// Whether `key` exists, without reading its value.
     pub fn contains_key(&self, key: impl AsRef<[u8]>) -> Result<bool> {
         self.snapshot().contains_key(key)
     }
@@ -208,12 +214,14 @@ impl KVStore {
         self.versions.pin().key_count
     }
 
+    /// Whether the store holds no key.
     pub fn is_empty(&self) -> bool {
         self.len() == 0
     }
 
     // ------------------------------------------------------------------ inspection
 
+    /// Page counts, sizes and cache counters (all zero if a thread panicked inside the store).
     pub fn stats(&self) -> Stats {
         let Ok(inner) = self.read_inner() else { return Stats::default() };
         let e = &inner.engine;
@@ -251,6 +259,7 @@ impl KVStore {
         inspect::check::check(&inner.engine, progress)
     }
 
+    /// Pages in the store, page 0 included: page numbers run `0..page_count()`.
     pub fn page_count(&self) -> u64 {
         self.read_inner().map(|i| i.engine.meta().page_count).unwrap_or(0)
     }
