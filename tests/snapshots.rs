@@ -348,3 +348,51 @@ proptest! {
         prop_assert!(store.check().unwrap().is_ok());
     }
 }
+
+#[test]
+fn a_running_check_holds_no_writer_back() {
+    use std::sync::mpsc;
+    let dir = tempfile::tempdir().unwrap();
+    let store = Arc::new(open(&dir.path().join("c.db")));
+    for i in 0..3_000u32 {
+        store.put(format!("k{i:05}"), [1u8; 50]).unwrap();
+    }
+    store.checkpoint().unwrap();
+    let (paused_tx, paused_rx) = mpsc::channel::<()>();
+    let (resume_tx, resume_rx) = mpsc::channel::<()>();
+    let checker = {
+        let store = store.clone();
+        thread::spawn(move || {
+            let mut paused = false;
+            store.check_with_progress(&mut |done, _| {
+                // Halfway through the walk, wait for the writer to commit around it.
+                if !paused && done > 50 {
+                    paused = true;
+                    paused_tx.send(()).unwrap();
+                    resume_rx.recv().unwrap();
+                }
+            })
+        })
+    };
+    paused_rx.recv_timeout(Duration::from_secs(30)).expect("the check reached its pause");
+    let (done_tx, done_rx) = mpsc::channel();
+    let writer = {
+        let store = store.clone();
+        thread::spawn(move || {
+            for i in 0..3_000u32 {
+                store.put(format!("k{i:05}"), [2u8; 50]).unwrap();
+            }
+            store.checkpoint().unwrap();
+            done_tx.send(()).unwrap();
+        })
+    };
+    let finished = done_rx.recv_timeout(Duration::from_secs(60));
+    resume_tx.send(()).unwrap();
+    assert!(finished.is_ok(), "writes waited for a paused check");
+    writer.join().unwrap();
+    let report = checker.join().unwrap().unwrap();
+    assert!(report.is_ok(), "the check saw a state no commit made: {:?}", report.problems);
+    let started = Instant::now();
+    assert!(store.check().unwrap().is_ok());
+    eprintln!("check after the writes: {:?}", started.elapsed());
+}

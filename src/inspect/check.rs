@@ -2,10 +2,13 @@
 //! each page is verified before it is believed, each link is checked before it is followed, and
 //! every loop is bounded by the page count.
 
-use crate::engine::Engine;
+use std::sync::Arc;
+
+use crate::engine::{Engine, SharedPages, TreeState};
 use crate::error::{Error, Result};
 use crate::inspect::{CheckReport, Problem};
-use crate::layout::file::verify_page;
+use crate::io::FileIo;
+use crate::layout::file::{Meta, verify_page};
 use crate::layout::node::{Node, Value};
 use crate::layout::{freelist, overflow};
 
@@ -19,8 +22,62 @@ fn slot(page: u64) -> usize {
     usize::try_from(page).unwrap_or(usize::MAX)
 }
 
+/// What the check reads, taken from the engine between two commits: that commit's tree (pinned,
+/// so its pages stay as they are while the check walks them without holding the writer back),
+/// its counts and its free pages.
+pub(crate) struct CheckInput {
+    meta: Meta,
+    durable: Meta,
+    durable_freelist: Vec<u64>,
+    free: Vec<u64>,
+    page_size: usize,
+    state: Arc<TreeState>,
+}
+
+impl CheckInput {
+    /// Called with the store's lock held, so no commit is half applied.
+    pub(crate) fn capture(engine: &Engine) -> CheckInput {
+        CheckInput {
+            meta: engine.meta().clone(),
+            durable: engine.durable().clone(),
+            durable_freelist: engine.durable_freelist().to_vec(),
+            free: engine.free_page_list(),
+            page_size: engine.page_size(),
+            state: engine.versions().pin(),
+        }
+    }
+
+    fn meta(&self) -> &Meta {
+        &self.meta
+    }
+
+    fn durable(&self) -> &Meta {
+        &self.durable
+    }
+
+    fn durable_freelist(&self) -> &[u64] {
+        &self.durable_freelist
+    }
+
+    fn free_page_list(&self) -> Vec<u64> {
+        self.free.clone()
+    }
+
+    fn page_size(&self) -> usize {
+        self.page_size
+    }
+
+    fn pages(&self) -> &SharedPages {
+        &self.state.pages
+    }
+
+    fn file(&self) -> &dyn FileIo {
+        &**self.state.pages.file()
+    }
+}
+
 struct Checker<'a> {
-    engine: &'a Engine,
+    engine: &'a CheckInput,
     seen: Vec<bool>,
     report: CheckReport,
     counts: [u64; 4],
@@ -201,7 +258,7 @@ impl Checker<'_> {
 }
 
 /// Walk every page; see [`crate::KVStore::check`].
-pub(crate) fn check(engine: &Engine, progress: &mut dyn FnMut(u64, u64)) -> Result<CheckReport> {
+pub(crate) fn check(engine: &CheckInput, progress: &mut dyn FnMut(u64, u64)) -> Result<CheckReport> {
     let total = engine.meta().page_count;
     let mut c = Checker {
         engine,

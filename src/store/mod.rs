@@ -255,8 +255,9 @@ impl KVStore {
 
     /// [`KVStore::check`], calling `progress(pages_done, pages_total)` as it goes.
     pub fn check_with_progress(&self, progress: &mut dyn FnMut(u64, u64)) -> Result<CheckReport> {
-        let inner = self.read_inner()?;
-        inspect::check::check(&inner.engine, progress)
+        // Taken between two commits; the walk itself holds no lock, so writers go on.
+        let input = inspect::check::CheckInput::capture(&self.read_inner()?.engine);
+        inspect::check::check(&input, progress)
     }
 
     /// Pages in the store, page 0 included: page numbers run `0..page_count()`.
