@@ -235,7 +235,7 @@ fn each_layer_imports_only_the_layers_below_it() {
         ("io", &["io"]),
         ("wal", &["error", "io", "layout", "wal"]),
         ("engine", &["engine", "error", "io", "layout"]),
-        ("inspect", &["inspect", "engine", "error", "layout"]),
+        ("inspect", &["inspect", "engine", "error", "io", "layout"]),
         ("options", &["error", "io", "layout"]),
         ("batch", &[]),
         ("store", &["store", "engine", "wal", "inspect", "layout", "io", "error", "options", "batch"]),
