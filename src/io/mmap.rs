@@ -21,10 +21,12 @@ impl Map {
             return Ok(Map { map: None });
         }
         let len = usize::try_from(len).map_err(|_| io::Error::other("file too large to map"))?;
-        // SAFETY: the mapping is read-only and shared. The engine never truncates a file it has
-        // mapped below the mapped length (the data file only grows; compaction writes a new
-        // file and renames it over the old one, leaving this inode and its mapping intact), and
-        // every read through it is bounds-checked against `len` in `bytes`. Bytes changed under
+        // SAFETY: the mapping is read-only and shared. Only the data file is ever mapped, and no
+        // process truncates it below a length another may have mapped (it only grows; compaction
+        // writes a new file and renames it over the old one, leaving this inode and its mapping
+        // intact). The log, which the writer cuts at every checkpoint, is read without a map
+        // (`Vfs::open_unmapped`), so no reader faults when another process shrinks it. Every
+        // read through it is bounds-checked against `len` in `bytes`. Bytes changed under
         // the map by this process's own writes or by another writer are just data: pages are
         // checksummed before use.
         let map = unsafe { MmapOptions::new().len(len).map(file)? };

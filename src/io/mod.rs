@@ -37,8 +37,16 @@ pub trait FileIo: Send + Sync {
 
 /// The directory side: opening, renaming and removing files.
 pub trait Vfs: Send + Sync {
-    /// Open an existing file; `writable` asks for write access.
+    /// Open an existing file; `writable` asks for write access. Reads may go through a memory
+    /// map: only for files that no process ever shrinks (the data file).
     fn open(&self, path: &Path, writable: bool) -> io::Result<Arc<dyn FileIo>>;
+    /// Open an existing file for reading without ever mapping it: for a file another process
+    /// may cut shorter at any moment (the log, which the writer cuts at each checkpoint), where
+    /// a read through a map past the new end would kill the reader with SIGBUS. A read past the
+    /// end is an ordinary `UnexpectedEof` instead.
+    fn open_unmapped(&self, path: &Path) -> io::Result<Arc<dyn FileIo>> {
+        self.open(path, false)
+    }
     /// Create a file (truncating any that exists) for reading and writing.
     fn create(&self, path: &Path) -> io::Result<Arc<dyn FileIo>>;
     /// Open a file for reading and writing, creating it empty if it does not exist.

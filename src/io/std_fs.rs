@@ -94,6 +94,11 @@ impl Vfs for StdVfs {
         Ok(Arc::new(StdFile::new(file, true)))
     }
 
+    fn open_unmapped(&self, path: &Path) -> io::Result<Arc<dyn FileIo>> {
+        let file = OpenOptions::new().read(true).open(path)?;
+        Ok(Arc::new(StdFile::new(file, false)))
+    }
+
     fn create(&self, path: &Path) -> io::Result<Arc<dyn FileIo>> {
         let file = OpenOptions::new().read(true).write(true).create(true).truncate(true).open(path)?;
         Ok(Arc::new(StdFile::new(file, true)))

@@ -59,7 +59,8 @@ impl KVStore {
             if !vfs.exists(path)? {
                 return Err(Error::NotFound { path: path.to_owned() });
             }
-            let log = if vfs.exists(&log_path)? { Some(vfs.open(&log_path, false)?) } else { None };
+            // The writer cuts the log at every checkpoint: never read it through a map.
+            let log = if vfs.exists(&log_path)? { Some(vfs.open_unmapped(&log_path)?) } else { None };
             (vfs.open(path, false)?, log)
         } else {
             if !opts.create && !vfs.exists(path)? {

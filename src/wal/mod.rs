@@ -210,8 +210,16 @@ impl LogReader {
         if remaining < RECORD_HEADER_BYTES as u64 {
             return damaged(self.offset, "torn record header at the end of the log");
         }
+        // A read-only reader shares the log with a writer that cuts it at each checkpoint: a
+        // record that is gone by the time it is read ends the log there, like a torn one.
+        let cut = |offset: u64| {
+            Ok(Err(LogDamage { offset, reason: "the log was cut while it was read".to_string() }))
+        };
         let mut head = [0u8; RECORD_HEADER_BYTES];
-        self.file.read_exact_at(&mut head, self.offset)?;
+        match self.file.read_exact_at(&mut head, self.offset) {
+            Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => return cut(self.offset),
+            other => other?,
+        }
         let body_len = get_u32(&head, 0) as u64;
         if body_len > remaining - RECORD_HEADER_BYTES as u64 {
             return damaged(self.offset, "record runs past the end of the log (torn write)");
@@ -224,7 +232,10 @@ impl LogReader {
                 reason: "record too large for memory".into()
             })?
         ];
-        self.file.read_exact_at(&mut body, self.offset + RECORD_HEADER_BYTES as u64)?;
+        match self.file.read_exact_at(&mut body, self.offset + RECORD_HEADER_BYTES as u64) {
+            Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => return cut(self.offset),
+            other => other?,
+        }
         let mut h = crc32fast::Hasher::new();
         h.update(&head[0..4]);
         h.update(&head[8..]);
