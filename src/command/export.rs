@@ -60,7 +60,8 @@ pub(crate) fn export(store: &KVStore, path: &Path, replace: bool) -> Result<u64,
     // The `.partial` file is ours from here: removed if anything below fails.
     let file = file.map_err(file_error(&partial))?;
     let result = write_partial(store, file, &partial).and_then(|count| {
-        let placed = if replace { std::fs::rename(&partial, path) } else { std::fs::hard_link(&partial, path) };
+        let placed =
+            if replace { std::fs::rename(&partial, path) } else { std::fs::hard_link(&partial, path) };
         placed.map_err(file_error(path))?;
         Ok(count)
     });

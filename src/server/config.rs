@@ -289,7 +289,9 @@ impl ServerConfig {
             }
         }
         if self.header_timeout_secs == 0 || self.body_timeout_secs == 0 {
-            return Err(ConfigError::Invalid("header_timeout_secs and body_timeout_secs must be at least 1".into()));
+            return Err(ConfigError::Invalid(
+                "header_timeout_secs and body_timeout_secs must be at least 1".into(),
+            ));
         }
         if self.allowed_hosts.as_ref().is_some_and(|hosts| hosts.iter().any(|h| h.trim().is_empty())) {
             return Err(ConfigError::Invalid("allowed_hosts must not hold an empty name".into()));

@@ -104,8 +104,13 @@ impl Metrics {
                 "wkserver_request_duration_seconds_bucket{{route=\"{name}\",le=\"+Inf\"}} {}",
                 stats.count
             );
-            let _ = writeln!(out, "wkserver_request_duration_seconds_sum{{route=\"{name}\"}} {}", stats.sum_seconds);
-            let _ = writeln!(out, "wkserver_request_duration_seconds_count{{route=\"{name}\"}} {}", stats.count);
+            let _ = writeln!(
+                out,
+                "wkserver_request_duration_seconds_sum{{route=\"{name}\"}} {}",
+                stats.sum_seconds
+            );
+            let _ =
+                writeln!(out, "wkserver_request_duration_seconds_count{{route=\"{name}\"}} {}", stats.count);
         }
         drop(routes);
         let gauges = [
@@ -163,9 +168,15 @@ mod tests {
         let text = metrics.render(2, 1, &[]);
         assert!(text.contains("wkserver_requests_total{route=\"/api/get\",status=\"200\"} 2\n"), "{text}");
         assert!(text.contains("wkserver_requests_total{route=\"/api/get\",status=\"401\"} 1\n"));
-        assert!(text.contains("wkserver_request_duration_seconds_bucket{route=\"/api/get\",le=\"0.0001\"} 1\n"));
-        assert!(text.contains("wkserver_request_duration_seconds_bucket{route=\"/api/get\",le=\"0.0005\"} 2\n"));
-        assert!(text.contains("wkserver_request_duration_seconds_bucket{route=\"/api/get\",le=\"+Inf\"} 3\n"));
+        assert!(
+            text.contains("wkserver_request_duration_seconds_bucket{route=\"/api/get\",le=\"0.0001\"} 1\n")
+        );
+        assert!(
+            text.contains("wkserver_request_duration_seconds_bucket{route=\"/api/get\",le=\"0.0005\"} 2\n")
+        );
+        assert!(
+            text.contains("wkserver_request_duration_seconds_bucket{route=\"/api/get\",le=\"+Inf\"} 3\n")
+        );
         assert!(text.contains("wkserver_sessions 2\n"));
         assert_eq!(label_value("a\"b\\c\nd"), "a\\\"b\\\\c\\nd");
         assert_eq!(route_name(Some("/api/get")), "/api/get");

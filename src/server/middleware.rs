@@ -115,7 +115,9 @@ pub(crate) async fn require_token(State(state): State<AppState>, request: Reques
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.trim().split_once(' '))
-        .and_then(|(scheme, credentials)| scheme.eq_ignore_ascii_case("bearer").then_some(credentials.trim()));
+        .and_then(|(scheme, credentials)| {
+            scheme.eq_ignore_ascii_case("bearer").then_some(credentials.trim())
+        });
     if offered.is_some_and(|offered| same_secret(offered.as_bytes(), token.as_bytes())) {
         return next.run(request).await;
     }
@@ -150,7 +152,8 @@ mod tests {
         for ok in ["localhost", "LOCALHOST:14514", "127.0.0.1:80", "[::1]:8080", "[::1]", "localhost."] {
             assert!(host_allowed(ok, &allowed), "{ok}");
         }
-        for bad in ["attacker.example", "attacker.example:14514", "127.0.0.2", "", ":80", "localhost.evil:1"] {
+        for bad in ["attacker.example", "attacker.example:14514", "127.0.0.2", "", ":80", "localhost.evil:1"]
+        {
             assert!(!host_allowed(bad, &allowed), "{bad}");
         }
     }

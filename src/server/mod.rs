@@ -46,9 +46,10 @@ use tower::ServiceExt as _;
 
 pub use config::{
     CONFIG_FILE_NAME, ConfigError, DEFAULT_BODY_TIMEOUT_SECS, DEFAULT_HEADER_TIMEOUT_SECS, DEFAULT_HOST,
-    DEFAULT_MAX_BODY_BYTES, DEFAULT_MAX_CONNECTIONS, DEFAULT_MAX_CONNECTIONS_PER_CLIENT, DEFAULT_MAX_OPEN_STORES,
-    DEFAULT_MAX_SESSIONS, DEFAULT_MAX_SESSIONS_PER_CLIENT, DEFAULT_PORT, DEFAULT_SESSION_IDLE_SECS, FDS_PER_STORE,
-    MIN_MAX_BODY_BYTES, RESERVED_FDS, ServerConfig, TOKEN_ENV, default_config_path, default_data_dir,
+    DEFAULT_MAX_BODY_BYTES, DEFAULT_MAX_CONNECTIONS, DEFAULT_MAX_CONNECTIONS_PER_CLIENT,
+    DEFAULT_MAX_OPEN_STORES, DEFAULT_MAX_SESSIONS, DEFAULT_MAX_SESSIONS_PER_CLIENT, DEFAULT_PORT,
+    DEFAULT_SESSION_IDLE_SECS, FDS_PER_STORE, MIN_MAX_BODY_BYTES, RESERVED_FDS, ServerConfig, TOKEN_ENV,
+    default_config_path, default_data_dir,
 };
 pub use error::ApiError;
 pub use middleware::MAX_URI_BYTES;
@@ -249,8 +250,10 @@ pub async fn serve(
     let sweeper = tokio::spawn(state.registry.clone().sweep());
     let (stop, stopping) = watch::channel(false);
     let permits = Arc::new(Semaphore::new(config.max_connections));
-    let clients =
-        Arc::new(ClientConnections { max: config.max_connections_per_client, open: Mutex::new(HashMap::new()) });
+    let clients = Arc::new(ClientConnections {
+        max: config.max_connections_per_client,
+        open: Mutex::new(HashMap::new()),
+    });
     let header_timeout = Duration::from_secs(config.header_timeout_secs);
     tokio::pin!(shutdown);
     loop {

@@ -123,7 +123,9 @@ pub fn resolve(root: &Path, name: &str) -> Result<PathBuf, ApiError> {
         return Err(refused(format!("'{name}' is a folder, not a store")));
     }
     if let Some(suffix) = target.file_name().and_then(|n| reserved_suffix(&n.to_string_lossy())) {
-        return Err(refused(format!("'{name}' leads to a file ending in '{suffix}', kept for the files beside a store")));
+        return Err(refused(format!(
+            "'{name}' leads to a file ending in '{suffix}', kept for the files beside a store"
+        )));
     }
     for suffix in RESERVED_SUFFIXES {
         let mut sibling = OsString::from(target.as_os_str());

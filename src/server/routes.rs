@@ -7,12 +7,12 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
+use axum::Json;
 use axum::body::{Body, Bytes};
 use axum::extract::{FromRequest, FromRequestParts, Query, Request, State};
 use axum::http::request::Parts;
 use axum::http::{HeaderMap, HeaderValue, header};
 use axum::response::{IntoResponse, Response};
-use axum::Json;
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as BASE64;
 use http_body_util::BodyExt as _;
@@ -168,13 +168,15 @@ fn percent_decode(input: &[u8]) -> Vec<u8> {
     while i < input.len() {
         match input[i] {
             b'+' => out.push(b' '),
-            b'%' => match (input.get(i + 1).copied().and_then(hex), input.get(i + 2).copied().and_then(hex)) {
-                (Some(high), Some(low)) => {
-                    out.push(high * 16 + low);
-                    i += 2;
+            b'%' => {
+                match (input.get(i + 1).copied().and_then(hex), input.get(i + 2).copied().and_then(hex)) {
+                    (Some(high), Some(low)) => {
+                        out.push(high * 16 + low);
+                        i += 2;
+                    }
+                    _ => out.push(b'%'),
                 }
-                _ => out.push(b'%'),
-            },
+            }
             b => out.push(b),
         }
         i += 1;
@@ -381,7 +383,9 @@ impl<'de> Visitor<'de> for PutItems<'_> {
             if count == MAX_PUT_ITEMS {
                 *self.refused = Some(ApiError::bad_request(
                     "too_many_items",
-                    format!("more than {MAX_PUT_ITEMS} items in one put; send them in several; nothing was written"),
+                    format!(
+                        "more than {MAX_PUT_ITEMS} items in one put; send them in several; nothing was written"
+                    ),
                 ));
                 return Err(serde::de::Error::custom("too many items"));
             }
@@ -400,7 +404,10 @@ fn add_item(batch: &mut WriteBatch, item: &PutItem<'_>, i: usize, max_key: usize
     let key = decode(&item.key, item.key_encoding, "key")
         .map_err(|e| ApiError::bad_request("bad_item", format!("{}: {e}", name())))?;
     let Some(value) = &item.value else {
-        return Err(ApiError::bad_request("bad_item", format!("{}: missing \"value\"; nothing was written", name())));
+        return Err(ApiError::bad_request(
+            "bad_item",
+            format!("{}: missing \"value\"; nothing was written", name()),
+        ));
     };
     let value = decode(value, item.encoding, "value")
         .map_err(|e| ApiError::bad_request("bad_item", format!("{}: {e}", name())))?;
@@ -468,9 +475,10 @@ pub(crate) async fn get(
 ) -> Result<Response, ApiError> {
     let key =
         decode(&params.key, params.key_encoding, "key").map_err(|e| ApiError::bad_request("bad_key", e))?;
-    let value =
-        read_inline(&state, &session, move |store, name| store.get(&key).map_err(|e| ApiError::from_store(e, name)))
-            .await?;
+    let value = read_inline(&state, &session, move |store, name| {
+        store.get(&key).map_err(|e| ApiError::from_store(e, name))
+    })
+    .await?;
     let mut object = Map::new();
     object.insert("key".into(), params.key.into());
     if params.key_encoding == Encoding::Base64 {
@@ -640,7 +648,10 @@ pub(crate) async fn scan(
 ) -> Result<Response, ApiError> {
     let limit = params.limit.unwrap_or(DEFAULT_SCAN_LIMIT);
     if !(1..=MAX_SCAN_PAGE_PAIRS).contains(&limit) {
-        return Err(ApiError::bad_request("bad_query", format!("limit must be from 1 to {MAX_SCAN_PAGE_PAIRS}")));
+        return Err(ApiError::bad_request(
+            "bad_query",
+            format!("limit must be from 1 to {MAX_SCAN_PAGE_PAIRS}"),
+        ));
     }
     let decode_opt = |text: &Option<String>, what| {
         text.as_deref()
@@ -874,7 +885,8 @@ fn run_script(session: &Session, registry: &Registry, text: &str, with_results: 
                     text = "Key deleted".to_owned();
                 }
                 let result = if with_results { output.to_json() } else { Value::Null };
-                let size = text.len() + segment.len() + if with_results { result.to_string().len() } else { 0 };
+                let size =
+                    text.len() + segment.len() + if with_results { result.to_string().len() } else { 0 };
                 if size > answer.remaining() {
                     let e = refusal(&format!(
                         "the answer would pass the limit of {MAX_EXECUTE_ANSWER_BYTES} bytes for one request; \
@@ -1052,8 +1064,12 @@ mod tests {
             vec!["\n    PUT \"a\":\"b\"", "    COUNT", "\n    "]
         );
         assert_eq!(cut("COUNT; ;;COUNT"), vec!["COUNT", "COUNT"]);
-        assert_eq!(cut("PUT \"a;b\":\"c\\\";\"; -- a ; comment\nCOUNT;"), vec!["PUT \"a;b\":\"c\\\";\"", " -- a ; comment\nCOUNT"]);
-        let positions: Vec<_> = split_segments("COUNT;\nGET x;").into_iter().map(|(_, p)| (p.line, p.column)).collect();
+        assert_eq!(
+            cut("PUT \"a;b\":\"c\\\";\"; -- a ; comment\nCOUNT;"),
+            vec!["PUT \"a;b\":\"c\\\";\"", " -- a ; comment\nCOUNT"]
+        );
+        let positions: Vec<_> =
+            split_segments("COUNT;\nGET x;").into_iter().map(|(_, p)| (p.line, p.column)).collect();
         assert_eq!(positions, vec![(1, 1), (1, 7)]);
     }
 

@@ -84,7 +84,9 @@ impl OpenStore {
         if let Some(store) = taken {
             match store.close() {
                 Ok(()) => tracing::info!(store = ?Escaped(&self.path.display()), "closed store"),
-                Err(e) => tracing::error!(store = ?Escaped(&self.path.display()), error = ?Escaped(&e), "closing store"),
+                Err(e) => {
+                    tracing::error!(store = ?Escaped(&self.path.display()), error = ?Escaped(&e), "closing store")
+                }
             }
         }
     }
@@ -135,7 +137,10 @@ enum Slot {
     Open(Arc<OpenStore>),
     /// A task is opening (`closing: false`) or closing the file; the receiver wakes when it is
     /// done (its sender is dropped).
-    Busy { closing: bool, done: watch::Receiver<()> },
+    Busy {
+        closing: bool,
+        done: watch::Receiver<()>,
+    },
 }
 
 #[derive(Default)]
@@ -273,7 +278,11 @@ impl Registry {
 
     /// Opens (or joins) the store the client calls `name` for a new session; returns its id.
     /// Runs in a task of its own: a client that goes away does not stop it half-way.
-    pub(crate) async fn open(self: &Arc<Self>, name: String, client: Option<IpAddr>) -> Result<String, ApiError> {
+    pub(crate) async fn open(
+        self: &Arc<Self>,
+        name: String,
+        client: Option<IpAddr>,
+    ) -> Result<String, ApiError> {
         let registry = self.clone();
         tokio::spawn(async move { registry.open_now(name, client).await })
             .await
@@ -357,7 +366,12 @@ impl Registry {
                         }
                         let (done, receiver) = watch::channel(());
                         stores.insert(path.to_path_buf(), Slot::Busy { closing: false, done: receiver });
-                        break BusyGuard { registry: self, path: path.to_path_buf(), _done: done, opened: None };
+                        break BusyGuard {
+                            registry: self,
+                            path: path.to_path_buf(),
+                            _done: done,
+                            opened: None,
+                        };
                     }
                 }
             };
