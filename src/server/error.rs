@@ -62,6 +62,11 @@ pub enum ApiError {
         /// The limit in bytes.
         limit_bytes: usize,
     },
+    /// The request's header fields are larger than the server reads (431).
+    HeadersTooLarge {
+        /// The limit in bytes.
+        limit_bytes: usize,
+    },
     /// This client already holds as many sessions as one client may (429).
     TooManyRequests {
         /// The stable code (`too_many_sessions_for_client`).
@@ -101,6 +106,7 @@ impl ApiError {
             ApiError::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             ApiError::Forbidden { .. } => StatusCode::FORBIDDEN,
             ApiError::RequestTimeout => StatusCode::REQUEST_TIMEOUT,
+            ApiError::HeadersTooLarge { .. } => StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
             ApiError::UriTooLong { .. } => StatusCode::URI_TOO_LONG,
             ApiError::TooManyRequests { .. } => StatusCode::TOO_MANY_REQUESTS,
             ApiError::Conflict { .. } => StatusCode::CONFLICT,
@@ -120,6 +126,7 @@ impl ApiError {
             | ApiError::Unavailable { code, .. } => code,
             ApiError::UriTooLong { .. } => "uri_too_long",
             ApiError::RequestTimeout => "body_timeout",
+            ApiError::HeadersTooLarge { .. } => "headers_too_large",
             ApiError::NoSession { .. } => "no_session",
             ApiError::Unauthorized => "unauthorized",
             ApiError::NotFound => "not_found",
@@ -138,6 +145,9 @@ impl ApiError {
             | ApiError::TooManyRequests { message, .. }
             | ApiError::Unavailable { message, .. } => message.clone(),
             ApiError::RequestTimeout => "the request body did not arrive in time".into(),
+            ApiError::HeadersTooLarge { limit_bytes } => {
+                format!("the request's header fields are larger than the limit of {limit_bytes} bytes")
+            }
             ApiError::UriTooLong { limit_bytes } => {
                 format!("the request target is longer than the limit of {limit_bytes} bytes")
             }

@@ -19,6 +19,10 @@ use super::metrics::route_name;
 /// engine accepts needs more once encoded. Longer ones get 414 with the JSON error shape.
 pub const MAX_URI_BYTES: usize = 16 << 10;
 
+/// Most bytes of header fields (names and values) one request may carry; more get 431 with the
+/// JSON error shape.
+pub const MAX_HEADER_BYTES: usize = 32 << 10;
+
 /// The client's address, when the server knows it (it does for every connection it accepted).
 pub(crate) struct ClientAddr(pub Option<IpAddr>);
 
@@ -53,13 +57,18 @@ pub(crate) async fn access_log(State(state): State<AppState>, request: Request, 
     response
 }
 
-/// Refuses request targets over [`MAX_URI_BYTES`], and, with a host allow-list in force, a
+/// Refuses request targets over [`MAX_URI_BYTES`], header fields over [`MAX_HEADER_BYTES`], and, with a host allow-list in force, a
 /// `Host` (or an `Origin`) naming another site: with no token, a web page could otherwise reach
 /// the API through DNS rebinding.
 pub(crate) async fn guard(State(state): State<AppState>, request: Request, next: Next) -> Response {
     let target_len = request.uri().path_and_query().map_or(0, |p| p.as_str().len());
     if target_len > MAX_URI_BYTES {
         return ApiError::UriTooLong { limit_bytes: MAX_URI_BYTES }.into_response();
+    }
+    let header_bytes: usize =
+        request.headers().iter().map(|(name, value)| name.as_str().len() + value.len()).sum();
+    if header_bytes > MAX_HEADER_BYTES {
+        return ApiError::HeadersTooLarge { limit_bytes: MAX_HEADER_BYTES }.into_response();
     }
     if let Some(allowed) = state.allowed_hosts.as_deref() {
         let host = request

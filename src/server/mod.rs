@@ -52,7 +52,7 @@ pub use config::{
     default_config_path, default_data_dir,
 };
 pub use error::ApiError;
-pub use middleware::MAX_URI_BYTES;
+pub use middleware::{MAX_HEADER_BYTES, MAX_URI_BYTES};
 pub use paths::{MAX_PATH_COMPONENT_BYTES, MAX_STORE_PATH_BYTES, RESERVED_SUFFIXES};
 pub use routes::{
     BANNER, DEFAULT_SCAN_LIMIT, KEY_EXISTED_HEADER, MAX_EXECUTE_ALL_PAIRS, MAX_EXECUTE_ANSWER_BYTES,

@@ -978,7 +978,10 @@ fn run_statement(
 }
 
 /// Every pair, or an error once they pass [`MAX_EXECUTE_ALL_PAIRS`] pairs or `budget` bytes.
-fn all_pairs(store: &KVStore, budget: usize) -> Result<Vec<(Vec<u8>, Vec<u8>)>, CommandError> {
+/// Pairs of keys and values, as listings hold them.
+type Pairs = Vec<(Vec<u8>, Vec<u8>)>;
+
+fn all_pairs(store: &KVStore, budget: usize) -> Result<Pairs, CommandError> {
     let keys = store.len();
     let too_many = |what: String| {
         refusal(&format!(

@@ -1,6 +1,7 @@
 //! `wkserver` through a real HTTP client against the server on a free loopback port.
 
 mod concurrency;
+mod defects;
 mod hostile;
 mod lifecycle;
 mod original;
