@@ -213,7 +213,8 @@ async fn shutdown_stops_a_long_script_within_five_seconds() {
     let started = Instant::now();
     let _dir = server.stop().await;
     let took = started.elapsed();
-    assert!(took < Duration::from_secs(5), "the stop took {took:?}");
+    // Well within the 5 seconds a service manager allows: the script stops at its next statement.
+    assert!(took < Duration::from_secs(2), "the stop took {took:?}");
     let reply = long.await.unwrap();
     let status = reply.json()["status"].as_str().unwrap().to_owned();
     assert!(status.contains("not run: the server is shutting down"), "{}", &status[status.len() - 200..]);
@@ -343,44 +344,62 @@ async fn small_routes_refuse_large_bodies_and_puts_are_capped() {
 // ------------------------------------------------------------------ 9. smaller ones
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn smaller_defects() {
+async fn the_bearer_scheme_is_matched_in_any_letter_case() {
     let server = TestServer::start_with(|c| c.auth_token = Some("s3cret".into())).await;
-    let auth = ("Authorization", "bearer s3cret");
-    // The scheme is matched in any letter case.
     for scheme in ["bearer", "BEARER", "Bearer"] {
         let value = format!("{scheme} s3cret");
         let reply = server.request("GET", "/api/health", &[("Authorization", &value)], "").await;
         assert_eq!(reply.status, StatusCode::OK, "{scheme}");
     }
-    let reply = server.request("POST", "/api/open", &[auth], r#"{"path":"u.db"}"#).await;
-    let s = reply.header(SESSION_HEADER).unwrap();
-    let session = [auth, (SESSION_HEADER, s.as_str())];
+    let reply = server.request("GET", "/api/health", &[("Authorization", "Basic s3cret")], "").await;
+    assert_eq!(reply.status, StatusCode::UNAUTHORIZED);
+    server.stop().await;
+}
 
-    // A key that is not UTF-8 once decoded is refused, not replaced by U+FFFD.
-    let reply = server.request("GET", "/api/get?key=%ff%fe", &session, "").await;
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_key_that_is_not_utf8_is_refused_not_replaced() {
+    let server = TestServer::start().await;
+    let s = server.open("u.db").await;
+    let mut c = server.client().await;
+    c.call(&s, "POST", "/api/put", r#"[{"key":"\ufffd\ufffd","value":"wrong pair"}]"#).await;
+    let reply = c.call(&s, "GET", "/api/get?key=%ff%fe", "").await;
     assert_error(&reply, StatusCode::BAD_REQUEST, "bad_query").await;
+    let reply = c.call(&s, "GET", "/api/scan?prefix=%C3", "").await;
+    assert_error(&reply, StatusCode::BAD_REQUEST, "bad_query").await;
+    server.stop().await;
+}
 
-    // Names with control characters, and over-long path components, are a 400.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn control_characters_and_long_components_in_names_are_a_400() {
+    let server = TestServer::start().await;
     for name in [
         "evil\n2026-01-01T00:00:00Z  INFO forged.db".to_owned(),
         "a".repeat(300),
         format!("{}/x.db", "d".repeat(300)),
     ] {
-        let reply = server.request("POST", "/api/open", &[auth], &json!({"path": name}).to_string()).await;
+        let reply = server.request("POST", "/api/open", &[], &json!({"path": name}).to_string()).await;
         assert_error(&reply, StatusCode::BAD_REQUEST, "bad_path").await;
     }
+    server.stop().await;
+}
 
-    // A refused open leaves no log file behind.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_refused_open_leaves_no_log_behind() {
+    let server = TestServer::start().await;
     std::fs::write(server.data_dir.join("junk.db"), vec![0x5a; 8192]).unwrap();
-    let reply = server.request("POST", "/api/open", &[auth], r#"{"path":"junk.db"}"#).await;
+    let reply = server.request("POST", "/api/open", &[], r#"{"path":"junk.db"}"#).await;
     assert_error(&reply, StatusCode::BAD_REQUEST, "not_a_store").await;
     assert!(!server.data_dir.join("junk.db.wal").exists(), "a stray log was left");
+    server.stop().await;
+}
 
-    // Framing errors answer the JSON error shape.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn framing_errors_answer_the_json_error_shape() {
+    let server = TestServer::start().await;
     let cases: [(Vec<u8>, u16); 3] = [
         (b"GET / HTTP/1.1\r\nHost: 127.0.0.1\r\nBad Header\r\n\r\n".to_vec(), 400),
         (
-            format!("GET /{} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n", "a".repeat(20_000))
+            format!("GET /{} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n", "a".repeat(70_000))
                 .into_bytes(),
             414,
         ),
