@@ -52,7 +52,7 @@ pub(crate) async fn access_log(State(state): State<AppState>, request: Request, 
         method = %method,
         route,
         status,
-        latency_ms = elapsed.as_secs_f64() * 1000.0,
+        latency_us = u64::try_from(elapsed.as_micros()).unwrap_or(u64::MAX),
     );
     response
 }
