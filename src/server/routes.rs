@@ -143,6 +143,14 @@ impl<T: DeserializeOwned + Send> FromRequestParts<AppState> for ApiQuery<T> {
 
 /// Refuses a query string whose names or values do not percent-decode to UTF-8.
 fn check_query_utf8(query: &str) -> Result<(), ApiError> {
+    // Plain ASCII with no escaped byte above 0x7f decodes to ASCII: nothing to check.
+    let bytes = query.as_bytes();
+    let high_escape = bytes.iter().enumerate().any(|(i, b)| {
+        *b == b'%' && bytes.get(i + 1).is_some_and(|h| matches!(h, b'8'..=b'9' | b'a'..=b'f' | b'A'..=b'F'))
+    });
+    if query.is_ascii() && !high_escape {
+        return Ok(());
+    }
     for part in query.split('&') {
         let bytes = percent_decode(part.as_bytes());
         if std::str::from_utf8(&bytes).is_err() {
@@ -256,11 +264,18 @@ fn session_id(headers: &HeaderMap) -> Option<&str> {
 }
 
 /// A JSON answer carrying the session header, as every answer to a session did in the original.
-fn answer(session: &str, body: impl serde::Serialize) -> Response {
+fn answer(session: &Session, body: impl serde::Serialize) -> Response {
     let mut response = Json(body).into_response();
-    if let Ok(value) = HeaderValue::from_str(session) {
-        response.headers_mut().insert(SESSION_HEADER, value);
-    }
+    response.headers_mut().insert(SESSION_HEADER, session.header.clone());
+    response
+}
+
+/// A JSON answer already serialised, carrying the session header.
+fn answer_text(session: &Session, body: String) -> Response {
+    let mut response = Response::new(Body::from(body));
+    let headers = response.headers_mut();
+    headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    headers.insert(SESSION_HEADER, session.header.clone());
     response
 }
 
@@ -328,7 +343,11 @@ pub(crate) async fn open(
         let _ = state.registry.close_session(&old.id).await;
     }
     let id = state.registry.open(request.path, client.0).await?;
-    Ok(answer(&id, json!({"status": "Database opened"})))
+    let mut response = Json(json!({"status": "Database opened"})).into_response();
+    if let Ok(value) = HeaderValue::from_str(&id) {
+        response.headers_mut().insert(SESSION_HEADER, value);
+    }
+    Ok(response)
 }
 
 /// `GET /api/close`: closes the session (and its store, when no other session uses it).
@@ -337,7 +356,7 @@ pub(crate) async fn close(
     InSession(session): InSession,
 ) -> Result<Response, ApiError> {
     state.registry.close_session(&session.id).await?;
-    Ok(answer(&session.id, json!({"status": "Database closed"})))
+    Ok(answer(&session, json!({"status": "Database closed"})))
 }
 
 /// One `/api/put` item as sent; strings without escapes are borrowed from the body.
@@ -453,7 +472,7 @@ pub(crate) async fn put(
         Ok(count)
     })
     .await?;
-    Ok(answer(&session.id, json!({"status": format!("Inserted {count} key-value pairs")})))
+    Ok(answer(&session, json!({"status": format!("Inserted {count} key-value pairs")})))
 }
 
 #[derive(Deserialize)]
@@ -479,24 +498,32 @@ pub(crate) async fn get(
         store.get(&key).map_err(|e| ApiError::from_store(e, name))
     })
     .await?;
-    let mut object = Map::new();
-    object.insert("key".into(), params.key.into());
+    // Written by hand, in the order the original wrote its fields: the route is the hottest.
+    let mut body = String::with_capacity(params.key.len() + value.as_ref().map_or(0, Vec::len) + 48);
+    body.push_str("{\"key\":");
+    push_json_string(&mut body, &params.key);
     if params.key_encoding == Encoding::Base64 {
-        object.insert("key_encoding".into(), "base64".into());
+        body.push_str(",\"key_encoding\":\"base64\"");
     }
+    body.push_str(",\"value\":");
     match value {
-        Some(value) => {
-            let (v, encoding) = encode(&value, params.encoding == Encoding::Base64);
-            object.insert("value".into(), v);
-            if let Some(e) = encoding {
-                object.insert("encoding".into(), e.into());
+        Some(value) => match std::str::from_utf8(&value) {
+            Ok(text) if params.encoding != Encoding::Base64 => push_json_string(&mut body, text),
+            _ => {
+                push_json_string(&mut body, &BASE64.encode(&value));
+                body.push_str(",\"encoding\":\"base64\"");
             }
-        }
-        None => {
-            object.insert("value".into(), Value::Null);
-        }
+        },
+        None => body.push_str("null"),
     }
-    Ok(answer(&session.id, Value::Object(object)))
+    body.push('}');
+    Ok(answer_text(&session, body))
+}
+
+/// Appends `text` as a JSON string.
+fn push_json_string(out: &mut String, text: &str) {
+    // `Value::String`'s text is exactly the JSON string, quotes and escapes included.
+    out.push_str(&serde_json::to_string(text).unwrap_or_else(|_| "\"\"".to_owned()));
 }
 
 #[derive(Deserialize)]
@@ -519,7 +546,7 @@ pub(crate) async fn del(
         store.delete(&key).map_err(|e| ApiError::from_store(e, name))
     })
     .await?;
-    let mut response = answer(&session.id, json!({"status": "Key deleted"}));
+    let mut response = answer(&session, json!({"status": "Key deleted"}));
     response
         .headers_mut()
         .insert(KEY_EXISTED_HEADER, HeaderValue::from_static(if existed { "true" } else { "false" }));
@@ -532,7 +559,7 @@ pub(crate) async fn identifier_get(
     InSession(session): InSession,
 ) -> Result<Response, ApiError> {
     let identifier = read_inline(&state, &session, |store, _| Ok(store.get_identifier().to_owned())).await?;
-    Ok(answer(&session.id, json!({"identifier": identifier})))
+    Ok(answer(&session, json!({"identifier": identifier})))
 }
 
 #[derive(Deserialize)]
@@ -555,12 +582,12 @@ pub(crate) async fn identifier_set(
     .await?;
     state.registry.touch(&session);
     result.unwrap_or_else(|| Err(store_closed()))?;
-    Ok(answer(&session.id, json!({"status": "Identifier updated"})))
+    Ok(answer(&session, json!({"status": "Identifier updated"})))
 }
 
 /// `GET /api/current`: `{"path": ".."}`, the path as the client gave it to `/api/open`.
 pub(crate) async fn current(InSession(session): InSession) -> Result<Response, ApiError> {
-    Ok(answer(&session.id, json!({"path": session.name})))
+    Ok(answer(&session, json!({"path": session.name})))
 }
 
 /// `GET /api/compact`: `{"status": "Database compacted"}`.
@@ -570,7 +597,7 @@ pub(crate) async fn compact(
 ) -> Result<Response, ApiError> {
     with_store(&state, &session, |store, name| store.compact().map_err(|e| ApiError::from_store(e, name)))
         .await?;
-    Ok(answer(&session.id, json!({"status": "Database compacted"})))
+    Ok(answer(&session, json!({"status": "Database compacted"})))
 }
 
 #[derive(Deserialize)]
@@ -683,7 +710,7 @@ pub(crate) async fn scan(
             object.insert("next".into(), Value::Null);
         }
     }
-    Ok(answer(&session.id, Value::Object(object)))
+    Ok(answer(&session, Value::Object(object)))
 }
 
 /// `GET /api/stats`: the store's counters (the `STATS` statement's JSON) and its path.
@@ -696,7 +723,7 @@ pub(crate) async fn stats(
     if let Value::Object(object) = &mut body {
         object.insert("path".into(), session.name.clone().into());
     }
-    Ok(answer(&session.id, body))
+    Ok(answer(&session, body))
 }
 
 #[derive(Deserialize)]
@@ -731,12 +758,7 @@ pub(crate) async fn execute(
     let with_results = params.results;
     let body = blocking(move || run_script(&s, &registry, &text, with_results)).await?;
     state.registry.touch(&session);
-    let mut response = Response::new(Body::from(body));
-    response.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
-    if let Ok(value) = HeaderValue::from_str(&session.id) {
-        response.headers_mut().insert(SESSION_HEADER, value);
-    }
-    Ok(response)
+    Ok(answer_text(&session, body))
 }
 
 /// The pieces of a script as the original server cut it: the text between one `;` and the

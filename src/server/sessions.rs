@@ -98,6 +98,8 @@ pub(crate) struct Session {
     pub(crate) store: Arc<OpenStore>,
     /// The path as the client gave it (what `/api/current` answers and errors name).
     pub(crate) name: String,
+    /// `id` as a header value, made once: every answer to the session carries it.
+    pub(crate) header: axum::http::HeaderValue,
     /// The address the session was opened from: sessions per client are limited.
     client: Option<IpAddr>,
     /// Milliseconds since the registry's epoch at the last request.
@@ -299,7 +301,10 @@ impl Registry {
         let path = blocking(move || paths::resolve(&root, &resolve_name)).await??;
         let store = self.acquire(&path, &name).await?;
         let id = uuid::Uuid::new_v4().to_string();
+        let header = axum::http::HeaderValue::from_str(&id)
+            .map_err(|e| ApiError::internal(format!("a session id that is not a header value: {e}")))?;
         let session = Arc::new(Session {
+            header,
             id: id.clone(),
             store,
             name,

@@ -6,3 +6,5 @@ mod hostile;
 mod lifecycle;
 mod original;
 mod support;
+#[cfg(feature = "tls")]
+mod tls;
