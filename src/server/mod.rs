@@ -1,6 +1,12 @@
 //! `wkserver`'s HTTP API: the original server's routes and JSON, with sessions that are checked,
-//! store paths confined to a data directory, bounded bodies, optional bearer-token auth, idle
-//! sessions closed cleanly and a graceful shutdown that closes every store.
+//! store paths confined to a data directory (companion-file names refused), bounded bodies and
+//! answers, per-client limits, header and body timeouts, a `Host` allow-list, optional
+//! bearer-token auth and HTTPS (feature `tls`), Prometheus metrics, idle sessions closed
+//! cleanly and a graceful shutdown that closes every store within 5 seconds.
+//!
+//! The connection loop is the server's own (hyper's HTTP/1.1 connection API): it enforces the
+//! connection limits and the request-head timeout, and gives hyper's framing errors the JSON
+//! error shape (`framing.rs`).
 //!
 //! ```no_run
 //! use wind_kvstore::server::{AppState, ServerConfig, serve};
