@@ -871,8 +871,9 @@ impl ScriptAnswer {
 fn run_script(session: &Session, registry: &Registry, text: &str, with_results: bool) -> String {
     let root = &registry.root;
     let mut answer = ScriptAnswer { status: String::new(), results: with_results.then(|| "[".to_owned()) };
-    // The status text and the results each hold about one copy of a listing.
-    let copies = if with_results { 4 } else { 2 };
+    // A listing's bytes appear in the status text (up to four times over: a byte that is not
+    // printable shows as `\xNN`) and in the results (base64: a third more).
+    let copies = if with_results { 6 } else { 4 };
     for (segment, position) in split_segments(text) {
         let parsed = command::statements_at(segment, position).next();
         let statement = match parsed {
