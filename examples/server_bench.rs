@@ -4,14 +4,15 @@
 //! cargo run --release --example server_bench -- [--connections 8] [--seconds 2] [--rounds 3]
 //! ```
 //!
-//! In one run, on loopback, with several keep-alive HTTP/1.1 clients, in interleaved rounds (so
-//! a change in the machine's load hits every workload alike; the median round is reported):
+//! In one run, on loopback, with keep-alive HTTP/1.1 clients, in interleaved rounds (so a change
+//! in the machine's load hits every workload alike; the median round is reported):
 //! - floor: a bare axum router whose handler returns a constant (what HTTP and axum cost);
-//! - floor + hop: the same constant returned from the blocking pool (what running engine work
-//!   off the async workers costs by itself);
+//! - GET /: `wkserver`'s banner through every layer (access log, guard, token check);
 //! - GET:   `GET /api/get?key=..` on a session over a store of 10,000 keys;
 //! - PUT:   `POST /api/put` of one pair per request, each durable before it is answered
-//!   (default durability: the log is fsynced, concurrent writers share the fsync).
+//!   (default durability: the log is fsynced), by 1, `--connections` and 4 x `--connections`
+//!   clients, each with a session of its own on the same store: concurrent commits share
+//!   fsyncs (group commit), so the rate grows with the clients.
 //!
 //! The access log is on (written to a sink), as in production. Client and server share the
 //! machine's cores (and, on a shared machine, other people's work), so requests per second are a
@@ -37,29 +38,29 @@ const WARMUP: Duration = Duration::from_millis(500);
 #[derive(Clone, Copy)]
 enum Workload {
     Floor,
-    /// The floor plus one hop to the blocking pool and back: what moving engine work off the
-    /// async workers costs by itself.
-    FloorBlocking,
+    /// `wkserver`'s own `GET /`.
+    Banner,
     Get,
-    Put,
+    /// Durable puts by this many clients.
+    Put(usize),
 }
 
 impl Workload {
-    fn name(self) -> &'static str {
+    fn name(self) -> String {
         match self {
-            Workload::Floor => "floor (bare axum, constant)",
-            Workload::FloorBlocking => "floor + spawn_blocking hop",
-            Workload::Get => "GET /api/get",
-            Workload::Put => "POST /api/put (1 pair, durable)",
+            Workload::Floor => "floor (bare axum, constant)".into(),
+            Workload::Banner => "GET / (wkserver, every layer)".into(),
+            Workload::Get => "GET /api/get".into(),
+            Workload::Put(n) => format!("POST /api/put, durable, {n} client(s)"),
         }
     }
 
-    fn short(self) -> &'static str {
+    fn short(self) -> String {
         match self {
-            Workload::Floor => "floor",
-            Workload::FloorBlocking => "floor+hop",
-            Workload::Get => "GET",
-            Workload::Put => "PUT",
+            Workload::Floor => "floor".into(),
+            Workload::Banner => "GET/".into(),
+            Workload::Get => "GET".into(),
+            Workload::Put(n) => format!("PUTx{n}"),
         }
     }
 
@@ -67,13 +68,12 @@ impl Workload {
     fn request(self, addr: SocketAddr, session: &str, c: usize, n: u64) -> Request<Full<Bytes>> {
         let builder = Request::builder().header("host", addr.to_string()).header(SESSION_HEADER, session);
         let request = match self {
-            Workload::Floor => builder.method("GET").uri("/").body(Full::default()),
-            Workload::FloorBlocking => builder.method("GET").uri("/blocking").body(Full::default()),
+            Workload::Floor | Workload::Banner => builder.method("GET").uri("/").body(Full::default()),
             Workload::Get => {
-                let key = (n.wrapping_mul(7919) + c as u64) % PRELOADED_KEYS;
+                let key = (n.wrapping_mul(7919) + u64::try_from(c).unwrap_or(0)) % PRELOADED_KEYS;
                 builder.method("GET").uri(format!("/api/get?key=key{key:06}")).body(Full::default())
             }
-            Workload::Put => {
+            Workload::Put(_) => {
                 let body = format!(r#"[{{"key":"c{c}:{n:09}","value":"value of request {n}"}}]"#);
                 builder.method("POST").uri("/api/put").body(Full::new(Bytes::from(body)))
             }
@@ -92,13 +92,13 @@ fn args() -> Args {
     let mut args = Args { connections: 8, seconds: 2, rounds: 3 };
     let mut it = std::env::args().skip(1);
     while let Some(flag) = it.next() {
-        let value = it.next().and_then(|v| v.parse::<u64>().ok());
+        let value = it.next().and_then(|v| v.parse::<usize>().ok());
         match (flag.as_str(), value) {
-            ("--connections", Some(n)) if n > 0 && n <= 1024 => args.connections = n as usize,
-            ("--seconds", Some(s)) if s > 0 && s <= 600 => args.seconds = s,
-            ("--rounds", Some(r)) if r > 0 && r <= 100 => args.rounds = r as usize,
+            ("--connections", Some(n)) if n > 0 && n <= 64 => args.connections = n,
+            ("--seconds", Some(s)) if s > 0 && s <= 600 => args.seconds = s as u64,
+            ("--rounds", Some(r)) if r > 0 && r <= 100 => args.rounds = r,
             _ => {
-                eprintln!("usage: server_bench [--connections 1..1024] [--seconds 1..600] [--rounds 1..100]");
+                eprintln!("usage: server_bench [--connections 1..64] [--seconds 1..600] [--rounds 1..100]");
                 std::process::exit(2);
             }
         }
@@ -137,23 +137,17 @@ struct Measured {
     cpu_us: Option<f64>,
 }
 
-/// Runs `workload` with `connections` keep-alive clients for `seconds`.
-async fn measure(
-    workload: Workload,
-    addr: SocketAddr,
-    session: &str,
-    connections: usize,
-    seconds: u64,
-) -> Measured {
+/// Runs `workload` with one keep-alive client per session in `sessions` for `seconds`.
+async fn measure(workload: Workload, addr: SocketAddr, sessions: &[String], seconds: u64) -> Measured {
     let counting = Arc::new(AtomicBool::new(false));
     let stop = Arc::new(AtomicBool::new(false));
     let done = Arc::new(AtomicU64::new(0));
     let busy_nanos = Arc::new(AtomicU64::new(0));
     let mut clients = Vec::new();
-    for c in 0..connections {
+    for (c, session) in sessions.iter().enumerate() {
         let (counting, stop, done, busy_nanos) =
             (counting.clone(), stop.clone(), done.clone(), busy_nanos.clone());
-        let session = session.to_owned();
+        let session = session.clone();
         clients.push(tokio::spawn(async move {
             let stream = tokio::net::TcpStream::connect(addr).await.expect("connect");
             stream.set_nodelay(true).expect("nodelay");
@@ -170,7 +164,8 @@ async fn measure(
                 response.into_body().collect().await.expect("body");
                 if counting.load(Ordering::Relaxed) {
                     done.fetch_add(1, Ordering::Relaxed);
-                    busy_nanos.fetch_add(start.elapsed().as_nanos() as u64, Ordering::Relaxed);
+                    let nanos = u64::try_from(start.elapsed().as_nanos()).unwrap_or(u64::MAX);
+                    busy_nanos.fetch_add(nanos, Ordering::Relaxed);
                 }
                 n += 1;
             }
@@ -191,7 +186,9 @@ async fn measure(
     let requests = done.load(Ordering::Relaxed);
     let mean = Duration::from_nanos(busy_nanos.load(Ordering::Relaxed) / requests.max(1));
     let cpu_us = match (cpu_start, cpu_end) {
-        (Some(a), Some(b)) if requests > 0 => Some((b - a) as f64 / TICKS_PER_SECOND * 1e6 / requests as f64),
+        (Some(a), Some(b)) if requests > 0 => {
+            Some(b.saturating_sub(a) as f64 / TICKS_PER_SECOND * 1e6 / requests as f64)
+        }
         _ => None,
     };
     Measured { rps: requests as f64 / elapsed.as_secs_f64(), mean, cpu_us }
@@ -225,38 +222,52 @@ fn main() {
         }));
         let floor_listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
         let floor_addr = floor_listener.local_addr().expect("address");
-        let floor = Router::new().route("/", get(|| async { "Wind-KVStore Server is Running!" })).route(
-            "/blocking",
-            get(|| async {
-                tokio::task::spawn_blocking(|| "Wind-KVStore Server is Running!").await.unwrap_or("failed")
-            }),
-        );
+        let floor = Router::new().route("/", get(|| async { "Wind-KVStore Server is Running!" }));
         tokio::spawn(async move { axum::serve(floor_listener, floor).await });
         (server_addr, floor_addr, stop_server, server)
     });
 
     client_runtime.block_on(async {
         let session = open_and_load(server_addr).await;
+        let most = args.connections * 4;
+        let mut put_sessions = Vec::new();
+        for _ in 0..most {
+            put_sessions.push(open_session(server_addr).await);
+        }
         println!(
-            "{} keep-alive connections, {} rounds of {} s per workload (after {} ms warm-up), {} cores",
+            "{} keep-alive connections ({} for puts: 1, {}, {}), {} rounds of {} s per workload (after {} ms \
+             warm-up), {} cores, load average {}",
             args.connections,
+            most,
+            args.connections,
+            most,
             args.rounds,
             args.seconds,
             WARMUP.as_millis(),
-            std::thread::available_parallelism().map_or(1, |n| n.get())
+            std::thread::available_parallelism().map_or(1, |n| n.get()),
+            load_average()
         );
-        let workloads = [Workload::Floor, Workload::FloorBlocking, Workload::Get, Workload::Put];
+        let workloads = [
+            Workload::Floor,
+            Workload::Banner,
+            Workload::Get,
+            Workload::Put(1),
+            Workload::Put(args.connections),
+            Workload::Put(most),
+        ];
+        let shared = vec![session; args.connections];
         let mut rps = vec![Vec::new(); workloads.len()];
         let mut means = vec![Vec::new(); workloads.len()];
         let mut cpus = vec![Vec::new(); workloads.len()];
         for round in 1..=args.rounds {
             let mut line = format!("round {round}:");
             for (w, workload) in workloads.iter().enumerate() {
-                let addr = match workload {
-                    Workload::Floor | Workload::FloorBlocking => floor_addr,
-                    Workload::Get | Workload::Put => server_addr,
+                let (addr, sessions) = match workload {
+                    Workload::Floor => (floor_addr, &shared[..]),
+                    Workload::Banner | Workload::Get => (server_addr, &shared[..]),
+                    Workload::Put(n) => (server_addr, &put_sessions[..*n]),
                 };
-                let m = measure(*workload, addr, &session, args.connections, args.seconds).await;
+                let m = measure(*workload, addr, sessions, args.seconds).await;
                 line.push_str(&format!("  {} {:.0}/s", workload.short(), m.rps));
                 rps[w].push(m.rps);
                 means[w].push(micros(m.mean));
@@ -266,23 +277,24 @@ fn main() {
             }
             println!("{line}");
         }
-        let floor_rps = median(&mut rps[0].clone());
-        let floor_cpu = median(&mut cpus[0].clone());
-        println!("median of {} rounds:", args.rounds);
+        let banner_rps = median(&mut rps[1].clone());
+        let banner_cpu = median(&mut cpus[1].clone());
+        println!("median of {} rounds (ratios to wkserver's own GET /):", args.rounds);
         for (w, workload) in workloads.iter().enumerate() {
             let r = median(&mut rps[w]);
             let mean = median(&mut means[w]);
             let mut line = format!(
-                "  {:<34} {r:>9.0} req/s ({:>5.1}% of floor)  mean latency {mean:>7.1} us",
+                "  {:<40} {r:>9.0} req/s ({:>5.2}x GET /)  mean latency {mean:>8.1} us",
                 workload.name(),
-                100.0 * r / floor_rps
+                r / banner_rps
             );
-            if !cpus[w].is_empty() {
+            if !cpus[w].is_empty() && !matches!(workload, Workload::Floor) {
                 let cpu = median(&mut cpus[w]);
-                line.push_str(&format!("  server CPU {cpu:>6.1} us/req ({:.2}x floor)", cpu / floor_cpu));
+                line.push_str(&format!("  server CPU {cpu:>6.1} us/req ({:.2}x GET /)", cpu / banner_cpu));
             }
             println!("{line}");
         }
+        println!("load average after the run: {}", load_average());
     });
     let _ = stop_server.send(());
     server_runtime.block_on(server).expect("server task").expect("server");
@@ -297,8 +309,15 @@ fn micros(d: Duration) -> f64 {
     d.as_secs_f64() * 1e6
 }
 
-/// Opens a session on `bench.db` and writes the keys the GET workload reads.
-async fn open_and_load(addr: SocketAddr) -> String {
+/// `/proc/loadavg`'s first three fields, or `?` where there is none.
+fn load_average() -> String {
+    std::fs::read_to_string("/proc/loadavg")
+        .map(|text| text.split_whitespace().take(3).collect::<Vec<_>>().join(" "))
+        .unwrap_or_else(|_| "?".into())
+}
+
+/// Opens a session on `bench.db`.
+async fn open_session(addr: SocketAddr) -> String {
     let stream = tokio::net::TcpStream::connect(addr).await.expect("connect");
     let (mut sender, connection) =
         hyper::client::conn::http1::handshake(TokioIo::new(stream)).await.expect("handshake");
@@ -308,8 +327,19 @@ async fn open_and_load(addr: SocketAddr) -> String {
         .body(Full::new(Bytes::from_static(br#"{"path":"bench.db"}"#)))
         .expect("request");
     let response = sender.send_request(open).await.expect("open");
+    assert!(response.status().is_success(), "open: {}", response.status());
     let session = response.headers()[SESSION_HEADER].to_str().expect("session id").to_owned();
     response.into_body().collect().await.expect("body");
+    session
+}
+
+/// Opens a session on `bench.db` and writes the keys the GET workload reads.
+async fn open_and_load(addr: SocketAddr) -> String {
+    let session = open_session(addr).await;
+    let stream = tokio::net::TcpStream::connect(addr).await.expect("connect");
+    let (mut sender, connection) =
+        hyper::client::conn::http1::handshake(TokioIo::new(stream)).await.expect("handshake");
+    tokio::spawn(connection);
     for chunk in 0..PRELOADED_KEYS / 1000 {
         let pairs: Vec<String> = (chunk * 1000..(chunk + 1) * 1000)
             .map(|i| format!(r#"{{"key":"key{i:06}","value":"a value of moderate length for key {i}"}}"#))

@@ -79,7 +79,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         server::serve(listener, state, shutdown_signal()).await.context("serving")
     });
     // Blocking engine work still queued is given a moment, not forever.
-    runtime.shutdown_timeout(std::time::Duration::from_secs(1));
+    runtime.shutdown_timeout(std::time::Duration::from_millis(500));
     result
 }
 

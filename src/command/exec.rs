@@ -21,7 +21,7 @@ pub enum FileAccess {
     /// No file access: `EXPORT` and `IMPORT` fail (for front-ends serving untrusted callers).
     Denied,
     /// Only relative paths without `..`, taken inside this directory (the server's data
-    /// directory).
+    /// directory); `EXPORT` never replaces a file there.
     Within(PathBuf),
 }
 
@@ -112,7 +112,8 @@ pub fn execute_shared(
         Statement::Check => Output::Check(store.check()?),
         Statement::Export { path } => {
             let resolved = files.resolve(path)?;
-            let pairs = export::export(store, &resolved)?;
+            let replace = !matches!(files, FileAccess::Within(_));
+            let pairs = export::export(store, &resolved, replace)?;
             Output::Exported { path: resolved, pairs }
         }
         Statement::Import { path } => {
@@ -567,6 +568,14 @@ mod tests {
         );
         assert!(run(&mut s, "EXPORT \"inside.jsonl\";").starts_with("Exported 1 key-value pairs"));
         assert!(dir.path().join("inside.jsonl").exists());
+        // Inside a directory, an export never replaces a file, nor a `.partial` file beside it.
+        std::fs::write(dir.path().join("kept.jsonl"), "mine").unwrap();
+        assert!(run(&mut s, "EXPORT \"kept.jsonl\";").ends_with("the file exists"));
+        assert_eq!(std::fs::read_to_string(dir.path().join("kept.jsonl")).unwrap(), "mine");
+        std::fs::write(dir.path().join("new.jsonl.partial"), "also mine").unwrap();
+        assert!(run(&mut s, "EXPORT \"new.jsonl\";").starts_with("Error: "));
+        assert_eq!(std::fs::read_to_string(dir.path().join("new.jsonl.partial")).unwrap(), "also mine");
+        assert!(!dir.path().join("new.jsonl").exists());
     }
 
     #[test]

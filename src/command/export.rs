@@ -36,30 +36,42 @@ fn file_error(path: &Path) -> impl FnOnce(io::Error) -> CommandError + '_ {
     move |source| CommandError::File { path: path.to_path_buf(), source }
 }
 
-/// Writes every pair of `store` to `path`, through a `.partial` file renamed into place when
-/// complete and synced. Returns the number of pairs.
-pub(crate) fn export(store: &KVStore, path: &Path) -> Result<u64, CommandError> {
+/// Writes every pair of `store` to `path`, through a `.partial` file put in place when complete
+/// and synced. Returns the number of pairs.
+///
+/// With `replace`, an existing `path` (and `.partial`) is replaced. Without it, nothing that
+/// exists is touched: the `.partial` file must not exist, and it is linked to `path` (which
+/// fails if `path` exists) rather than renamed over it.
+pub(crate) fn export(store: &KVStore, path: &Path, replace: bool) -> Result<u64, CommandError> {
     let Some(file_name) = path.file_name() else {
         return Err(file_error(path)(io::Error::new(io::ErrorKind::InvalidInput, "not a file name")));
     };
     let mut partial_name = file_name.to_os_string();
     partial_name.push(".partial");
     let partial = path.with_file_name(partial_name);
-    let result = write_partial(store, &partial);
-    match result {
-        Ok(count) => {
-            std::fs::rename(&partial, path).map_err(file_error(path))?;
-            Ok(count)
-        }
-        Err(e) => {
-            let _ = std::fs::remove_file(&partial);
-            Err(e)
-        }
+    if !replace && std::fs::symlink_metadata(path).is_ok() {
+        return Err(file_error(path)(io::Error::new(io::ErrorKind::AlreadyExists, "the file exists")));
     }
+    let file = if replace {
+        File::create(&partial)
+    } else {
+        File::options().write(true).create_new(true).open(&partial)
+    };
+    // The `.partial` file is ours from here: removed if anything below fails.
+    let file = file.map_err(file_error(&partial))?;
+    let result = write_partial(store, file, &partial).and_then(|count| {
+        let placed =
+            if replace { std::fs::rename(&partial, path) } else { std::fs::hard_link(&partial, path) };
+        placed.map_err(file_error(path))?;
+        Ok(count)
+    });
+    if result.is_err() || !replace {
+        let _ = std::fs::remove_file(&partial);
+    }
+    result
 }
 
-fn write_partial(store: &KVStore, partial: &Path) -> Result<u64, CommandError> {
-    let file = File::create(partial).map_err(file_error(partial))?;
+fn write_partial(store: &KVStore, file: File, partial: &Path) -> Result<u64, CommandError> {
     let mut out = BufWriter::new(file);
     let count =
         write_export(&mut out, store.get_identifier(), store.iter().map(|r| r.map_err(CommandError::from)))

@@ -9,7 +9,7 @@
 //! auth_token = "change-me"
 //! session_idle_secs = 1800
 //! max_sessions = 1024
-//! max_body_bytes = 67108864
+//! max_body_bytes = 16777216
 //! ```
 
 use std::fmt;
@@ -26,8 +26,29 @@ pub const DEFAULT_HOST: &str = "127.0.0.1";
 pub const DEFAULT_SESSION_IDLE_SECS: u64 = 1800;
 /// Sessions at once; each holds a slot in a map and, for its store, the file lock and a cache.
 pub const DEFAULT_MAX_SESSIONS: usize = 1024;
-/// Largest request body: a batch put of this size is held in memory twice (text and decoded).
-pub const DEFAULT_MAX_BODY_BYTES: usize = 64 << 20;
+/// Sessions one client address may hold: one client cannot take every session.
+pub const DEFAULT_MAX_SESSIONS_PER_CLIENT: usize = 64;
+/// Distinct stores open at once; each holds [`FDS_PER_STORE`] file descriptors.
+pub const DEFAULT_MAX_OPEN_STORES: usize = 128;
+/// Connections at once (each holds a file descriptor and a read buffer); more wait to be
+/// accepted.
+pub const DEFAULT_MAX_CONNECTIONS: usize = 512;
+/// Connections one client address may hold at once; more are closed as soon as accepted.
+pub const DEFAULT_MAX_CONNECTIONS_PER_CLIENT: usize = 128;
+/// A connection must deliver a whole request head within this many seconds of being ready for
+/// one, which also closes keep-alive connections idle that long.
+pub const DEFAULT_HEADER_TIMEOUT_SECS: u64 = 10;
+/// A request body must arrive whole within this many seconds.
+pub const DEFAULT_BODY_TIMEOUT_SECS: u64 = 30;
+/// File descriptors one open store may hold: its file, its log, and the compaction file or the
+/// folder being synced while it compacts.
+pub const FDS_PER_STORE: u64 = 3;
+/// File descriptors kept for everything else: the listener, standard streams, the runtime's
+/// own, exports and imports.
+pub const RESERVED_FDS: u64 = 64;
+/// Largest request body: a batch put of this size is held in memory about three times (text,
+/// decoded pairs, the batch).
+pub const DEFAULT_MAX_BODY_BYTES: usize = 16 << 20;
 /// A body limit below this would refuse ordinary requests; it is a configuration mistake.
 pub const MIN_MAX_BODY_BYTES: usize = 1024;
 /// The environment variable that sets (and overrides the file's) bearer token.
@@ -40,14 +61,37 @@ pub const CONFIG_FILE_NAME: &str = "server.toml";
 pub struct ServerConfig {
     /// A host name (`localhost`) or address to listen on.
     pub host: String,
+    /// The port to listen on; `0` picks a free one.
     pub port: u16,
     /// Every store a client opens lives inside this directory.
     pub data_dir: PathBuf,
     /// When set, every request needs `Authorization: Bearer <token>`.
     pub auth_token: Option<String>,
+    /// Seconds a session may stay idle before it is closed.
     pub session_idle_secs: u64,
+    /// Sessions at once.
     pub max_sessions: usize,
+    /// Sessions one client address may hold.
+    pub max_sessions_per_client: usize,
+    /// Distinct stores open at once.
+    pub max_open_stores: usize,
+    /// Connections at once.
+    pub max_connections: usize,
+    /// Connections one client address may hold.
+    pub max_connections_per_client: usize,
+    /// Largest request body in bytes.
     pub max_body_bytes: usize,
+    /// Seconds to receive a request head (and the longest a keep-alive connection idles).
+    pub header_timeout_secs: u64,
+    /// Seconds to receive a request body.
+    pub body_timeout_secs: u64,
+    /// Host names (without port) the `Host` and `Origin` headers may carry. `None`: the
+    /// loopback names when the server listens on a loopback address, anything otherwise.
+    pub allowed_hosts: Option<Vec<String>>,
+    /// PEM certificate chain and private key: serve HTTPS (the `tls` feature).
+    pub tls_cert: Option<PathBuf>,
+    /// The private key for `tls_cert`.
+    pub tls_key: Option<PathBuf>,
 }
 
 impl fmt::Debug for ServerConfig {
@@ -60,7 +104,16 @@ impl fmt::Debug for ServerConfig {
             .field("auth_token", &self.auth_token.as_ref().map(|_| "<set>"))
             .field("session_idle_secs", &self.session_idle_secs)
             .field("max_sessions", &self.max_sessions)
+            .field("max_sessions_per_client", &self.max_sessions_per_client)
+            .field("max_open_stores", &self.max_open_stores)
+            .field("max_connections", &self.max_connections)
+            .field("max_connections_per_client", &self.max_connections_per_client)
             .field("max_body_bytes", &self.max_body_bytes)
+            .field("header_timeout_secs", &self.header_timeout_secs)
+            .field("body_timeout_secs", &self.body_timeout_secs)
+            .field("allowed_hosts", &self.allowed_hosts)
+            .field("tls_cert", &self.tls_cert)
+            .field("tls_key", &self.tls_key)
             .finish()
     }
 }
@@ -74,7 +127,16 @@ impl Default for ServerConfig {
             auth_token: None,
             session_idle_secs: DEFAULT_SESSION_IDLE_SECS,
             max_sessions: DEFAULT_MAX_SESSIONS,
+            max_sessions_per_client: DEFAULT_MAX_SESSIONS_PER_CLIENT,
+            max_open_stores: DEFAULT_MAX_OPEN_STORES,
+            max_connections: DEFAULT_MAX_CONNECTIONS,
+            max_connections_per_client: DEFAULT_MAX_CONNECTIONS_PER_CLIENT,
             max_body_bytes: DEFAULT_MAX_BODY_BYTES,
+            header_timeout_secs: DEFAULT_HEADER_TIMEOUT_SECS,
+            body_timeout_secs: DEFAULT_BODY_TIMEOUT_SECS,
+            allowed_hosts: None,
+            tls_cert: None,
+            tls_key: None,
         }
     }
 }
@@ -90,16 +152,38 @@ struct FileConfig {
     auth_token: Option<String>,
     session_idle_secs: Option<u64>,
     max_sessions: Option<usize>,
+    max_sessions_per_client: Option<usize>,
+    max_open_stores: Option<usize>,
+    max_connections: Option<usize>,
+    max_connections_per_client: Option<usize>,
     max_body_bytes: Option<usize>,
+    header_timeout_secs: Option<u64>,
+    body_timeout_secs: Option<u64>,
+    allowed_hosts: Option<Vec<String>>,
+    tls_cert: Option<PathBuf>,
+    tls_key: Option<PathBuf>,
 }
 
 /// A configuration that cannot be used.
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
+    /// The file could not be read.
     #[error("{}: {source}", path.display())]
-    Read { path: PathBuf, source: std::io::Error },
+    Read {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// The file is not valid TOML or has unknown keys.
     #[error("{}: {message}", path.display())]
-    Parse { path: PathBuf, message: String },
+    Parse {
+        /// The file.
+        path: PathBuf,
+        /// What the parser said.
+        message: String,
+    },
+    /// A value the server cannot run with.
     #[error("{0}")]
     Invalid(String),
 }
@@ -132,6 +216,33 @@ impl ServerConfig {
         }
         if let Some(n) = file.max_body_bytes {
             self.max_body_bytes = n;
+        }
+        let numbers = [
+            (file.max_sessions_per_client, &mut self.max_sessions_per_client),
+            (file.max_open_stores, &mut self.max_open_stores),
+            (file.max_connections, &mut self.max_connections),
+            (file.max_connections_per_client, &mut self.max_connections_per_client),
+        ];
+        for (value, field) in numbers {
+            if let Some(n) = value {
+                *field = n;
+            }
+        }
+        if let Some(secs) = file.header_timeout_secs {
+            self.header_timeout_secs = secs;
+        }
+        if let Some(secs) = file.body_timeout_secs {
+            self.body_timeout_secs = secs;
+        }
+        if file.allowed_hosts.is_some() {
+            self.allowed_hosts = file.allowed_hosts;
+        }
+        let relative = |p: PathBuf| if p.is_relative() { base.join(p) } else { p };
+        if let Some(cert) = file.tls_cert {
+            self.tls_cert = Some(relative(cert));
+        }
+        if let Some(key) = file.tls_key {
+            self.tls_key = Some(relative(key));
         }
         Ok(())
     }
@@ -166,8 +277,34 @@ impl ServerConfig {
         if self.session_idle_secs == 0 {
             return Err(ConfigError::Invalid("session_idle_secs must be at least 1".into()));
         }
-        if self.max_sessions == 0 {
-            return Err(ConfigError::Invalid("max_sessions must be at least 1".into()));
+        for (name, value) in [
+            ("max_sessions", self.max_sessions),
+            ("max_sessions_per_client", self.max_sessions_per_client),
+            ("max_open_stores", self.max_open_stores),
+            ("max_connections", self.max_connections),
+            ("max_connections_per_client", self.max_connections_per_client),
+        ] {
+            if value == 0 {
+                return Err(ConfigError::Invalid(format!("{name} must be at least 1")));
+            }
+        }
+        if self.header_timeout_secs == 0 || self.body_timeout_secs == 0 {
+            return Err(ConfigError::Invalid(
+                "header_timeout_secs and body_timeout_secs must be at least 1".into(),
+            ));
+        }
+        if self.allowed_hosts.as_ref().is_some_and(|hosts| hosts.iter().any(|h| h.trim().is_empty())) {
+            return Err(ConfigError::Invalid("allowed_hosts must not hold an empty name".into()));
+        }
+        match (&self.tls_cert, &self.tls_key) {
+            (None, None) => {}
+            (Some(_), Some(_)) if cfg!(feature = "tls") => {}
+            (Some(_), Some(_)) => {
+                return Err(ConfigError::Invalid(
+                    "tls_cert is set but this wkserver was built without the `tls` feature".into(),
+                ));
+            }
+            _ => return Err(ConfigError::Invalid("tls_cert and tls_key must be set together".into())),
         }
         if self.max_body_bytes < MIN_MAX_BODY_BYTES {
             return Err(ConfigError::Invalid(format!(
@@ -177,8 +314,34 @@ impl ServerConfig {
         Ok(())
     }
 
+    /// `session_idle_secs` as a duration.
     pub fn session_idle(&self) -> Duration {
         Duration::from_secs(self.session_idle_secs)
+    }
+
+    /// File descriptors the limits allow the server to hold at once.
+    pub fn fd_budget(&self) -> u64 {
+        let stores = u64::try_from(self.max_open_stores).unwrap_or(u64::MAX);
+        let connections = u64::try_from(self.max_connections).unwrap_or(u64::MAX);
+        stores.saturating_mul(FDS_PER_STORE).saturating_add(connections).saturating_add(RESERVED_FDS)
+    }
+
+    /// Whether the server listens on a loopback address (`127.0.0.0/8`, `::1`, `localhost`).
+    pub fn is_loopback(&self) -> bool {
+        let host = self.host.trim().trim_start_matches('[').trim_end_matches(']');
+        host.eq_ignore_ascii_case("localhost")
+            || host.parse::<std::net::IpAddr>().is_ok_and(|ip| ip.is_loopback())
+    }
+
+    /// The host names `Host` and `Origin` may carry, lower-case; `None` when any is accepted.
+    pub fn host_allow_list(&self) -> Option<Vec<String>> {
+        match &self.allowed_hosts {
+            Some(hosts) => Some(hosts.iter().map(|h| h.trim().to_ascii_lowercase()).collect()),
+            None if self.is_loopback() => {
+                Some(vec!["localhost".into(), "127.0.0.1".into(), "[::1]".into(), "::1".into()])
+            }
+            None => None,
+        }
     }
 }
 

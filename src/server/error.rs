@@ -19,23 +19,73 @@ use serde_json::json;
 #[derive(Debug)]
 pub enum ApiError {
     /// The request is malformed or asks for something impossible (400).
-    BadRequest { code: &'static str, message: String },
+    BadRequest {
+        /// The stable code in the `error` field (`bad_json`, `bad_path`, ...).
+        code: &'static str,
+        /// What was wrong, in terms of the request.
+        message: String,
+    },
     /// No `X-Session-ID`, or one the server does not know (401).
-    NoSession { message: &'static str },
+    NoSession {
+        /// Which of the two it was.
+        message: &'static str,
+    },
     /// A token is configured and the request does not carry it (401).
     Unauthorized,
     /// No such route (404).
     NotFound,
     /// The route exists, the method does not (405).
     MethodNotAllowed,
+    /// The `Host` or `Origin` header names a site the server does not serve (403).
+    Forbidden {
+        /// The stable code (`host_not_allowed`, `origin_not_allowed`).
+        code: &'static str,
+        /// What was refused.
+        message: String,
+    },
     /// Another process holds the store's lock, or the store refuses writes (409).
-    Conflict { code: &'static str, message: String },
+    Conflict {
+        /// The stable code (`locked`, `read_only`, `store_failed`).
+        code: &'static str,
+        /// What was wrong.
+        message: String,
+    },
     /// The body is larger than `max_body_bytes` (413).
-    PayloadTooLarge { limit_bytes: usize },
-    /// Too many sessions, or the server is shutting down (503).
-    Unavailable { code: &'static str, message: String },
+    PayloadTooLarge {
+        /// The limit in bytes.
+        limit_bytes: usize,
+    },
+    /// The request body did not arrive within `body_timeout_secs` (408).
+    RequestTimeout,
+    /// The request line's target is longer than the server reads (414).
+    UriTooLong {
+        /// The limit in bytes.
+        limit_bytes: usize,
+    },
+    /// The request's header fields are larger than the server reads (431).
+    HeadersTooLarge {
+        /// The limit in bytes.
+        limit_bytes: usize,
+    },
+    /// This client already holds as many sessions as one client may (429).
+    TooManyRequests {
+        /// The stable code (`too_many_sessions_for_client`).
+        code: &'static str,
+        /// What limit was reached.
+        message: String,
+    },
+    /// Too many sessions or stores, or the server is shutting down (503).
+    Unavailable {
+        /// The stable code (`too_many_sessions`, `too_many_stores`, `shutting_down`).
+        code: &'static str,
+        /// What limit was reached.
+        message: String,
+    },
     /// Something failed inside the server; details are in the log (500).
-    Internal { message: String },
+    Internal {
+        /// The detail, for the log only.
+        message: String,
+    },
 }
 
 impl ApiError {
@@ -47,12 +97,18 @@ impl ApiError {
         ApiError::Internal { message: message.into() }
     }
 
+    /// The HTTP status it answers with.
     pub fn status(&self) -> StatusCode {
         match self {
             ApiError::BadRequest { .. } => StatusCode::BAD_REQUEST,
             ApiError::NoSession { .. } | ApiError::Unauthorized => StatusCode::UNAUTHORIZED,
             ApiError::NotFound => StatusCode::NOT_FOUND,
             ApiError::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
+            ApiError::Forbidden { .. } => StatusCode::FORBIDDEN,
+            ApiError::RequestTimeout => StatusCode::REQUEST_TIMEOUT,
+            ApiError::HeadersTooLarge { .. } => StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
+            ApiError::UriTooLong { .. } => StatusCode::URI_TOO_LONG,
+            ApiError::TooManyRequests { .. } => StatusCode::TOO_MANY_REQUESTS,
             ApiError::Conflict { .. } => StatusCode::CONFLICT,
             ApiError::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::Unavailable { .. } => StatusCode::SERVICE_UNAVAILABLE,
@@ -64,8 +120,13 @@ impl ApiError {
     pub fn code(&self) -> &'static str {
         match self {
             ApiError::BadRequest { code, .. }
+            | ApiError::Forbidden { code, .. }
             | ApiError::Conflict { code, .. }
+            | ApiError::TooManyRequests { code, .. }
             | ApiError::Unavailable { code, .. } => code,
+            ApiError::UriTooLong { .. } => "uri_too_long",
+            ApiError::RequestTimeout => "body_timeout",
+            ApiError::HeadersTooLarge { .. } => "headers_too_large",
             ApiError::NoSession { .. } => "no_session",
             ApiError::Unauthorized => "unauthorized",
             ApiError::NotFound => "not_found",
@@ -79,8 +140,17 @@ impl ApiError {
     pub fn message(&self) -> String {
         match self {
             ApiError::BadRequest { message, .. }
+            | ApiError::Forbidden { message, .. }
             | ApiError::Conflict { message, .. }
+            | ApiError::TooManyRequests { message, .. }
             | ApiError::Unavailable { message, .. } => message.clone(),
+            ApiError::RequestTimeout => "the request body did not arrive in time".into(),
+            ApiError::HeadersTooLarge { limit_bytes } => {
+                format!("the request's header fields are larger than the limit of {limit_bytes} bytes")
+            }
+            ApiError::UriTooLong { limit_bytes } => {
+                format!("the request target is longer than the limit of {limit_bytes} bytes")
+            }
             ApiError::NoSession { message } => (*message).to_owned(),
             ApiError::Unauthorized => "missing or wrong bearer token (Authorization: Bearer <token>)".into(),
             ApiError::NotFound => "no such route".into(),
@@ -139,16 +209,15 @@ impl std::fmt::Display for ApiError {
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         if let ApiError::Internal { message } = &self {
-            tracing::error!("{message}");
+            tracing::error!(detail = ?super::logging::Escaped(message), "internal error");
         }
-        let message = self.message();
-        let body = json!({
-            "status": format!("Error: {message}"),
-            "error": self.code(),
-            "message": message,
-        });
-        (self.status(), Json(body)).into_response()
+        (self.status(), Json(error_body(self.code(), &self.message()))).into_response()
     }
+}
+
+/// The JSON every error answers with.
+pub(crate) fn error_body(code: &str, message: &str) -> serde_json::Value {
+    json!({"status": format!("Error: {message}"), "error": code, "message": message})
 }
 
 #[cfg(test)]

@@ -7,6 +7,11 @@
 //! the data directory: two names for the same file (through a link inside the directory) give
 //! the same canonical path, so they share one open store.
 //!
+//! Names that end in a companion suffix ([`RESERVED_SUFFIXES`]: a store's log, the engine's
+//! compaction file, the exporter's partial file) are refused as stores and as export or import
+//! files: opening such a name as a store would let the engine, or an export, remove or replace
+//! another store's file.
+//!
 //! The data directory belongs to the operator; clients cannot create links through the API, so
 //! the checks are not raced by them.
 
@@ -19,9 +24,18 @@ use super::error::ApiError;
 /// Longest store name accepted: far above any real name, short enough to log and echo.
 pub const MAX_STORE_PATH_BYTES: usize = 1024;
 
-/// Files the engine keeps beside a store (see `log_path` and compaction): a link planted under
-/// one of these names would make the engine write through it.
-const SIBLING_SUFFIXES: [&str; 2] = [".wal", ".tmp"];
+/// Longest name of one folder in a store path: the usual file-system limit (`NAME_MAX`).
+pub const MAX_PATH_COMPONENT_BYTES: usize = 255;
+
+/// Files kept beside a store `N` under `N` plus one of these: its log (`.wal`), the engine's
+/// compaction and creation file (`.tmp`, removed whenever `N` is opened), and the exporter's
+/// unfinished file (`.partial`). No store, export or import may be named with one of them (in
+/// any letter case), and a link planted under one of them beside a store is refused.
+pub const RESERVED_SUFFIXES: [&str; 3] = [".wal", ".tmp", ".partial"];
+
+/// The longest reserved suffix: a file name leaves room for it within
+/// [`MAX_PATH_COMPONENT_BYTES`].
+const LONGEST_SUFFIX_BYTES: usize = 8;
 
 fn refused(message: String) -> ApiError {
     ApiError::bad_request("bad_path", message)
@@ -36,8 +50,8 @@ pub fn resolve(root: &Path, name: &str) -> Result<PathBuf, ApiError> {
     if name.len() > MAX_STORE_PATH_BYTES {
         return Err(refused(format!("path is longer than {MAX_STORE_PATH_BYTES} bytes")));
     }
-    if name.contains('\0') {
-        return Err(refused("path contains a NUL character".into()));
+    if name.chars().any(char::is_control) {
+        return Err(refused("path contains a control character (a NUL, a newline, ...)".into()));
     }
     let relative = Path::new(name);
     if relative.has_root() || relative.is_absolute() {
@@ -58,6 +72,18 @@ pub fn resolve(root: &Path, name: &str) -> Result<PathBuf, ApiError> {
     let Some((file_name, folders)) = parts.split_last() else {
         return Err(refused(format!("'{name}' names no file")));
     };
+    if folders.iter().any(|f| f.len() > MAX_PATH_COMPONENT_BYTES) {
+        return Err(refused(format!("a folder name is longer than {MAX_PATH_COMPONENT_BYTES} bytes")));
+    }
+    let file_limit = MAX_PATH_COMPONENT_BYTES - LONGEST_SUFFIX_BYTES;
+    if file_name.len() > file_limit {
+        return Err(refused(format!("the file name is longer than {file_limit} bytes")));
+    }
+    if let Some(suffix) = reserved_suffix(&file_name.to_string_lossy()) {
+        return Err(refused(format!(
+            "'{name}': names ending in '{suffix}' are kept for the files beside a store; choose another name"
+        )));
+    }
 
     let parent = folders.iter().fold(root.to_path_buf(), |p, part| p.join(part));
     let parent = match parent.canonicalize() {
@@ -96,7 +122,12 @@ pub fn resolve(root: &Path, name: &str) -> Result<PathBuf, ApiError> {
     if target.is_dir() {
         return Err(refused(format!("'{name}' is a folder, not a store")));
     }
-    for suffix in SIBLING_SUFFIXES {
+    if let Some(suffix) = target.file_name().and_then(|n| reserved_suffix(&n.to_string_lossy())) {
+        return Err(refused(format!(
+            "'{name}' leads to a file ending in '{suffix}', kept for the files beside a store"
+        )));
+    }
+    for suffix in RESERVED_SUFFIXES {
         let mut sibling = OsString::from(target.as_os_str());
         sibling.push(suffix);
         let is_link =
@@ -108,6 +139,12 @@ pub fn resolve(root: &Path, name: &str) -> Result<PathBuf, ApiError> {
         }
     }
     Ok(target)
+}
+
+/// The reserved suffix `file_name` ends with, if any (ASCII letter case ignored).
+pub(crate) fn reserved_suffix(file_name: &str) -> Option<&'static str> {
+    let lower = file_name.to_ascii_lowercase();
+    RESERVED_SUFFIXES.into_iter().find(|suffix| lower.ends_with(suffix))
 }
 
 /// Replaces every mention of `root` in `text` with nothing, so messages from deeper layers name
@@ -158,6 +195,13 @@ mod tests {
         }
         assert_eq!(code(resolve(&root, &"a".repeat(MAX_STORE_PATH_BYTES + 1))), "bad_path");
         assert_eq!(code(resolve(&root, "a\0b")), "bad_path");
+        assert_eq!(code(resolve(&root, "a\nb")), "bad_path");
+        for reserved in ["v.tmp", "v.db.wal", "v.partial", "V.WAL", "x/../v.tmp"] {
+            assert_eq!(code(resolve(&root, reserved)), "bad_path", "{reserved}");
+        }
+        assert_eq!(code(resolve(&root, &format!("{}/x.db", "d".repeat(256)))), "bad_path");
+        assert_eq!(code(resolve(&root, &"f".repeat(248))), "bad_path");
+        assert!(resolve(&root, &"f".repeat(247)).is_ok());
 
         let outside = d.path().join("outside");
         std::fs::create_dir(&outside).unwrap();

@@ -12,7 +12,9 @@ fn state(dir: &std::path::Path) -> AppState {
     AppState::new(ServerConfig { data_dir: dir.join("data"), ..ServerConfig::default() }).unwrap()
 }
 
-async fn call(state: &AppState, request: Request<Body>) -> (StatusCode, axum::http::HeaderMap, Vec<u8>) {
+async fn call(state: &AppState, mut request: Request<Body>) -> (StatusCode, axum::http::HeaderMap, Vec<u8>) {
+    // As an HTTP/1.1 client sends it; the host allow-list needs it.
+    request.headers_mut().insert("host", axum::http::HeaderValue::from_static("127.0.0.1:14514"));
     let response = app(state.clone()).oneshot(request).await.unwrap();
     let status = response.status();
     let headers = response.headers().clone();

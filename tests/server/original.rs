@@ -63,28 +63,25 @@ async fn the_original_clients_sequence_gets_the_original_answers() {
     let reply = c.call(s, "GET", "/api/compact", "").await;
     assert_eq!(reply.text(), r#"{"status":"Database compacted"}"#);
 
-    // execute: the original's summary string, plus one typed result per statement.
-    let script = "\n    PUT \"color\":\"blue\";    PUT \"size\":\"large\";    IDENTIFIER SET \"advanced_db_456\";\n    ";
+    // execute: the script as the Python client sends it (a triple-quoted string whose lines end
+    // in `\`), answered with the original's `status` alone: each piece between two `;` echoed
+    // as written, the whitespace after the last `;` included (the original ran it, and answered
+    // "Unknown command").
+    let script = "\n            PUT \"color\":\"blue\";            PUT \"size\":\"large\";            IDENTIFIER SET \"advanced_db_456\";\n            ";
     let reply = c
         .send("POST", "/api/execute", &[(SESSION_HEADER, s), ("Content-Type", "text/plain")], script.into())
         .await;
     assert_eq!(reply.status, StatusCode::OK);
-    assert!(reply.text().starts_with(r#"{"status":"\"PUT"#), "status first, as in the original");
-    let body = reply.json();
+    let expected_status = "\"\n            PUT \"color\":\"blue\": Inserted 1 key-value pairs;\" \
+         \"            PUT \"size\":\"large\": Inserted 1 key-value pairs;\" \
+         \"            IDENTIFIER SET \"advanced_db_456\": Identifier set to 'advanced_db_456';\" \
+         \"\n            : Error: Unknown command;\"";
     assert_eq!(
-        body["status"],
-        "\"PUT \"color\":\"blue\": Inserted 1 key-value pairs;\" \
-         \"PUT \"size\":\"large\": Inserted 1 key-value pairs;\" \
-         \"IDENTIFIER SET \"advanced_db_456\": Identifier set to 'advanced_db_456';\""
+        reply.text(),
+        json!({"status": expected_status}).to_string(),
+        "the original's body, byte for byte"
     );
-    assert_eq!(
-        body["results"],
-        json!([
-            {"kind": "inserted", "count": 1, "message": "Inserted 1 key-value pairs"},
-            {"kind": "inserted", "count": 1, "message": "Inserted 1 key-value pairs"},
-            {"kind": "identifier_set", "identifier": "advanced_db_456", "message": "Identifier set to 'advanced_db_456'"},
-        ])
-    );
+    assert_eq!(reply.header(SESSION_HEADER).as_deref(), Some(s));
     let reply = c.call(s, "GET", "/api/get?key=color", "").await;
     assert_eq!(reply.text(), r#"{"key":"color","value":"blue"}"#);
     let reply = c.call(s, "GET", "/api/id/get", "").await;
@@ -112,28 +109,36 @@ async fn execute_reports_each_statement_and_goes_on_past_errors() {
     let server = TestServer::start().await;
     let s = server.open("e.db").await;
     let mut c = server.client().await;
-    let reply = c
-        .call(&s, "POST", "/api/execute", "PUT \"a\":\"1\"; GET WHERE KEY=\"a\"; GET WHERE KEY \"a\"; DEL WHERE KEY=\"zz\"; COUNT; GET WHERE KEY=*;")
-        .await;
+    let script = "PUT \"a\":\"1\"; GET WHERE KEY=\"a\"; GET WHERE KEY \"a\"; DEL WHERE KEY=\"zz\"; COUNT; FROB;GET WHERE KEY=*;";
+    // Without `results=true`: the status alone, as the original answered.
+    let reply = c.call(&s, "POST", "/api/execute", script).await;
     assert_eq!(reply.status, StatusCode::OK);
+    let expected = "\"PUT \"a\":\"1\": Inserted 1 key-value pairs;\" \" GET WHERE KEY=\"a\": 1;\" \
+         \" GET WHERE KEY \"a\": Error: Unknown command;\" \" DEL WHERE KEY=\"zz\": Key deleted;\" \
+         \" COUNT: 1;\" \" FROB: Error: Unknown command;\" \"GET WHERE KEY=*: Found 1 key-value pairs:\n\"a\": \"1\";\"";
+    assert_eq!(reply.json(), json!({"status": expected}));
+
+    // With it: the same status, then one typed result per piece of the status.
+    let reply = c.call(&s, "POST", "/api/execute?results=true", script).await;
+    assert!(reply.text().starts_with(r#"{"status":"#), "status first, as in the original");
     let body = reply.json();
-    assert_eq!(
-        body["status"],
-        "\"PUT \"a\":\"1\": Inserted 1 key-value pairs;\" \"GET WHERE KEY=\"a\": 1;\" \
-         \"Error: line 1, column 47: expected '=' after KEY;\" \"DEL WHERE KEY=\"zz\": Key not found;\" \
-         \"COUNT: 1;\" \"GET WHERE KEY=*: Found 1 key-value pairs:\n\"a\": \"1\";\""
-    );
+    assert_eq!(body["status"], expected);
     let results = body["results"].as_array().unwrap();
-    assert_eq!(results.len(), 6);
+    assert_eq!(results.len(), 7);
+    assert_eq!(results[0], json!({"kind": "inserted", "count": 1, "message": "Inserted 1 key-value pairs"}));
     assert_eq!(results[1], json!({"kind": "value", "key": "a", "value": "1"}));
     assert_eq!(results[2]["kind"], "error");
     assert_eq!(results[2]["column"], 47);
-    assert_eq!(results[3]["kind"], "not_found");
+    assert!(results[2]["message"].as_str().unwrap().contains("expected '=' after KEY"), "{}", results[2]);
+    assert_eq!(results[3]["kind"], "not_found", "the result tells the key did not exist");
     assert_eq!(results[4], json!({"kind": "count", "count": 1}));
-    assert_eq!(results[5]["kind"], "pairs");
+    assert_eq!(results[5]["kind"], "error");
+    assert_eq!(results[6]["kind"], "pairs");
+    let reply = c.call(&s, "POST", "/api/execute?results=maybe", "COUNT;").await;
+    assert_eq!(reply.status, StatusCode::BAD_REQUEST);
 
-    // EXPORT and IMPORT stay inside the data directory and away from open stores' files.
-    let reply = c.call(&s, "POST", "/api/execute", "EXPORT \"/tmp/x.txt\"; EXPORT \"../x.txt\"; EXPORT \"e.db\"; EXPORT \"e.db.wal\"; EXPORT \"dump.txt\";").await;
+    // EXPORT and IMPORT stay inside the data directory and away from stores' files.
+    let reply = c.call(&s, "POST", "/api/execute?results=true", "EXPORT \"/tmp/x.txt\"; EXPORT \"../x.txt\"; EXPORT \"e.db\"; EXPORT \"e.db.wal\"; EXPORT \"dump.txt\";").await;
     let results = reply.json()["results"].as_array().unwrap().clone();
     for r in &results[..4] {
         assert_eq!(r["kind"], "error", "{r}");

@@ -137,10 +137,11 @@ impl Client {
         headers: &[(&str, &str)],
         body: Vec<u8>,
     ) -> Option<Reply> {
-        let mut request = Request::builder()
-            .method(Method::from_bytes(method.as_bytes()).unwrap())
-            .uri(path)
-            .header("host", self.addr.to_string());
+        let mut request = Request::builder().method(Method::from_bytes(method.as_bytes()).unwrap()).uri(path);
+        // The test's own `Host`, when it gives one.
+        if !headers.iter().any(|(name, _)| name.eq_ignore_ascii_case("host")) {
+            request = request.header("host", self.addr.to_string());
+        }
         for (name, value) in headers {
             request = request.header(*name, *value);
         }
@@ -160,4 +161,43 @@ impl Client {
     pub async fn call(&mut self, session: &str, method: &str, path: &str, body: &str) -> Reply {
         self.send(method, path, &[(SESSION_HEADER, session)], body.as_bytes().to_vec()).await
     }
+}
+
+/// Sends `bytes` as they are on a new connection and reads until the server closes it or
+/// `wait` passes; returns what came back.
+pub async fn raw_exchange(addr: SocketAddr, bytes: &[u8], wait: Duration) -> Vec<u8> {
+    let bytes = bytes.to_vec();
+    tokio::task::spawn_blocking(move || {
+        use std::io::{Read, Write};
+        let mut stream = std::net::TcpStream::connect(addr).unwrap();
+        stream.set_read_timeout(Some(wait)).unwrap();
+        // The server may close the connection before it has read everything (an oversize head).
+        let _ = stream.write_all(&bytes);
+        let mut answer = Vec::new();
+        let _ = stream.read_to_end(&mut answer);
+        answer
+    })
+    .await
+    .unwrap()
+}
+
+/// An answer read by [`raw_exchange`]: its status code and its body.
+pub fn parse_raw(answer: &[u8]) -> (u16, String) {
+    let text = String::from_utf8_lossy(answer);
+    let status = text.split(' ').nth(1).and_then(|s| s.parse().ok()).unwrap_or(0);
+    let body = text.split_once("\r\n\r\n").map_or("", |(_, body)| body).to_owned();
+    (status, body)
+}
+
+/// Writes an export file of `pairs` pairs with `value_bytes`-byte values at `path`, for
+/// `IMPORT`s that take a while.
+pub fn write_export_file(path: &Path, pairs: usize, value_bytes: usize) {
+    use std::io::Write;
+    let mut out = std::io::BufWriter::new(std::fs::File::create(path).unwrap());
+    writeln!(out, r#"{{"format":"wind-kvstore-export","version":1,"identifier":"big"}}"#).unwrap();
+    let value = "v".repeat(value_bytes);
+    for i in 0..pairs {
+        writeln!(out, r#"{{"key":"key{i:08}","value":"{value}"}}"#).unwrap();
+    }
+    out.flush().unwrap();
 }
