@@ -52,7 +52,7 @@ fn read_only_runs_beside_a_checkpointing_writer_never_die_of_a_signal() {
                 // would map the log), then the writer cuts the log at a checkpoint.
                 store.flush().unwrap();
                 n += 1;
-                if n % 100 == 0 {
+                if n.is_multiple_of(100) {
                     store.checkpoint().unwrap();
                 }
                 commits.fetch_add(1, Ordering::Relaxed);

@@ -1042,18 +1042,10 @@ fn check_file_name(registry: &Registry, name: &str, export: bool) -> Result<(), 
                 "'{name}' exists; EXPORT never replaces a file: choose a new name, or remove the old file first"
             )));
         }
-    } else if looks_like_store(&resolved) {
+    } else if crate::is_store_or_log(&resolved) {
         return Err(refusal(&format!("'{name}' is a store or a store's log, not an export file")));
     }
     Ok(())
-}
-
-/// Whether the file at `path` begins like a store or a store's log.
-fn looks_like_store(path: &Path) -> bool {
-    use std::io::Read as _;
-    let mut magic = [0u8; 8];
-    let read = std::fs::File::open(path).and_then(|mut f| f.read_exact(&mut magic));
-    read.is_ok() && (magic == crate::format::FILE_MAGIC || magic == crate::wal::LOG_MAGIC)
 }
 
 /// Outputs that name files name them relative to the data directory.

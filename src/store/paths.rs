@@ -17,3 +17,12 @@ pub fn log_path(path: &Path) -> PathBuf {
 pub(crate) fn temp_path(path: &Path) -> PathBuf {
     sibling(path, ".tmp")
 }
+
+/// Whether the file at `path` begins like a Wind-KVStore data file or log (by its magic bytes):
+/// for tools that must never overwrite or import one. A file that cannot be read is neither.
+pub fn is_store_or_log(path: &Path) -> bool {
+    use std::io::Read as _;
+    let mut magic = [0u8; 8];
+    let read = std::fs::File::open(path).and_then(|mut f| f.read_exact(&mut magic));
+    read.is_ok() && (magic == crate::layout::file::FILE_MAGIC || magic == crate::wal::LOG_MAGIC)
+}
