@@ -184,10 +184,7 @@ pub(crate) fn render_copy(theme: &Theme, frame: &mut Frame, area: Rect) {
         choice("k", "the key"),
         choice("v", "the value"),
         choice("p", "a PUT statement of both"),
-        Line::styled(
-            "  (OSC 52: the terminal keeps the clipboard, also over SSH)",
-            Style::new().fg(theme.dim),
-        ),
+        Line::styled("  (OSC 52: works over SSH too)", Style::new().fg(theme.dim)),
     ];
     frame.render_widget(Paragraph::new(lines).block(block), popup);
 }

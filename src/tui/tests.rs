@@ -982,3 +982,167 @@ fn emoji_sequences_do_not_shift_rows() {
     let rows: Vec<&str> = screen.lines().skip(2).take(3).collect();
     assert!(rows.iter().all(|row| row.contains(" B│")), "{rows:#?}");
 }
+
+// ---------------------------------------------------------------------- issue 13: features
+
+/// Runs the program the app asked for as the event loop does (without giving up a terminal).
+fn run_external(h: &mut Harness) {
+    let external = h.app.external.take().expect("a program was asked for");
+    let program = match &external {
+        super::external::External::Pager { .. } => h.app.programs.pager.clone(),
+        super::external::External::Edit { .. } => h.app.programs.editor.clone(),
+    };
+    let status = super::external::run_program(&program, external.file());
+    h.app.finish_external(external, status);
+}
+
+/// Feature 2: the whole value in $EDITOR, written back as one commit, and only if the stored
+/// value did not change meanwhile; binary values as a hex dump read back.
+#[test]
+fn the_whole_value_in_the_editor_and_the_pager() {
+    let mut h = harness();
+    h.press("s").type_text("note:003").press("<enter>");
+    h.app.programs.editor = "sed -i s/Thursday/Friday/".to_owned();
+    h.press("E");
+    run_external(&mut h);
+    let value = h.app.store.get(b"note:003").expect("get").expect("exists");
+    assert!(
+        String::from_utf8_lossy(&value).contains("moved to Friday"),
+        "{}",
+        String::from_utf8_lossy(&value)
+    );
+    assert!(matches!(&h.app.message, Some(Message::Info(m)) if m.starts_with("saved note:003")));
+    // Changed meanwhile: refused, and the edited text is kept in a file.
+    h.app.programs.editor = "sed -i s/Friday/Saturday/".to_owned();
+    h.press("E");
+    h.app.store.put(b"note:003", b"changed by someone else").expect("put");
+    run_external(&mut h);
+    assert_eq!(h.app.store.get(b"note:003").expect("get").as_deref(), Some(&b"changed by someone else"[..]));
+    let Some(Message::Error(refusal)) = h.app.message.clone() else { panic!("refused") };
+    assert!(refusal.contains("the value changed while it was being edited"), "{refusal}");
+    let kept = refusal.rsplit("is in ").next().unwrap_or_default().trim_end_matches(')');
+    assert!(std::fs::remove_file(kept).is_ok(), "the text was kept in {kept}");
+    // A binary value is edited as a hex dump and read back.
+    h.app.store.put(b"bin:edit", [0u8, 1, 2, 0xff]).expect("put");
+    h.press("r s").type_text("bin:edit").press("<enter>");
+    h.app.programs.editor = "printf '00000004: 0a 0b\\n' >>".to_owned();
+    h.press("E");
+    run_external(&mut h);
+    assert_eq!(h.app.store.get(b"bin:edit").expect("get"), Some(vec![0, 1, 2, 0xff, 0x0a, 0x0b]));
+    // The pager gets the whole value, not the 64 KiB window.
+    h.press("s").type_text("big:").press("<enter>");
+    let out = h._dir.path().join("paged");
+    h.press("v");
+    let file = h.app.external.as_ref().map(|e| e.file().to_path_buf()).expect("pager asked for");
+    assert_eq!(std::fs::read(&file).expect("read").len() as u64, h.app.value.total_len);
+    h.app.programs.pager = format!("cat > {} <", out.display());
+    run_external(&mut h);
+    assert_eq!(std::fs::read(&out).expect("paged").len() as u64, h.app.value.total_len);
+    assert!(!file.exists(), "the temporary file is removed");
+}
+
+/// Feature 3: copy with OSC 52; export of the filtered keys as JSON lines IMPORT reads.
+#[test]
+fn copy_and_export() {
+    let mut h = harness();
+    h.press("s").type_text("counter:errors").press("<enter>");
+    h.press("y");
+    insta::assert_snapshot!("copy_menu", h.screen());
+    h.press("k");
+    assert_eq!(h.app.terminal_output, super::external::osc52(b"counter:errors"));
+    h.app.terminal_output.clear();
+    h.press("y p");
+    let value = h.app.store.get(b"counter:errors").expect("get").expect("exists");
+    let put = format!("PUT \"counter:errors\":{};", crate::command::quote(&value));
+    assert_eq!(h.app.terminal_output, super::external::osc52(put.as_bytes()));
+    // A binary key is copied as the literal the command bar reads.
+    h.app.terminal_output.clear();
+    h.press("g y k");
+    assert_eq!(h.app.terminal_output, super::external::osc52(b"big:access.log"));
+
+    // Export what the filter selects.
+    let file = h._dir.path().join("cities.jsonl");
+    h.press("/").type_text("city:").press("<enter> x");
+    insta::assert_snapshot!("export_prompt", h.screen());
+    for _ in 0.."export.jsonl".len() {
+        h.press("<bs>");
+    }
+    h.type_text(&file.display().to_string()).press("<enter>");
+    h.app.finish_work();
+    let text = std::fs::read_to_string(&file).expect("exported");
+    let lines: Vec<&str> = text.lines().collect();
+    let cities = h.app.keys.total.expect("counted");
+    assert_eq!(lines.len() as u64, 1 + cities);
+    assert!(lines[0].contains("wind-kvstore-export"));
+    assert!(lines[1].starts_with("{\"key\":\"city:amsterdam\""), "{}", lines[1]);
+    assert!(
+        matches!(&h.app.message, Some(Message::Info(m)) if m.starts_with(&format!("exported {cities} pairs")))
+    );
+    // IMPORT reads it back into another store.
+    let mut other = OpenOptions::new().open(h._dir.path().join("other.db")).expect("open");
+    let import = crate::command::Statement::Import { path: file.display().to_string() };
+    crate::command::execute(&mut other, &import, &crate::command::FileAccess::Anywhere).expect("imports");
+    assert_eq!(other.len(), cities);
+    // An existing file is not overwritten.
+    h.press("x");
+    for _ in 0.."export.jsonl".len() {
+        h.press("<bs>");
+    }
+    h.type_text(&file.display().to_string()).press("<enter>");
+    assert!(matches!(&h.app.message, Some(Message::Error(m)) if m.contains("exists already")));
+}
+
+/// Feature 4: search in values, with progress, stoppable, and a jump to a match.
+#[test]
+fn search_in_values() {
+    let mut h = harness();
+    h.press("F").type_text("Amsterdam").press("<enter>");
+    h.app.finish_work();
+    let matches = match h.app.overlays.last() {
+        Some(Overlay::ValueSearch(view)) => view.job.as_ref().map(|j| j.matches.clone()).unwrap_or_default(),
+        _ => panic!("the search is open"),
+    };
+    assert!(matches.contains(&b"city:amsterdam".to_vec()), "{matches:?}");
+    assert!(matches.iter().any(|k| k.starts_with(b"user:")), "users living there");
+    insta::assert_snapshot!("value_search", h.screen());
+    h.press("<enter>");
+    assert_eq!(h.selected_key(), matches[0]);
+    assert!(h.app.overlays.is_empty());
+    // Esc stops a search that is still running.
+    h.press("F").type_text("zzz-nowhere").press("<enter> <esc>");
+    match h.app.overlays.last() {
+        Some(Overlay::ValueSearch(view)) => {
+            assert!(view.stopped && view.job.as_ref().is_some_and(|j| j.done))
+        }
+        _ => panic!("the search stays open with its results"),
+    }
+}
+
+/// Feature 5: values decoded: gzip and zstd by their magic numbers, base64, MessagePack and CBOR
+/// chosen with `t`; documents as pretty JSON.
+#[test]
+fn value_decoders() {
+    use std::io::Write as _;
+    let mut h = harness();
+    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+    gz.write_all(br#"{"service": "api", "replicas": 3, "tags": ["a", "b"]}"#).expect("gzip");
+    h.app.store.put(b"cfg:gzip", gz.finish().expect("gzip")).expect("put");
+    let msgpack = [0x82, 0xa4, b'n', b'a', b'm', b'e', 0xa3, b'a', b'd', b'a', 0xa3, b'a', b'g', b'e', 0x24];
+    h.app.store.put(b"cfg:msgpack", msgpack).expect("put");
+    h.app.store.put(b"cfg:base64", b"aGVsbG8sIHdvcmxk").expect("put");
+    h.press("r s").type_text("cfg:gzip").press("<enter>");
+    let screen = h.screen();
+    assert!(screen.contains("gzip → json (auto)") && screen.contains("\"replicas\": 3"), "{screen}");
+    insta::assert_snapshot!("value_gzip", screen);
+    // MessagePack: t to the decoder (text, hex, json, base64, gzip, zstd, msgpack).
+    h.press("s").type_text("cfg:msgpack").press("<enter> t t t t t t t");
+    let screen = h.screen();
+    assert!(screen.contains("msgpack → json") && screen.contains("\"name\": \"ada\""), "{screen}");
+    // Base64, chosen (the mode stays as chosen: on through cbor, auto, text, hex, json).
+    h.press("s").type_text("cfg:base64").press("<enter> t t t t t t");
+    let screen = h.screen();
+    assert!(screen.contains("base64 → text") && screen.contains("hello, world"), "{screen}");
+    // A decoder that does not fit says so and shows hex.
+    h.press("s").type_text("note:001").press("<enter>");
+    assert!(h.screen().contains("base64 failed · hex"));
+}
