@@ -84,7 +84,7 @@ impl CommandBar {
         let history = history_file
             .as_ref()
             .and_then(|path| std::fs::read_to_string(path).ok())
-            .map(|text| text.lines().filter(|l| !l.trim().is_empty()).map(str::to_owned).collect::<Vec<_>>())
+            .map(|text| text.lines().filter(|l| !l.trim().is_empty()).map(history_entry).collect::<Vec<_>>())
             .unwrap_or_default();
         let skip = history.len().saturating_sub(MAX_HISTORY);
         CommandBar { history: history[skip..].to_vec(), history_file, ..CommandBar::default() }
@@ -274,8 +274,18 @@ impl CommandBar {
     }
 }
 
-/// Appends a line to the history file, created readable and writable by its owner only; an
-/// existing file readable by others is made private first.
+/// One line of the history file as the statement it holds: a statement of several lines is
+/// written as a JSON string (statements never start with `"`), any other as it is.
+fn history_entry(line: &str) -> String {
+    if line.starts_with('"') {
+        serde_json::from_str::<String>(line).unwrap_or_else(|_| line.to_owned())
+    } else {
+        line.to_owned()
+    }
+}
+
+/// Appends a statement to the history file (see [`history_entry`]), created readable and
+/// writable by its owner only; an existing file readable by others is made private first.
 pub(crate) fn append_private(path: &std::path::Path, text: &str) -> std::io::Result<()> {
     use std::io::Write as _;
     use std::os::unix::fs::{OpenOptionsExt as _, PermissionsExt as _};
@@ -284,7 +294,11 @@ pub(crate) fn append_private(path: &std::path::Path, text: &str) -> std::io::Res
     if metadata.permissions().mode() & 0o077 != 0 {
         file.set_permissions(std::fs::Permissions::from_mode(0o600))?;
     }
-    writeln!(file, "{text}")
+    if text.contains('\n') {
+        writeln!(file, "{}", serde_json::Value::String(text.to_owned()))
+    } else {
+        writeln!(file, "{text}")
+    }
 }
 
 /// Runs `statement` within the bar's bounds when it could bring back too much: `Some(output)`

@@ -181,7 +181,8 @@ impl Editor {
 }
 
 pub(crate) fn render(editor: &Editor, theme: &Theme, frame: &mut Frame, area: Rect) {
-    let popup = centered(area, 80, 80);
+    // A hex dump line is 78 columns: the editor is wider for one.
+    let popup = centered(area, if editor.hex { 94 } else { 80 }, 80);
     frame.render_widget(Clear, popup);
     let title = match &editor.kind {
         EditorKind::Edit { key, .. } => {

@@ -283,7 +283,13 @@ pub(crate) fn detail_lines(
             }
             PageItem::FreePage { page } => vec![index, Span::raw(format!("free page {page}"))],
             PageItem::MetaField { name, value } => {
-                vec![index, Span::styled(format!("{name}: "), label), Span::raw(value.clone())]
+                // A field too long for its row puts its value on the next one, indented.
+                if 6 + name.chars().count() + 2 + value.chars().count() > width {
+                    lines.push(Line::from(vec![index, Span::styled(format!("{name}:"), label)]));
+                    vec![Span::raw("        "), Span::raw(value.clone())]
+                } else {
+                    vec![index, Span::styled(format!("{name}: "), label), Span::raw(value.clone())]
+                }
             }
         };
         lines.push(Line::from(spans));

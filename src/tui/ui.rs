@@ -131,7 +131,7 @@ fn render_bar(app: &App, frame: &mut Frame, area: Rect) {
         (None, Some(input)) => Line::styled(
             match input.kind {
                 InputKind::Filter => {
-                    " the list follows as you type · tab: prefix, contains, glob (* ?) · enter keeps it · esc puts back the old one"
+                    " the list follows the typing · tab: prefix, contains, glob (* ?) · enter keeps · esc undoes"
                 }
                 InputKind::Seek => " type a key · enter jumps to the first key at or after it · esc cancels",
             },
