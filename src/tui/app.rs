@@ -182,7 +182,8 @@ impl App {
         let same =
             self.count.as_ref().is_some_and(|job| job.filter == self.keys.filter && job.anchor == anchor);
         if !same {
-            self.count = Some(CountJob::new(self.keys.filter.clone(), anchor));
+            let need_total = self.keys.total.is_none();
+            self.count = Some(CountJob::new(self.keys.filter.clone(), anchor, need_total));
         }
     }
 
@@ -1101,7 +1102,9 @@ impl App {
                 if let Some(job) = job
                     && job.filter == self.keys.filter
                 {
-                    self.keys.total = Some(job.counted);
+                    if job.need_total {
+                        self.keys.total = Some(job.counted);
+                    }
                     let selected = self.keys.selected_row().map(|r| r.key.clone());
                     if job.anchor.is_some() && job.anchor == selected {
                         self.keys.position = Some(job.before_anchor);

@@ -162,6 +162,8 @@ pub(crate) struct CountJob {
     pub filter: Filter,
     /// The key whose position is wanted, if any.
     pub anchor: Option<Vec<u8>>,
+    /// The total is wanted too; without it the count stops at the anchor.
+    pub need_total: bool,
     resume: Bound<Vec<u8>>,
     pub counted: u64,
     pub before_anchor: u64,
@@ -169,9 +171,9 @@ pub(crate) struct CountJob {
 }
 
 impl CountJob {
-    pub(crate) fn new(filter: Filter, anchor: Option<Vec<u8>>) -> CountJob {
+    pub(crate) fn new(filter: Filter, anchor: Option<Vec<u8>>, need_total: bool) -> CountJob {
         let resume = filter.bounds().0;
-        CountJob { filter, anchor, resume, counted: 0, before_anchor: 0, done: false }
+        CountJob { filter, anchor, need_total, resume, counted: 0, before_anchor: 0, done: false }
     }
 
     /// Counts on for one slice.
@@ -183,6 +185,10 @@ impl CountJob {
         let mut last = None;
         for item in store.keys(self.resume.clone(), end) {
             let (key, _) = item?;
+            if !self.need_total && self.anchor.as_ref().is_none_or(|a| key >= *a) {
+                self.done = true;
+                return Ok(());
+            }
             if exact || self.filter.matches(&key) {
                 self.counted += 1;
                 if self.anchor.as_ref().is_some_and(|a| key < *a) {
