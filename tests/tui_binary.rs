@@ -339,3 +339,40 @@ fn a_missing_store_is_created_only_when_asked_to() {
     tmux.wait_for("exit 0");
     assert!(db.exists());
 }
+
+/// Feature 2: `v` gives the terminal to `$PAGER` with the whole value and takes it back; Ctrl-Z in
+/// the pager stops both, as a shell job, and `fg` continues them.
+#[test]
+fn the_pager_gets_the_terminal_and_gives_it_back() {
+    need_tmux!();
+    if !Path::new("/usr/bin/less").exists() {
+        eprintln!("SKIPPED: less is not installed");
+        return;
+    }
+    let tmux = Tmux::start("pager");
+    let db = tmux.path("v.db");
+    store_with(&db, 10);
+    tmux.run(&format!("PAGER=less {} {}", program(), db.display()));
+    tmux.wait_for("city:amsterdam");
+    tmux.keys(&["v"]);
+    tmux.wait_for("(END)");
+    // Give less the moment it takes to set up its own Ctrl-Z handling.
+    std::thread::sleep(Duration::from_millis(500));
+    let pid = tmux.program_pid();
+    tmux.keys(&["C-z"]);
+    // Stopped, the browser with the pager. (Whether the shell's "Stopped" line stays on screen
+    // depends on whether the pager left its screen before or after the shell wrote it.)
+    let start = Instant::now();
+    while !std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default().contains(") T ") {
+        assert!(start.elapsed() < Duration::from_secs(10), "the browser did not stop");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    std::thread::sleep(Duration::from_millis(300));
+    tmux.run("fg");
+    tmux.wait_for("(END)");
+    tmux.keys(&["q"]);
+    let screen = tmux.wait_for("1 of 11 keys");
+    assert!(screen.contains("▶ city:amsterdam"), "{screen}");
+    tmux.keys(&["q"]);
+    tmux.wait_for("shell>");
+}

@@ -322,7 +322,8 @@ impl App {
             }
             return;
         };
-        if !overlay.takes_text() && action == Some(Action::Quit) {
+        // Any key closes the key info, q too.
+        if !overlay.takes_text() && !matches!(overlay, Overlay::KeyInfo) && action == Some(Action::Quit) {
             self.quit = true;
             self.overlays.push(overlay);
             return;

@@ -386,6 +386,9 @@ struct Signals {
     int: Arc<AtomicBool>,
     tstp: Arc<AtomicBool>,
     winch: Arc<AtomicBool>,
+    /// Another program has the terminal: Ctrl-Z stops the browser with it (the default action),
+    /// so the shell gets the terminal back and `fg` continues both.
+    child: Arc<AtomicBool>,
     wake: UnixStream,
     ids: Vec<signal_hook::SigId>,
 }
@@ -402,9 +405,11 @@ impl Signals {
             int: Arc::default(),
             tstp: Arc::default(),
             winch: Arc::default(),
+            child: Arc::default(),
             wake,
             ids: Vec::new(),
         };
+        signals.ids.push(signal_hook::flag::register_conditional_default(SIGTSTP, signals.child.clone())?);
         for (signal, flag) in [
             (SIGTERM, &signals.term),
             (SIGHUP, &signals.hup),
@@ -574,6 +579,20 @@ impl Input {
     pub(crate) fn reset(&mut self) {
         self.parser = Parser::default();
         self.pending_since = None;
+    }
+
+    /// Runs `f` while another program has the terminal: Ctrl-Z then stops both (as a shell's
+    /// job), and the Ctrl-C or Ctrl-Z meant for that program is not taken as one for the
+    /// browser afterwards.
+    pub(crate) fn with_child<T>(&mut self, f: impl FnOnce() -> T) -> T {
+        self.signals.child.store(true, Ordering::SeqCst);
+        let result = f();
+        self.signals.child.store(false, Ordering::SeqCst);
+        self.signals.int.store(false, Ordering::SeqCst);
+        self.signals.tstp.store(false, Ordering::SeqCst);
+        self.signals.drain_wake();
+        self.reset();
+        result
     }
 }
 

@@ -283,8 +283,8 @@ fn event_loop(guard: &mut TerminalGuard, input: &mut Input, app: &mut App) -> io
                 external::External::Pager { .. } => app.programs.pager.clone(),
                 external::External::Edit { .. } => app.programs.editor.clone(),
             };
-            let status = guard.release_while(|| external::run_program(&program, external.file()))?;
-            input.reset();
+            let status = input
+                .with_child(|| guard.release_while(|| external::run_program(&program, external.file())))?;
             app.finish_external(external, status);
             let size = guard.terminal.size()?;
             app.resize(size.width, size.height);
