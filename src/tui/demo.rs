@@ -221,7 +221,7 @@ mod tests {
         assert_eq!(store.get_identifier(), "Demo");
         let n = store.len();
         assert!((200..=600).contains(&n), "{n} keys");
-        assert_eq!(n as usize, pairs().len());
+        assert_eq!(n, pairs().len() as u64);
         assert!(store.value_len("big:access.log").expect("read").unwrap_or(0) >= BIG_VALUE_BYTES as u64);
         let stats = store.stats();
         assert!(stats.overflow_pages > 0, "{stats:?}");
