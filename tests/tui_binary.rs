@@ -1,5 +1,9 @@
-//! `wkstore-tui` as a user starts it, without a terminal: config mistakes are refused with the
-//! line named, a missing terminal is a usage error, and the hidden measurement mode runs.
+//! `wkstore-tui` as a user starts it. Without a terminal: config mistakes are refused with the
+//! line named, a missing terminal is a usage error. In a real terminal (tmux, as
+//! `../shared/tools/tui-screen` uses it): a paste as a terminal sends it, a burst of keys, the
+//! signals that end it and Ctrl-Z, and a mistyped path. The terminal tests need tmux; without it
+//! they say so and pass (`apt-get install tmux` to run them). `WKSTORE_TUI_BIN` runs them against
+//! another build of the program (an older one, to see them fail).
 
 use std::path::Path;
 use std::process::{Command, Output, Stdio};
@@ -57,22 +61,318 @@ fn the_browser_needs_a_terminal() {
     assert!(!db.exists(), "no store is created when the browser cannot start");
 }
 
-#[test]
-fn the_measurement_mode_draws_a_first_frame_off_screen() {
-    let dir = tempfile::tempdir().expect("temp dir");
-    let db = dir.path().join("m.db");
-    {
-        let store = wind_kvstore::KVStore::open(&db, None).expect("open");
-        let mut batch = wind_kvstore::WriteBatch::new();
-        for i in 0..2_000u32 {
-            batch.put(format!("k{i:05}"), format!("v{i}"));
+// ------------------------------------------------------------------------ in a real terminal
+
+use std::time::{Duration, Instant};
+
+/// The program under test: this build, or `WKSTORE_TUI_BIN`.
+fn program() -> String {
+    std::env::var("WKSTORE_TUI_BIN").unwrap_or_else(|_| BIN.to_owned())
+}
+
+fn tmux_available() -> bool {
+    Command::new("tmux").arg("-V").output().is_ok_and(|o| o.status.success())
+}
+
+/// Skips the test, saying why, when tmux is missing.
+macro_rules! need_tmux {
+    () => {
+        if !tmux_available() {
+            eprintln!(
+                "SKIPPED: tmux is not installed (apt-get install tmux); this test drives the real terminal"
+            );
+            return;
         }
-        store.write(batch).expect("write");
-        store.close().expect("close");
+    };
+}
+
+/// A tmux server of its own (its own socket), with one window of 100 × 30 running an interactive
+/// shell in a temporary home, so nothing the user has (config, history) is read or written.
+struct Tmux {
+    socket: String,
+    home: tempfile::TempDir,
+}
+
+impl Tmux {
+    fn start(name: &str) -> Tmux {
+        let home = tempfile::tempdir().expect("temp dir");
+        let socket = format!("wkstore-tui-test-{}-{name}", std::process::id());
+        let shell = format!(
+            "env -i HOME={home} PATH=/usr/bin:/bin TERM=xterm-256color PS1='shell> ' bash --norc --noprofile -i",
+            home = home.path().display()
+        );
+        let status = Command::new("tmux")
+            .args(["-L", &socket, "-f", "/dev/null", "new-session", "-d", "-x", "100", "-y", "30", &shell])
+            .status()
+            .expect("tmux runs");
+        assert!(status.success());
+        let tmux = Tmux { socket, home };
+        tmux.wait_for("shell>");
+        tmux
     }
-    let out = run(&[db.to_str().expect("utf-8"), "--bench-first-frame"]);
-    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
-    let text = String::from_utf8_lossy(&out.stdout);
-    assert!(text.contains("keys in store:                  2000"), "{text}");
-    assert!(text.contains("first frame"), "{text}");
+
+    fn tmux(&self, args: &[&str]) -> Output {
+        Command::new("tmux").arg("-L").arg(&self.socket).args(args).output().expect("tmux runs")
+    }
+
+    /// Types `line` into the shell and presses Enter.
+    fn run(&self, line: &str) {
+        self.tmux(&["send-keys", "-l", line]);
+        self.tmux(&["send-keys", "Enter"]);
+    }
+
+    /// Sends tmux key names (`Escape`, `C-s`, `Tab`, ...).
+    fn keys(&self, keys: &[&str]) {
+        let mut args = vec!["send-keys"];
+        args.extend_from_slice(keys);
+        self.tmux(&args);
+    }
+
+    /// Types `text` as it is, in one write.
+    fn type_text(&self, text: &str) {
+        self.tmux(&["send-keys", "-l", text]);
+    }
+
+    /// Pastes `text` as a terminal does: tmux's paste buffer, sent with bracketed-paste markers
+    /// when the program asked for them (`-p`), newlines as carriage returns.
+    fn paste(&self, text: &str) {
+        let buffer = self.home.path().join("paste.txt");
+        std::fs::write(&buffer, text).expect("write");
+        self.tmux(&["load-buffer", buffer.to_str().expect("utf-8")]);
+        self.tmux(&["paste-buffer", "-p"]);
+    }
+
+    fn screen(&self) -> String {
+        String::from_utf8_lossy(&self.tmux(&["capture-pane", "-p"]).stdout).into_owned()
+    }
+
+    /// Waits up to 15 s for `needle` on the screen; the screen when it is there.
+    fn wait_for(&self, needle: &str) -> String {
+        let start = Instant::now();
+        loop {
+            let screen = self.screen();
+            if screen.contains(needle) {
+                return screen;
+            }
+            assert!(
+                start.elapsed() < Duration::from_secs(15),
+                "waited for {needle:?}; the screen:\n{screen}"
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    /// Whether the pane shows the alternate screen.
+    fn alternate_screen(&self) -> bool {
+        let out = self.tmux(&["display-message", "-p", "#{alternate_on}"]);
+        String::from_utf8_lossy(&out.stdout).trim() == "1"
+    }
+
+    /// The process id of the program the shell runs (the shell's child).
+    fn program_pid(&self) -> String {
+        let out = self.tmux(&["display-message", "-p", "#{pane_pid}"]);
+        let shell = String::from_utf8_lossy(&out.stdout).trim().to_owned();
+        let start = Instant::now();
+        loop {
+            let children =
+                std::fs::read_to_string(format!("/proc/{shell}/task/{shell}/children")).unwrap_or_default();
+            if let Some(pid) = children.split_whitespace().next() {
+                return pid.to_owned();
+            }
+            assert!(start.elapsed() < Duration::from_secs(5), "the program is not running");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    fn path(&self, name: &str) -> std::path::PathBuf {
+        self.home.path().join(name)
+    }
+}
+
+impl Drop for Tmux {
+    fn drop(&mut self) {
+        let _ = Command::new("tmux").args(["-L", &self.socket, "kill-server"]).output();
+    }
+}
+
+/// A store of `n` keys `k00000`, ... with short values, plus `city:amsterdam`.
+fn store_with(path: &Path, n: u32) {
+    let store = wind_kvstore::KVStore::open(path, None).expect("open");
+    let mut batch = wind_kvstore::WriteBatch::new();
+    for i in 0..n {
+        batch.put(format!("k{i:05}"), format!("v{i}"));
+    }
+    batch.put("city:amsterdam", "{\"name\": \"Amsterdam\"}");
+    store.write(batch).expect("write");
+    store.close().expect("close");
+}
+
+fn read(path: &Path, key: &str) -> Option<Vec<u8>> {
+    let store = wind_kvstore::OpenOptions::new().read_only(true).open(path).expect("open");
+    store.get(key).expect("get")
+}
+
+/// `stty -a` in the shell after the program ended: the terminal's modes as the shell has them.
+fn stty_line(tmux: &Tmux) -> String {
+    // The marker is split in the command line, so only the output has it whole.
+    tmux.run(
+        "clear; stty -a | tr ' ;' '\\n\\n' | grep -E '^-?(icanon|echo)$' | tr '\\n' ' '; echo '<-st''ty'",
+    );
+    let screen = tmux.wait_for("<-stty");
+    screen.lines().find(|l| l.contains("<-stty")).unwrap_or_default().to_owned()
+}
+
+/// Defect 1: a two-line statement pasted into the command bar ran at the first newline, the rest
+/// as keys (`d` opened the delete dialog, the last newline confirmed it).
+#[test]
+fn a_pasted_statement_is_text_not_keys() {
+    need_tmux!();
+    let tmux = Tmux::start("paste");
+    let db = tmux.path("p.db");
+    store_with(&db, 10);
+    tmux.run(&format!("{} {}", program(), db.display()));
+    tmux.wait_for("city:amsterdam");
+    tmux.keys(&[":"]);
+    tmux.paste("PUT \"cfg\":\"{\n  \\\"debug\\\": true }\";\n");
+    let screen = tmux.wait_for("debug");
+    assert!(!screen.contains("delete"), "{screen}");
+    tmux.keys(&["Enter"]);
+    tmux.wait_for("19 B");
+    // Apart, as typed: ESC and q in one write is alt-q.
+    tmux.keys(&["Escape"]);
+    std::thread::sleep(Duration::from_millis(200));
+    tmux.keys(&["q"]);
+    tmux.wait_for("shell>");
+    std::thread::sleep(Duration::from_millis(300));
+    assert_eq!(read(&db, "cfg").as_deref(), Some(&b"{\n  \"debug\": true }"[..]));
+    assert!(read(&db, "city:amsterdam").is_some(), "nothing was deleted");
+}
+
+/// Defect 3: 2,500 presses of `j` sent at once stopped at 1,024 until the next key; a 3.7 KB paste
+/// into the add dialog showed 1 KiB and took three Ctrl-S.
+#[test]
+fn a_burst_of_input_is_read_whole() {
+    need_tmux!();
+    let tmux = Tmux::start("burst");
+    let db = tmux.path("b.db");
+    store_with(&db, 3_000);
+    tmux.run(&format!("{} {}", program(), db.display()));
+    tmux.wait_for("k00000");
+    tmux.type_text(&"j".repeat(2_500));
+    // city:amsterdam comes first: 2,500 steps down from it.
+    tmux.wait_for("▶ k02499");
+    // The add dialog, the value field, a paste of 3.7 KB, one Ctrl-S.
+    let text: String = (0..120).map(|i| format!("line {i:03} of the pasted text, ..\n")).collect();
+    assert!(text.len() > 3_600);
+    tmux.keys(&["a"]);
+    tmux.type_text("pasted");
+    tmux.keys(&["Tab"]);
+    tmux.paste(&text);
+    std::thread::sleep(Duration::from_millis(500));
+    tmux.keys(&["C-s"]);
+    tmux.wait_for("added pasted");
+    tmux.keys(&["q"]);
+    tmux.wait_for("shell>");
+    std::thread::sleep(Duration::from_millis(300));
+    assert_eq!(read(&db, "pasted").map(|v| v.len()), Some(text.len()));
+}
+
+/// Defect 2: SIGTERM and SIGHUP left the alternate screen up and the terminal raw.
+#[test]
+fn signals_put_the_terminal_back() {
+    need_tmux!();
+    for (signal, status) in [("TERM", 143), ("HUP", 129)] {
+        let tmux = Tmux::start(&format!("sig{signal}"));
+        let db = tmux.path("s.db");
+        store_with(&db, 10);
+        tmux.run(&format!("{} {}; echo \"exit $?\"", program(), db.display()));
+        tmux.wait_for("city:amsterdam");
+        assert!(tmux.alternate_screen());
+        let pid = tmux.program_pid();
+        let killed = Command::new("kill").args([&format!("-{signal}"), &pid]).status().expect("kill");
+        assert!(killed.success());
+        tmux.wait_for(&format!("exit {status}"));
+        assert!(!tmux.alternate_screen(), "SIG{signal}: still on the alternate screen");
+        let modes = stty_line(&tmux);
+        assert!(modes.contains("icanon echo") && !modes.contains("-icanon"), "SIG{signal}: {modes}");
+    }
+}
+
+/// Defect 2: Ctrl-Z did nothing; it suspends to the shell, and `fg` brings the browser back.
+#[test]
+fn ctrl_z_suspends_and_fg_resumes() {
+    need_tmux!();
+    let tmux = Tmux::start("suspend");
+    let db = tmux.path("z.db");
+    store_with(&db, 10);
+    tmux.run(&format!("{} {}", program(), db.display()));
+    tmux.wait_for("city:amsterdam");
+    tmux.keys(&["C-z"]);
+    tmux.wait_for("Stopped");
+    assert!(!tmux.alternate_screen());
+    let modes = stty_line(&tmux);
+    assert!(modes.contains("icanon echo") && !modes.contains("-icanon"), "{modes}");
+    tmux.run("fg");
+    tmux.wait_for("city:amsterdam");
+    assert!(tmux.alternate_screen());
+    tmux.keys(&["j", "q"]);
+    tmux.wait_for("shell>");
+}
+
+/// Defect 5: a mistyped path created a store without asking.
+#[test]
+fn a_missing_store_is_created_only_when_asked_to() {
+    need_tmux!();
+    let tmux = Tmux::start("create");
+    let db = tmux.path("typo.db");
+    tmux.run(&format!("{} {}; echo \"exit $?\"", program(), db.display()));
+    tmux.wait_for("Create a new store there? [y/N]");
+    tmux.run("n");
+    let screen = tmux.wait_for("exit 1");
+    assert!(screen.contains("Nothing was created"), "{screen}");
+    assert!(!db.exists());
+    tmux.run(&format!("{} {}; echo \"exit $?\"", program(), db.display()));
+    tmux.wait_for("Create a new store there? [y/N]");
+    tmux.run("y");
+    tmux.wait_for("(no keys)");
+    tmux.keys(&["q"]);
+    tmux.wait_for("exit 0");
+    assert!(db.exists());
+}
+
+/// Feature 2: `v` gives the terminal to `$PAGER` with the whole value and takes it back; Ctrl-Z in
+/// the pager stops both, as a shell job, and `fg` continues them.
+#[test]
+fn the_pager_gets_the_terminal_and_gives_it_back() {
+    need_tmux!();
+    if !Path::new("/usr/bin/less").exists() {
+        eprintln!("SKIPPED: less is not installed");
+        return;
+    }
+    let tmux = Tmux::start("pager");
+    let db = tmux.path("v.db");
+    store_with(&db, 10);
+    tmux.run(&format!("PAGER=less {} {}", program(), db.display()));
+    tmux.wait_for("city:amsterdam");
+    tmux.keys(&["v"]);
+    tmux.wait_for("(END)");
+    // Give less the moment it takes to set up its own Ctrl-Z handling.
+    std::thread::sleep(Duration::from_millis(500));
+    let pid = tmux.program_pid();
+    tmux.keys(&["C-z"]);
+    // Stopped, the browser with the pager. (Whether the shell's "Stopped" line stays on screen
+    // depends on whether the pager left its screen before or after the shell wrote it.)
+    let start = Instant::now();
+    while !std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default().contains(") T ") {
+        assert!(start.elapsed() < Duration::from_secs(10), "the browser did not stop");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    std::thread::sleep(Duration::from_millis(300));
+    tmux.run("fg");
+    tmux.wait_for("(END)");
+    tmux.keys(&["q"]);
+    let screen = tmux.wait_for("1 of 11 keys");
+    assert!(screen.contains("▶ city:amsterdam"), "{screen}");
+    tmux.keys(&["q"]);
+    tmux.wait_for("shell>");
 }

@@ -46,10 +46,6 @@ struct Cli {
     /// The browser's config file (key map, colours, cache size) in place of the default one.
     #[arg(long, value_name = "FILE")]
     config: Option<PathBuf>,
-
-    /// Measure: open the store, draw the first frame off-screen, page down, print timings.
-    #[arg(long, hide = true, conflicts_with_all = ["exec", "exec_file"])]
-    bench_first_frame: bool,
 }
 
 fn main() -> ExitCode {
@@ -80,7 +76,6 @@ fn run_browser(cli: &Cli) -> ExitCode {
         demo: cli.demo,
         config: cli.config.clone(),
         read_only: cli.read_only,
-        bench_first_frame: cli.bench_first_frame,
     };
     ExitCode::from(wind_kvstore::tui::run(&options))
 }

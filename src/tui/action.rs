@@ -35,6 +35,15 @@ pub(crate) enum Action {
     Pages,
     FreeList,
     Check,
+    Suspend,
+    KeyInfo,
+    Pager,
+    ExternalEdit,
+    Copy,
+    Export,
+    SearchValues,
+    ValueNext,
+    ValuePrev,
 }
 
 /// Where an action is mostly used, for grouping the help.
@@ -61,7 +70,7 @@ impl Group {
 
 /// The table every other part reads: name (as in the config file), group, description, and the
 /// default keys.
-const ACTIONS: [(Action, &str, Group, &str, &[&str]); 25] = [
+const ACTIONS: [(Action, &str, Group, &str, &[&str]); 34] = [
     (Action::Quit, "quit", Group::General, "quit", &["q", "ctrl-c"]),
     (Action::Help, "help", Group::General, "show this help", &["?"]),
     (Action::Command, "command", Group::General, "open the command bar (any statement)", &[":"]),
@@ -69,6 +78,7 @@ const ACTIONS: [(Action, &str, Group, &str, &[&str]); 25] = [
     (Action::FocusNext, "focus_next", Group::General, "focus the next pane", &["tab"]),
     (Action::FocusPrev, "focus_prev", Group::General, "focus the previous pane", &["backtab"]),
     (Action::Reload, "reload", Group::General, "reload keys, value and statistics", &["r"]),
+    (Action::Suspend, "suspend", Group::General, "suspend to the shell (fg resumes)", &["ctrl-z"]),
     (Action::Up, "up", Group::Moving, "move up", &["k", "up"]),
     (Action::Down, "down", Group::Moving, "move down", &["j", "down"]),
     (Action::PageUp, "page_up", Group::Moving, "page up", &["pageup", "ctrl-b"]),
@@ -78,12 +88,20 @@ const ACTIONS: [(Action, &str, Group, &str, &[&str]); 25] = [
     (Action::Left, "left", Group::Moving, "move left (page map)", &["h", "left"]),
     (Action::Right, "right", Group::Moving, "move right (page map)", &["l", "right"]),
     (Action::Enter, "enter", Group::Moving, "focus the value; open the selected item", &["enter"]),
-    (Action::Filter, "filter", Group::Keys, "filter keys by prefix", &["/"]),
+    (Action::Filter, "filter", Group::Keys, "filter keys as you type (tab: prefix, contains, glob)", &["/"]),
     (Action::Seek, "seek", Group::Keys, "jump to a key (first key at or after)", &["s"]),
-    (Action::CycleView, "cycle_view", Group::Keys, "value view: auto, text, hex, JSON", &["t"]),
+    (Action::SearchValues, "search_values", Group::Keys, "search in values", &["F"]),
+    (Action::KeyInfo, "key_info", Group::Keys, "show the whole key", &["i"]),
+    (Action::CycleView, "cycle_view", Group::Keys, "value view: auto, text, hex, JSON, decoders", &["t"]),
+    (Action::ValueNext, "value_next", Group::Keys, "next 64 KiB of a large value", &["]"]),
+    (Action::ValuePrev, "value_prev", Group::Keys, "previous 64 KiB of a large value", &["["]),
+    (Action::Pager, "pager", Group::Keys, "the whole value in $PAGER", &["v"]),
     (Action::Edit, "edit", Group::Keys, "edit the value", &["e"]),
+    (Action::ExternalEdit, "external_edit", Group::Keys, "edit the whole value in $EDITOR", &["E"]),
     (Action::Add, "add", Group::Keys, "add a key", &["a"]),
     (Action::Delete, "delete", Group::Keys, "delete the key (asks first)", &["d"]),
+    (Action::Copy, "copy", Group::Keys, "copy the key, the value or a PUT (OSC 52)", &["y"]),
+    (Action::Export, "export", Group::Keys, "export the filtered keys to JSON lines", &["x"]),
     (Action::Pages, "pages", Group::Inspect, "page map and page detail", &["p"]),
     (Action::FreeList, "free_list", Group::Inspect, "free pages", &["f"]),
     (Action::Check, "check", Group::Inspect, "integrity check", &["c"]),
@@ -363,7 +381,7 @@ mod tests {
         assert_eq!(map.action(&ev(KeyCode::Char('C'), KeyModifiers::CONTROL)), Some(Action::Quit));
         assert_eq!(map.action(&ev(KeyCode::BackTab, KeyModifiers::SHIFT)), Some(Action::FocusPrev));
         assert_eq!(map.action(&ev(KeyCode::Char('?'), KeyModifiers::SHIFT)), Some(Action::Help));
-        assert_eq!(map.action(&ev(KeyCode::Char('x'), KeyModifiers::NONE)), None);
+        assert_eq!(map.action(&ev(KeyCode::Char('w'), KeyModifiers::NONE)), None);
     }
 
     #[test]

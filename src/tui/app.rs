@@ -1,7 +1,9 @@
 //! The browser's state and the one place it changes: terminal events become [`Action`]s through
-//! the key map (text fields take their keys directly), and [`App::apply`] carries them out
-//! against the layer on top (dialogs, overlays, then the screen). Drawing is elsewhere
-//! (`ui.rs`) and only reads this state.
+//! the key map (text fields take their keys directly), and they go to the overlay on top of the
+//! stack (see `overlay.rs`), or to the screen when there is none. Work that takes long (counting
+//! a filter's matches, searching values, exporting) advances a slice per [`App::tick`]; what needs
+//! the real terminal (the check's progress, another program, suspending, the clipboard) is asked
+//! of the event loop in `mod.rs`. Drawing is elsewhere (`ui.rs`) and only reads this state.
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -10,16 +12,21 @@ use crossterm::event::{Event, KeyCode, KeyEvent, KeyEventKind, KeyModifiers, Mou
 use ratatui::layout::{Position, Rect};
 
 use super::action::Action;
-use super::command_bar::CommandBar;
+use super::command_bar::{BarKey, CommandBar};
 use super::config::Config;
 use super::dialogs::{CheckState, ConfirmDelete, Progress};
-use super::editor::{EDIT_MAX_BYTES, Editor, EditorKind, EditorOutcome};
+use super::editor::{EDIT_MAX_BYTES, Editor, EditorKind, EditorOutcome, is_plain_text};
+use super::external::{COPY_MAX_BYTES, ExportJob, External, Programs, TempFile, osc52};
 use super::free_list::FreeList;
+use super::hexdump;
 use super::key_list::{Input, InputKind, KeyList};
+use super::layout::{Areas, layout};
+use super::overlay::{Overlay, SearchView};
 use super::page_view::{PageFocus, PageView};
-use super::text::{escape_key, human_bytes};
-use super::ui::{Areas, layout};
+use super::search::{CountJob, Filter, ValueSearch};
+use super::text::{escape_key, human_bytes, thousands};
 use super::value_view::ValueView;
+use crate::command::{hex_literal, quote};
 use crate::{CheckReport, KVStore, Stats};
 
 /// Rows one wheel step scrolls.
@@ -60,14 +67,21 @@ pub(crate) struct App {
     pub pages: PageView,
     pub free: FreeList,
     pub command: CommandBar,
-    pub editor: Option<Editor>,
-    pub confirm: Option<ConfirmDelete>,
-    /// The help overlay, with its scroll.
-    pub help: Option<usize>,
-    pub check: Option<CheckState>,
-    pub check_scroll: usize,
+    /// The overlays, bottom first.
+    pub overlays: Vec<Overlay>,
+    /// Counting the filter's matches (and where the selection is among them).
+    pub count: Option<CountJob>,
+    /// An export running.
+    pub export: Option<ExportJob>,
     /// `c` was pressed: the loop runs the check (it draws progress while it runs).
     check_requested: bool,
+    /// A program to run with the terminal (`v`, `E`).
+    pub external: Option<External>,
+    /// Ctrl-Z: the loop gives the terminal back and stops the process.
+    pub suspend: bool,
+    /// Bytes for the terminal itself, written after the next draw (the OSC 52 clipboard copy).
+    pub terminal_output: Vec<u8>,
+    pub programs: Programs,
     pub message: Option<Message>,
     pub areas: Areas,
     pub quit: bool,
@@ -88,12 +102,14 @@ impl App {
             pages: PageView::default(),
             free: FreeList::default(),
             command: CommandBar::new(history),
-            editor: None,
-            confirm: None,
-            help: None,
-            check: None,
-            check_scroll: 0,
+            overlays: Vec::new(),
+            count: None,
+            export: None,
             check_requested: false,
+            external: None,
+            suspend: false,
+            terminal_output: Vec::new(),
+            programs: Programs::from_env(),
             message: None,
             areas: Areas::default(),
             quit: false,
@@ -124,6 +140,23 @@ impl App {
         self.message = Some(Message::Error(text.into()));
     }
 
+    /// The overlay on top, if any.
+    pub(crate) fn top(&self) -> Option<&Overlay> {
+        self.overlays.last()
+    }
+
+    /// The filter or jump being typed, if one is open.
+    pub(crate) fn key_input(&self) -> Option<&Input> {
+        self.overlays.iter().rev().find_map(|o| match o {
+            Overlay::KeyInput(input) => Some(input),
+            _ => None,
+        })
+    }
+
+    pub(crate) fn output_open(&self) -> bool {
+        self.overlays.iter().any(|o| matches!(o, Overlay::Output))
+    }
+
     /// Shows the selected key's value, reading it when the selection changed (or `force`).
     fn sync_value(&mut self, force: bool) {
         let selected = self.keys.selected_row().map(|r| r.key.clone());
@@ -132,6 +165,25 @@ impl App {
             if self.report(result).is_none() {
                 self.value.clear(&self.config.theme);
             }
+        }
+        self.want_count();
+    }
+
+    /// Starts counting when the list does not know its position or total.
+    fn want_count(&mut self) {
+        let known = self.keys.position.is_some() && self.keys.total.is_some();
+        if known || self.keys.rows.is_empty() {
+            if self.keys.rows.is_empty() && self.keys.total.is_none() {
+                self.keys.total = Some(0);
+            }
+            return;
+        }
+        let anchor = self.keys.selected_row().map(|r| r.key.clone());
+        let same =
+            self.count.as_ref().is_some_and(|job| job.filter == self.keys.filter && job.anchor == anchor);
+        if !same {
+            let need_total = self.keys.total.is_none();
+            self.count = Some(CountJob::new(self.keys.filter.clone(), anchor, need_total));
         }
     }
 
@@ -142,6 +194,7 @@ impl App {
             None => self.keys.reload(&self.store),
         };
         self.report(result);
+        self.count = None;
         self.sync_value(true);
         self.stats = self.store.stats();
     }
@@ -153,11 +206,6 @@ impl App {
         } else {
             false
         }
-    }
-
-    /// The body area given to the page and free-list screens.
-    fn body(&self) -> Rect {
-        self.areas.body
     }
 
     // ------------------------------------------------------------------ events
@@ -176,6 +224,10 @@ impl App {
         match event {
             Event::Key(key) if key.kind != KeyEventKind::Release => {
                 self.handle_key(key);
+                true
+            }
+            Event::Paste(text) => {
+                self.paste(&text);
                 true
             }
             Event::Mouse(mouse) if self.config.mouse => self.handle_mouse(mouse),
@@ -201,172 +253,318 @@ impl App {
             &self.config.theme,
         );
         self.command.output_height = self.areas.output.height.saturating_sub(2) as usize;
-        self.pages.geometry(self.body());
+        self.pages.geometry(self.areas.body);
         if self.screen == Screen::Pages {
             self.pages.cells.clear();
             self.pages.refresh(&self.store);
         }
-        self.free.geometry(self.body());
+        self.free.geometry(self.areas.body);
         self.stats = self.store.stats();
+    }
+
+    /// Pasted text goes to the text field on top, newlines and all; with none open it is not
+    /// read as keys (a pasted `d` and newline must not delete anything).
+    fn paste(&mut self, text: &str) {
+        self.message = None;
+        let text = text.replace("\r\n", "\n").replace('\r', "\n");
+        let one_line = || text.lines().collect::<Vec<_>>().join(" ");
+        match self.overlays.last_mut() {
+            Some(Overlay::Command) => self.command.paste(&text),
+            Some(Overlay::Editor(editor)) => editor.paste(&text),
+            Some(Overlay::KeyInput(input)) => {
+                input.text.push_str(&one_line());
+                if input.kind == InputKind::Filter {
+                    self.follow_filter_input();
+                }
+            }
+            Some(Overlay::Export { path }) => path.push_str(&one_line()),
+            Some(Overlay::ValueSearch(view)) if view.job.is_none() => view.text.push_str(&one_line()),
+            _ => self.error(format!(
+                "paste of {} ignored: open the command bar (:), the editor (e, a) or the filter (/) first",
+                human_bytes(text.len() as u64)
+            )),
+        }
     }
 
     pub(crate) fn handle_key(&mut self, key: KeyEvent) {
         self.message = None;
         let action = self.config.keys.action(&key);
         let ctrl = key.modifiers.contains(KeyModifiers::CONTROL);
-        // In text fields only a control key can quit: letters are text there.
-        let quits_anywhere = action == Some(Action::Quit) && ctrl;
-
-        if let Some(confirm) = self.confirm.take() {
-            match key.code {
-                KeyCode::Char('y' | 'Y') | KeyCode::Enter => self.delete_confirmed(confirm),
-                KeyCode::Char('n' | 'N') | KeyCode::Esc => self.info("kept"),
-                _ if quits_anywhere => self.quit = true,
-                _ => self.confirm = Some(confirm),
-            }
-            return;
-        }
-        if let Some(editor) = &mut self.editor {
-            if quits_anywhere {
-                self.quit = true;
-                return;
-            }
-            match editor.key(key) {
-                EditorOutcome::Continue => {}
-                EditorOutcome::Cancel => {
-                    self.editor = None;
-                    self.info("edit cancelled; nothing written");
-                }
-                EditorOutcome::Save { key, value } => self.save(key, value),
-            }
-            return;
-        }
-        if self.command.active {
-            if quits_anywhere {
-                self.quit = true;
-                return;
-            }
-            if let Some(text) = self.command.key(key) {
-                self.run_command(&text);
-            }
-            return;
-        }
-        if let Some(input) = &mut self.keys.input {
-            if quits_anywhere {
-                self.quit = true;
-                return;
-            }
-            match key.code {
-                KeyCode::Enter => self.apply_input(),
-                KeyCode::Esc => {
-                    let kind = input.kind.clone();
-                    self.keys.input = None;
-                    if kind == InputKind::Filter && !self.keys.filter.is_empty() {
-                        self.set_filter(Vec::new());
-                    }
-                }
-                KeyCode::Backspace => {
-                    input.text.pop();
-                }
-                // A key is at most 64 KiB: longer typing cannot name one.
-                KeyCode::Char(c) if !ctrl && input.text.len() < 65_536 => input.text.push(c),
-                _ => {}
-            }
-            return;
-        }
-        // Typing a page number in the page map.
-        if self.screen == Screen::Pages
-            && self.help.is_none()
-            && self.pages.focus == PageFocus::Map
-            && key.modifiers.difference(KeyModifiers::SHIFT).is_empty()
-        {
-            match key.code {
-                KeyCode::Char(c) if c.is_ascii_digit() => {
-                    self.pages.type_digit(c);
-                    return;
-                }
-                KeyCode::Backspace if !self.pages.goto.is_empty() => {
-                    self.pages.goto.pop();
-                    return;
-                }
-                _ => {}
-            }
-        }
-        if let Some(action) = action {
-            self.apply(action);
-        }
-    }
-
-    /// Carries out `action` on the layer on top.
-    pub(crate) fn apply(&mut self, action: Action) {
-        if action == Action::Quit {
+        // Control keys act anywhere, text fields included; letters are text there.
+        if ctrl && action == Some(Action::Quit) {
             self.quit = true;
             return;
         }
-        // The help overlay.
-        if let Some(scroll) = self.help {
-            let max = super::help::line_count(&self.config.keys);
-            self.help = match action {
-                Action::Close | Action::Help => None,
-                Action::Up => Some(scroll.saturating_sub(1)),
-                Action::Down => Some((scroll + 1).min(max)),
-                Action::PageUp => Some(scroll.saturating_sub(10)),
-                Action::PageDown => Some((scroll + 10).min(max)),
-                Action::Top => Some(0),
-                Action::Bottom => Some(max),
-                _ => Some(scroll),
-            };
+        if ctrl && action == Some(Action::Suspend) {
+            self.suspend = true;
             return;
         }
-        if action == Action::Help {
-            self.help = Some(0);
+        let Some(overlay) = self.overlays.pop() else {
+            // Typing a page number in the page map.
+            if self.screen == Screen::Pages
+                && self.pages.focus == PageFocus::Map
+                && key.modifiers.difference(KeyModifiers::SHIFT).is_empty()
+            {
+                match key.code {
+                    KeyCode::Char(c) if c.is_ascii_digit() => {
+                        self.pages.type_digit(c);
+                        return;
+                    }
+                    KeyCode::Backspace if !self.pages.goto.is_empty() => {
+                        self.pages.goto.pop();
+                        return;
+                    }
+                    _ => {}
+                }
+            }
+            if let Some(action) = action {
+                self.apply(action);
+            }
+            return;
+        };
+        // Any key closes the key info, q too.
+        if !overlay.takes_text() && !matches!(overlay, Overlay::KeyInfo) && action == Some(Action::Quit) {
+            self.quit = true;
+            self.overlays.push(overlay);
             return;
         }
-        // The check report.
-        if let Some(check) = &self.check {
-            if matches!(check, CheckState::Running(_)) {
+        match overlay {
+            Overlay::Help { scroll } => {
+                let max = super::help::line_count(&self.config.keys);
+                let scroll = match action {
+                    Some(Action::Close | Action::Help) => return,
+                    Some(Action::Up) => scroll.saturating_sub(1),
+                    Some(Action::Down) => (scroll + 1).min(max),
+                    Some(Action::PageUp) => scroll.saturating_sub(10),
+                    Some(Action::PageDown) => (scroll + 10).min(max),
+                    Some(Action::Top) => 0,
+                    Some(Action::Bottom) => max,
+                    _ => scroll,
+                };
+                self.overlays.push(Overlay::Help { scroll });
+            }
+            Overlay::Check { state, mut scroll } => {
+                if !matches!(state, CheckState::Running(_)) {
+                    match action {
+                        Some(Action::Close | Action::Check | Action::Enter) => return,
+                        Some(Action::Up) => scroll = scroll.saturating_sub(1),
+                        Some(Action::Down) => scroll += 1,
+                        Some(Action::Top) => scroll = 0,
+                        _ => {}
+                    }
+                }
+                self.overlays.push(Overlay::Check { state, scroll });
+            }
+            Overlay::Confirm(confirm) => match key.code {
+                KeyCode::Char('y' | 'Y') | KeyCode::Enter => self.delete_confirmed(confirm),
+                KeyCode::Char('n' | 'N') | KeyCode::Esc => self.info("kept"),
+                _ => self.overlays.push(Overlay::Confirm(confirm)),
+            },
+            Overlay::Editor(mut editor) => match editor.key(key) {
+                EditorOutcome::Continue => self.overlays.push(Overlay::Editor(editor)),
+                EditorOutcome::Cancel => self.info("edit cancelled; nothing written"),
+                EditorOutcome::Save { key, value } => self.save(editor, key, value),
+            },
+            Overlay::Command => match self.command.key(key) {
+                BarKey::Typing => self.overlays.push(Overlay::Command),
+                BarKey::Close => {}
+                BarKey::Run(text) => self.run_command(&text),
+            },
+            Overlay::Output => self.output_key(action),
+            Overlay::KeyInput(input) => self.key_input_key(input, key),
+            Overlay::KeyInfo => {}
+            Overlay::Copy => match key.code {
+                KeyCode::Char('k') => self.copy_key(),
+                KeyCode::Char('v') => self.copy_value(),
+                KeyCode::Char('p') => self.copy_put(),
+                KeyCode::Esc => {}
+                _ => self.overlays.push(Overlay::Copy),
+            },
+            Overlay::Export { mut path } => match key.code {
+                KeyCode::Enter => self.start_export(path),
+                KeyCode::Esc => self.info("export cancelled"),
+                KeyCode::Backspace => {
+                    path.pop();
+                    self.overlays.push(Overlay::Export { path });
+                }
+                KeyCode::Char(c) if !ctrl => {
+                    path.push(c);
+                    self.overlays.push(Overlay::Export { path });
+                }
+                _ => self.overlays.push(Overlay::Export { path }),
+            },
+            Overlay::ValueSearch(view) => self.value_search_key(view, key, action),
+        }
+    }
+
+    fn output_key(&mut self, action: Option<Action>) {
+        let rows = isize::try_from(self.command.output_height.max(1)).unwrap_or(1);
+        match action {
+            Some(Action::Close | Action::Enter) => return,
+            Some(Action::Up) => self.command.scroll_by(-1),
+            Some(Action::Down) => self.command.scroll_by(1),
+            Some(Action::PageUp) => self.command.scroll_by(-rows),
+            Some(Action::PageDown) => self.command.scroll_by(rows),
+            Some(Action::Top) => self.command.output_scroll = 0,
+            Some(Action::Bottom) => self.command.scroll_to_end(),
+            Some(Action::Command) => {
+                self.overlays.push(Overlay::Output);
+                self.command.open();
+                self.overlays.push(Overlay::Command);
                 return;
             }
-            match action {
-                Action::Close | Action::Check | Action::Enter => self.check = None,
-                Action::Up => self.check_scroll = self.check_scroll.saturating_sub(1),
-                Action::Down => self.check_scroll += 1,
-                Action::Top => self.check_scroll = 0,
+            Some(Action::Help) => {
+                self.overlays.push(Overlay::Output);
+                self.overlays.push(Overlay::Help { scroll: 0 });
+                return;
+            }
+            // The panel covers the keys: an action on "the selected key" would act on a key
+            // the user cannot see.
+            Some(_) => self.info("esc closes the output first"),
+            None => {}
+        }
+        self.overlays.push(Overlay::Output);
+    }
+
+    fn key_input_key(&mut self, mut input: Input, key: KeyEvent) {
+        let ctrl = key.modifiers.contains(KeyModifiers::CONTROL);
+        let filter = input.kind == InputKind::Filter;
+        match key.code {
+            KeyCode::Enter => {
+                if !filter {
+                    let result = self.keys.seek(&self.store, input.text.into_bytes());
+                    self.report(result);
+                    self.sync_value(false);
+                }
+                return;
+            }
+            KeyCode::Esc => {
+                if filter && self.keys.filter != input.before {
+                    self.set_filter(input.before);
+                }
+                return;
+            }
+            KeyCode::Backspace => {
+                input.text.pop();
+            }
+            KeyCode::Tab if filter => input.mode = input.mode.next(),
+            KeyCode::Up | KeyCode::Down => {
+                let result = if key.code == KeyCode::Up {
+                    self.keys.up(&self.store, 1)
+                } else {
+                    self.keys.down(&self.store, 1)
+                };
+                self.report(result);
+                self.sync_value(false);
+                self.overlays.push(Overlay::KeyInput(input));
+                return;
+            }
+            // A key is at most 64 KiB: longer typing cannot name one.
+            KeyCode::Char(c) if !ctrl && input.text.len() < 65_536 => input.text.push(c),
+            _ => {
+                self.overlays.push(Overlay::KeyInput(input));
+                return;
+            }
+        }
+        self.overlays.push(Overlay::KeyInput(input));
+        if filter {
+            self.follow_filter_input();
+        }
+    }
+
+    /// The list follows the filter being typed.
+    fn follow_filter_input(&mut self) {
+        let Some(Overlay::KeyInput(input)) = self.overlays.last() else { return };
+        let filter = Filter { mode: input.mode, pattern: input.text.clone().into_bytes() };
+        if filter != self.keys.filter {
+            self.set_filter(filter);
+        }
+    }
+
+    fn value_search_key(&mut self, mut view: SearchView, key: KeyEvent, action: Option<Action>) {
+        let ctrl = key.modifiers.contains(KeyModifiers::CONTROL);
+        if view.job.is_none() {
+            match key.code {
+                KeyCode::Enter if !view.text.is_empty() => {
+                    view.job =
+                        Some(ValueSearch::new(view.text.clone().into_bytes(), self.keys.filter.clone()));
+                }
+                KeyCode::Esc => return,
+                KeyCode::Backspace => {
+                    view.text.pop();
+                }
+                KeyCode::Char(c) if !ctrl => view.text.push(c),
                 _ => {}
             }
+            self.overlays.push(Overlay::ValueSearch(view));
             return;
         }
-        // Actions every screen has.
+        let running = view.job.as_ref().is_some_and(|job| !job.done);
+        let matches = view.job.as_ref().map_or(0, |job| job.matches.len());
+        match (key.code, action) {
+            (KeyCode::Esc, _) if running => {
+                if let Some(job) = &mut view.job {
+                    job.done = true;
+                }
+                view.stopped = true;
+            }
+            (KeyCode::Esc, _) => return,
+            (KeyCode::Enter, _) => {
+                if let Some(found) = view.job.as_ref().and_then(|job| job.matches.get(view.selected)).cloned()
+                {
+                    let result = self.keys.seek(&self.store, found);
+                    self.report(result);
+                    self.focus = Focus::Keys;
+                    self.sync_value(false);
+                    return;
+                }
+            }
+            (_, Some(Action::Up)) => view.selected = view.selected.saturating_sub(1),
+            (_, Some(Action::Down)) => view.selected = (view.selected + 1).min(matches.saturating_sub(1)),
+            (_, Some(Action::Top)) => view.selected = 0,
+            (_, Some(Action::Bottom)) => view.selected = matches.saturating_sub(1),
+            _ => {}
+        }
+        self.overlays.push(Overlay::ValueSearch(view));
+    }
+
+    /// Carries out `action` with no overlay open.
+    pub(crate) fn apply(&mut self, action: Action) {
         match action {
+            Action::Quit => {
+                self.quit = true;
+                return;
+            }
+            Action::Help => {
+                self.overlays.push(Overlay::Help { scroll: 0 });
+                return;
+            }
             Action::Command => {
                 self.command.open();
+                self.overlays.push(Overlay::Command);
                 return;
             }
             Action::Check => {
-                self.check = Some(CheckState::Running(Arc::new(Progress::default())));
-                self.check_scroll = 0;
+                self.overlays.push(Overlay::Check {
+                    state: CheckState::Running(Arc::new(Progress::default())),
+                    scroll: 0,
+                });
                 self.check_requested = true;
                 return;
             }
-            _ => {}
-        }
-        // The command output panel.
-        if self.command.output_open {
-            let rows = self.command.output_height.max(1) as isize;
-            match action {
-                Action::Close => self.command.output_open = false,
-                Action::Up => self.command.scroll_by(-1),
-                Action::Down => self.command.scroll_by(1),
-                Action::PageUp => self.command.scroll_by(-rows),
-                Action::PageDown => self.command.scroll_by(rows),
-                Action::Top => self.command.output_scroll = 0,
-                Action::Bottom => self.command.scroll_to_end(),
-                _ => {
-                    self.command.output_open = false;
-                    self.apply(action);
-                }
+            Action::Suspend => {
+                self.suspend = true;
+                return;
             }
-            return;
+            Action::Close if self.export.is_some() => {
+                if let Some(job) = &mut self.export {
+                    job.cancel();
+                }
+                self.export = None;
+                self.info("export stopped; the partial file was removed");
+                return;
+            }
+            _ => {}
         }
         match self.screen {
             Screen::Browser => self.apply_browser(action),
@@ -391,7 +589,7 @@ impl App {
             self.sync_value(false);
             return;
         }
-        let page = self.value.height.max(1) as isize;
+        let page = isize::try_from(self.value.height.max(1)).unwrap_or(1);
         match action {
             Action::Up => self.value.scroll_by(-1),
             Action::Down => self.value.scroll_by(1),
@@ -408,18 +606,68 @@ impl App {
                 if self.focus == Focus::Value {
                     self.focus = Focus::Keys;
                 } else if !self.keys.filter.is_empty() {
-                    self.set_filter(Vec::new());
+                    self.set_filter(Filter::default());
                 }
             }
             Action::Filter => {
-                let text = String::from_utf8_lossy(&self.keys.filter).into_owned();
-                self.keys.input = Some(Input { kind: InputKind::Filter, text });
+                let before = self.keys.filter.clone();
+                let text = String::from_utf8_lossy(&before.pattern).into_owned();
+                self.overlays.push(Overlay::KeyInput(Input {
+                    kind: InputKind::Filter,
+                    text,
+                    mode: before.mode,
+                    before,
+                }));
             }
-            Action::Seek => self.keys.input = Some(Input { kind: InputKind::Seek, text: String::new() }),
-            Action::CycleView => self.value.cycle_mode(&self.config.theme),
+            Action::Seek => self.overlays.push(Overlay::KeyInput(Input {
+                kind: InputKind::Seek,
+                text: String::new(),
+                mode: self.keys.filter.mode,
+                before: self.keys.filter.clone(),
+            })),
+            Action::SearchValues => self.overlays.push(Overlay::ValueSearch(SearchView::default())),
+            Action::KeyInfo => {
+                if self.keys.selected_row().is_some() {
+                    self.overlays.push(Overlay::KeyInfo);
+                } else {
+                    self.error("no key selected");
+                }
+            }
+            Action::CycleView => self.value.cycle_mode(&self.store, &self.config.theme),
+            Action::ValueNext | Action::ValuePrev => {
+                let forward = action == Action::ValueNext;
+                let result = self.value.move_window(&self.store, forward, &self.config.theme);
+                match self.report(result) {
+                    Some(false) if self.value.total_len <= super::value_view::PREVIEW_BYTES as u64 => {
+                        self.info("the value is shown whole");
+                    }
+                    Some(false) => self.info(if forward {
+                        "at the end of the value"
+                    } else {
+                        "at the start of the value"
+                    }),
+                    _ => {}
+                }
+            }
+            Action::Pager => self.start_pager(),
             Action::Edit => self.start_edit(),
+            Action::ExternalEdit => self.start_external_edit(),
             Action::Add => self.start_add(),
             Action::Delete => self.start_delete(),
+            Action::Copy => {
+                if self.keys.selected_row().is_some() {
+                    self.overlays.push(Overlay::Copy);
+                } else {
+                    self.error("no key selected");
+                }
+            }
+            Action::Export => {
+                if self.export.is_some() {
+                    self.error("an export is running (esc stops it)");
+                } else {
+                    self.overlays.push(Overlay::Export { path: "export.jsonl".to_owned() });
+                }
+            }
             Action::Reload => self.reload(),
             Action::Pages => self.open_pages(None),
             Action::FreeList => self.open_free_list(),
@@ -430,7 +678,7 @@ impl App {
     fn apply_pages(&mut self, action: Action) {
         let store = &self.store;
         if self.pages.focus == PageFocus::Detail {
-            let rows = self.pages.detail_height.max(1) as isize;
+            let rows = isize::try_from(self.pages.detail_height.max(1)).unwrap_or(1);
             match action {
                 Action::Up => self.pages.scroll_detail(-1),
                 Action::Down => self.pages.scroll_detail(1),
@@ -448,7 +696,7 @@ impl App {
             }
             return;
         }
-        let columns = self.pages.columns.max(1) as i64;
+        let columns = i64::try_from(self.pages.columns.max(1)).unwrap_or(1);
         match action {
             Action::Left => self.pages.move_by(store, -1),
             Action::Right => self.pages.move_by(store, 1),
@@ -479,8 +727,8 @@ impl App {
     }
 
     fn apply_free_list(&mut self, action: Action) {
-        let columns = self.free.columns.max(1) as isize;
-        let page = (self.free.rows.max(1) as isize) * columns;
+        let columns = isize::try_from(self.free.columns.max(1)).unwrap_or(1);
+        let page = isize::try_from(self.free.rows.max(1)).unwrap_or(1) * columns;
         match action {
             Action::Left => self.free.move_by(-1),
             Action::Right => self.free.move_by(1),
@@ -517,28 +765,17 @@ impl App {
     fn reload(&mut self) {
         let result = self.keys.reload(&self.store);
         self.report(result);
+        self.count = None;
         self.sync_value(true);
         self.stats = self.store.stats();
         self.info("reloaded");
     }
 
-    fn set_filter(&mut self, prefix: Vec<u8>) {
-        let result = self.keys.set_filter(&self.store, prefix);
+    fn set_filter(&mut self, filter: Filter) {
+        let result = self.keys.set_filter(&self.store, filter);
         self.report(result);
+        self.count = None;
         self.sync_value(false);
-    }
-
-    fn apply_input(&mut self) {
-        let Some(input) = self.keys.input.take() else { return };
-        let bytes = input.text.into_bytes();
-        match input.kind {
-            InputKind::Filter => self.set_filter(bytes),
-            InputKind::Seek => {
-                let result = self.keys.seek(&self.store, bytes);
-                self.report(result);
-                self.sync_value(false);
-            }
-        }
     }
 
     fn start_add(&mut self) {
@@ -546,8 +783,8 @@ impl App {
             return;
         }
         // The dialog starts with the filter's prefix: adding next to what is shown.
-        let prefix = String::from_utf8_lossy(&self.keys.filter).into_owned();
-        self.editor = Some(Editor::add(&prefix));
+        let prefix = String::from_utf8_lossy(self.keys.filter.range_prefix()).into_owned();
+        self.overlays.push(Overlay::Editor(Box::new(Editor::add(&prefix))));
     }
 
     fn start_delete(&mut self) {
@@ -556,9 +793,38 @@ impl App {
         }
         match self.keys.selected_row() {
             Some(row) => {
-                self.confirm = Some(ConfirmDelete { key: row.key.clone(), value_len: row.value_len })
+                let confirm = ConfirmDelete { key: row.key.clone(), value_len: row.value_len };
+                self.overlays.push(Overlay::Confirm(confirm));
             }
             None => self.error("no key selected"),
+        }
+    }
+
+    /// The selected key's whole value, if it is at most `max` bytes.
+    fn whole_value(&mut self, max: u64, what: &str) -> Option<(Vec<u8>, Vec<u8>)> {
+        let Some(row) = self.keys.selected_row() else {
+            self.error("no key selected");
+            return None;
+        };
+        let key = row.key.clone();
+        if row.value_len > max {
+            self.error(format!(
+                "the value is {}; {what} takes values up to {}",
+                human_bytes(row.value_len),
+                human_bytes(max)
+            ));
+            return None;
+        }
+        match self.store.get(&key) {
+            Ok(Some(value)) => Some((key, value)),
+            Ok(None) => {
+                self.error("the key is gone (deleted meanwhile)");
+                None
+            }
+            Err(e) => {
+                self.error(e.to_string());
+                None
+            }
         }
     }
 
@@ -566,72 +832,165 @@ impl App {
         if self.refuse_if_read_only("editing") {
             return;
         }
-        let Some(row) = self.keys.selected_row() else {
-            self.error("no key selected");
+        let Some((key, value)) = self.whole_value(EDIT_MAX_BYTES, "the editor (E uses $EDITOR for any size)")
+        else {
             return;
         };
-        let key = row.key.clone();
-        if row.value_len > EDIT_MAX_BYTES {
-            self.error(format!(
-                "the value is {}; the editor opens values up to {} (use the command bar for larger ones)",
-                human_bytes(row.value_len),
-                human_bytes(EDIT_MAX_BYTES)
-            ));
+        self.overlays.push(Overlay::Editor(Box::new(Editor::edit(key, value))));
+    }
+
+    /// The whole value as the external programs get it: text as it is, anything else as a hex dump.
+    fn external_text(value: &[u8]) -> (Vec<u8>, bool) {
+        if is_plain_text(value) {
+            (value.to_vec(), false)
+        } else {
+            (hexdump::format(value).into_bytes(), true)
+        }
+    }
+
+    fn start_pager(&mut self) {
+        let Some((_, value)) = self.whole_value(u64::MAX, "the pager") else { return };
+        let (text, _) = Self::external_text(&value);
+        match TempFile::with(&text, "txt") {
+            Ok(file) => self.external = Some(External::Pager { file }),
+            Err(e) => self.error(format!("cannot write a temporary file: {e}")),
+        }
+    }
+
+    fn start_external_edit(&mut self) {
+        if self.refuse_if_read_only("editing") {
             return;
         }
-        let value = match self.store.get(&key) {
-            Ok(Some(value)) => value,
-            Ok(None) => {
-                self.error("the key is gone (deleted meanwhile)");
+        let Some((key, value)) = self.whole_value(u64::MAX, "$EDITOR") else { return };
+        let (text, hex) = Self::external_text(&value);
+        match TempFile::with(&text, if hex { "hex" } else { "txt" }) {
+            Ok(file) => self.external = Some(External::Edit { key, original: value, hex, file }),
+            Err(e) => self.error(format!("cannot write a temporary file: {e}")),
+        }
+    }
+
+    /// After the program `external` ran (`status` is how it ended): for an edit, the file is
+    /// read back and written as one commit, unless the stored value changed meanwhile.
+    pub(crate) fn finish_external(
+        &mut self,
+        external: External,
+        status: std::io::Result<std::process::ExitStatus>,
+    ) {
+        let program = match &external {
+            External::Pager { .. } => self.programs.pager.clone(),
+            External::Edit { .. } => self.programs.editor.clone(),
+        };
+        match status {
+            Err(e) => {
+                self.error(format!("cannot run {program}: {e}"));
+                return;
+            }
+            Ok(status) if !status.success() => {
+                if let External::Edit { file, .. } = external {
+                    let kept = file.keep();
+                    self.error(format!(
+                        "{program} ended with {status}; nothing written (the text is in {})",
+                        kept.display()
+                    ));
+                } else {
+                    self.error(format!("{program} ended with {status}"));
+                }
+                return;
+            }
+            Ok(_) => {}
+        }
+        let External::Edit { key, original, hex, file } = external else { return };
+        let text = match std::fs::read(&file.path) {
+            Ok(text) => text,
+            Err(e) => {
+                self.error(format!("cannot read {} back: {e}", file.path.display()));
+                return;
+            }
+        };
+        let value = if hex {
+            match hexdump::parse(&String::from_utf8_lossy(&text)) {
+                Ok(bytes) => bytes,
+                Err(e) => {
+                    let kept = file.keep();
+                    self.error(format!("not written: {e} (the text is in {})", kept.display()));
+                    return;
+                }
+            }
+        } else {
+            text
+        };
+        if value == original {
+            self.info("no change; nothing written");
+            return;
+        }
+        match self.store.get(&key) {
+            Ok(Some(current)) if current == original => {}
+            Ok(_) => {
+                let kept = file.keep();
+                self.error(format!(
+                    "not written: the value changed while it was being edited (your text is in {})",
+                    kept.display()
+                ));
                 return;
             }
             Err(e) => {
                 self.error(e.to_string());
                 return;
             }
-        };
-        match String::from_utf8(value) {
-            Ok(text) if !text.contains('\r') => self.editor = Some(Editor::edit(key, &text)),
-            _ => self.error(format!(
-                "the value is not plain text; write it from the command bar, e.g. PUT \"{}\":x'0102';",
-                escape_key(&key)
-            )),
+        }
+        let len = value.len() as u64;
+        match self.store.put(&key, value) {
+            Ok(()) => {
+                self.after_write(Some(key.clone()));
+                self.info(format!("saved {} ({})", escape_key(&key), human_bytes(len)));
+            }
+            Err(e) => {
+                let kept = file.keep();
+                self.error(format!("not written: {e} (your text is in {})", kept.display()));
+            }
         }
     }
 
-    fn save(&mut self, key: Vec<u8>, value: Vec<u8>) {
-        let adding = self.editor.as_ref().is_some_and(|e| e.kind == EditorKind::Add);
-        if adding {
-            match self.store.contains_key(&key) {
-                Ok(true) => {
-                    if let Some(editor) = &mut self.editor {
-                        editor.error =
-                            Some("this key exists already; press esc, select it and press e".to_owned());
-                    }
-                    return;
-                }
-                Ok(false) => {}
-                Err(e) => {
-                    if let Some(editor) = &mut self.editor {
-                        editor.error = Some(e.to_string());
-                    }
-                    return;
-                }
+    fn save(&mut self, mut editor: Box<Editor>, key: Vec<u8>, value: Vec<u8>) {
+        let adding = editor.kind == EditorKind::Add;
+        let check = if adding {
+            self.store.contains_key(&key).map(|exists| {
+                exists.then(|| "this key exists already; press esc, select it and press e".to_owned())
+            })
+        } else if let EditorKind::Edit { original, .. } = &editor.kind {
+            // Compare and set: the value must still be the one the editor opened.
+            self.store.get(&key).map(|current| {
+                (current.as_deref() != Some(original.as_slice()))
+                    .then(|| "the value changed since the editor opened; esc and edit again".to_owned())
+            })
+        } else {
+            Ok(None)
+        };
+        match check {
+            Ok(None) => {}
+            Ok(Some(refusal)) => {
+                editor.error = Some(refusal);
+                self.overlays.push(Overlay::Editor(editor));
+                return;
+            }
+            Err(e) => {
+                editor.error = Some(e.to_string());
+                self.overlays.push(Overlay::Editor(editor));
+                return;
             }
         }
-        let len = value.len();
+        let len = value.len() as u64;
         match self.store.put(&key, value) {
             Ok(()) => {
-                self.editor = None;
                 self.after_write(Some(key.clone()));
                 let verb = if adding { "added" } else { "saved" };
-                self.info(format!("{verb} {} ({})", escape_key(&key), human_bytes(len as u64)));
+                let shown = if key.is_empty() { "\"\" (the empty key)".to_owned() } else { escape_key(&key) };
+                self.info(format!("{verb} {shown} ({})", human_bytes(len)));
             }
             // The editor stays open with the text, so nothing typed is lost.
             Err(e) => {
-                if let Some(editor) = &mut self.editor {
-                    editor.error = Some(format!("not saved: {e}"));
-                }
+                editor.error = Some(format!("not saved: {e}"));
+                self.overlays.push(Overlay::Editor(editor));
             }
         }
     }
@@ -652,6 +1011,9 @@ impl App {
 
     fn run_command(&mut self, text: &str) {
         let ran = self.command.run(&mut self.store, text);
+        if !self.output_open() {
+            self.overlays.push(Overlay::Output);
+        }
         // Any statement may have written (a failed batch too): read the screen again.
         if ran.wrote || ran.failed {
             self.after_write(None);
@@ -663,6 +1025,125 @@ impl App {
         }
     }
 
+    // ------------------------------------------------------------------ copy and export
+
+    fn copy(&mut self, what: &str, bytes: &[u8]) {
+        if bytes.len() > COPY_MAX_BYTES {
+            self.error(format!(
+                "the {what} is {}; the clipboard takes up to {} (v shows it in $PAGER)",
+                human_bytes(bytes.len() as u64),
+                human_bytes(COPY_MAX_BYTES as u64)
+            ));
+            return;
+        }
+        self.terminal_output.extend_from_slice(&osc52(bytes));
+        self.info(format!("copied the {what} ({}) to the clipboard", human_bytes(bytes.len() as u64)));
+    }
+
+    fn copy_key(&mut self) {
+        let Some(key) = self.keys.selected_row().map(|r| r.key.clone()) else { return };
+        // A key that is not text is copied as the literal the command bar reads.
+        let text = if is_plain_text(&key) && !key.contains(&b'\n') { key } else { quote(&key).into_bytes() };
+        self.copy("key", &text);
+    }
+
+    fn copy_value(&mut self) {
+        let Some((_, value)) = self.whole_value(COPY_MAX_BYTES as u64, "the clipboard") else { return };
+        let text = if is_plain_text(&value) { value } else { hex_literal(&value).into_bytes() };
+        self.copy("value", &text);
+    }
+
+    fn copy_put(&mut self) {
+        let Some((key, value)) = self.whole_value(COPY_MAX_BYTES as u64, "the clipboard") else { return };
+        let value = if is_plain_text(&value) { quote(&value) } else { hex_literal(&value) };
+        let statement = format!("PUT {}:{value};", quote(&key));
+        self.copy("PUT statement", statement.as_bytes());
+    }
+
+    fn start_export(&mut self, path: String) {
+        if path.trim().is_empty() {
+            self.error("no file name");
+            return;
+        }
+        match ExportJob::start(&self.store, PathBuf::from(path.trim()), self.keys.filter.clone()) {
+            Ok(job) => {
+                self.info(format!("exporting to {}…", job.path.display()));
+                self.export = Some(job);
+            }
+            Err(e) => {
+                self.error(e);
+                self.overlays.push(Overlay::Export { path });
+            }
+        }
+    }
+
+    // ------------------------------------------------------------------ work between events
+
+    /// Whether work is waiting for [`App::tick`].
+    pub(crate) fn busy(&self) -> bool {
+        self.count.is_some()
+            || self.export.is_some()
+            || self
+                .overlays
+                .iter()
+                .any(|o| matches!(o, Overlay::ValueSearch(SearchView { job: Some(job), .. }) if !job.done))
+    }
+
+    /// Advances the work in progress by a slice each; `true` when the screen changed. This is
+    /// also where following another process's commits will poll.
+    pub(crate) fn tick(&mut self) -> bool {
+        let mut changed = false;
+        if let Some(job) = &mut self.count {
+            changed = true;
+            if let Err(e) = job.step(&self.store) {
+                self.count = None;
+                self.error(format!("counting stopped: {e}"));
+            } else if job.done {
+                let job = self.count.take();
+                if let Some(job) = job
+                    && job.filter == self.keys.filter
+                {
+                    if job.need_total {
+                        self.keys.total = Some(job.counted);
+                    }
+                    let selected = self.keys.selected_row().map(|r| r.key.clone());
+                    if job.anchor.is_some() && job.anchor == selected {
+                        self.keys.position = Some(job.before_anchor);
+                    }
+                    self.want_count();
+                }
+            }
+        }
+        if let Some(Overlay::ValueSearch(SearchView { job: Some(job), .. })) =
+            self.overlays.iter_mut().rev().find(|o| matches!(o, Overlay::ValueSearch(_)))
+            && !job.done
+        {
+            job.step(&self.store);
+            changed = true;
+        }
+        if let Some(job) = &mut self.export {
+            job.step(&self.store);
+            changed = true;
+        }
+        if let Some(job) = self.export.take_if(|job| job.done) {
+            match &job.error {
+                Some(e) => self.error(format!("export failed: {e}")),
+                None => {
+                    self.info(format!("exported {} pairs to {}", thousands(job.count), job.path.display()))
+                }
+            }
+        }
+        changed
+    }
+
+    /// Runs all waiting work to its end (tests and the benchmark).
+    #[cfg(test)]
+    pub(crate) fn finish_work(&mut self) {
+        while self.busy() {
+            self.tick();
+        }
+    }
+
     // ------------------------------------------------------------------ the integrity check
 
     /// The progress of a check `c` asked for, once: the caller runs it (see `mod.rs`).
@@ -670,17 +1151,22 @@ impl App {
         if !std::mem::take(&mut self.check_requested) {
             return None;
         }
-        match &self.check {
-            Some(CheckState::Running(progress)) => Some(progress.clone()),
+        match self.top() {
+            Some(Overlay::Check { state: CheckState::Running(progress), .. }) => Some(progress.clone()),
             _ => None,
         }
     }
 
     pub(crate) fn finish_check(&mut self, result: Result<CheckReport, String>) {
-        self.check = Some(match result {
+        let state = match result {
             Ok(report) => CheckState::Done(report),
             Err(e) => CheckState::Failed(e),
-        });
+        };
+        if let Some(Overlay::Check { state: shown, .. }) =
+            self.overlays.iter_mut().rev().find(|o| matches!(o, Overlay::Check { .. }))
+        {
+            *shown = state;
+        }
         self.stats = self.store.stats();
     }
 
@@ -696,78 +1182,88 @@ impl App {
 
     fn handle_mouse(&mut self, mouse: MouseEvent) -> bool {
         let at = Position::new(mouse.column, mouse.row);
-        let overlay =
-            self.help.is_some() || self.editor.is_some() || self.confirm.is_some() || self.check.is_some();
-        match mouse.kind {
-            MouseEventKind::ScrollDown | MouseEventKind::ScrollUp => {
-                let down = mouse.kind == MouseEventKind::ScrollDown;
-                if overlay || self.command.active {
-                    if self.help.is_some() {
-                        self.apply(if down { Action::Down } else { Action::Up });
-                    }
+        let wheel = match mouse.kind {
+            MouseEventKind::ScrollDown => Some(true),
+            MouseEventKind::ScrollUp => Some(false),
+            _ => None,
+        };
+        let click = mouse.kind == MouseEventKind::Down(crossterm::event::MouseButton::Left);
+        let rows = isize::try_from(WHEEL_ROWS).unwrap_or(1);
+        // The overlay on top takes the mouse; most ignore it.
+        match self.overlays.last() {
+            Some(Overlay::Help { .. } | Overlay::Check { .. } | Overlay::ValueSearch(_)) => {
+                if let Some(down) = wheel {
+                    let key = if down { KeyCode::Down } else { KeyCode::Up };
+                    self.handle_key(KeyEvent::new(key, KeyModifiers::NONE));
                     return true;
                 }
-                if self.command.output_open && self.areas.output.contains(at) {
-                    self.command.scroll_by(if down { WHEEL_ROWS as isize } else { -(WHEEL_ROWS as isize) });
-                    return true;
-                }
-                match self.screen {
-                    Screen::Browser if self.areas.keys.contains(at) => {
-                        let result = if down {
-                            self.keys.down(&self.store, WHEEL_ROWS)
-                        } else {
-                            self.keys.up(&self.store, WHEEL_ROWS)
-                        };
-                        self.report(result);
-                        self.sync_value(false);
-                    }
-                    Screen::Browser if self.areas.value.contains(at) => {
-                        self.value.scroll_by(if down { WHEEL_ROWS as isize } else { -(WHEEL_ROWS as isize) });
-                    }
-                    Screen::Pages => {
-                        let columns = self.pages.columns.max(1) as i64;
-                        self.pages.move_by(&self.store, if down { columns } else { -columns });
-                    }
-                    Screen::FreeList => {
-                        let columns = self.free.columns.max(1) as isize;
-                        self.free.move_by(if down { columns } else { -columns });
-                    }
-                    _ => return false,
-                }
-                true
+                return false;
             }
-            MouseEventKind::Down(crossterm::event::MouseButton::Left) => {
-                if overlay || self.command.active {
+            Some(Overlay::Output) => {
+                if self.areas.output.contains(at) {
+                    if let Some(down) = wheel {
+                        self.command.scroll_by(if down { rows } else { -rows });
+                        return true;
+                    }
                     return false;
                 }
-                if self.command.output_open {
-                    if self.areas.output.contains(at) {
-                        return false;
-                    }
-                    self.command.output_open = false;
+                if !click {
+                    return false;
                 }
-                match self.screen {
-                    Screen::Browser if self.areas.keys.contains(at) => {
-                        self.focus = Focus::Keys;
-                        let first_row = self.areas.keys.y + 1;
-                        if let Some(row) = mouse.row.checked_sub(first_row)
-                            && self.keys.click(row as usize)
-                        {
-                            self.sync_value(false);
-                        }
-                    }
-                    Screen::Browser if self.areas.value.contains(at) => self.focus = Focus::Value,
-                    Screen::Pages => {
-                        if let Some(page) = self.pages.page_at(self.areas.body, mouse.column, mouse.row) {
-                            self.pages.focus = PageFocus::Map;
-                            self.pages.select(&self.store, page);
-                        }
-                    }
-                    _ => return false,
-                }
-                true
+                // A click outside the panel closes it and lands where it was aimed.
+                self.overlays.pop();
             }
-            _ => false,
+            Some(Overlay::KeyInput(_)) | None => {}
+            Some(_) => return false,
         }
+        if let Some(down) = wheel {
+            match self.screen {
+                Screen::Browser if self.areas.keys.contains(at) => {
+                    let result = if down {
+                        self.keys.down(&self.store, WHEEL_ROWS)
+                    } else {
+                        self.keys.up(&self.store, WHEEL_ROWS)
+                    };
+                    self.report(result);
+                    self.sync_value(false);
+                }
+                Screen::Browser if self.areas.value.contains(at) => {
+                    self.value.scroll_by(if down { rows } else { -rows });
+                }
+                Screen::Pages => {
+                    let columns = i64::try_from(self.pages.columns.max(1)).unwrap_or(1);
+                    self.pages.move_by(&self.store, if down { columns } else { -columns });
+                }
+                Screen::FreeList => {
+                    let columns = isize::try_from(self.free.columns.max(1)).unwrap_or(1);
+                    self.free.move_by(if down { columns } else { -columns });
+                }
+                _ => return false,
+            }
+            return true;
+        }
+        if !click {
+            return false;
+        }
+        match self.screen {
+            Screen::Browser if self.areas.keys.contains(at) => {
+                self.focus = Focus::Keys;
+                let first_row = self.areas.keys.y + 1;
+                if let Some(row) = mouse.row.checked_sub(first_row)
+                    && self.keys.click(row as usize)
+                {
+                    self.sync_value(false);
+                }
+            }
+            Screen::Browser if self.areas.value.contains(at) => self.focus = Focus::Value,
+            Screen::Pages => {
+                if let Some(page) = self.pages.page_at(self.areas.body, mouse.column, mouse.row) {
+                    self.pages.focus = PageFocus::Map;
+                    self.pages.select(&self.store, page);
+                }
+            }
+            _ => return false,
+        }
+        true
     }
 }

@@ -157,7 +157,9 @@ impl Default for Config {
 /// A config file that cannot be used, with the reason (and the line, when one is at fault).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ConfigError {
+    /// The config file.
     pub path: PathBuf,
+    /// What is wrong with it, with the line when one is at fault.
     pub message: String,
 }
 

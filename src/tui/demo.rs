@@ -40,6 +40,11 @@ impl Lcg {
     fn below(&mut self, n: u32) -> u32 {
         self.next() % n.max(1)
     }
+
+    /// An index below `len`.
+    fn index(&mut self, len: usize) -> usize {
+        usize::try_from(self.below(u32::try_from(len).unwrap_or(u32::MAX))).unwrap_or(0)
+    }
 }
 
 fn lines(text: &str) -> impl Iterator<Item = &str> {
@@ -85,9 +90,8 @@ pub(crate) fn pairs() -> Vec<(Vec<u8>, Vec<u8>)> {
     const TAGS: [&str; 8] = ["admin", "beta", "editor", "viewer", "billing", "support", "ops", "guest"];
     for i in 1..=USERS {
         let name = names[(i * 7) % names.len().max(1)];
-        let city = cities[rng.below(cities.len() as u32) as usize];
-        let tags: Vec<&str> =
-            (0..1 + rng.below(3)).map(|_| TAGS[rng.below(TAGS.len() as u32) as usize]).collect();
+        let city = cities[rng.index(cities.len())];
+        let tags: Vec<&str> = (0..1 + rng.below(3)).map(|_| TAGS[rng.index(TAGS.len())]).collect();
         let tags: Vec<String> = tags.iter().map(|t| quote(t)).collect();
         let doc = format!(
             "{{\"id\":{i},\"name\":{},\"email\":{},\"age\":{},\"city\":{},\"active\":{},\"tags\":[{}],\
@@ -120,7 +124,7 @@ pub(crate) fn pairs() -> Vec<(Vec<u8>, Vec<u8>)> {
     for s in 0..20u32 {
         let mut v = b"\x89IMG\r\n\x1a\n".to_vec();
         v.extend_from_slice(&(64u32 + s).to_be_bytes());
-        v.extend((0..(200 + 37 * s)).map(|_| rng.next() as u8));
+        v.extend((0..(200 + 37 * s)).map(|_| rng.next().to_le_bytes()[0]));
         put(format!("blob:thumb:{s:02}"), v);
     }
 
@@ -142,7 +146,7 @@ pub(crate) fn pairs() -> Vec<(Vec<u8>, Vec<u8>)> {
             n % 60,
             n,
             ["GET", "POST"][rng.below(2) as usize],
-            PATHS[rng.below(PATHS.len() as u32) as usize],
+            PATHS[rng.index(PATHS.len())],
             rng.below(250),
         );
         big.extend_from_slice(line.as_bytes());
@@ -217,7 +221,7 @@ mod tests {
         assert_eq!(store.get_identifier(), "Demo");
         let n = store.len();
         assert!((200..=600).contains(&n), "{n} keys");
-        assert_eq!(n as usize, pairs().len());
+        assert_eq!(n, pairs().len() as u64);
         assert!(store.value_len("big:access.log").expect("read").unwrap_or(0) >= BIG_VALUE_BYTES as u64);
         let stats = store.stats();
         assert!(stats.overflow_pages > 0, "{stats:?}");

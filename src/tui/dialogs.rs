@@ -1,4 +1,6 @@
-//! Small overlays: the delete confirmation and the integrity check (progress, then report).
+//! Small overlays: the delete confirmation, the integrity check (progress, then report), the
+//! whole key, the copy menu, the export's file name, the search in values; and the message shown
+//! instead of everything when the terminal is too small.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -10,8 +12,8 @@ use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Borders, Clear, Gauge, Paragraph, Wrap};
 
 use super::config::Theme;
-use super::editor::{centered, centered_rows};
-use super::text::{escape_key, human_bytes, thousands, truncate};
+use super::layout::{centered, centered_rows, to_u16};
+use super::text::{display_key, human_bytes, sanitize, thousands, truncate_middle};
 use crate::CheckReport;
 
 /// A delete waiting for y or n.
@@ -32,14 +34,25 @@ pub(crate) fn render_confirm(confirm: &ConfirmDelete, theme: &Theme, frame: &mut
     let lines = vec![
         Line::raw("Delete this key and its value?"),
         Line::default(),
-        Line::styled(truncate(&escape_key(&confirm.key), width), Style::new().add_modifier(Modifier::BOLD)),
+        Line::styled(
+            if confirm.key.is_empty() {
+                "\"\" (the empty key)".to_owned()
+            } else {
+                truncate_middle(&display_key(&confirm.key), width)
+            },
+            Style::new().add_modifier(Modifier::BOLD),
+        ),
         Line::styled(format!("value of {}", human_bytes(confirm.value_len)), Style::new().fg(theme.dim)),
         Line::default(),
         Line::from(vec![
             Span::styled("y", Style::new().fg(theme.error).add_modifier(Modifier::BOLD)),
+            Span::raw(" or "),
+            Span::styled("enter", Style::new().fg(theme.error).add_modifier(Modifier::BOLD)),
             Span::raw(" delete    "),
             Span::styled("n", Style::new().fg(theme.accent).add_modifier(Modifier::BOLD)),
-            Span::raw(" / esc keep it"),
+            Span::raw(" or "),
+            Span::styled("esc", Style::new().fg(theme.accent).add_modifier(Modifier::BOLD)),
+            Span::raw(" keep it"),
         ]),
     ];
     frame.render_widget(Paragraph::new(lines).block(block), popup);
@@ -116,10 +129,7 @@ pub(crate) fn render_check(check: &CheckState, theme: &Theme, scroll: usize, fra
             }
             let block = block.title_bottom(Line::from(" j/k scroll · esc closes ").right_aligned());
             frame.render_widget(
-                Paragraph::new(lines)
-                    .block(block)
-                    .wrap(Wrap { trim: false })
-                    .scroll((scroll.min(u16::MAX as usize) as u16, 0)),
+                Paragraph::new(lines).block(block).wrap(Wrap { trim: false }).scroll((to_u16(scroll), 0)),
                 popup,
             );
         }
@@ -129,4 +139,171 @@ pub(crate) fn render_check(check: &CheckState, theme: &Theme, scroll: usize, fra
             frame.render_widget(Paragraph::new(lines).block(block).wrap(Wrap { trim: false }), popup);
         }
     }
+}
+
+/// `i`: the whole key, wrapped, with its length and its value's size.
+pub(crate) fn render_key_info(key: &[u8], value_len: u64, theme: &Theme, frame: &mut Frame, area: Rect) {
+    let popup = centered(area, 80, 60);
+    frame.render_widget(Clear, popup);
+    let block = Block::default()
+        .borders(Borders::ALL)
+        .border_style(Style::new().fg(theme.focus))
+        .title(Span::styled(" key ", Style::new().fg(theme.accent).add_modifier(Modifier::BOLD)))
+        .title_bottom(Line::from(" any key closes ").right_aligned());
+    let shown = if key.is_empty() { "\"\" (the empty key)".to_owned() } else { display_key(key) };
+    let lines = vec![
+        Line::styled(
+            format!("{} bytes · value {}", thousands(key.len() as u64), human_bytes(value_len)),
+            Style::new().fg(theme.dim),
+        ),
+        Line::default(),
+        Line::styled(shown, Style::new().add_modifier(Modifier::BOLD)),
+    ];
+    frame.render_widget(Paragraph::new(lines).block(block).wrap(Wrap { trim: false }), popup);
+}
+
+/// `y`: what to copy.
+pub(crate) fn render_copy(theme: &Theme, frame: &mut Frame, area: Rect) {
+    let popup = centered_rows(area, 50, 7);
+    frame.render_widget(Clear, popup);
+    let block = Block::default()
+        .borders(Borders::ALL)
+        .border_style(Style::new().fg(theme.focus))
+        .title(Span::styled(
+            " copy to the clipboard ",
+            Style::new().fg(theme.accent).add_modifier(Modifier::BOLD),
+        ))
+        .title_bottom(Line::from(" esc cancels ").right_aligned());
+    let choice = |k: &'static str, what: &'static str| {
+        Line::from(vec![
+            Span::styled(format!("  {k}  "), Style::new().fg(theme.accent).add_modifier(Modifier::BOLD)),
+            Span::raw(what),
+        ])
+    };
+    let lines = vec![
+        choice("k", "the key"),
+        choice("v", "the value"),
+        choice("p", "a PUT statement of both"),
+        Line::styled("  (OSC 52: works over SSH too)", Style::new().fg(theme.dim)),
+    ];
+    frame.render_widget(Paragraph::new(lines).block(block), popup);
+}
+
+/// `x`: the export's file name being typed.
+pub(crate) fn render_export(path: &str, filter: &str, theme: &Theme, frame: &mut Frame, area: Rect) {
+    let popup = centered_rows(area, 70, 6);
+    frame.render_widget(Clear, popup);
+    let block = Block::default()
+        .borders(Borders::ALL)
+        .border_style(Style::new().fg(theme.focus))
+        .title(Span::styled(
+            " export to JSON lines ",
+            Style::new().fg(theme.accent).add_modifier(Modifier::BOLD),
+        ))
+        .title_bottom(Line::from(" enter exports · esc cancels ").right_aligned());
+    let lines = vec![
+        Line::styled(
+            format!("the keys {filter}, with their values (IMPORT reads the file)"),
+            Style::new().fg(theme.dim),
+        ),
+        Line::default(),
+        Line::from(vec![
+            Span::styled("file ", Style::new().fg(theme.dim)),
+            Span::raw(sanitize(path)),
+            Span::styled("█", Style::new().fg(theme.accent)),
+        ]),
+    ];
+    frame.render_widget(Paragraph::new(lines).block(block), popup);
+}
+
+/// `F`: the text to look for, then the search's progress and matches.
+pub(crate) fn render_value_search(
+    view: &super::overlay::SearchView,
+    filter: &str,
+    theme: &Theme,
+    frame: &mut Frame,
+    area: Rect,
+) {
+    let popup = centered(area, 80, 80);
+    frame.render_widget(Clear, popup);
+    let Some(job) = &view.job else {
+        let block = Block::default()
+            .borders(Borders::ALL)
+            .border_style(Style::new().fg(theme.focus))
+            .title(Span::styled(
+                " search in values ",
+                Style::new().fg(theme.accent).add_modifier(Modifier::BOLD),
+            ))
+            .title_bottom(Line::from(" enter searches · esc cancels ").right_aligned());
+        let lines = vec![
+            Line::styled(
+                format!(
+                    "in the values of the keys {filter} (the first {} of each)",
+                    human_bytes(super::search::VALUE_SEARCH_BYTES as u64)
+                ),
+                Style::new().fg(theme.dim),
+            ),
+            Line::default(),
+            Line::from(vec![
+                Span::styled("find ", Style::new().fg(theme.dim)),
+                Span::raw(sanitize(&view.text)),
+                Span::styled("█", Style::new().fg(theme.accent)),
+            ]),
+        ];
+        frame.render_widget(Paragraph::new(lines).block(block), popup);
+        return;
+    };
+    let state = if job.done { if view.stopped { "stopped" } else { "done" } } else { "searching…" };
+    let hint = if job.done { " j/k select · enter goes to the key · esc closes " } else { " esc stops " };
+    let block = Block::default()
+        .borders(Borders::ALL)
+        .border_style(Style::new().fg(theme.focus))
+        .title(Span::styled(
+            format!(" values containing \"{}\" ", sanitize(&String::from_utf8_lossy(&job.needle))),
+            Style::new().fg(theme.accent).add_modifier(Modifier::BOLD),
+        ))
+        .title_bottom(Line::from(hint).right_aligned());
+    let inner = block.inner(popup);
+    frame.render_widget(block, popup);
+    let mut lines = vec![Line::styled(
+        format!(
+            "{state} · {} keys searched · {} match{}{}",
+            thousands(job.searched),
+            thousands(job.matches.len() as u64),
+            if job.matches.len() == 1 { "" } else { "es" },
+            if job.capped { " (the first 1,000)" } else { "" }
+        ),
+        Style::new().fg(if job.error.is_some() { theme.error } else { theme.dim }),
+    )];
+    if let Some(e) = &job.error {
+        lines.push(Line::styled(e.clone(), Style::new().fg(theme.error)));
+    }
+    let rows = (inner.height as usize).saturating_sub(lines.len());
+    let top = view.selected.saturating_sub(rows.saturating_sub(1));
+    let width = inner.width as usize;
+    for (i, key) in job.matches.iter().enumerate().skip(top).take(rows) {
+        let selected = i == view.selected;
+        let style =
+            if selected { Style::new().fg(theme.selection_fg).bg(theme.selection_bg) } else { Style::new() };
+        let marker = if selected { "▶ " } else { "  " };
+        lines.push(Line::styled(
+            format!("{marker}{}", truncate_middle(&display_key(key), width.saturating_sub(2))),
+            style,
+        ));
+    }
+    frame.render_widget(Paragraph::new(lines), inner);
+}
+
+/// Below the smallest size: only this.
+pub(crate) fn render_too_small(theme: &Theme, frame: &mut Frame, area: Rect) {
+    let text = format!(
+        "terminal too small: {} × {}; wkstore-tui needs {} × {}",
+        area.width,
+        area.height,
+        super::layout::MIN_WIDTH,
+        super::layout::MIN_HEIGHT
+    );
+    let paragraph =
+        Paragraph::new(Line::styled(text, Style::new().fg(theme.error))).wrap(Wrap { trim: true });
+    frame.render_widget(paragraph, area);
 }

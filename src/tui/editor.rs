@@ -1,5 +1,7 @@
 //! The value editor (`e`) and the new-key dialog (`a`): multi-line text areas; Ctrl-S saves
-//! through the store like any other write, Esc cancels.
+//! through the store like any other write, Esc cancels. A value that is not plain text (bytes
+//! that are not UTF-8, control characters other than tab and newline) opens as an editable hex
+//! dump, so no byte is hidden from view and written back unseen.
 
 use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
 use ratatui::Frame;
@@ -10,7 +12,9 @@ use ratatui::widgets::{Block, Borders, Clear, Paragraph};
 use ratatui_textarea::TextArea;
 
 use super::config::Theme;
-use super::text::{escape_key, truncate};
+use super::hexdump;
+use super::layout::centered;
+use super::text::{display_key, truncate};
 
 /// Values larger than this are not opened in the editor: a text area holds every line in memory
 /// and redraws them; the command bar can still write such values.
@@ -18,8 +22,8 @@ pub(crate) const EDIT_MAX_BYTES: u64 = 1 << 20;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) enum EditorKind {
-    /// Changing the value of an existing key.
-    Edit { key: Vec<u8> },
+    /// Changing the value of an existing key; `original` is the value it had when opened.
+    Edit { key: Vec<u8>, original: Vec<u8> },
     /// A new key and its value.
     Add,
 }
@@ -36,8 +40,17 @@ pub(crate) struct Editor {
     pub key_input: TextArea<'static>,
     pub value: TextArea<'static>,
     pub field: Field,
+    /// The value is shown and edited as a hex dump.
+    pub hex: bool,
     /// Why the last save was refused.
     pub error: Option<String>,
+}
+
+/// Whether `bytes` open in the editor as text: UTF-8 without control characters other than tab
+/// and newline. Anything else (a carriage return, an escape sequence) opens as hex.
+pub(crate) fn is_plain_text(bytes: &[u8]) -> bool {
+    std::str::from_utf8(bytes)
+        .is_ok_and(|text| text.chars().all(|c| !c.is_control() || matches!(c, '\t' | '\n')))
 }
 
 /// What a key did in the editor.
@@ -56,12 +69,20 @@ fn text_area(lines: Vec<String>) -> TextArea<'static> {
 }
 
 impl Editor {
-    pub(crate) fn edit(key: Vec<u8>, value: &str) -> Editor {
+    /// The editor on `key`'s value: as text when it is plain text, else as a hex dump.
+    pub(crate) fn edit(key: Vec<u8>, value: Vec<u8>) -> Editor {
+        let hex = !is_plain_text(&value);
+        let text = if hex { hexdump::format(&value) } else { String::from_utf8_lossy(&value).into_owned() };
+        let mut lines: Vec<String> = text.split('\n').map(str::to_owned).collect();
+        if hex && lines.last().is_some_and(String::is_empty) {
+            lines.pop();
+        }
         let mut editor = Editor {
-            kind: EditorKind::Edit { key },
+            kind: EditorKind::Edit { key, original: value },
             key_input: text_area(vec![String::new()]),
-            value: text_area(value.split('\n').map(str::to_owned).collect()),
+            value: text_area(lines),
             field: Field::Value,
+            hex,
             error: None,
         };
         editor.focus(Field::Value);
@@ -76,6 +97,7 @@ impl Editor {
             key_input,
             value: text_area(vec![String::new()]),
             field: Field::Key,
+            hex: false,
             error: None,
         };
         editor.focus(Field::Key);
@@ -84,13 +106,29 @@ impl Editor {
 
     fn key_bytes(&self) -> Vec<u8> {
         match &self.kind {
-            EditorKind::Edit { key } => key.clone(),
+            EditorKind::Edit { key, .. } => key.clone(),
             EditorKind::Add => self.key_input.lines().join("").into_bytes(),
         }
     }
 
-    fn value_bytes(&self) -> Vec<u8> {
-        self.value.lines().join("\n").into_bytes()
+    /// The value as typed: the text, or the bytes the hex dump reads back to.
+    fn value_bytes(&self) -> Result<Vec<u8>, String> {
+        let text = self.value.lines().join("\n");
+        if self.hex { hexdump::parse(&text) } else { Ok(text.into_bytes()) }
+    }
+
+    /// Inserts pasted text where the cursor is (in the key field, its first line only).
+    pub(crate) fn paste(&mut self, text: &str) {
+        self.error = None;
+        match self.field {
+            Field::Key => {
+                let line = text.lines().next().unwrap_or("");
+                self.key_input.insert_str(line);
+            }
+            Field::Value => {
+                self.value.insert_str(text);
+            }
+        }
     }
 
     /// Moves the typing to `field`; only the focused field shows a cursor.
@@ -109,13 +147,14 @@ impl Editor {
         let ctrl = key.modifiers.contains(KeyModifiers::CONTROL);
         match key.code {
             KeyCode::Char('s') if ctrl => {
-                let k = self.key_bytes();
-                if k.is_empty() {
-                    self.error = Some("the key is empty".to_owned());
-                    self.focus(Field::Key);
-                    return EditorOutcome::Continue;
-                }
-                return EditorOutcome::Save { key: k, value: self.value_bytes() };
+                // The empty key is a key like any other (`PUT "":"v"` writes it too).
+                return match self.value_bytes() {
+                    Ok(value) => EditorOutcome::Save { key: self.key_bytes(), value },
+                    Err(e) => {
+                        self.error = Some(format!("not saved: {e}"));
+                        EditorOutcome::Continue
+                    }
+                };
             }
             KeyCode::Esc => return EditorOutcome::Cancel,
             KeyCode::Tab | KeyCode::BackTab if self.kind == EditorKind::Add => {
@@ -141,46 +180,14 @@ impl Editor {
     }
 }
 
-/// A rectangle `percent_x` of `area` wide and `rows` high (at most `area`'s), centred.
-pub(crate) fn centered_rows(area: Rect, percent_x: u16, rows: u16) -> Rect {
-    let [_, middle, _] = Layout::vertical([
-        Constraint::Fill(1),
-        Constraint::Length(rows.min(area.height)),
-        Constraint::Fill(1),
-    ])
-    .areas(area);
-    let [_, center, _] = Layout::horizontal([
-        Constraint::Percentage((100 - percent_x) / 2),
-        Constraint::Percentage(percent_x),
-        Constraint::Percentage((100 - percent_x) / 2),
-    ])
-    .areas(middle);
-    center
-}
-
-/// A rectangle of `percent_x` × `percent_y` of `area`, centred.
-pub(crate) fn centered(area: Rect, percent_x: u16, percent_y: u16) -> Rect {
-    let [_, middle, _] = Layout::vertical([
-        Constraint::Percentage((100 - percent_y) / 2),
-        Constraint::Percentage(percent_y),
-        Constraint::Percentage((100 - percent_y) / 2),
-    ])
-    .areas(area);
-    let [_, center, _] = Layout::horizontal([
-        Constraint::Percentage((100 - percent_x) / 2),
-        Constraint::Percentage(percent_x),
-        Constraint::Percentage((100 - percent_x) / 2),
-    ])
-    .areas(middle);
-    center
-}
-
 pub(crate) fn render(editor: &Editor, theme: &Theme, frame: &mut Frame, area: Rect) {
-    let popup = centered(area, 80, 80);
+    // A hex dump line is 78 columns: the editor is wider for one.
+    let popup = centered(area, if editor.hex { 94 } else { 80 }, 80);
     frame.render_widget(Clear, popup);
     let title = match &editor.kind {
-        EditorKind::Edit { key } => {
-            format!(" edit {} ", truncate(&escape_key(key), (popup.width as usize).saturating_sub(10)))
+        EditorKind::Edit { key, .. } => {
+            let what = if editor.hex { "edit (hex)" } else { "edit" };
+            format!(" {what} {} ", truncate(&display_key(key), (popup.width as usize).saturating_sub(16)))
         }
         EditorKind::Add => " add a key ".to_owned(),
     };

@@ -8,16 +8,20 @@ use ratatui::widgets::{Block, Borders, Clear, Paragraph};
 
 use super::action::{Action, Group, KeyMap};
 use super::config::Theme;
-use super::editor::centered;
+use super::layout::centered;
 
 /// Keys of the text fields (command bar, filter, editor): fixed, as in any text field.
-const TEXT_KEYS: [(&str, &str); 6] = [
-    ("enter", "run the command / apply the filter or jump"),
-    ("esc", "cancel (in the filter: clear it)"),
-    ("up / down", "command history"),
+const TEXT_KEYS: [(&str, &str); 10] = [
+    ("enter", "run the command / keep the filter / jump"),
+    ("esc", "cancel (in the filter: put back the one before)"),
+    ("tab", "filter: prefix, contains, glob; new-key dialog: next field"),
+    ("up / down", "command history; in the filter: move in the list"),
     ("ctrl-s", "save in the editor"),
-    ("tab", "next field in the new-key dialog"),
+    ("y enter / n esc", "delete dialog: delete / keep"),
+    ("k v p", "copy menu: the key, the value, a PUT statement"),
     ("0-9 enter", "in the page map: go to a page number"),
+    ("paste", "goes to the open text field; never read as keys"),
+    ("ctrl-c ctrl-z", "quit / suspend, also in text fields"),
 ];
 
 /// The help as lines (also what `docs/TUI.md` shows).
@@ -43,6 +47,10 @@ pub(crate) fn lines(keys: &KeyMap, theme: &Theme) -> Vec<Line<'static>> {
     }
     out.push(Line::default());
     out.push(Line::styled("Mouse: click selects, the wheel scrolls.", Style::new().fg(theme.dim)));
+    out.push(Line::styled(
+        "v and E use $PAGER and $VISUAL or $EDITOR; values that are not text open as a hex dump.",
+        Style::new().fg(theme.dim),
+    ));
     out
 }
 

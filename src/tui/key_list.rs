@@ -12,7 +12,8 @@ use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Borders, Paragraph};
 
 use super::config::Theme;
-use super::text::{escape_key, human_bytes, text_width, truncate};
+use super::search::{Filter, FilterMode};
+use super::text::{display_key, human_bytes, text_width, thousands, truncate_middle};
 use crate::{KVStore, Result};
 
 /// One key of the window.
@@ -23,9 +24,9 @@ pub(crate) struct KeyRow {
 }
 
 /// What is typed in place at the top of the list.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum InputKind {
-    /// `/`: a prefix; Enter shows only keys starting with it.
+    /// `/`: a pattern; the list follows as it is typed.
     Filter,
     /// `s`: a key; Enter moves to the first key at or after it.
     Seek,
@@ -35,14 +36,16 @@ pub(crate) enum InputKind {
 pub(crate) struct Input {
     pub kind: InputKind,
     pub text: String,
+    /// The filter mode being typed (Tab changes it).
+    pub mode: FilterMode,
+    /// The filter in force when `/` was pressed, put back by Esc.
+    pub before: Filter,
 }
 
 #[derive(Debug, Default)]
 pub(crate) struct KeyList {
-    /// The prefix in force (empty: every key).
-    pub filter: Vec<u8>,
-    /// A filter or seek being typed.
-    pub input: Option<Input>,
+    /// The filter in force (an empty pattern: every key).
+    pub filter: Filter,
     /// The visible window, in key order.
     pub rows: Vec<KeyRow>,
     /// Index into `rows`.
@@ -51,26 +54,20 @@ pub(crate) struct KeyList {
     pub height: usize,
     /// Keys read from the store so far: the proof that only windows are read.
     pub fetched: u64,
+    /// Where the selected key is among the keys the filter selects (from 0), when known.
+    pub position: Option<u64>,
+    /// How many keys the filter selects, when known (counted a slice at a time for a filter).
+    pub total: Option<u64>,
 }
 
 impl KeyList {
     fn start_bound(&self) -> Bound<Vec<u8>> {
-        if self.filter.is_empty() { Bound::Unbounded } else { Bound::Included(self.filter.clone()) }
+        self.filter.bounds().0
     }
 
-    /// The first key after every key with the prefix, if any.
+    /// The first key after every key of the filter's range, if any.
     fn end_bound(&self) -> Bound<Vec<u8>> {
-        let mut end = self.filter.clone();
-        while end.last() == Some(&0xff) {
-            end.pop();
-        }
-        match end.last_mut() {
-            Some(b) => {
-                *b += 1;
-                Bound::Excluded(end)
-            }
-            None => Bound::Unbounded,
-        }
+        self.filter.bounds().1
     }
 
     fn before_end(&self, key: &[u8]) -> bool {
@@ -86,7 +83,7 @@ impl KeyList {
             return Ok(Vec::new());
         }
         let start = match from {
-            Bound::Included(k) | Bound::Excluded(k) if k.as_slice() < self.filter.as_slice() => {
+            Bound::Included(k) | Bound::Excluded(k) if k.as_slice() < self.filter.range_prefix() => {
                 self.start_bound()
             }
             Bound::Unbounded => self.start_bound(),
@@ -98,10 +95,16 @@ impl KeyList {
             return Ok(Vec::new());
         }
         let mut rows = Vec::with_capacity(n);
-        for item in store.keys(start, self.end_bound()).take(n) {
+        let exact = self.filter.range_is_exact();
+        for item in store.keys(start, self.end_bound()) {
             let (key, value_len) = item?;
             self.fetched += 1;
-            rows.push(KeyRow { key, value_len });
+            if exact || self.filter.matches(&key) {
+                rows.push(KeyRow { key, value_len });
+                if rows.len() == n {
+                    break;
+                }
+            }
         }
         Ok(rows)
     }
@@ -117,15 +120,21 @@ impl KeyList {
             bound => bound,
         };
         if let Bound::Included(k) | Bound::Excluded(k) = &end
-            && k.as_slice() < self.filter.as_slice()
+            && k.as_slice() < self.filter.range_prefix()
         {
             return Ok(Vec::new());
         }
         let mut rows = Vec::with_capacity(n);
-        for item in store.keys_rev(self.start_bound(), end).take(n) {
+        let exact = self.filter.range_is_exact();
+        for item in store.keys_rev(self.start_bound(), end) {
             let (key, value_len) = item?;
             self.fetched += 1;
-            rows.push(KeyRow { key, value_len });
+            if exact || self.filter.matches(&key) {
+                rows.push(KeyRow { key, value_len });
+                if rows.len() == n {
+                    break;
+                }
+            }
         }
         rows.reverse();
         Ok(rows)
@@ -135,13 +144,24 @@ impl KeyList {
         self.rows.get(self.selected)
     }
 
+    /// The known number of keys the filter selects: the store's count without a filter.
+    fn known_total(&self, store: &KVStore) -> Option<u64> {
+        if self.filter.is_empty() { Some(store.len()) } else { self.total }
+    }
+
+    /// Moves the known position by `delta` rows.
+    fn shift_position(&mut self, delta: i64) {
+        self.position = self.position.and_then(|p| p.checked_add_signed(delta));
+    }
+
     /// Reads the window again with `anchor` (or the first key after it) selected, filling the
-    /// window from above when too few keys follow it.
+    /// window from above when too few keys follow it. The position is known only from the top.
     pub(crate) fn reload_at(&mut self, store: &KVStore, anchor: Option<Vec<u8>>) -> Result<()> {
         let height = self.height.max(1);
         let from = anchor.clone().map_or(Bound::Unbounded, Bound::Included);
         let mut rows = self.read_forward(store, from, height)?;
         let mut selected = 0;
+        let mut from_top = anchor.is_none();
         if rows.len() < height {
             let before = match (&anchor, rows.first()) {
                 (_, Some(first)) => Bound::Excluded(first.key.clone()),
@@ -149,12 +169,17 @@ impl KeyList {
                 (None, None) => Bound::Unbounded,
             };
             let mut above = self.read_backward(store, before, height - rows.len())?;
+            if !above.is_empty() {
+                from_top = false;
+            }
             selected = if rows.is_empty() { above.len().saturating_sub(1) } else { above.len() };
             above.append(&mut rows);
             rows = above;
         }
         self.rows = rows;
         self.selected = selected;
+        self.total = self.known_total(store);
+        self.position = if from_top && !self.rows.is_empty() { Some(0) } else { None };
         Ok(())
     }
 
@@ -171,6 +196,11 @@ impl KeyList {
                 None => self.selected = offset.min(self.rows.len().saturating_sub(1)),
             }
         }
+        // Keys may have come or gone anywhere: count again.
+        self.position = None;
+        if !self.filter.is_empty() {
+            self.total = None;
+        }
         Ok(())
     }
 
@@ -182,10 +212,16 @@ impl KeyList {
         self.height = height;
         let anchor = self.selected_row().map(|r| r.key.clone());
         let top = self.rows.first().map(|r| r.key.clone());
+        let (position, total) = (self.position, self.total);
         self.reload_at(store, top)?;
         if let Some(anchor) = anchor {
             match self.rows.iter().position(|r| r.key == anchor) {
-                Some(i) => self.selected = i,
+                Some(i) => {
+                    self.selected = i;
+                    // The same key is selected: its position did not change.
+                    self.position = position;
+                    self.total = total.or(self.total);
+                }
                 None => self.reload_at(store, Some(anchor))?,
             }
         }
@@ -196,6 +232,7 @@ impl KeyList {
         for _ in 0..n {
             if self.selected + 1 < self.rows.len() {
                 self.selected += 1;
+                self.shift_position(1);
                 continue;
             }
             let Some(last) = self.rows.last() else { return Ok(()) };
@@ -206,6 +243,7 @@ impl KeyList {
             }
             self.rows.push(row);
             self.selected = self.rows.len() - 1;
+            self.shift_position(1);
         }
         Ok(())
     }
@@ -214,6 +252,7 @@ impl KeyList {
         for _ in 0..n {
             if self.selected > 0 {
                 self.selected -= 1;
+                self.shift_position(-1);
                 continue;
             }
             let Some(first) = self.rows.first() else { return Ok(()) };
@@ -224,6 +263,7 @@ impl KeyList {
                 self.rows.pop();
             }
             self.selected = 0;
+            self.shift_position(-1);
         }
         Ok(())
     }
@@ -232,9 +272,11 @@ impl KeyList {
     pub(crate) fn page_down(&mut self, store: &KVStore) -> Result<()> {
         let height = self.height.max(1);
         let Some(last) = self.rows.last() else { return Ok(()) };
+        let old = self.selected;
         let next = self.read_forward(store, Bound::Excluded(last.key.clone()), height)?;
         if next.is_empty() {
             self.selected = self.rows.len().saturating_sub(1);
+            self.shift_position(delta(old, self.selected));
             return Ok(());
         }
         self.rows.extend(next);
@@ -242,6 +284,7 @@ impl KeyList {
         self.rows.drain(..drop);
         // The selection moves a page down, or to the last key near the end.
         self.selected = (self.selected + height).saturating_sub(drop).min(self.rows.len() - 1);
+        self.shift_position(delta(old, self.selected + drop));
         Ok(())
     }
 
@@ -249,6 +292,7 @@ impl KeyList {
     pub(crate) fn page_up(&mut self, store: &KVStore) -> Result<()> {
         let height = self.height.max(1);
         let Some(first) = self.rows.first() else { return Ok(()) };
+        let old = self.selected;
         let mut prev = self.read_backward(store, Bound::Excluded(first.key.clone()), height)?;
         let shift = prev.len();
         prev.append(&mut self.rows);
@@ -256,6 +300,7 @@ impl KeyList {
         self.rows = prev;
         // The selection moves a page up, or to the first key near the start.
         self.selected = (self.selected + shift).saturating_sub(height);
+        self.shift_position(delta(old + shift, self.selected));
         Ok(())
     }
 
@@ -269,13 +314,17 @@ impl KeyList {
         let height = self.height.max(1);
         self.rows = self.read_backward(store, Bound::Unbounded, height)?;
         self.selected = self.rows.len().saturating_sub(1);
+        self.total = self.known_total(store);
+        self.position = if self.rows.is_empty() { None } else { self.total.map(|t| t.saturating_sub(1)) };
         Ok(())
     }
 
-    /// Shows only keys starting with `prefix` (empty: all), from the first of them.
-    pub(crate) fn set_filter(&mut self, store: &KVStore, prefix: Vec<u8>) -> Result<()> {
-        let anchor = if prefix.is_empty() { self.selected_row().map(|r| r.key.clone()) } else { None };
-        self.filter = prefix;
+    /// Shows only the keys `filter` selects (an empty one: all), from the first of them; with
+    /// the filter cleared, the selected key stays selected.
+    pub(crate) fn set_filter(&mut self, store: &KVStore, filter: Filter) -> Result<()> {
+        let anchor = if filter.is_empty() { self.selected_row().map(|r| r.key.clone()) } else { None };
+        self.filter = filter;
+        self.total = None;
         self.reload_at(store, anchor)
     }
 
@@ -287,7 +336,9 @@ impl KeyList {
     /// Selects screen row `row` (a mouse click), if there is a key on it.
     pub(crate) fn click(&mut self, row: usize) -> bool {
         if row < self.rows.len() {
+            let old = self.selected;
             self.selected = row;
+            self.shift_position(delta(old, row));
             true
         } else {
             false
@@ -295,28 +346,61 @@ impl KeyList {
     }
 }
 
-/// Draws the list. `focused` colours the border; `key_count` is the store's (not the filter's).
-pub(crate) fn render(
-    list: &KeyList,
-    theme: &Theme,
-    focused: bool,
-    key_count: u64,
-    frame: &mut Frame,
-    area: Rect,
-) {
-    let border = if focused { theme.focus } else { theme.border };
+/// `to - from` as a signed step.
+fn delta(from: usize, to: usize) -> i64 {
+    let (from, to) = (i64::try_from(from).unwrap_or(i64::MAX), i64::try_from(to).unwrap_or(i64::MAX));
+    to - from
+}
+
+/// The list's bottom line: where the selection is among how many keys.
+fn footer(list: &KeyList, key_count: u64, counting: Option<u64>) -> String {
+    let position = list.position.map(|p| thousands(p + 1));
+    if list.filter.is_empty() {
+        return match position {
+            Some(p) => format!(" {p} of {} keys ", thousands(key_count)),
+            None => format!(" {} keys ", thousands(key_count)),
+        };
+    }
+    let total = match (list.total, counting) {
+        (Some(1), _) => "1 match".to_owned(),
+        (Some(total), _) => format!("{} matches", thousands(total)),
+        (None, Some(seen)) => format!("counting… {}", thousands(seen)),
+        (None, None) => "counting…".to_owned(),
+    };
+    match position {
+        Some(p) if list.total.is_some() => format!(" {p} of {total} · {} keys ", thousands(key_count)),
+        _ => format!(" {total} · {} keys ", thousands(key_count)),
+    }
+}
+
+/// What the list shows about itself.
+pub(crate) struct ListView<'a> {
+    pub list: &'a KeyList,
+    /// A filter or a jump being typed.
+    pub input: Option<&'a Input>,
+    pub focused: bool,
+    /// The store's key count.
+    pub key_count: u64,
+    /// Keys counted so far while the filter's matches are counted.
+    pub counting: Option<u64>,
+}
+
+/// Draws the list.
+pub(crate) fn render(view: &ListView<'_>, theme: &Theme, frame: &mut Frame, area: Rect) {
+    let list = view.list;
+    let border = if view.focused { theme.focus } else { theme.border };
     let mut title = vec![Span::styled(" keys ", Style::new().fg(theme.accent).add_modifier(Modifier::BOLD))];
     if !list.filter.is_empty() {
         title.push(Span::styled(
-            format!("prefix \"{}\" ", escape_key(&list.filter)),
+            format!("{} \"{}\" ", list.filter.mode.name(), display_key(&list.filter.pattern)),
             Style::new().fg(theme.badge_fg).bg(theme.badge_bg),
         ));
     }
-    if let Some(input) = &list.input {
+    if let Some(input) = view.input {
         // Typed in place, in the title, so the window keeps its height.
         let label = match input.kind {
-            InputKind::Filter => " / ",
-            InputKind::Seek => " seek ",
+            InputKind::Filter => format!(" / {} ", input.mode.name()),
+            InputKind::Seek => " seek ".to_owned(),
         };
         title = vec![
             Span::styled(label, Style::new().fg(theme.selection_fg).bg(theme.accent)),
@@ -329,16 +413,14 @@ pub(crate) fn render(
         .borders(Borders::ALL)
         .border_style(Style::new().fg(border))
         .title(Line::from(title))
-        .title_bottom(
-            Line::from(format!(" {} keys in store ", super::text::thousands(key_count))).right_aligned(),
-        );
+        .title_bottom(Line::from(footer(list, view.key_count, view.counting)).right_aligned());
     let inner = block.inner(area);
     frame.render_widget(block, area);
     let width = inner.width as usize;
 
     let mut lines = Vec::with_capacity(inner.height as usize);
     if list.rows.is_empty() {
-        let message = if list.filter.is_empty() { "(no keys)" } else { "(no key has this prefix)" };
+        let message = if list.filter.is_empty() { "(no keys)" } else { "(no key matches the filter)" };
         lines.push(Line::styled(message, Style::new().fg(theme.dim)));
     }
     for (i, row) in list.rows.iter().enumerate() {
@@ -346,20 +428,26 @@ pub(crate) fn render(
         let size_width = text_width(&size);
         // A marker column shows the selection without colours too.
         let key_width = width.saturating_sub(size_width + 3);
-        let key = truncate(&escape_key(&row.key), key_width);
-        let pad = width.saturating_sub(text_width(&key) + size_width + 2);
         let selected = i == list.selected;
-        let marker = if selected { "▶ " } else { "  " };
         let style = if selected {
             let s = Style::new().fg(theme.selection_fg).bg(theme.selection_bg);
-            if focused { s.add_modifier(Modifier::BOLD) } else { s }
+            if view.focused { s.add_modifier(Modifier::BOLD) } else { s }
         } else {
             Style::new()
         };
+        // The empty key is shown as its literal, dimmed, so the row is not blank.
+        let (key, key_style) = if row.key.is_empty() {
+            ("\"\"".to_owned(), if selected { style } else { Style::new().fg(theme.dim) })
+        } else {
+            // Cut in the middle: keys that differ at the end stay apart.
+            (truncate_middle(&display_key(&row.key), key_width), style)
+        };
+        let pad = width.saturating_sub(text_width(&key) + size_width + 2);
+        let marker = if selected { "▶ " } else { "  " };
         let size_style = if selected { style } else { Style::new().fg(theme.dim) };
         lines.push(Line::from(vec![
             Span::styled(marker, style),
-            Span::styled(key, style),
+            Span::styled(key, key_style),
             Span::styled(" ".repeat(pad), style),
             Span::styled(size, size_style),
         ]));

@@ -9,7 +9,8 @@ use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Borders, Paragraph};
 
 use super::config::Theme;
-use super::text::{escape_key, human_bytes, thousands, truncate};
+use super::text::{display_key, human_bytes, thousands, truncate_middle};
+use super::value_view::wrap_all;
 use crate::{ChecksumState, KVStore, PageInfo, PageItem, PageSummary, PageType};
 
 /// Columns of the page-number label in front of each map row.
@@ -39,6 +40,8 @@ pub(crate) struct PageView {
     pub detail: Option<Result<PageInfo, String>>,
     pub detail_scroll: usize,
     pub detail_height: usize,
+    /// Columns of the detail (its lines wrap at this width).
+    pub detail_width: usize,
     pub focus: PageFocus,
     /// A page number being typed.
     pub goto: String,
@@ -92,6 +95,7 @@ impl PageView {
         // Two border rows and the legend row.
         self.rows = (map.height as usize).saturating_sub(3).max(1);
         self.detail_height = (detail.height as usize).saturating_sub(2).max(1);
+        self.detail_width = (detail.width as usize).saturating_sub(2).max(1);
     }
 
     /// Scrolls the selection into view and reads the pages on screen and the selected page.
@@ -108,7 +112,12 @@ impl PageView {
         // Moving within the screen reads only the newly selected page.
         if first != self.first || self.cells.len() as u64 != on_screen {
             self.first = first;
-            self.cells = store.pages().starting_at(first).take(on_screen as usize).map(Result::ok).collect();
+            self.cells = store
+                .pages()
+                .starting_at(first)
+                .take(usize::try_from(on_screen).unwrap_or(usize::MAX))
+                .map(Result::ok)
+                .collect();
         }
         self.load_detail(store);
     }
@@ -147,9 +156,13 @@ impl PageView {
         self.detail_scroll = self.detail_scroll.saturating_add_signed(delta).min(max);
     }
 
+    /// Rows the detail takes once wrapped to its width.
     fn detail_lines_count(&self) -> usize {
         match &self.detail {
-            Some(Ok(info)) => DETAIL_HEADER_LINES + info.items.len().max(1),
+            Some(Ok(info)) => {
+                let width = self.detail_width.max(1);
+                detail_lines(info, self.page_size, &Theme::default(), width).len()
+            }
             _ => 1,
         }
     }
@@ -176,7 +189,7 @@ impl PageView {
     /// The page under a click at (`x`, `y`) in the page view's `area`.
     pub(crate) fn page_at(&self, area: Rect, x: u16, y: u16) -> Option<u64> {
         let (map, _) = split(area);
-        let inner_x = x.checked_sub(map.x + 1 + LABEL_COLUMNS as u16)? as usize;
+        let inner_x = x.checked_sub(map.x + 1 + super::layout::to_u16(LABEL_COLUMNS))? as usize;
         let inner_y = y.checked_sub(map.y + 1)? as usize;
         if inner_x >= self.columns || inner_y >= self.rows {
             return None;
@@ -186,10 +199,14 @@ impl PageView {
     }
 }
 
-/// Lines of the detail before its items.
-const DETAIL_HEADER_LINES: usize = 6;
-
-fn detail_lines(info: &PageInfo, page_size: u32, theme: &Theme, width: usize) -> Vec<Line<'static>> {
+/// The detail's lines, wrapped to `width`: long fields (the meta page's) go on over several rows
+/// rather than being cut off, and the detail scrolls through them.
+pub(crate) fn detail_lines(
+    info: &PageInfo,
+    page_size: u32,
+    theme: &Theme,
+    width: usize,
+) -> Vec<Line<'static>> {
     let label = Style::new().fg(theme.dim);
     let field = |name: &str, value: String| vec![Span::styled(format!("{name} "), label), Span::raw(value)];
     let fill = if page_size > 0 { f64::from(info.used_bytes) * 100.0 / f64::from(page_size) } else { 0.0 };
@@ -242,7 +259,7 @@ fn detail_lines(info: &PageInfo, page_size: u32, theme: &Theme, width: usize) ->
                 let room = width.saturating_sub(6 + place.len() + 2);
                 vec![
                     index,
-                    Span::raw(truncate(&escape_key(key), room)),
+                    Span::raw(truncate_middle(&display_key(key), room)),
                     Span::styled(format!("  {place}"), label),
                 ]
             }
@@ -250,7 +267,7 @@ fn detail_lines(info: &PageInfo, page_size: u32, theme: &Theme, width: usize) ->
                 let link = format!("  → page {child}");
                 let room = width.saturating_sub(6 + link.len());
                 let key = match key {
-                    Some(key) => Span::raw(truncate(&escape_key(key), room)),
+                    Some(key) => Span::raw(truncate_middle(&display_key(key), room)),
                     None => Span::styled("(leftmost)", label),
                 };
                 vec![index, key, Span::styled(link, label)]
@@ -266,16 +283,18 @@ fn detail_lines(info: &PageInfo, page_size: u32, theme: &Theme, width: usize) ->
             }
             PageItem::FreePage { page } => vec![index, Span::raw(format!("free page {page}"))],
             PageItem::MetaField { name, value } => {
-                vec![
-                    index,
-                    Span::styled(format!("{name}: "), label),
-                    Span::raw(truncate(value, width.saturating_sub(8 + name.len()))),
-                ]
+                // A field too long for its row puts its value on the next one, indented.
+                if 6 + name.chars().count() + 2 + value.chars().count() > width {
+                    lines.push(Line::from(vec![index, Span::styled(format!("{name}:"), label)]));
+                    vec![Span::raw("        "), Span::raw(value.clone())]
+                } else {
+                    vec![index, Span::styled(format!("{name}: "), label), Span::raw(value.clone())]
+                }
             }
         };
         lines.push(Line::from(spans));
     }
-    lines
+    wrap_all(lines.into_iter().map(|line| line.spans).collect(), width)
 }
 
 pub(crate) fn render(view: &PageView, theme: &Theme, frame: &mut Frame, area: Rect) {

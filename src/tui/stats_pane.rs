@@ -8,33 +8,27 @@ use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Borders, Paragraph};
 
 use super::config::Theme;
-use super::text::{human_bytes, thousands};
+use super::text::{human_bytes, text_width, thousands};
 use crate::{PageType, Stats};
 
-/// Rows the pane takes, borders included.
-pub(crate) const HEIGHT: u16 = 4;
-
-pub(crate) fn render(stats: &Stats, theme: &Theme, frame: &mut Frame, area: Rect) {
-    let block = Block::default()
-        .borders(Borders::ALL)
-        .border_style(Style::new().fg(theme.border))
-        .title(Span::styled(" statistics ", Style::new().fg(theme.accent).add_modifier(Modifier::BOLD)));
+/// The figures, as groups of spans that are kept together when the lines wrap.
+fn figures(stats: &Stats, theme: &Theme) -> Vec<Vec<Span<'static>>> {
     let label = Style::new().fg(theme.dim);
-
-    let mut pages = vec![
+    let mut items = vec![vec![
         Span::styled("pages ", label),
         Span::raw(thousands(stats.page_count)),
-        Span::styled(format!(" × {}  ", human_bytes(u64::from(stats.page_size))), label),
-    ];
+        Span::styled(format!(" × {}", human_bytes(u64::from(stats.page_size))), label),
+    ]];
     for page_type in PageType::ALL {
-        pages.push(Span::styled("■ ", Style::new().fg(theme.page(page_type))));
-        pages.push(Span::styled(format!("{} ", page_type.name()), label));
-        pages.push(Span::raw(format!("{}  ", thousands(stats.pages_of(page_type)))));
+        items.push(vec![
+            Span::styled("■ ", Style::new().fg(theme.page(page_type))),
+            Span::styled(format!("{} ", page_type.name()), label),
+            Span::raw(thousands(stats.pages_of(page_type))),
+        ]);
     }
-
     let lookups = stats.cache_hits + stats.cache_misses;
     let hits = if lookups == 0 { "-".to_owned() } else { format!("{:.1}%", stats.cache_hit_ratio() * 100.0) };
-    let figures = [
+    for (name, value) in [
         ("keys ", thousands(stats.key_count)),
         ("depth ", stats.tree_depth.to_string()),
         ("file ", human_bytes(stats.file_bytes)),
@@ -42,12 +36,72 @@ pub(crate) fn render(stats: &Stats, theme: &Theme, frame: &mut Frame, area: Rect
         ("cache hits ", hits),
         ("cached ", human_bytes(stats.cache_bytes)),
         ("unsaved pages ", thousands(stats.dirty_pages)),
-    ];
-    let mut second = Vec::new();
-    for (name, value) in figures {
-        second.push(Span::styled(name, label));
-        second.push(Span::raw(value));
-        second.push(Span::raw("  "));
+    ] {
+        items.push(vec![Span::styled(name, label), Span::raw(value)]);
     }
-    frame.render_widget(Paragraph::new(vec![Line::from(pages), Line::from(second)]).block(block), area);
+    items
+}
+
+fn width_of(item: &[Span<'_>]) -> usize {
+    item.iter().map(|s| text_width(&s.content)).sum()
+}
+
+/// Packs `items` into lines of `width` columns, two spaces apart; the page types start the second
+/// group on a new line when there is room for that.
+fn pack(items: Vec<Vec<Span<'static>>>, width: usize) -> Vec<Line<'static>> {
+    let mut lines = Vec::new();
+    let mut line: Vec<Span<'static>> = Vec::new();
+    let mut used = 0;
+    for (i, item) in items.into_iter().enumerate() {
+        let w = width_of(&item);
+        // The store figures (from "keys") start a line of their own when the pages took one.
+        let new_group = i == 1 + PageType::ALL.len() && lines.is_empty();
+        if !line.is_empty() && (used + 2 + w > width || new_group) {
+            lines.push(Line::from(std::mem::take(&mut line)));
+            used = 0;
+        }
+        if !line.is_empty() {
+            line.push(Span::raw("  "));
+            used += 2;
+        }
+        used += w;
+        line.extend(item);
+    }
+    if !line.is_empty() {
+        lines.push(Line::from(line));
+    }
+    lines
+}
+
+/// The bordered pane: every figure, wrapping between figures.
+pub(crate) fn render(stats: &Stats, theme: &Theme, frame: &mut Frame, area: Rect) {
+    let block = Block::default()
+        .borders(Borders::ALL)
+        .border_style(Style::new().fg(theme.border))
+        .title(Span::styled(" statistics ", Style::new().fg(theme.accent).add_modifier(Modifier::BOLD)));
+    let inner = block.inner(area);
+    let lines = pack(figures(stats, theme), inner.width as usize);
+    frame.render_widget(Paragraph::new(lines).block(block), area);
+}
+
+/// One row without a border, for low terminals: the figures that fit.
+pub(crate) fn render_line(stats: &Stats, theme: &Theme, frame: &mut Frame, area: Rect) {
+    let mut items = figures(stats, theme);
+    // Keys, depth, file and cache first: what a low screen has room for.
+    let store_figures = items.split_off(1 + PageType::ALL.len());
+    let mut ordered = store_figures;
+    ordered.append(&mut items);
+    let width = area.width as usize;
+    let mut line = vec![Span::raw(" ")];
+    let mut used = 1;
+    for item in ordered {
+        let w = width_of(&item);
+        if used + w + 2 > width {
+            break;
+        }
+        used += w + 2;
+        line.extend(item);
+        line.push(Span::raw("  "));
+    }
+    frame.render_widget(Paragraph::new(Line::from(line)), area);
 }

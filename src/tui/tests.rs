@@ -11,6 +11,8 @@ use ratatui::backend::TestBackend;
 
 use super::app::{App, Focus, Message, Screen};
 use super::config::Config;
+use super::editor::Editor;
+use super::overlay::Overlay;
 use super::{demo, ui};
 use crate::{KVStore, OpenOptions, WriteBatch};
 
@@ -57,6 +59,9 @@ fn key_event(token: &str) -> KeyEvent {
         "<pgup>" => (KeyCode::PageUp, KeyModifiers::NONE),
         "<pgdn>" => (KeyCode::PageDown, KeyModifiers::NONE),
         "<bs>" => (KeyCode::Backspace, KeyModifiers::NONE),
+        "<home>" => (KeyCode::Home, KeyModifiers::NONE),
+        "<end>" => (KeyCode::End, KeyModifiers::NONE),
+        "<c-z>" => (KeyCode::Char('z'), KeyModifiers::CONTROL),
         "<c-s>" => (KeyCode::Char('s'), KeyModifiers::CONTROL),
         "<c-c>" => (KeyCode::Char('c'), KeyModifiers::CONTROL),
         t if t.chars().count() == 1 => {
@@ -86,10 +91,25 @@ impl Harness {
         self
     }
 
+    /// The screen as the event loop draws it: work waiting for ticks (counting) done first.
     fn screen(&mut self) -> String {
+        self.app.finish_work();
         let app = &self.app;
         self.terminal.draw(|frame| ui::render(app, frame)).expect("draw");
         self.terminal.backend().to_string()
+    }
+
+    /// The editor, when it is open.
+    fn editor(&self) -> Option<&Editor> {
+        self.app.overlays.iter().rev().find_map(|o| match o {
+            Overlay::Editor(editor) => Some(&**editor),
+            _ => None,
+        })
+    }
+
+    /// Whether an overlay that `is` picks out is open.
+    fn has(&self, is: impl Fn(&Overlay) -> bool) -> bool {
+        self.app.overlays.iter().any(is)
     }
 
     fn selected_key(&self) -> Vec<u8> {
@@ -159,7 +179,7 @@ fn filter_by_prefix() {
     // A prefix nothing has.
     h.press("/ <bs> <bs> <bs> <bs> <bs> <bs>").type_text("nothing").press("<enter>");
     assert!(h.app.keys.rows.is_empty());
-    assert!(h.screen().contains("(no key has this prefix)"));
+    assert!(h.screen().contains("(no key matches the filter)"));
     // Esc clears the filter.
     h.press("<esc>");
     assert!(h.app.keys.filter.is_empty());
@@ -190,7 +210,8 @@ fn hex_view_of_binary_values_and_the_view_cycle() {
     insta::assert_snapshot!("json_value", h.screen());
     h.press("t t");
     insta::assert_snapshot!("json_value_as_hex", h.screen());
-    h.press("t t");
+    // JSON, then the five decoders, then auto again.
+    h.press("t t t t t t t");
     assert!(h.screen().contains("json (auto)"));
 }
 
@@ -218,12 +239,12 @@ fn edit_and_save() {
     let mut h = harness();
     h.press("s").type_text("note:003").press("<enter>");
     h.press("e");
-    assert!(h.app.editor.is_some());
+    assert!(h.editor().is_some());
     // Type at the start of the value.
     h.type_text("Edited: ");
     insta::assert_snapshot!("editor", h.screen());
     h.press("<c-s>");
-    assert!(h.app.editor.is_none());
+    assert!(h.editor().is_none());
     let value = h.app.store.get(b"note:003").expect("get").expect("exists");
     assert!(value.starts_with(b"Edited: Meeting moved to Thursday"), "{}", String::from_utf8_lossy(&value));
     assert!(matches!(&h.app.message, Some(Message::Info(m)) if m.starts_with("saved note:003")));
@@ -233,15 +254,43 @@ fn edit_and_save() {
     assert_eq!(h.app.store.get(b"note:003").expect("get").expect("exists"), value);
 }
 
+/// Defect 4: a value of twelve `\x02` bytes opened as an empty editor, and typing `hello` and
+/// saving stored `hello` followed by the twelve bytes. A value that is not plain text opens as a
+/// hex dump, which shows every byte and reads back to exactly the bytes it shows.
 #[test]
-fn binary_and_huge_values_are_not_opened_in_the_editor() {
+fn values_that_are_not_text_open_as_hex() {
     let mut h = harness();
-    h.press("s").type_text("blob:").press("<enter> e");
-    assert!(h.app.editor.is_none());
-    assert!(matches!(&h.app.message, Some(Message::Error(m)) if m.contains("not plain text")));
+    h.app.store.put(b"ctl", [2u8; 12]).expect("put");
+    h.app.store.put(b"esc", b"\x1b[31mred\x1b[0m").expect("put");
+    h.press("r s").type_text("ctl").press("<enter> e");
+    assert!(h.editor().is_some_and(|e| e.hex), "opens as hex");
+    let screen = h.screen();
+    assert!(screen.contains("00000000: 02 02 02 02 02 02 02 02  02 02 02 02"), "{screen}");
+    insta::assert_snapshot!("editor_hex", screen);
+    // Saved as it is: the same bytes.
+    h.press("<c-s>");
+    assert!(h.editor().is_none());
+    assert_eq!(h.app.store.get(b"ctl").expect("get"), Some(vec![2u8; 12]));
+    // Text typed into the dump is refused, and nothing is written.
+    h.press("e <down> <end> <enter>").type_text("hello").press("<c-s>");
+    let error = h.editor().and_then(|e| e.error.clone()).unwrap_or_default();
+    assert!(error.contains("not pairs of hex digits"), "{error}");
+    assert_eq!(h.app.store.get(b"ctl").expect("get"), Some(vec![2u8; 12]));
+    h.press("<esc>");
+    // Bytes added in hex are written, and only those.
+    h.press("e <down> <end> <enter>").type_text("68 69").press("<c-s>");
+    let mut expected = vec![2u8; 12];
+    expected.extend_from_slice(b"hi");
+    assert_eq!(h.app.store.get(b"ctl").expect("get"), Some(expected));
+    // An escape sequence is no text either.
+    h.press("s").type_text("esc").press("<enter> e");
+    assert!(h.editor().is_some_and(|e| e.hex));
+    h.press("<c-s>");
+    assert_eq!(h.app.store.get(b"esc").expect("get").as_deref(), Some(&b"\x1b[31mred\x1b[0m"[..]));
+    // Values above the editor's bound are not opened in it ($EDITOR takes them).
     h.press("s").type_text("big:").press("<enter> e");
-    assert!(h.app.editor.is_none());
-    assert!(matches!(&h.app.message, Some(Message::Error(m)) if m.contains("editor opens values up to")));
+    assert!(h.editor().is_none());
+    assert!(matches!(&h.app.message, Some(Message::Error(m)) if m.contains("takes values up to")));
 }
 
 #[test]
@@ -254,7 +303,7 @@ fn add_a_key() {
     assert_eq!(h.selected_key(), b"note:100".to_vec());
     // Adding a key that exists is refused in the dialog; nothing is overwritten.
     h.press("a").type_text("note:100").press("<tab>").type_text("again").press("<c-s>");
-    let error = h.app.editor.as_ref().and_then(|e| e.error.clone()).unwrap_or_default();
+    let error = h.editor().and_then(|e| e.error.clone()).unwrap_or_default();
     assert!(error.contains("exists"), "{error}");
     h.press("<esc>");
     assert_eq!(h.app.store.get(b"note:100").expect("get").as_deref(), Some(&b"a new note"[..]));
@@ -342,7 +391,7 @@ fn help_overlay_comes_from_the_key_map() {
     h.press("?");
     insta::assert_snapshot!("help", h.screen());
     h.press("<esc>");
-    assert!(h.app.help.is_none());
+    assert!(!h.has(|o| matches!(o, Overlay::Help { .. })));
     // A rebound key shows in the help.
     let (store, dir) = demo_store(false);
     let config = Config::parse("[keys]\nquit = [\"x\", \"ctrl-q\"]\n").expect("config");
@@ -361,13 +410,13 @@ fn read_only_refuses_edits() {
     let mut h = harness_with(store, dir, Config::default());
     assert!(h.screen().contains("READ-ONLY"));
     h.press("e");
-    assert!(h.app.editor.is_none());
+    assert!(h.editor().is_none());
     insta::assert_snapshot!("read_only_refusal", h.screen());
     h.press("d");
-    assert!(h.app.confirm.is_none());
+    assert!(!h.has(|o| matches!(o, Overlay::Confirm(_))));
     assert!(matches!(&h.app.message, Some(Message::Error(m)) if m.starts_with("read-only")));
     h.press("a");
-    assert!(h.app.editor.is_none());
+    assert!(h.editor().is_none());
     // The command bar runs reads, and answers writes with the store's refusal.
     h.press(":").type_text("PUT \"k\":\"v\"").press("<enter>");
     let output: Vec<&str> = h.app.command.output.iter().map(|(_, t)| t.as_str()).collect();
@@ -400,11 +449,11 @@ fn command_bar_runs_statements_with_history() {
 fn integrity_check_reports() {
     let mut h = harness();
     h.press("c");
-    assert!(matches!(h.app.check, Some(super::dialogs::CheckState::Running(_))));
+    assert!(h.has(|o| matches!(o, Overlay::Check { state: super::dialogs::CheckState::Running(_), .. })));
     h.app.run_requested_check();
     insta::assert_snapshot!("check_report", h.screen());
     h.press("<esc>");
-    assert!(h.app.check.is_none());
+    assert!(!h.has(|o| matches!(o, Overlay::Check { .. })));
 }
 
 #[test]
@@ -494,10 +543,11 @@ fn the_key_list_reads_only_the_visible_window() {
     h.press("<pgup> <pgup> G <pgup> g");
     assert!(h.app.keys.fetched - before <= 5 * height, "{} keys read", h.app.keys.fetched - before);
     assert_eq!(h.selected_key(), b"key:00000000".to_vec());
-    // A prefix filter is one descent and one window.
+    // A prefix filter is one descent and one window for each character typed (the list follows
+    // the typing).
     let before = h.app.keys.fetched;
     h.press("/").type_text("key:0004").press("<enter>");
-    assert_eq!(h.app.keys.fetched - before, height);
+    assert_eq!(h.app.keys.fetched - before, 8 * height);
     assert_eq!(h.selected_key(), b"key:00040000".to_vec());
 }
 
@@ -520,17 +570,18 @@ fn a_locked_store_is_reported_and_not_opened() {
     let holder = OpenOptions::new().open(&path).expect("first open");
     // Declining the offer: the status says "locked".
     let mut asked = 0;
-    let result = super::open(&path, false, 1 << 20, &mut || {
+    let result = super::open(&path, false, false, 1 << 20, &mut |_| {
         asked += 1;
         false
     });
-    assert_eq!(result.err(), Some(crate::cli::EXIT_LOCKED));
+    assert_eq!(result.err().map(|e| e.0), Some(crate::cli::EXIT_LOCKED));
     assert_eq!(asked, 1);
     // Accepting it: the store opens read-only beside the writer.
-    let store = super::open(&path, false, 1 << 20, &mut || true).expect("read-only open");
+    let store = super::open(&path, false, false, 1 << 20, &mut |_| true).expect("read-only open");
     assert!(store.is_read_only());
     drop(holder);
-    let store = super::open(&path, false, 1 << 20, &mut || panic!("not asked when free")).expect("open");
+    let store =
+        super::open(&path, false, false, 1 << 20, &mut |_| panic!("not asked when free")).expect("open");
     assert!(!store.is_read_only());
 }
 
@@ -542,7 +593,7 @@ fn an_empty_store_is_browsable() {
     let screen = h.screen();
     assert!(screen.contains("(no keys)") && screen.contains("(no key selected)"), "{screen}");
     h.press("j k <pgdn> <pgup> G g t <tab> j <tab> e d / x <enter> <esc> s a <enter> p <right> <esc> f <enter> <esc>");
-    assert!(h.app.editor.is_none() && h.app.confirm.is_none());
+    assert!(h.app.overlays.is_empty());
     h.screen();
     // The first key added shows up at once.
     h.press("a").type_text("first").press("<tab>").type_text("1").press("<c-s>");
@@ -585,4 +636,522 @@ fn the_documented_config_file_parses() {
     let end = start + doc[start..].find("```").expect("its end");
     let config = Config::parse(&doc[start..end]).expect("the documented config parses");
     assert_eq!(config.cache_bytes, 128 << 20);
+}
+
+// ---------------------------------------------------------------------- issue 13: defects
+
+/// Defect 1: a paste of two lines into the command bar ran at the first newline and the rest as
+/// keys (a `d` opened the delete dialog, the last newline confirmed it). A paste is one event: it
+/// lands in the bar whole, newlines and all, and runs only on Enter.
+#[test]
+fn a_paste_lands_in_the_command_bar_whole() {
+    let mut h = harness();
+    let before = h.app.store.len();
+    // As the terminal sends it inside bracketed paste: lines end in CR.
+    let paste = "PUT \"cfg\":\"{\r  \\\"debug\\\": true }\";\r";
+    h.press(":");
+    h.app.handle_event(Event::Paste(paste.to_owned()));
+    assert!(h.has(|o| matches!(o, Overlay::Command)), "the bar is still open");
+    assert!(!h.has(|o| matches!(o, Overlay::Confirm(_))));
+    assert_eq!(h.app.store.len(), before, "nothing ran yet");
+    insta::assert_snapshot!("command_bar_pasted", h.screen());
+    h.press("<enter>");
+    assert_eq!(h.app.store.get(b"cfg").expect("get").as_deref(), Some(&b"{\n  \"debug\": true }"[..]));
+    assert_eq!(h.app.store.len(), before + 1);
+    assert!(h.app.store.contains_key(b"big:access.log").expect("read"), "nothing deleted");
+
+    // A paste with no text field open is not read as keys.
+    let mut h = harness();
+    let first = h.selected_key();
+    h.app.handle_event(Event::Paste("d\r".to_owned()));
+    assert!(h.app.overlays.is_empty(), "no dialog opened");
+    assert!(h.app.store.contains_key(&first).expect("read"));
+    assert!(matches!(&h.app.message, Some(Message::Error(m)) if m.contains("paste of 2 B ignored")));
+
+    // `d` does not act on a key hidden behind the output panel.
+    let mut h = harness();
+    h.press(":").type_text("COUNT").press("<enter>");
+    assert!(h.has(|o| matches!(o, Overlay::Output)));
+    h.press("d");
+    assert!(!h.has(|o| matches!(o, Overlay::Confirm(_))));
+    assert!(h.has(|o| matches!(o, Overlay::Output)), "the panel stays until esc");
+    h.press("<esc> d");
+    assert!(h.has(|o| matches!(o, Overlay::Confirm(_))));
+}
+
+/// Defect 2 (the part the state sees): Ctrl-Z asks the loop to suspend, from anywhere.
+#[test]
+fn ctrl_z_asks_to_suspend() {
+    let mut h = harness();
+    h.press("<c-z>");
+    assert!(h.app.suspend);
+    let mut h = harness();
+    h.press(": <c-z>");
+    assert!(h.app.suspend, "from a text field too");
+}
+
+/// Defect 5: a mistyped path created a store without asking.
+#[test]
+fn a_missing_store_is_created_only_when_the_user_says_so() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let path = dir.path().join("typo.db");
+    let mut questions = Vec::new();
+    let refused = super::open(&path, false, false, 1 << 20, &mut |q| {
+        questions.push(q.to_owned());
+        false
+    });
+    let Err((status, message)) = refused else { panic!("not opened") };
+    assert_eq!(status, crate::cli::EXIT_FAILED);
+    assert!(message.contains("Nothing was created"), "{message}");
+    assert_eq!(
+        questions,
+        vec![format!("{} does not exist. Create a new store there? [y/N] ", path.display())]
+    );
+    assert!(!path.exists());
+    let store = super::open(&path, false, false, 1 << 20, &mut |_| true).expect("created");
+    drop(store);
+    assert!(path.exists());
+    // An existing store is not asked about.
+    let store = super::open(&path, false, false, 1 << 20, &mut |_| panic!("not asked")).expect("opened");
+    drop(store);
+}
+
+/// Defect 8: errors repeated the path (`cannot open random.bin: random.bin: not a…`).
+#[test]
+fn open_errors_name_the_file_once() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let path = dir.path().join("random.bin");
+    std::fs::write(&path, vec![0x5a; 8192]).expect("write");
+    let Err((_, message)) = super::open(&path, false, false, 1 << 20, &mut |_| true) else {
+        panic!("refused")
+    };
+    let name = path.display().to_string();
+    assert_eq!(message.matches(&name).count(), 1, "{message}");
+    assert!(message.starts_with("Error: cannot open"), "{message}");
+}
+
+/// Defect 6: `SCAN LIMIT 1000000` took about 440 MB, the panel kept only the tail of a long
+/// answer, and a `GET` of a large value filled it.
+#[test]
+fn command_bar_answers_are_bounded_and_keep_their_start() {
+    let mut h = harness();
+    h.app.store.put(b"huge", vec![b'x'; 5 << 20]).expect("put");
+    h.press(":").type_text("SCAN LIMIT 1000000").press("<enter>");
+    let output: Vec<&str> = h.app.command.output.iter().map(|(_, t)| t.as_str()).collect();
+    assert_eq!(output[0], "› SCAN LIMIT 1000000");
+    // The start of the answer is there, and the panel shows it.
+    assert!(output[1].starts_with("Found "), "{}", output[1]);
+    assert_eq!(h.app.command.output_scroll, 0);
+    // Lines are cut (the 3 MiB log is one quoted line), and the answer is cut to its first
+    // lines: what the panel holds stays small.
+    let bytes: usize = output.iter().map(|t| t.len()).sum();
+    assert!(bytes < 1 << 20, "{bytes} bytes of output");
+    assert!(output.iter().any(|l| l.contains("more on this line)")));
+    // The page stops before the 5 MiB value ...
+    assert_eq!(output.last().copied(), Some("Next page: SCAN FROM \"huge\" LIMIT 1000;"));
+    // ... and the next one says how to go on after it.
+    h.press("<esc> :").type_text("SCAN FROM \"huge\" LIMIT 1000").press("<enter>");
+    let last = h.app.command.output.last().map(|(_, t)| t.clone()).unwrap_or_default();
+    assert!(
+        last.contains("the value of \"huge\" is 5 MiB") && last.contains("SCAN FROM \"huge\\x00\""),
+        "{last}"
+    );
+    // A GET of a value above the bound is refused with a pointer to the value pane.
+    h.press("<esc> :").type_text("GET WHERE KEY=\"huge\"").press("<enter>");
+    let last = h.app.command.output.last().map(|(_, t)| t.clone()).unwrap_or_default();
+    assert!(last.contains("the command bar shows at most 4 MiB"), "{last}");
+    let (start, scroll) = (h.app.command.output.len() - 2, h.app.command.output_scroll);
+    assert!(scroll <= start && start < scroll + h.app.command.output_height, "the answer's start is shown");
+}
+
+/// Defect 6: a SCAN of many small pairs stops at the bar's page size and says how to go on.
+#[test]
+fn a_long_scan_is_one_page() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let store = OpenOptions::new().open(dir.path().join("many.db")).expect("open");
+    let mut batch = WriteBatch::new();
+    for i in 0..3_000u32 {
+        batch.put(format!("k{i:05}"), "v");
+    }
+    store.write(batch).expect("write");
+    let mut h = harness_with(store, dir, Config::default());
+    h.press(":").type_text("SCAN LIMIT 1000000").press("<enter>");
+    let output: Vec<&str> = h.app.command.output.iter().map(|(_, t)| t.as_str()).collect();
+    assert_eq!(output.len(), 1 + 1 + 1_000 + 1, "echo, count, 1,000 pairs, the next page");
+    assert_eq!(output[2], "\"k00000\": \"v\"");
+    assert_eq!(output[1_002], "Next page: SCAN FROM \"k01000\" LIMIT 1000;");
+    // The panel shows the start of the answer.
+    assert_eq!(h.app.command.output_scroll, 0);
+}
+
+/// Defect 6: the middle of a value beyond the 64 KiB window could not be reached.
+#[test]
+fn the_whole_of_a_large_value_can_be_read_a_window_at_a_time() {
+    let mut h = harness();
+    h.press("s").type_text("big:").press("<enter>");
+    let whole = h.app.store.get(b"big:access.log").expect("get").expect("exists");
+    let window = super::value_view::PREVIEW_BYTES;
+    h.press("]");
+    assert_eq!(h.app.value.offset, window as u64);
+    assert_eq!(h.app.value.bytes, whole[window..2 * window].to_vec());
+    assert!(h.screen().contains("bytes 64 KiB–128 KiB of 3.0 MiB"));
+    h.press("] [ [");
+    assert_eq!(h.app.value.offset, 0);
+    // To the last window and no further.
+    for _ in 0..100 {
+        h.press("]");
+    }
+    let last = (whole.len() - 1) / window * window;
+    assert_eq!(h.app.value.offset, last as u64);
+    assert_eq!(h.app.value.bytes, whole[last..].to_vec());
+}
+
+/// Defect 7: the history file was world-readable (0644) and holds whole PUT statements.
+#[test]
+fn the_history_file_is_private() {
+    use std::os::unix::fs::PermissionsExt as _;
+    let dir = tempfile::tempdir().expect("temp dir");
+    let path = dir.path().join("history");
+    let mode = |path: &Path| std::fs::metadata(path).expect("metadata").permissions().mode() & 0o777;
+    let (store, store_dir) = demo_store(false);
+    let mut h = harness_with(store, store_dir, Config::default());
+    h.app.command = super::command_bar::CommandBar::new(Some(path.clone()));
+    h.press(":").type_text("PUT \"secret\":\"hunter2\"").press("<enter>");
+    assert_eq!(mode(&path), 0o600);
+    // A file left readable by an older version is made private on the next statement.
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644)).expect("chmod");
+    h.press("<esc> :").type_text("COUNT").press("<enter>");
+    assert_eq!(mode(&path), 0o600);
+    assert_eq!(std::fs::read_to_string(&path).expect("read").lines().count(), 2);
+    // A statement of several lines comes back as one entry.
+    h.press("<esc> :");
+    h.app.handle_event(Event::Paste("PUT \"a\":\"1\n2\";".to_owned()));
+    h.press("<enter>");
+    let again = super::command_bar::CommandBar::new(Some(path.clone()));
+    assert_eq!(again.history.last().map(String::as_str), Some("PUT \"a\":\"1\n2\";"));
+    assert_eq!(again.history.len(), 3);
+}
+
+/// Defect 8: the filter applied only on Enter, only as a prefix, without a count; the footer said
+/// "307 keys in store" while filtered.
+#[test]
+fn the_filter_follows_typing_in_three_modes_and_counts() {
+    let mut h = harness();
+    h.press("/").type_text("city:b");
+    // No Enter yet: the list already shows the matches.
+    assert_eq!(h.selected_key(), b"city:bangkok".to_vec());
+    h.app.finish_work();
+    assert_eq!(h.app.keys.total, Some(5));
+    assert!(h.screen().contains("1 of 5 matches · 307 keys"), "{}", h.screen());
+    h.press("<down>");
+    assert_eq!(h.app.keys.position, Some(1));
+    // Tab: contains.
+    h.press("<bs> <bs> <bs> <bs> <bs> <bs> <tab>").type_text("ber");
+    h.app.finish_work();
+    let rows: Vec<&[u8]> = h.app.keys.rows.iter().map(|r| r.key.as_slice()).collect();
+    assert!(rows.iter().all(|k| crate::tui::search::contains(k, b"ber")), "{rows:?}");
+    assert!(rows.contains(&&b"city:berlin"[..]));
+    let total = h.app.keys.total.expect("counted");
+    assert_eq!(total, rows.len() as u64);
+    insta::assert_snapshot!("filter_contains", h.screen());
+    // Tab: glob.
+    h.press("<bs> <bs> <bs> <tab>").type_text("city:*o");
+    h.app.finish_work();
+    assert!(h.app.keys.rows.iter().all(|r| r.key.starts_with(b"city:") && r.key.ends_with(b"o")));
+    assert!(h.app.keys.rows.iter().any(|r| r.key == b"city:oslo"));
+    // Enter keeps it; Esc on the screen clears it.
+    h.press("<enter>");
+    assert_eq!(h.app.keys.filter.mode, super::search::FilterMode::Glob);
+    h.press("<esc>");
+    assert!(h.app.keys.filter.is_empty());
+    // Esc while typing puts back the filter that was there before.
+    h.press("/").type_text("note:").press("<enter> /").type_text("xyz").press("<esc>");
+    assert_eq!(h.app.keys.filter.pattern, b"note:".to_vec());
+}
+
+/// Defect 8: the position among all keys without a filter, kept by moves and found again after
+/// a jump.
+#[test]
+fn the_position_is_known_after_moves_and_jumps() {
+    let mut h = harness();
+    assert_eq!(h.app.keys.position, Some(0));
+    h.press("j j <pgdn>");
+    assert_eq!(h.app.keys.position, Some(2 + h.app.keys.height as u64));
+    h.press("G");
+    assert_eq!(h.app.keys.position, Some(306));
+    h.press("s").type_text("note:001").press("<enter>");
+    h.app.finish_work();
+    let all: Vec<Vec<u8>> =
+        h.app.store.keys(Bound::Unbounded, Bound::Unbounded).map(|r| r.expect("key").0).collect();
+    let expected = all.iter().position(|k| k.as_slice() == b"note:001").expect("exists") as u64;
+    assert_eq!(h.app.keys.position, Some(expected));
+    assert!(h.screen().contains(&format!(" {} of 307 keys ", expected + 1)));
+}
+
+/// Defect 8: the delete dialog did not say that Enter confirms.
+#[test]
+fn the_delete_dialog_says_enter_deletes() {
+    let mut h = harness();
+    h.press("d");
+    let screen = h.screen();
+    assert!(screen.contains("y or enter delete") && screen.contains("n or esc keep it"), "{screen}");
+}
+
+/// Defect 8: the empty key was a blank row and the add dialog refused it; long keys that differ at
+/// the end looked alike and could not be seen whole.
+#[test]
+fn empty_and_long_keys_are_told_apart() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let store = OpenOptions::new().open(dir.path().join("keys.db")).expect("open");
+    let long = "L".repeat(120);
+    store.put(format!("{long}1"), "one").expect("put");
+    store.put(format!("{long}2"), "two").expect("put");
+    let mut h = harness_with(store, dir, Config::default());
+    // The add dialog takes the empty key (as `PUT "":"v"` does).
+    h.press("a <tab>").type_text("empty key's value").press("<c-s>");
+    assert!(h.editor().is_none(), "saved");
+    assert_eq!(h.app.store.get(b"").expect("get").as_deref(), Some(&b"empty key's value"[..]));
+    let screen = h.screen();
+    insta::assert_snapshot!("empty_and_long_keys", screen);
+    let rows: Vec<&str> = screen.lines().skip(2).take(3).collect();
+    assert!(rows[0].contains("▶ \"\""), "{rows:?}");
+    assert!(rows[1].contains("…") && rows[1].contains("LL1 3 B"), "{rows:?}");
+    assert!(rows[2].contains("…") && rows[2].contains("LL2 3 B"), "{rows:?}");
+    // `i` shows the whole key.
+    h.press("j i");
+    let screen = h.screen();
+    assert!(screen.contains("121 bytes"), "{screen}");
+    assert!(screen.matches('L').count() >= 120, "{screen}");
+}
+
+/// Defect 8: at 80 × 24 the hints and statistics were cut off; at 60 × 15 the key list had 6 rows;
+/// below that there was no message.
+#[test]
+fn small_terminals() {
+    let mut h = harness();
+    h.app.resize(80, 24);
+    let mut terminal = Terminal::new(TestBackend::new(80, 24)).expect("terminal");
+    terminal.draw(|frame| ui::render(&h.app, frame)).expect("draw");
+    let screen = terminal.backend().to_string();
+    insta::assert_snapshot!("screen_80x24", screen);
+    let lines: Vec<&str> = screen.lines().collect();
+    let hints = lines[23];
+    assert!(hints.trim_end_matches('"').trim_end().ends_with("? more"), "{hints}");
+    for figure in ["■ free", "unsaved pages", "cache hits", "depth"] {
+        assert!(screen.contains(figure), "{figure} missing:\n{screen}");
+    }
+    h.app.resize(60, 15);
+    assert!(h.app.keys.height >= 10, "{} rows", h.app.keys.height);
+    let mut terminal = Terminal::new(TestBackend::new(60, 15)).expect("terminal");
+    terminal.draw(|frame| ui::render(&h.app, frame)).expect("draw");
+    insta::assert_snapshot!("screen_60x15", terminal.backend().to_string());
+    h.app.resize(30, 8);
+    let mut terminal = Terminal::new(TestBackend::new(30, 8)).expect("terminal");
+    terminal.draw(|frame| ui::render(&h.app, frame)).expect("draw");
+    assert!(terminal.backend().to_string().contains("terminal too small"));
+}
+
+/// Defect 8: the detail of page 0 cut its fields off, with no way to see the rest.
+#[test]
+fn the_meta_page_detail_wraps_and_scrolls() {
+    let mut h = harness();
+    h.press("p");
+    assert_eq!(h.app.pages.selected, 0);
+    let info = h.app.store.page_info(0).expect("page 0");
+    // Wrapped, not cut: every field's text is there in full, however narrow the pane.
+    let lines = super::page_view::detail_lines(&info, 4096, &super::config::Theme::default(), 24);
+    let text: String = lines.iter().flat_map(|l| l.spans.iter().map(|s| s.content.to_string())).collect();
+    let mut last_index = 0;
+    for (i, item) in info.items.iter().enumerate() {
+        if let crate::PageItem::MetaField { name, value } = item {
+            let whole = text.contains(&format!("{name}: {value}"))
+                || text.contains(&format!("{name}:        {value}"));
+            assert!(whole, "{name}: {value} is cut in {text}");
+            last_index = i;
+        }
+    }
+    assert!(lines.iter().all(|l| l.width() <= 24));
+    // The detail scrolls to its last row.
+    h.press("<enter> G");
+    let screen = h.screen();
+    assert!(screen.contains(&format!("{last_index:>5} ")), "{screen}");
+}
+
+/// Defect 8: a ZWJ emoji shifted its row's border: terminals disagree on its width.
+#[test]
+fn emoji_sequences_do_not_shift_rows() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let store = OpenOptions::new().open(dir.path().join("emoji.db")).expect("open");
+    store.put("dev:\u{1f469}\u{200d}\u{1f4bb}", "coder").expect("put");
+    store.put("dev:plain", "x").expect("put");
+    store.put("dev:\u{2764}\u{fe0f}", "heart").expect("put");
+    let mut h = harness_with(store, dir, Config::default());
+    let screen = h.screen();
+    // Each key row ends its size at the same column as the others.
+    let rows: Vec<&str> = screen.lines().skip(2).take(3).collect();
+    assert!(rows.iter().all(|row| row.contains(" B│")), "{rows:#?}");
+}
+
+// ---------------------------------------------------------------------- issue 13: features
+
+/// Runs the program the app asked for as the event loop does (without giving up a terminal).
+fn run_external(h: &mut Harness) {
+    let external = h.app.external.take().expect("a program was asked for");
+    let program = match &external {
+        super::external::External::Pager { .. } => h.app.programs.pager.clone(),
+        super::external::External::Edit { .. } => h.app.programs.editor.clone(),
+    };
+    let status = super::external::run_program(&program, external.file());
+    h.app.finish_external(external, status);
+}
+
+/// Feature 2: the whole value in $EDITOR, written back as one commit, and only if the stored
+/// value did not change meanwhile; binary values as a hex dump read back.
+#[test]
+fn the_whole_value_in_the_editor_and_the_pager() {
+    let mut h = harness();
+    h.press("s").type_text("note:003").press("<enter>");
+    h.app.programs.editor = "sed -i s/Thursday/Friday/".to_owned();
+    h.press("E");
+    run_external(&mut h);
+    let value = h.app.store.get(b"note:003").expect("get").expect("exists");
+    assert!(
+        String::from_utf8_lossy(&value).contains("moved to Friday"),
+        "{}",
+        String::from_utf8_lossy(&value)
+    );
+    assert!(matches!(&h.app.message, Some(Message::Info(m)) if m.starts_with("saved note:003")));
+    // Changed meanwhile: refused, and the edited text is kept in a file.
+    h.app.programs.editor = "sed -i s/Friday/Saturday/".to_owned();
+    h.press("E");
+    h.app.store.put(b"note:003", b"changed by someone else").expect("put");
+    run_external(&mut h);
+    assert_eq!(h.app.store.get(b"note:003").expect("get").as_deref(), Some(&b"changed by someone else"[..]));
+    let Some(Message::Error(refusal)) = h.app.message.clone() else { panic!("refused") };
+    assert!(refusal.contains("the value changed while it was being edited"), "{refusal}");
+    let kept = refusal.rsplit("is in ").next().unwrap_or_default().trim_end_matches(')');
+    assert!(std::fs::remove_file(kept).is_ok(), "the text was kept in {kept}");
+    // A binary value is edited as a hex dump and read back.
+    h.app.store.put(b"bin:edit", [0u8, 1, 2, 0xff]).expect("put");
+    h.press("r s").type_text("bin:edit").press("<enter>");
+    h.app.programs.editor = "printf '00000004: 0a 0b\\n' >>".to_owned();
+    h.press("E");
+    run_external(&mut h);
+    assert_eq!(h.app.store.get(b"bin:edit").expect("get"), Some(vec![0, 1, 2, 0xff, 0x0a, 0x0b]));
+    // The pager gets the whole value, not the 64 KiB window.
+    h.press("s").type_text("big:").press("<enter>");
+    let out = h._dir.path().join("paged");
+    h.press("v");
+    let file = h.app.external.as_ref().map(|e| e.file().to_path_buf()).expect("pager asked for");
+    assert_eq!(std::fs::read(&file).expect("read").len() as u64, h.app.value.total_len);
+    h.app.programs.pager = format!("cat > {} <", out.display());
+    run_external(&mut h);
+    assert_eq!(std::fs::read(&out).expect("paged").len() as u64, h.app.value.total_len);
+    assert!(!file.exists(), "the temporary file is removed");
+}
+
+/// Feature 3: copy with OSC 52; export of the filtered keys as JSON lines IMPORT reads.
+#[test]
+fn copy_and_export() {
+    let mut h = harness();
+    h.press("s").type_text("counter:errors").press("<enter>");
+    h.press("y");
+    insta::assert_snapshot!("copy_menu", h.screen());
+    h.press("k");
+    assert_eq!(h.app.terminal_output, super::external::osc52(b"counter:errors"));
+    h.app.terminal_output.clear();
+    h.press("y p");
+    let value = h.app.store.get(b"counter:errors").expect("get").expect("exists");
+    let put = format!("PUT \"counter:errors\":{};", crate::command::quote(&value));
+    assert_eq!(h.app.terminal_output, super::external::osc52(put.as_bytes()));
+    // A binary key is copied as the literal the command bar reads.
+    h.app.terminal_output.clear();
+    h.press("g y k");
+    assert_eq!(h.app.terminal_output, super::external::osc52(b"big:access.log"));
+
+    // Export what the filter selects.
+    let file = h._dir.path().join("cities.jsonl");
+    h.press("/").type_text("city:").press("<enter> x");
+    insta::assert_snapshot!("export_prompt", h.screen());
+    for _ in 0.."export.jsonl".len() {
+        h.press("<bs>");
+    }
+    h.type_text(&file.display().to_string()).press("<enter>");
+    h.app.finish_work();
+    let text = std::fs::read_to_string(&file).expect("exported");
+    let lines: Vec<&str> = text.lines().collect();
+    let cities = h.app.keys.total.expect("counted");
+    assert_eq!(lines.len() as u64, 1 + cities);
+    assert!(lines[0].contains("wind-kvstore-export"));
+    assert!(lines[1].starts_with("{\"key\":\"city:amsterdam\""), "{}", lines[1]);
+    assert!(
+        matches!(&h.app.message, Some(Message::Info(m)) if m.starts_with(&format!("exported {cities} pairs")))
+    );
+    // IMPORT reads it back into another store.
+    let mut other = OpenOptions::new().open(h._dir.path().join("other.db")).expect("open");
+    let import = crate::command::Statement::Import { path: file.display().to_string() };
+    crate::command::execute(&mut other, &import, &crate::command::FileAccess::Anywhere).expect("imports");
+    assert_eq!(other.len(), cities);
+    // An existing file is not overwritten.
+    h.press("x");
+    for _ in 0.."export.jsonl".len() {
+        h.press("<bs>");
+    }
+    h.type_text(&file.display().to_string()).press("<enter>");
+    assert!(matches!(&h.app.message, Some(Message::Error(m)) if m.contains("exists already")));
+}
+
+/// Feature 4: search in values, with progress, stoppable, and a jump to a match.
+#[test]
+fn search_in_values() {
+    let mut h = harness();
+    h.press("F").type_text("Amsterdam").press("<enter>");
+    h.app.finish_work();
+    let matches = match h.app.overlays.last() {
+        Some(Overlay::ValueSearch(view)) => view.job.as_ref().map(|j| j.matches.clone()).unwrap_or_default(),
+        _ => panic!("the search is open"),
+    };
+    assert!(matches.contains(&b"city:amsterdam".to_vec()), "{matches:?}");
+    assert!(matches.iter().any(|k| k.starts_with(b"user:")), "users living there");
+    insta::assert_snapshot!("value_search", h.screen());
+    h.press("<enter>");
+    assert_eq!(h.selected_key(), matches[0]);
+    assert!(h.app.overlays.is_empty());
+    // Esc stops a search that is still running.
+    h.press("F").type_text("zzz-nowhere").press("<enter> <esc>");
+    match h.app.overlays.last() {
+        Some(Overlay::ValueSearch(view)) => {
+            assert!(view.stopped && view.job.as_ref().is_some_and(|j| j.done))
+        }
+        _ => panic!("the search stays open with its results"),
+    }
+}
+
+/// Feature 5: values decoded: gzip and zstd by their magic numbers, base64, MessagePack and CBOR
+/// chosen with `t`; documents as pretty JSON.
+#[test]
+fn value_decoders() {
+    use std::io::Write as _;
+    let mut h = harness();
+    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+    gz.write_all(br#"{"service": "api", "replicas": 3, "tags": ["a", "b"]}"#).expect("gzip");
+    h.app.store.put(b"cfg:gzip", gz.finish().expect("gzip")).expect("put");
+    let msgpack = [0x82, 0xa4, b'n', b'a', b'm', b'e', 0xa3, b'a', b'd', b'a', 0xa3, b'a', b'g', b'e', 0x24];
+    h.app.store.put(b"cfg:msgpack", msgpack).expect("put");
+    h.app.store.put(b"cfg:base64", b"aGVsbG8sIHdvcmxk").expect("put");
+    h.press("r s").type_text("cfg:gzip").press("<enter>");
+    let screen = h.screen();
+    assert!(screen.contains("gzip → json (auto)") && screen.contains("\"replicas\": 3"), "{screen}");
+    insta::assert_snapshot!("value_gzip", screen);
+    // MessagePack: t to the decoder (text, hex, json, base64, gzip, zstd, msgpack).
+    h.press("s").type_text("cfg:msgpack").press("<enter> t t t t t t t");
+    let screen = h.screen();
+    assert!(screen.contains("msgpack → json") && screen.contains("\"name\": \"ada\""), "{screen}");
+    // Base64, chosen (the mode stays as chosen: on through cbor, auto, text, hex, json).
+    h.press("s").type_text("cfg:base64").press("<enter> t t t t t t");
+    let screen = h.screen();
+    assert!(screen.contains("base64 → text") && screen.contains("hello, world"), "{screen}");
+    // A decoder that does not fit says so and shows hex.
+    h.press("s").type_text("note:001").press("<enter>");
+    assert!(h.screen().contains("base64 failed · hex"));
 }

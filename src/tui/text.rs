@@ -13,6 +13,46 @@ pub(crate) fn escape_key(key: &[u8]) -> String {
     quoted[1..quoted.len() - 1].to_owned()
 }
 
+/// A key as the list, titles and dialogs draw it: [`escape_key`], without the joiners and
+/// variation selectors that make terminals disagree on a character's width (see [`sanitize`]).
+pub(crate) fn display_key(key: &[u8]) -> String {
+    escape_key(key).chars().filter(|c| !is_joiner(*c)).collect()
+}
+
+/// The zero-width joiner and the variation selectors: an emoji sequence built with them is one
+/// character 2 columns wide for some terminals and several for others, which shifts the rest of
+/// the row. Drawn without them, each emoji takes 2 columns everywhere.
+fn is_joiner(c: char) -> bool {
+    matches!(c, '\u{200d}' | '\u{fe0e}' | '\u{fe0f}')
+}
+
+/// `text` cut to `max_width` columns by taking out its middle (`abc…xyz`), so two long keys that
+/// differ only at the end still look different.
+pub(crate) fn truncate_middle(text: &str, max_width: usize) -> String {
+    if text_width(text) <= max_width {
+        return text.to_owned();
+    }
+    if max_width < 3 {
+        return truncate(text, max_width);
+    }
+    let tail_width = (max_width - 1) / 2;
+    let head_width = max_width - 1 - tail_width;
+    let head = truncate(text, head_width + 1);
+    let head = head.trim_end_matches('…');
+    let mut tail: Vec<char> = Vec::new();
+    let mut width = 0;
+    for c in text.chars().rev() {
+        let w = char_width(c);
+        if width + w > tail_width {
+            break;
+        }
+        tail.push(c);
+        width += w;
+    }
+    let tail: String = tail.into_iter().rev().collect();
+    format!("{head}…{tail}")
+}
+
 /// `text` cut to `max_width` terminal columns, ending in `…` when it was cut.
 pub(crate) fn truncate(text: &str, max_width: usize) -> String {
     let total: usize = text.chars().map(char_width).sum();
@@ -79,12 +119,14 @@ pub(crate) fn thousands(n: u64) -> String {
 }
 
 /// A line of text made safe to draw: tabs become spaces, other control characters `\xNN`
-/// (a raw escape byte would otherwise reach the terminal).
+/// (a raw escape byte would otherwise reach the terminal), and joiners and variation selectors
+/// are left out (see [`display_key`]).
 pub(crate) fn sanitize(line: &str) -> String {
     let mut out = String::with_capacity(line.len());
     for c in line.chars() {
         match c {
             '\t' => out.push_str("    "),
+            c if is_joiner(c) => {}
             c if c.is_control() => {
                 let mut buf = [0u8; 4];
                 for b in c.encode_utf8(&mut buf).bytes() {
@@ -128,6 +170,20 @@ mod tests {
         assert_eq!(thousands(999), "999");
         assert_eq!(thousands(1000), "1,000");
         assert_eq!(thousands(1_234_567), "1,234,567");
+    }
+
+    #[test]
+    fn middle_truncation_keeps_both_ends() {
+        assert_eq!(truncate_middle("abcdef", 6), "abcdef");
+        assert_eq!(truncate_middle("LLLLLLLLLL1", 7), "LLL…LL1");
+        assert_eq!(truncate_middle("LLLLLLLLLL2", 7), "LLL…LL2");
+        assert!(text_width(&truncate_middle("日本語の長いキー", 7)) <= 7);
+    }
+
+    #[test]
+    fn joiners_are_left_out() {
+        assert_eq!(display_key("a\u{1f469}\u{200d}\u{1f4bb}b".as_bytes()), "a\u{1f469}\u{1f4bb}b");
+        assert_eq!(sanitize("\u{2764}\u{fe0f}"), "\u{2764}");
     }
 
     #[test]

@@ -1,88 +1,89 @@
 //! Drawing: a pure function of the state. [`render`] takes the app by shared reference, so
-//! drawing can never change what it draws; [`layout`] is shared with the app, which needs the
-//! same rectangles to know how many keys fit and where a click landed.
+//! drawing can never change what it draws. The screen is drawn first, then the overlays from the
+//! bottom of the stack up.
 
 use ratatui::Frame;
-use ratatui::layout::{Constraint, Layout, Rect};
+use ratatui::layout::Rect;
 use ratatui::style::{Modifier, Style};
 use ratatui::text::{Line, Span};
 use ratatui::widgets::Paragraph;
 
 use super::action::Action;
 use super::app::{App, Focus, Message, Screen};
-use super::key_list::InputKind;
+use super::key_list::{InputKind, ListView};
+use super::layout::{StatsStyle, layout};
+use super::overlay::Overlay;
 use super::page_view::PageFocus;
-use super::text::{human_bytes, thousands};
+use super::text::{display_key, human_bytes, text_width, thousands};
 use super::{command_bar, dialogs, editor, free_list, help, key_list, page_view, stats_pane, value_view};
-
-/// Where each part of the screen goes.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub(crate) struct Areas {
-    pub header: Rect,
-    /// Key list and value viewer together; the page and free-list screens use all of it.
-    pub body: Rect,
-    pub keys: Rect,
-    pub value: Rect,
-    pub stats: Rect,
-    pub bar: Rect,
-    pub hints: Rect,
-    /// The command output panel, over the lower part of the body.
-    pub output: Rect,
-}
-
-pub(crate) fn layout(area: Rect) -> Areas {
-    let [header, body, stats, bar, hints] = Layout::vertical([
-        Constraint::Length(1),
-        Constraint::Min(3),
-        Constraint::Length(stats_pane::HEIGHT),
-        Constraint::Length(1),
-        Constraint::Length(1),
-    ])
-    .areas(area);
-    let [keys, value] =
-        Layout::horizontal([Constraint::Percentage(40), Constraint::Percentage(60)]).areas(body);
-    let [_, output] = Layout::vertical([Constraint::Percentage(40), Constraint::Percentage(60)]).areas(body);
-    Areas { header, body, keys, value, stats, bar, hints, output }
-}
 
 pub(crate) fn render(app: &App, frame: &mut Frame) {
     let areas = layout(frame.area());
     let theme = &app.config.theme;
+    if areas.too_small {
+        dialogs::render_too_small(theme, frame, areas.full);
+        return;
+    }
 
     render_header(app, frame, areas.header);
     match app.screen {
         Screen::Browser => {
-            key_list::render(
-                &app.keys,
-                theme,
-                app.focus == Focus::Keys,
-                app.stats.key_count,
-                frame,
-                areas.keys,
-            );
+            let view = ListView {
+                list: &app.keys,
+                input: app.key_input(),
+                focused: app.focus == Focus::Keys,
+                key_count: app.stats.key_count,
+                counting: app.count.as_ref().map(|job| job.counted),
+            };
+            key_list::render(&view, theme, frame, areas.keys);
             value_view::render(&app.value, theme, app.focus == Focus::Value, frame, areas.value);
         }
         Screen::Pages => page_view::render(&app.pages, theme, frame, areas.body),
         Screen::FreeList => free_list::render(&app.free, theme, frame, areas.body),
     }
-    stats_pane::render(&app.stats, theme, frame, areas.stats);
+    match areas.stats_style {
+        StatsStyle::Pane(_) => stats_pane::render(&app.stats, theme, frame, areas.stats),
+        StatsStyle::Line => stats_pane::render_line(&app.stats, theme, frame, areas.stats),
+        StatsStyle::Hidden => {}
+    }
     render_bar(app, frame, areas.bar);
     render_hints(app, frame, areas.hints);
 
-    if app.command.output_open {
-        command_bar::render_output(&app.command, theme, frame, areas.output);
+    let filter = filter_words(app);
+    for overlay in &app.overlays {
+        match overlay {
+            Overlay::Help { scroll } => help::render(&app.config.keys, theme, *scroll, frame, areas.full),
+            Overlay::Check { state, scroll } => {
+                dialogs::render_check(state, theme, *scroll, frame, areas.body)
+            }
+            Overlay::Confirm(confirm) => dialogs::render_confirm(confirm, theme, frame, areas.body),
+            Overlay::Editor(editor) => editor::render(editor, theme, frame, areas.full),
+            Overlay::Command => command_bar::render_input(&app.command, theme, frame, areas.bar),
+            Overlay::Output => command_bar::render_output(&app.command, theme, frame, areas.output),
+            // Typed in the list's title (see key_list.rs).
+            Overlay::KeyInput(_) => {}
+            Overlay::KeyInfo => {
+                if let Some(row) = app.keys.selected_row() {
+                    dialogs::render_key_info(&row.key, row.value_len, theme, frame, areas.body);
+                }
+            }
+            Overlay::Copy => dialogs::render_copy(theme, frame, areas.body),
+            Overlay::Export { path } => dialogs::render_export(path, &filter, theme, frame, areas.body),
+            Overlay::ValueSearch(view) => {
+                dialogs::render_value_search(view, &filter, theme, frame, areas.body)
+            }
+        }
     }
-    if let Some(check) = &app.check {
-        dialogs::render_check(check, theme, app.check_scroll, frame, areas.body);
-    }
-    if let Some(confirm) = &app.confirm {
-        dialogs::render_confirm(confirm, theme, frame, areas.body);
-    }
-    if let Some(editor) = &app.editor {
-        editor::render(editor, theme, frame, frame.area());
-    }
-    if let Some(scroll) = app.help {
-        help::render(&app.config.keys, theme, scroll, frame, frame.area());
+}
+
+/// "the filter selects" in words, for the export and the search.
+fn filter_words(app: &App) -> String {
+    let filter = &app.keys.filter;
+    if filter.is_empty() {
+        format!("of the whole store ({})", thousands(app.stats.key_count))
+    } else {
+        let count = app.keys.total.map(|t| format!(", {}", thousands(t))).unwrap_or_default();
+        format!("the filter selects ({} \"{}\"{count})", filter.mode.name(), display_key(&filter.pattern))
     }
 }
 
@@ -113,22 +114,24 @@ fn render_header(app: &App, frame: &mut Frame, area: Rect) {
     if let Some(reason) = app.store.poison_reason() {
         spans.push(Span::styled(format!(" writes refused: {reason} "), Style::new().fg(theme.error)));
     }
+    if let Some(job) = &app.export {
+        spans.push(Span::styled(
+            format!(" exporting: {} pairs… (esc stops) ", thousands(job.count)),
+            Style::new().fg(theme.info),
+        ));
+    }
     frame.render_widget(Paragraph::new(Line::from(spans)), area);
 }
 
 fn render_bar(app: &App, frame: &mut Frame, area: Rect) {
     let theme = &app.config.theme;
-    if app.command.active {
-        command_bar::render_input(&app.command, theme, frame, area);
-        return;
-    }
-    let line = match (&app.message, &app.keys.input) {
+    let line = match (&app.message, app.key_input()) {
         (Some(Message::Error(text)), _) => Line::styled(format!(" {text}"), Style::new().fg(theme.error)),
         (Some(Message::Info(text)), _) => Line::styled(format!(" {text}"), Style::new().fg(theme.info)),
         (None, Some(input)) => Line::styled(
             match input.kind {
                 InputKind::Filter => {
-                    " type a prefix · enter shows only keys starting with it · esc clears the filter"
+                    " the list follows the typing · tab: prefix, contains, glob (* ?) · enter keeps · esc undoes"
                 }
                 InputKind::Seek => " type a key · enter jumps to the first key at or after it · esc cancels",
             },
@@ -145,69 +148,117 @@ fn render_bar(app: &App, frame: &mut Frame, area: Rect) {
     frame.render_widget(Paragraph::new(line), area);
 }
 
+/// Hints: fixed keys with their labels, and actions (shown with their bound key) with theirs.
+type Hints = (&'static [(&'static str, &'static str)], &'static [(Action, &'static str)]);
+
+/// The hint line's actions for what is on top.
+fn hint_actions(app: &App) -> Hints {
+    match app.top() {
+        Some(Overlay::Help { .. }) => (&[], &[(Action::Close, "close"), (Action::Down, "scroll")]),
+        Some(Overlay::Editor(_)) => (&[("ctrl-s", "save"), ("esc", "cancel")], &[]),
+        Some(Overlay::Command) => (&[("enter", "run"), ("up/down", "history"), ("esc", "cancel")], &[]),
+        Some(Overlay::Output) => (
+            &[],
+            &[
+                (Action::Close, "close"),
+                (Action::Down, "scroll"),
+                (Action::Command, "command"),
+                (Action::Quit, "quit"),
+            ],
+        ),
+        Some(Overlay::KeyInput(_)) => {
+            (&[("enter", "keep"), ("esc", "cancel"), ("tab", "mode"), ("up/down", "move")], &[])
+        }
+        Some(Overlay::Confirm(_)) => (&[("y enter", "delete"), ("n esc", "keep")], &[]),
+        Some(Overlay::Copy) => (&[("k", "key"), ("v", "value"), ("p", "PUT"), ("esc", "cancel")], &[]),
+        Some(Overlay::Export { .. } | Overlay::ValueSearch(_) | Overlay::KeyInfo | Overlay::Check { .. }) => {
+            (&[("esc", "close")], &[])
+        }
+        None => match app.screen {
+            Screen::Browser => (
+                &[],
+                &[
+                    (Action::Quit, "quit"),
+                    (Action::Help, "help"),
+                    (Action::Filter, "filter"),
+                    (Action::CycleView, "view"),
+                    (Action::Edit, "edit"),
+                    (Action::Add, "add"),
+                    (Action::Delete, "delete"),
+                    (Action::Pages, "pages"),
+                    (Action::FreeList, "free"),
+                    (Action::Check, "check"),
+                    (Action::Copy, "copy"),
+                    (Action::Pager, "pager"),
+                    (Action::SearchValues, "search"),
+                ],
+            ),
+            Screen::Pages if app.pages.focus == PageFocus::Detail => (
+                &[],
+                &[
+                    (Action::Close, "map"),
+                    (Action::Down, "scroll"),
+                    (Action::Help, "help"),
+                    (Action::Quit, "quit"),
+                ],
+            ),
+            Screen::Pages => (
+                &[("arrows", "move"), ("0-9 enter", "go to page")],
+                &[
+                    (Action::Close, "back"),
+                    (Action::Enter, "detail"),
+                    (Action::FreeList, "free list"),
+                    (Action::Help, "help"),
+                    (Action::Quit, "quit"),
+                ],
+            ),
+            Screen::FreeList => (
+                &[],
+                &[
+                    (Action::Close, "back"),
+                    (Action::Enter, "show page"),
+                    (Action::Pages, "page map"),
+                    (Action::Help, "help"),
+                    (Action::Quit, "quit"),
+                ],
+            ),
+        },
+    }
+}
+
+/// The hints that fit in the width; when some do not, the line ends with the help key, which
+/// lists them all.
 fn render_hints(app: &App, frame: &mut Frame, area: Rect) {
     let theme = &app.config.theme;
     let keys = &app.config.keys;
-    let actions: &[(Action, &str)] = if app.help.is_some() {
-        &[(Action::Close, "close"), (Action::Down, "scroll")]
-    } else if app.editor.is_some() {
-        &[]
-    } else {
-        match app.screen {
-            Screen::Browser => &[
-                (Action::Quit, "quit"),
-                (Action::Help, "help"),
-                (Action::Filter, "filter"),
-                (Action::Command, "command"),
-                (Action::CycleView, "view"),
-                (Action::Edit, "edit"),
-                (Action::Add, "add"),
-                (Action::Delete, "delete"),
-                (Action::Pages, "pages"),
-                (Action::FreeList, "free"),
-                (Action::Check, "check"),
-            ],
-            Screen::Pages if app.pages.focus == PageFocus::Detail => &[
-                (Action::Close, "map"),
-                (Action::Down, "scroll"),
-                (Action::Help, "help"),
-                (Action::Quit, "quit"),
-            ],
-            Screen::Pages => &[
-                (Action::Close, "back"),
-                (Action::Enter, "detail"),
-                (Action::FreeList, "free list"),
-                (Action::Help, "help"),
-                (Action::Quit, "quit"),
-            ],
-            Screen::FreeList => &[
-                (Action::Close, "back"),
-                (Action::Enter, "show page"),
-                (Action::Pages, "page map"),
-                (Action::Help, "help"),
-                (Action::Quit, "quit"),
-            ],
-        }
-    };
-    let mut spans = Vec::new();
-    if app.screen == Screen::Pages && app.pages.focus == PageFocus::Map && app.help.is_none() {
-        spans.push(Span::styled(" arrows", Style::new().fg(theme.accent)));
-        spans.push(Span::styled(" move", Style::new().fg(theme.dim)));
-        spans.push(Span::styled("  0-9 enter", Style::new().fg(theme.accent)));
-        spans.push(Span::styled(" go to page", Style::new().fg(theme.dim)));
-    }
-    if app.editor.is_some() {
-        spans.push(Span::styled(" ctrl-s", Style::new().fg(theme.accent)));
-        spans.push(Span::styled(" save", Style::new().fg(theme.dim)));
-        spans.push(Span::styled("  esc", Style::new().fg(theme.accent)));
-        spans.push(Span::styled(" cancel", Style::new().fg(theme.dim)));
-    }
+    let (fixed, actions) = hint_actions(app);
+    let mut items: Vec<(String, &str)> = fixed.iter().map(|(k, l)| ((*k).to_owned(), *l)).collect();
     for (action, label) in actions {
         if let Some(key) = keys.hint(*action) {
-            let gap = if spans.is_empty() { " " } else { "  " };
-            spans.push(Span::styled(format!("{gap}{key}"), Style::new().fg(theme.accent)));
-            spans.push(Span::styled(format!(" {label}"), Style::new().fg(theme.dim)));
+            items.push((key, label));
         }
+    }
+    let width = area.width as usize;
+    let help = keys.hint(Action::Help).map(|k| format!("  {k} more"));
+    let help_width = help.as_deref().map_or(0, text_width);
+    let total: usize = items.iter().map(|(k, l)| text_width(k) + text_width(l) + 3).sum();
+    let room = if total + 1 > width { width.saturating_sub(help_width) } else { width };
+    let mut spans = Vec::new();
+    let mut used = 0;
+    let mut cut = false;
+    for (key, label) in items {
+        let gap = if spans.is_empty() { " " } else { "  " };
+        let w = gap.len() + text_width(&key) + 1 + text_width(label);
+        if used + w > room {
+            cut = true;
+            break;
+        }
+        used += w;
+        spans.push(Span::styled(format!("{gap}{key}"), Style::new().fg(theme.accent)));
+        spans.push(Span::styled(format!(" {label}"), Style::new().fg(theme.dim)));
+    }
+    if cut && let Some(help) = help {
+        spans.push(Span::styled(help, Style::new().fg(theme.accent)));
     }
     frame.render_widget(Paragraph::new(Line::from(spans)), area);
 }

@@ -1,6 +1,7 @@
-//! The value viewer: text, pretty-printed JSON or a hex dump of the selected key's value. Only a
-//! preview of at most [`PREVIEW_BYTES`] is ever read, so a value of many MiB costs no more than a
-//! small one.
+//! The value viewer: text, pretty-printed JSON, a hex dump, or what a decoder (base64, gzip,
+//! zstd, MessagePack, CBOR) makes of the value. Only a window of at most [`PREVIEW_BYTES`] is read
+//! at a time, so a value of many MiB costs no more than a small one; `]` and `[` move the window
+//! through a larger value. Decoding reads the whole value, up to [`DECODE_MAX_INPUT`].
 
 use ratatui::Frame;
 use ratatui::layout::Rect;
@@ -9,10 +10,12 @@ use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Borders, Paragraph};
 
 use super::config::Theme;
-use super::text::{char_width, escape_key, human_bytes, sanitize, truncate};
+use super::decode::{DECODE_MAX_INPUT, Decoded, Decoder};
+use super::text::{char_width, display_key, human_bytes, sanitize, truncate};
 use crate::{KVStore, Result};
 
-/// The most bytes of a value read for the viewer: a value above it is shown as a preview.
+/// The most bytes of a value read for the viewer at a time: a longer value is shown a window at a
+/// time.
 pub(crate) const PREVIEW_BYTES: usize = 64 * 1024;
 
 /// What the bytes look like.
@@ -28,12 +31,14 @@ pub(crate) enum Detected {
 /// How the bytes are shown: `t` cycles through these.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub(crate) enum ViewMode {
-    /// As detected: JSON pretty-printed, text as text, anything else as hex.
+    /// As detected: a decoder the bytes ask for, JSON pretty-printed, text as text, anything
+    /// else as hex.
     #[default]
     Auto,
     Text,
     Hex,
     Json,
+    Decode(Decoder),
 }
 
 impl ViewMode {
@@ -42,12 +47,16 @@ impl ViewMode {
             ViewMode::Auto => ViewMode::Text,
             ViewMode::Text => ViewMode::Hex,
             ViewMode::Hex => ViewMode::Json,
-            ViewMode::Json => ViewMode::Auto,
+            ViewMode::Json => ViewMode::Decode(Decoder::ALL[0]),
+            ViewMode::Decode(d) => match Decoder::ALL.iter().position(|x| *x == d) {
+                Some(i) if i + 1 < Decoder::ALL.len() => ViewMode::Decode(Decoder::ALL[i + 1]),
+                _ => ViewMode::Auto,
+            },
         }
     }
 }
 
-/// The mode actually drawn, once `Auto` is resolved.
+/// The mode actually drawn, once `Auto` is resolved and a decoder has run.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Shown {
     Text,
@@ -63,6 +72,24 @@ impl Shown {
             Shown::Json => "json",
         }
     }
+
+    fn of(detected: Detected) -> Shown {
+        match detected {
+            Detected::Json => Shown::Json,
+            Detected::Binary => Shown::Hex,
+            Detected::Text | Detected::Empty => Shown::Text,
+        }
+    }
+}
+
+/// A decoder's result, kept for the value on screen.
+#[derive(Debug, Clone)]
+struct DecodedView {
+    decoder: Decoder,
+    /// The decoded bytes (a document is kept as its JSON text), or why decoding failed.
+    result: std::result::Result<Vec<u8>, String>,
+    shown: Shown,
+    cut: bool,
 }
 
 #[derive(Debug, Default)]
@@ -71,10 +98,13 @@ pub(crate) struct ValueView {
     pub key: Option<Vec<u8>>,
     /// The whole value's length.
     pub total_len: u64,
-    /// The first bytes of the value, at most [`PREVIEW_BYTES`].
+    /// Where the window starts in the value.
+    pub offset: u64,
+    /// The window's bytes: at most [`PREVIEW_BYTES`] from `offset`.
     pub bytes: Vec<u8>,
     pub detected: Detected,
     pub mode: ViewMode,
+    decoded: Option<DecodedView>,
     /// Text and JSON lines, wrapped to `width` (hex lines are made when drawn).
     lines: Vec<Line<'static>>,
     pub scroll: usize,
@@ -84,79 +114,197 @@ pub(crate) struct ValueView {
 }
 
 impl ValueView {
-    /// Reads the preview of `key`'s value.
+    /// Reads the first window of `key`'s value.
     pub(crate) fn load(&mut self, store: &KVStore, key: Option<&[u8]>, theme: &Theme) -> Result<()> {
         self.key = key.map(<[u8]>::to_vec);
+        self.offset = 0;
+        self.read_window(store)?;
+        self.decode(store);
+        self.rebuild(theme);
+        Ok(())
+    }
+
+    fn read_window(&mut self, store: &KVStore) -> Result<()> {
         self.scroll = 0;
         self.error = None;
         self.bytes.clear();
         self.total_len = 0;
-        if let Some(key) = key {
+        self.decoded = None;
+        if let Some(key) = &self.key {
+            let start = usize::try_from(self.offset).unwrap_or(usize::MAX);
             // Between the listing and this read the key may have gone: show it as missing.
-            match store.get_prefix(key, PREVIEW_BYTES)? {
-                Some(bytes) => {
-                    self.total_len = store.value_len(key)?.unwrap_or(bytes.len() as u64);
+            match store.get_prefix(key, start.saturating_add(PREVIEW_BYTES))? {
+                Some(mut bytes) => {
+                    self.total_len =
+                        store.value_len(key)?.unwrap_or(u64::try_from(bytes.len()).unwrap_or(u64::MAX));
+                    bytes.drain(..start.min(bytes.len()));
                     self.bytes = bytes;
                 }
                 None => self.error = Some("the key is gone (deleted meanwhile); press r to reload".into()),
             }
         }
         self.detected = detect(&self.bytes, self.is_whole());
-        self.rebuild(theme);
         Ok(())
+    }
+
+    /// Moves the window through a value longer than [`PREVIEW_BYTES`]: `forward` or back by one
+    /// window. Returns false when there is nothing further that way.
+    pub(crate) fn move_window(&mut self, store: &KVStore, forward: bool, theme: &Theme) -> Result<bool> {
+        let step = PREVIEW_BYTES as u64;
+        let next = if forward {
+            let next = self.offset + step;
+            if next >= self.total_len {
+                return Ok(false);
+            }
+            next
+        } else {
+            if self.offset == 0 {
+                return Ok(false);
+            }
+            self.offset.saturating_sub(step)
+        };
+        self.offset = next;
+        self.read_window(store)?;
+        self.decode(store);
+        self.rebuild(theme);
+        Ok(true)
     }
 
     pub(crate) fn clear(&mut self, theme: &Theme) {
         self.key = None;
         self.bytes.clear();
         self.total_len = 0;
+        self.offset = 0;
         self.error = None;
+        self.decoded = None;
         self.detected = Detected::Empty;
         self.rebuild(theme);
     }
 
-    /// Whether the preview is the whole value.
+    /// Whether the window is the whole value.
     pub(crate) fn is_whole(&self) -> bool {
-        self.bytes.len() as u64 >= self.total_len
+        self.offset == 0 && self.bytes.len() as u64 >= self.total_len
     }
 
-    fn shown(&self) -> Shown {
-        match (self.mode, self.detected) {
-            (ViewMode::Text, _) => Shown::Text,
-            (ViewMode::Hex, _) => Shown::Hex,
-            (ViewMode::Json, _) => Shown::Json,
-            (ViewMode::Auto, Detected::Json) => Shown::Json,
-            (ViewMode::Auto, Detected::Binary) => Shown::Hex,
-            (ViewMode::Auto, Detected::Text | Detected::Empty) => Shown::Text,
+    /// The decoder the mode asks for (in auto mode, the one the bytes ask for).
+    fn decoder(&self) -> Option<Decoder> {
+        match self.mode {
+            ViewMode::Decode(d) => Some(d),
+            ViewMode::Auto if self.offset == 0 => Decoder::detect(&self.bytes),
+            _ => None,
         }
     }
 
-    pub(crate) fn cycle_mode(&mut self, theme: &Theme) {
+    /// Runs the decoder on the whole value (read again when the window is not all of it).
+    fn decode(&mut self, store: &KVStore) {
+        self.decoded = None;
+        let (Some(decoder), Some(key)) = (self.decoder(), &self.key) else { return };
+        let whole = if self.is_whole() {
+            Ok(self.bytes.clone())
+        } else if self.total_len > DECODE_MAX_INPUT {
+            Err(format!(
+                "the value is {}; decoders read values up to {} (v shows the whole value in $PAGER)",
+                human_bytes(self.total_len),
+                human_bytes(DECODE_MAX_INPUT)
+            ))
+        } else {
+            match store.get(key) {
+                Ok(Some(bytes)) => Ok(bytes),
+                Ok(None) => Err("the key is gone (deleted meanwhile)".to_owned()),
+                Err(e) => Err(e.to_string()),
+            }
+        };
+        let view = match whole.and_then(|bytes| decoder.decode(&bytes)) {
+            Ok(output) => {
+                let (bytes, shown) = match output.decoded {
+                    Decoded::Bytes(bytes) => {
+                        let shown = Shown::of(detect(&bytes, !output.cut));
+                        (bytes, shown)
+                    }
+                    Decoded::Json(value) => (serde_json::to_vec(&value).unwrap_or_default(), Shown::Json),
+                };
+                DecodedView { decoder, result: Ok(bytes), shown, cut: output.cut }
+            }
+            Err(e) => DecodedView { decoder, result: Err(e), shown: Shown::Hex, cut: false },
+        };
+        self.decoded = Some(view);
+    }
+
+    fn shown(&self) -> Shown {
+        if let Some(decoded) = &self.decoded {
+            return decoded.shown;
+        }
+        match self.mode {
+            ViewMode::Text => Shown::Text,
+            ViewMode::Hex => Shown::Hex,
+            ViewMode::Json => Shown::Json,
+            ViewMode::Auto | ViewMode::Decode(_) => Shown::of(self.detected),
+        }
+    }
+
+    /// The bytes drawn: the decoded ones, or the window (also when decoding failed).
+    fn shown_bytes(&self) -> &[u8] {
+        match &self.decoded {
+            Some(DecodedView { result: Ok(bytes), .. }) => bytes,
+            _ => &self.bytes,
+        }
+    }
+
+    /// What the footer says is shown: `json (auto)`, `gzip → text`, ...
+    fn mode_label(&self) -> String {
+        let shown = self.shown().name();
+        match (&self.decoded, self.mode) {
+            (Some(DecodedView { result: Err(_), decoder, .. }), _) => {
+                format!("{} failed · hex", decoder.name())
+            }
+            (Some(d), ViewMode::Auto) => format!("{} → {shown} (auto)", d.decoder.name()),
+            (Some(d), _) => format!("{} → {shown}", d.decoder.name()),
+            (None, ViewMode::Auto) => format!("{shown} (auto)"),
+            (None, _) => shown.to_owned(),
+        }
+    }
+
+    pub(crate) fn cycle_mode(&mut self, store: &KVStore, theme: &Theme) {
         self.mode = self.mode.next();
         self.scroll = 0;
+        self.decode(store);
         self.rebuild(theme);
     }
 
     /// Lays the text out again (after a load, a mode change or a resize).
     pub(crate) fn rebuild(&mut self, theme: &Theme) {
         let width = self.width.max(1);
-        self.lines = match self.shown() {
-            Shown::Hex => Vec::new(),
-            Shown::Text => wrap_all(text_lines(&self.bytes, theme), width),
+        let mut lines = Vec::new();
+        if let Some(DecodedView { result: Err(e), .. }) = &self.decoded {
+            lines.push(vec![Span::styled(
+                format!("({e}; shown as hex)"),
+                Style::new().fg(theme.error).add_modifier(Modifier::ITALIC),
+            )]);
+        }
+        if let Some(DecodedView { cut: true, .. }) = &self.decoded {
+            lines.push(vec![Span::styled(
+                "(decoded output cut: the value is cut or damaged, or it decodes to more than 16 MiB)",
+                Style::new().fg(theme.error).add_modifier(Modifier::ITALIC),
+            )]);
+        }
+        let bytes = self.shown_bytes();
+        match self.shown() {
+            Shown::Hex => {}
+            Shown::Text => lines.extend(text_lines(bytes, theme)),
             Shown::Json => {
-                let mut lines = Vec::new();
-                if self.detected != Detected::Json {
+                let is_json = self.decoded.is_some() || self.detected == Detected::Json;
+                if is_json {
+                    lines.extend(json_lines(bytes, theme));
+                } else {
                     lines.push(vec![Span::styled(
                         "(not JSON; shown as text)",
                         Style::new().fg(theme.error).add_modifier(Modifier::ITALIC),
                     )]);
-                    lines.extend(text_lines(&self.bytes, theme));
-                } else {
-                    lines = json_lines(&self.bytes, theme);
+                    lines.extend(text_lines(bytes, theme));
                 }
-                wrap_all(lines, width)
             }
-        };
+        }
+        self.lines = wrap_all(lines, width);
         self.scroll = self.scroll.min(self.max_scroll());
     }
 
@@ -175,7 +323,7 @@ impl ValueView {
 
     fn line_count(&self) -> usize {
         match self.shown() {
-            Shown::Hex => self.bytes.len().div_ceil(self.hex_bytes_per_line()),
+            Shown::Hex => self.lines.len() + self.shown_bytes().len().div_ceil(self.hex_bytes_per_line()),
             _ => self.lines.len(),
         }
     }
@@ -338,7 +486,7 @@ fn json_lines(bytes: &[u8], theme: &Theme) -> Vec<Vec<Span<'static>>> {
 }
 
 /// Cuts each line into rows of at most `width` columns, keeping the spans' styles.
-fn wrap_all(lines: Vec<Vec<Span<'static>>>, width: usize) -> Vec<Line<'static>> {
+pub(crate) fn wrap_all(lines: Vec<Vec<Span<'static>>>, width: usize) -> Vec<Line<'static>> {
     let mut out = Vec::with_capacity(lines.len());
     for spans in lines {
         let mut row: Vec<Span<'static>> = Vec::new();
@@ -367,7 +515,14 @@ fn wrap_all(lines: Vec<Vec<Span<'static>>>, width: usize) -> Vec<Line<'static>> 
 }
 
 /// Rows `from..from + count` of the hex dump: offset, bytes in hex, the same bytes as ASCII.
-fn hex_lines(bytes: &[u8], per_line: usize, from: usize, count: usize, theme: &Theme) -> Vec<Line<'static>> {
+fn hex_lines(
+    bytes: &[u8],
+    per_line: usize,
+    from: usize,
+    count: usize,
+    base: u64,
+    theme: &Theme,
+) -> Vec<Line<'static>> {
     let mut out = Vec::with_capacity(count);
     for (row, chunk) in bytes.chunks(per_line).enumerate().skip(from).take(count) {
         let mut hex = String::with_capacity(per_line * 3 + 1);
@@ -383,7 +538,7 @@ fn hex_lines(bytes: &[u8], per_line: usize, from: usize, count: usize, theme: &T
         let ascii: String =
             chunk.iter().map(|b| if b.is_ascii_graphic() || *b == b' ' { *b as char } else { '.' }).collect();
         out.push(Line::from(vec![
-            Span::styled(format!("{:08x}", row * per_line), Style::new().fg(theme.dim)),
+            Span::styled(format!("{:08x}", base + (row * per_line) as u64), Style::new().fg(theme.dim)),
             Span::raw("  "),
             Span::raw(hex),
             Span::styled("│", Style::new().fg(theme.dim)),
@@ -398,20 +553,36 @@ pub(crate) fn render(view: &ValueView, theme: &Theme, focused: bool, frame: &mut
     let border = if focused { theme.focus } else { theme.border };
     let title_width = (area.width as usize).saturating_sub(12);
     let title = match &view.key {
-        Some(key) => format!(" {} ", truncate(&escape_key(key), title_width)),
+        Some(key) if key.is_empty() => " \"\" (the empty key) ".to_owned(),
+        Some(key) => format!(" {} ", truncate(&display_key(key), title_width)),
         None => " value ".to_owned(),
     };
-    let shown = view.shown();
-    let mode = match view.mode {
-        ViewMode::Auto => format!("{} (auto)", shown.name()),
-        _ => shown.name().to_owned(),
-    };
-    let size = if view.is_whole() {
-        human_bytes(view.total_len)
+    let (size, keys) = if view.is_whole() {
+        (human_bytes(view.total_len), "")
     } else {
-        format!("showing {} of {}", human_bytes(view.bytes.len() as u64), human_bytes(view.total_len))
+        let start = view.offset;
+        let end = start + view.bytes.len() as u64;
+        let window = if start == 0 {
+            format!("showing {}", human_bytes(end))
+        } else {
+            format!("bytes {}–{}", human_bytes(start), human_bytes(end))
+        };
+        (format!("{window} of {}", human_bytes(view.total_len)), " · ] [ move")
     };
-    let footer = if view.key.is_some() { format!(" {mode} · {size} ") } else { String::new() };
+    // The longest footer that fits the border.
+    let room = (area.width as usize).saturating_sub(4);
+    let footer = if view.key.is_none() {
+        String::new()
+    } else {
+        [
+            format!(" {} · {size}{keys} ", view.mode_label()),
+            format!(" {} · {size} ", view.mode_label()),
+            format!(" {size} "),
+        ]
+        .into_iter()
+        .find(|f| super::text::text_width(f) <= room)
+        .unwrap_or_default()
+    };
     let block = Block::default()
         .borders(Borders::ALL)
         .border_style(Style::new().fg(border))
@@ -427,8 +598,15 @@ pub(crate) fn render(view: &ValueView, theme: &Theme, focused: bool, frame: &mut
         vec![Line::styled("(no key selected)", Style::new().fg(theme.dim))]
     } else if view.bytes.is_empty() {
         vec![Line::styled("(empty value)", Style::new().fg(theme.dim))]
-    } else if shown == Shown::Hex {
-        hex_lines(&view.bytes, view.hex_bytes_per_line(), view.scroll, height, theme)
+    } else if view.shown() == Shown::Hex {
+        // Notes first, then the dump.
+        let notes = view.lines.len();
+        let mut out: Vec<Line<'static>> = view.lines.iter().skip(view.scroll).take(height).cloned().collect();
+        let from = view.scroll.saturating_sub(notes);
+        let rows = height.saturating_sub(out.len());
+        let base = if view.decoded.is_some() { 0 } else { view.offset };
+        out.extend(hex_lines(view.shown_bytes(), view.hex_bytes_per_line(), from, rows, base, theme));
+        out
     } else {
         view.lines.iter().skip(view.scroll).take(height).cloned().collect()
     };
@@ -487,7 +665,7 @@ mod tests {
     #[test]
     fn hex_dump() {
         let theme = Theme::default();
-        let lines = hex_lines(b"Hello, hex world!\x00\xff", 16, 0, 10, &theme);
+        let lines = hex_lines(b"Hello, hex world!\x00\xff", 16, 0, 10, 0, &theme);
         assert_eq!(
             plain(&lines),
             vec![
