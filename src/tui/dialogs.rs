@@ -218,7 +218,7 @@ pub(crate) fn render_export(path: &str, filter: &str, theme: &Theme, frame: &mut
 
 /// `F`: the text to look for, then the search's progress and matches.
 pub(crate) fn render_value_search(
-    view: &super::overlay::SearchView,
+    view: &super::search::SearchView,
     filter: &str,
     theme: &Theme,
     frame: &mut Frame,

@@ -535,18 +535,24 @@ impl Input {
 
     fn poll(&self, timeout: Option<Duration>) -> io::Result<(bool, bool)> {
         let wake: BorrowedFd<'_> = self.signals.wake.as_fd();
-        let mut fds = [PollFd::new(&self.stdin, PollFlags::IN), PollFd::from_borrowed_fd(wake, PollFlags::IN)];
+        let mut fds =
+            [PollFd::new(&self.stdin, PollFlags::IN), PollFd::from_borrowed_fd(wake, PollFlags::IN)];
         // Round up, so a wait of 0.5 ms does not spin.
         let timeout = timeout.map(|t| {
-            let t = Duration::from_micros(u64::try_from(t.as_micros().div_ceil(1000) * 1000).unwrap_or(u64::MAX));
-            Timespec { tv_sec: i64::try_from(t.as_secs()).unwrap_or(i64::MAX), tv_nsec: i64::from(t.subsec_nanos()) }
+            let t =
+                Duration::from_micros(u64::try_from(t.as_micros().div_ceil(1000) * 1000).unwrap_or(u64::MAX));
+            Timespec {
+                tv_sec: i64::try_from(t.as_secs()).unwrap_or(i64::MAX),
+                tv_nsec: i64::from(t.subsec_nanos()),
+            }
         });
         match rustix::event::poll(&mut fds, timeout.as_ref()) {
             Ok(_) => {}
             Err(rustix::io::Errno::INTR) => return Ok((false, true)),
             Err(e) => return Err(e.into()),
         }
-        let ready = |fd: &PollFd<'_>| fd.revents().intersects(PollFlags::IN | PollFlags::HUP | PollFlags::ERR);
+        let ready =
+            |fd: &PollFd<'_>| fd.revents().intersects(PollFlags::IN | PollFlags::HUP | PollFlags::ERR);
         Ok((ready(&fds[0]), ready(&fds[1])))
     }
 

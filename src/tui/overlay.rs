@@ -6,7 +6,7 @@
 use super::dialogs::{CheckState, ConfirmDelete};
 use super::editor::Editor;
 use super::key_list::Input;
-use super::search::ValueSearch;
+use super::search::SearchView;
 
 /// One overlay and its state.
 #[derive(Debug)]
@@ -33,19 +33,6 @@ pub(crate) enum Overlay {
     Export { path: String },
     /// `F`: the text to look for in values, then the search and its matches.
     ValueSearch(SearchView),
-}
-
-/// The value search overlay.
-#[derive(Debug, Default)]
-pub(crate) struct SearchView {
-    /// What is being typed (before the search starts).
-    pub text: String,
-    /// The search, once started.
-    pub job: Option<ValueSearch>,
-    /// The selected match.
-    pub selected: usize,
-    /// The search was stopped with Esc before it ended.
-    pub stopped: bool,
 }
 
 impl Overlay {

@@ -285,6 +285,19 @@ impl ValueSearch {
     }
 }
 
+/// The value search overlay.
+#[derive(Debug, Default)]
+pub(crate) struct SearchView {
+    /// What is being typed (before the search starts).
+    pub text: String,
+    /// The search, once started.
+    pub job: Option<ValueSearch>,
+    /// The selected match.
+    pub selected: usize,
+    /// The search was stopped with Esc before it ended.
+    pub stopped: bool,
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
