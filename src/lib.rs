@@ -35,7 +35,6 @@ mod store;
 #[cfg(feature = "fault-injection")]
 #[doc(hidden)]
 pub mod test_support;
-/// The full-screen browser of `wkstore-tui`.
 #[cfg(feature = "tui")]
 pub mod tui;
 mod wal;

@@ -2,7 +2,7 @@
 //! integrity check and a command bar running the command language.
 //!
 //! The parts follow the usual shape of a ratatui program: `app.rs` holds the state and turns
-//! events into [`action`]s through the key map, handing them to the overlay on top of one stack
+//! events into actions (`action.rs`) through the key map, handing them to the overlay on top of one stack
 //! (`overlay.rs`) or to the screen; `ui.rs` draws the state and cannot change it; `layout.rs`
 //! places the parts for both; one file per pane (`key_list.rs`, `value_view.rs`, `stats_pane.rs`,
 //! `page_view.rs`, `free_list.rs`, `command_bar.rs`, `editor.rs`, `help.rs`, `dialogs.rs`);
