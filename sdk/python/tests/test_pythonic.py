@@ -196,9 +196,10 @@ class Mapping(ServerTestCase):
         kv.put_many({"b": b"\xff"})
         self.assertEqual((kv["a"], kv.get("b"), len(kv), [k for k in kv]), ("1", b"\xff", 2, ["a", "b"]))
         kv.execute("COUNT;")
-        # The access log names each request's client address: one address, one connection.
-        lines = [line for line in server.log().splitlines() if " /api/" in line]
-        clients = {line.split(" INFO ")[1].split()[0] for line in lines}
+        # The access log names each request's client address (`client=ADDR:PORT`): one address,
+        # one connection.
+        lines = [line for line in server.log().splitlines() if 'route="/api/' in line]
+        clients = {line.split("client=")[1].split()[0] for line in lines}
         self.assertEqual(len(lines), 8, "\n".join(lines))
         self.assertEqual(len(clients), 1, clients)
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import base64
 import binascii
-import re
 from typing import Any, List, Optional, Tuple, Union
 
 from .errors import ServerError
@@ -74,83 +73,75 @@ def decode_results(value: Any) -> Any:
 
 # ------------------------------------------------------------------ the execute status string
 #
-# `/api/execute` answers, as the original server did, one string for a whole script: for each
-# statement `"<statement>: <answer>;"`, joined by single spaces, where <statement> is the
-# statement as the language writes it back (keyword first, strings quoted with `\"` escapes,
-# never a line break, a `;` or `: ` outside a string) and a statement that does not parse reads
-# `"Error: line L, column C: <message>;"`. An answer is free text and may itself hold `;" "`:
-# a piece ends at the first `;" "` that is followed by something that starts a piece.
+# `/api/execute` answers, as the original server did, one string for a whole script. The server
+# cuts the script into pieces at every `;` outside a string literal or a `--` comment (the text
+# after the last `;` is a piece too; an empty piece or a single space is skipped), runs each,
+# and answers `"<piece>: <answer>;"` for each, joined by single spaces: `"` + piece + `: ` +
+# answer + `;" "` + ... + `;"`. The piece is echoed as written, whitespace included; one that
+# is not a statement answers `Error: Unknown command`. The client knows its own script, so it
+# cuts it the same way and finds each piece's answer between its own text and the next one's.
 
-#: The first word of every statement of the language (docs/COMMANDS.md).
-_KEYWORDS = frozenset(
-    "PUT GET DEL COMPACT IDENTIFIER SCAN COUNT STATS PAGES PAGE FREELIST CHECK EXPORT IMPORT HELP".split()
-)
-_WORD = re.compile(r"[A-Z]+")
-_PARSE_ERROR = re.compile(r"Error: line \d+, column \d+: ")
 _SEPARATOR = ';" "'
 
 
-def _statement_end(status: str, start: int) -> Optional[int]:
-    """Where the ``: `` after a written-back statement starting at ``start`` is, or ``None``
-    when no statement starts there."""
-    word = _WORD.match(status, start)
-    if word is None or word.group() not in _KEYWORDS:
-        return None
-    i = word.end()
-    in_string = False
-    while i < len(status):
-        c = status[i]
-        if in_string:
+def split_script(script: str) -> List[str]:
+    """The pieces the server cuts ``script`` into, in order (see above)."""
+    pieces: List[str] = []
+    start = 0
+    in_string = in_comment = False
+    i = 0
+    while i < len(script):
+        c = script[i]
+        if in_comment:
+            in_comment = c != "\n"
+        elif in_string:
             if c == "\\":
                 i += 1
             elif c == '"':
                 in_string = False
         elif c == '"':
             in_string = True
-        elif c in ";\n":
-            return None
-        elif status.startswith(": ", i):
-            return i
+        elif c == "-" and script.startswith("--", i):
+            in_comment = True
+        elif c == ";":
+            pieces.append(script[start:i])
+            start = i + 1
         i += 1
-    return None
+    pieces.append(script[start:])
+    return [p for p in pieces if p not in ("", " ")]
 
 
-def _piece_starts(status: str, at: int) -> bool:
-    return _PARSE_ERROR.match(status, at) is not None or _statement_end(status, at) is not None
-
-
-def split_status(status: str) -> List[Tuple[Optional[str], str]]:
-    """``(statement, answer)`` for each statement of an ``/api/execute`` status string, in
-    order; the statement is ``None`` for one that did not parse (its answer is the parse error).
-    A failed statement's answer starts with ``Error: ``."""
-    if status == "":
+def split_status(status: str, script: str) -> List[Tuple[Optional[str], str]]:
+    """``(statement, answer)`` for each piece of ``script`` that holds a statement, in order,
+    from the ``/api/execute`` status string the server answered for it. The statement is the
+    piece without its surrounding whitespace; a piece of whitespace alone (the text after the
+    last ``;``, typically) is left out. A failed statement's answer starts with ``Error: ``."""
+    pieces = split_script(script)
+    if not pieces and status == "":
         return []
     if not (status.startswith('"') and status.endswith(';"')):
         raise ServerError(f"not an /api/execute status string: {status[:80]!r}")
-    pieces: List[Tuple[Optional[str], str]] = []
-    at = 1
     last = len(status) - 2
-    while True:
-        statement: Optional[str] = None
-        if _PARSE_ERROR.match(status, at):
-            answer_at = at
+    answers: List[Tuple[Optional[str], str]] = []
+    at = 1
+    for n, piece in enumerate(pieces):
+        head = piece + ": "
+        if not status.startswith(head, at):
+            raise ServerError(f"the /api/execute status does not answer {piece.strip()[:60]!r}")
+        answer_at = at + len(head)
+        if n + 1 < len(pieces):
+            sep = status.find(_SEPARATOR + pieces[n + 1] + ": ", answer_at)
         else:
-            end = _statement_end(status, at)
-            if end is None:
-                raise ServerError(f"not an /api/execute status string: {status[at : at + 80]!r}")
-            statement = status[at:end]
-            answer_at = end + 2
-        search = answer_at
-        while True:
-            sep = status.find(_SEPARATOR, search, last)
-            if sep == -1:
-                pieces.append((statement, status[answer_at:last]))
-                return pieces
-            if _piece_starts(status, sep + len(_SEPARATOR)):
-                pieces.append((statement, status[answer_at:sep]))
-                at = sep + len(_SEPARATOR)
-                break
-            search = sep + 1
+            sep = -1
+        # The server stops early only when its answer is over its size limit: the rest of the
+        # status is then this piece's answer.
+        end = last if sep == -1 or sep > last else sep
+        if piece.strip():
+            answers.append((piece.strip(), status[answer_at:end]))
+        if end == last:
+            break
+        at = end + len(_SEPARATOR)
+    return answers
 
 
 def succeeded(statement: Optional[str], answer: str) -> bool:

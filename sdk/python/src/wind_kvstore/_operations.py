@@ -165,7 +165,7 @@ class StoreOperations:
         """Runs statements of the command language; answers, as the original client did, JSON
         text ``{"cmd1": {"command": ..., "message": ...}, ...}``: one entry per statement, in
         order. A failed statement's message starts with ``Error: `` (the original left failed
-        statements out); one that did not parse has ``"command": ""``.
+        statements out); one the server does not know answers ``Error: Unknown command``.
 
         Built from the server's summary ``status``, which is meant for people: a message that
         itself contains ``;" "`` followed by a statement can be split wrongly. For exact typed
@@ -185,7 +185,7 @@ class StoreOperations:
 
     def _execute_status(self, command: str) -> List[Tuple[Optional[str], str]]:
         _not_empty("command", command, "execute")
-        return _codec.split_status(self._execute(command, results=False).string("status"))
+        return _codec.split_status(self._execute(command, results=False).string("status"), command)
 
     def _execute(self, command: str, *, results: bool) -> Reply:
         return self._request(
