@@ -144,7 +144,20 @@ fn scan(
     from: Option<&[u8]>,
     limit: u64,
 ) -> Result<ScanPage, CommandError> {
-    let limit = limit.clamp(1, MAX_SCAN_LIMIT);
+    Ok(scan_page(store, prefix, from, limit.clamp(1, MAX_SCAN_LIMIT), usize::MAX)?)
+}
+
+/// One page of `SCAN`: the pairs whose key starts with `prefix`, in key order from `from` (or
+/// from the prefix), at most `limit` of them and at most `max_bytes` of keys and values (a first
+/// pair larger than that ends the page before it: read it alone). `next` is the first key not
+/// shown. The server pages its answers with it.
+pub fn scan_page(
+    store: &KVStore,
+    prefix: Option<&[u8]>,
+    from: Option<&[u8]>,
+    limit: u64,
+    max_bytes: usize,
+) -> crate::Result<ScanPage> {
     let prefix_bytes = prefix.unwrap_or_default();
     let start = match from {
         Some(from) if from > prefix_bytes => from,
@@ -157,15 +170,20 @@ fn scan(
     }
     let start_bound = if start.is_empty() { Bound::Unbounded } else { Bound::Included(start.to_vec()) };
     let end_bound = end.map_or(Bound::Unbounded, Bound::Excluded);
+    let mut bytes = 0usize;
     for item in store.range_bounds(start_bound, end_bound) {
         let (key, value) = item?;
         if !key.starts_with(prefix_bytes) {
             break;
         }
-        if page.pairs.len() as u64 == limit {
+        let size = key.len() + value.len();
+        let full = u64::try_from(page.pairs.len()).unwrap_or(u64::MAX) >= limit
+            || bytes.saturating_add(size) > max_bytes;
+        if full {
             page.next = Some(key);
             break;
         }
+        bytes = bytes.saturating_add(size);
         page.pairs.push((key, value));
     }
     Ok(page)

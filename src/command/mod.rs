@@ -32,7 +32,7 @@ mod runner;
 
 pub use ast::{Located, Statement};
 pub use error::{CommandError, ParseError};
-pub use exec::{Console, FileAccess, execute, execute_shared};
+pub use exec::{Console, FileAccess, execute, execute_shared, scan_page};
 pub use export::{EXPORT_FORMAT, EXPORT_VERSION};
 pub use help::{HelpTopic, TOPICS, find_topic};
 pub use lexer::{Keyword, is_complete};

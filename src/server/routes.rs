@@ -613,21 +613,9 @@ pub(crate) struct ScanParams {
     encoding: Encoding,
 }
 
-/// The smallest key greater than every key starting with `prefix`, or `None` when there is none.
-fn prefix_end(prefix: &[u8]) -> Option<Vec<u8>> {
-    let mut end = prefix.to_vec();
-    while let Some(last) = end.pop() {
-        if last < u8::MAX {
-            end.push(last + 1);
-            return Some(end);
-        }
-    }
-    None
-}
-
-/// A page of at most `limit` pairs from `from` (or the prefix's first key), ending early once
-/// its keys and values pass `max_bytes` (a first pair larger than that ends the page before
-/// it). `next` is the first key not shown.
+/// A page of at most `limit` pairs (clamped to [`MAX_SCAN_PAGE_PAIRS`]) and `max_bytes` of keys
+/// and values: the command language's `SCAN` page with the server's bounds (a first pair larger
+/// than `max_bytes` ends the page before it).
 pub(crate) fn scan_page(
     store: &KVStore,
     prefix: Option<&[u8]>,
@@ -635,35 +623,7 @@ pub(crate) fn scan_page(
     limit: u64,
     max_bytes: usize,
 ) -> Result<ScanPage, crate::Error> {
-    use std::ops::Bound;
-    let limit = limit.clamp(1, MAX_SCAN_PAGE_PAIRS);
-    let prefix_bytes = prefix.unwrap_or_default();
-    let start = match from {
-        Some(from) if from > prefix_bytes => from,
-        _ => prefix_bytes,
-    };
-    let end = prefix_end(prefix_bytes);
-    let mut page = ScanPage { pairs: Vec::new(), next: None, prefix: prefix.map(<[u8]>::to_vec), limit };
-    if end.as_deref().is_some_and(|end| start >= end) {
-        return Ok(page);
-    }
-    let start_bound = if start.is_empty() { Bound::Unbounded } else { Bound::Included(start.to_vec()) };
-    let end_bound = end.map_or(Bound::Unbounded, Bound::Excluded);
-    let mut bytes = 0usize;
-    for item in store.range_bounds(start_bound, end_bound) {
-        let (key, value) = item?;
-        if !key.starts_with(prefix_bytes) {
-            break;
-        }
-        let size = key.len() + value.len();
-        if u64::try_from(page.pairs.len()).unwrap_or(u64::MAX) >= limit || bytes + size > max_bytes {
-            page.next = Some(key);
-            break;
-        }
-        bytes += size;
-        page.pairs.push((key, value));
-    }
-    Ok(page)
+    command::scan_page(store, prefix, from, limit.clamp(1, MAX_SCAN_PAGE_PAIRS), max_bytes)
 }
 
 /// `GET /api/scan?prefix=&start=&limit=`: a page of pairs in key order and the key to resume
