@@ -12,50 +12,46 @@ use crate::layout::node::Value;
 
 impl KVStore {
     /// Every pair in key order, as of now: the iterator reads one commit's state (its own
-    /// snapshot) however long it lives.
+    /// snapshot, see [`Snapshot::iter`]) however long it lives.
     pub fn iter(&self) -> Iter<'_> {
-        self.range_bounds(Bound::Unbounded, Bound::Unbounded)
+        self.snapshot().iter()
     }
 
     /// Pairs with keys in `range`, in key order: `store.range(b"a".as_slice()..b"m".as_slice())`.
     pub fn range<K: AsRef<[u8]>, R: RangeBounds<K>>(&self, range: R) -> Iter<'_> {
-        let (start, end) = own_bounds(range);
-        self.range_bounds(start, end)
+        self.snapshot().range(range)
     }
 
     /// Pairs with keys between `start` and `end`, in key order: [`KVStore::range`] with owned bounds.
     pub fn range_bounds(&self, start: Bound<Vec<u8>>, end: Bound<Vec<u8>>) -> Iter<'_> {
-        Iter::new(self.snapshot(), start, end)
+        self.snapshot().range_bounds(start, end)
     }
 
     /// Pairs whose key starts with `prefix`, in key order.
     pub fn prefix(&self, prefix: impl AsRef<[u8]>) -> Iter<'_> {
-        let (start, end) = prefix_bounds(prefix.as_ref());
-        self.range_bounds(start, end)
+        self.snapshot().prefix(prefix)
     }
 
     /// Keys with their value lengths, without reading values: for listings of stores with large
     /// values.
     pub fn keys(&self, start: Bound<Vec<u8>>, end: Bound<Vec<u8>>) -> Keys<'_> {
-        Keys::new(self.snapshot(), start, end)
+        self.snapshot().keys(start, end)
     }
 
     /// Keys starting with `prefix`, with their value lengths.
     pub fn prefix_keys(&self, prefix: impl AsRef<[u8]>) -> Keys<'_> {
-        let (start, end) = prefix_bounds(prefix.as_ref());
-        self.keys(start, end)
+        self.snapshot().prefix_keys(prefix)
     }
 
     /// Keys with their value lengths in descending key order, from `end` down to `start`,
     /// without reading values: for paging backwards through a listing.
     pub fn keys_rev(&self, start: Bound<Vec<u8>>, end: Bound<Vec<u8>>) -> KeysRev<'_> {
-        KeysRev::new(self.snapshot(), start, end)
+        self.snapshot().keys_rev(start, end)
     }
 
     /// Keys starting with `prefix`, with their value lengths, in descending key order.
     pub fn prefix_keys_rev(&self, prefix: impl AsRef<[u8]>) -> KeysRev<'_> {
-        let (start, end) = prefix_bounds(prefix.as_ref());
-        self.keys_rev(start, end)
+        self.snapshot().prefix_keys_rev(prefix)
     }
 
     /// Every page in page-number order, with its type and fill.
@@ -65,46 +61,48 @@ impl KVStore {
 }
 
 impl Snapshot {
+    // Each iterator holds its own clone of the snapshot, so it may outlive this one.
+
     /// Every pair of this snapshot in key order.
-    pub fn iter(&self) -> Iter<'_> {
+    pub fn iter(&self) -> Iter<'static> {
         self.range_bounds(Bound::Unbounded, Bound::Unbounded)
     }
 
     /// Pairs with keys in `range`, in key order.
-    pub fn range<K: AsRef<[u8]>, R: RangeBounds<K>>(&self, range: R) -> Iter<'_> {
+    pub fn range<K: AsRef<[u8]>, R: RangeBounds<K>>(&self, range: R) -> Iter<'static> {
         let (start, end) = own_bounds(range);
         self.range_bounds(start, end)
     }
 
     /// Pairs with keys between `start` and `end`, in key order.
-    pub fn range_bounds(&self, start: Bound<Vec<u8>>, end: Bound<Vec<u8>>) -> Iter<'_> {
+    pub fn range_bounds(&self, start: Bound<Vec<u8>>, end: Bound<Vec<u8>>) -> Iter<'static> {
         Iter::new(self.clone(), start, end)
     }
 
     /// Pairs whose key starts with `prefix`, in key order.
-    pub fn prefix(&self, prefix: impl AsRef<[u8]>) -> Iter<'_> {
+    pub fn prefix(&self, prefix: impl AsRef<[u8]>) -> Iter<'static> {
         let (start, end) = prefix_bounds(prefix.as_ref());
         self.range_bounds(start, end)
     }
 
     /// Keys with their value lengths, without reading values.
-    pub fn keys(&self, start: Bound<Vec<u8>>, end: Bound<Vec<u8>>) -> Keys<'_> {
+    pub fn keys(&self, start: Bound<Vec<u8>>, end: Bound<Vec<u8>>) -> Keys<'static> {
         Keys::new(self.clone(), start, end)
     }
 
     /// Keys starting with `prefix`, with their value lengths.
-    pub fn prefix_keys(&self, prefix: impl AsRef<[u8]>) -> Keys<'_> {
+    pub fn prefix_keys(&self, prefix: impl AsRef<[u8]>) -> Keys<'static> {
         let (start, end) = prefix_bounds(prefix.as_ref());
         self.keys(start, end)
     }
 
     /// Keys with their value lengths in descending key order, from `end` down to `start`.
-    pub fn keys_rev(&self, start: Bound<Vec<u8>>, end: Bound<Vec<u8>>) -> KeysRev<'_> {
+    pub fn keys_rev(&self, start: Bound<Vec<u8>>, end: Bound<Vec<u8>>) -> KeysRev<'static> {
         KeysRev::new(self.clone(), start, end)
     }
 
     /// Keys starting with `prefix`, with their value lengths, in descending key order.
-    pub fn prefix_keys_rev(&self, prefix: impl AsRef<[u8]>) -> KeysRev<'_> {
+    pub fn prefix_keys_rev(&self, prefix: impl AsRef<[u8]>) -> KeysRev<'static> {
         let (start, end) = prefix_bounds(prefix.as_ref());
         self.keys_rev(start, end)
     }
