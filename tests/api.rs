@@ -216,3 +216,24 @@ fn second_writer_is_locked_out_and_a_reader_is_not() {
     assert_eq!(reader.get(b"k").unwrap().as_deref(), Some(&b"v"[..]), "a reader replays the log");
     assert!(matches!(reader.put(b"x", b"y"), Err(Error::ReadOnly)));
 }
+
+#[test]
+fn opening_a_file_that_is_not_a_store_leaves_nothing_beside_it() {
+    let dir = tmp();
+    let path = dir.path().join("notes.txt");
+    std::fs::write(&path, b"shopping list: eggs, milk, and a great deal more than 128 bytes of text so the header is read whole ...........................................").unwrap();
+    for read_only in [false, true] {
+        let result = OpenOptions::new().read_only(read_only).open(&path);
+        assert!(matches!(result, Err(Error::NotAStore { .. })), "{result:?}");
+        assert!(!wind_kvstore::log_path(&path).exists(), "a log was left beside a file that is not a store");
+    }
+    let names: Vec<_> = std::fs::read_dir(dir.path()).unwrap().map(|e| e.unwrap().file_name()).collect();
+    assert_eq!(names, ["notes.txt"], "the file is alone, as it was");
+    // A store whose log is simply missing still opens (and gets its log back).
+    let store_path = dir.path().join("s.db");
+    KVStore::open(&store_path, None).unwrap().close().unwrap();
+    std::fs::remove_file(wind_kvstore::log_path(&store_path)).unwrap();
+    let store = KVStore::open(&store_path, None).unwrap();
+    store.put(b"k", b"v").unwrap();
+    assert!(wind_kvstore::log_path(&store_path).exists());
+}

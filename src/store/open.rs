@@ -55,13 +55,13 @@ impl KVStore {
         let vfs: Arc<dyn Vfs> = opts.vfs.clone().unwrap_or_else(|| Arc::new(StdVfs));
         let log_path = log_path(path);
 
-        let (data, log_file) = if opts.read_only {
+        let (data, log_file, log_is_new) = if opts.read_only {
             if !vfs.exists(path)? {
                 return Err(Error::NotFound { path: path.to_owned() });
             }
             // The writer cuts the log at every checkpoint: never read it through a map.
             let log = if vfs.exists(&log_path)? { Some(vfs.open_unmapped(&log_path)?) } else { None };
-            (vfs.open(path, false)?, log)
+            (vfs.open(path, false)?, log, false)
         } else {
             if !opts.create && !vfs.exists(path)? {
                 return Err(Error::NotFound { path: path.to_owned() });
@@ -99,10 +99,20 @@ impl KVStore {
                 // entry must be durable first, or a crash could take the log and them with it.
                 vfs.sync_dir(&log_path)?;
             }
-            (vfs.open(path, true)?, Some(log))
+            (vfs.open(path, true)?, Some(log), log_is_new)
         };
 
-        let (header, meta, slot) = read_page_zero(&*data, path)?;
+        let (header, meta, slot) = match read_page_zero(&*data, path) {
+            Ok(found) => found,
+            Err(e) => {
+                // Not a store (or not one this version reads): leave nothing beside it.
+                if log_is_new {
+                    drop(log_file);
+                    let _ = vfs.remove(&log_path);
+                }
+                return Err(e);
+            }
+        };
         let engine = Engine::new(data, header, meta.clone(), slot, opts.cache_bytes, opts.read_only, None)?;
         let versions = engine.versions().clone();
         let mut inner = StoreState {
