@@ -237,3 +237,29 @@ fn opening_a_file_that_is_not_a_store_leaves_nothing_beside_it() {
     store.put(b"k", b"v").unwrap();
     assert!(wind_kvstore::log_path(&store_path).exists());
 }
+
+#[test]
+fn refresh_moves_a_read_only_handle_to_the_newest_commit() {
+    let dir = tmp();
+    let path = dir.path().join("r.db");
+    let writer = OpenOptions::new().checkpoint_log_bytes(64 * 1024).open(&path).unwrap();
+    writer.put(b"before", b"1").unwrap();
+    let mut reader = OpenOptions::new().read_only(true).open(&path).unwrap();
+    writer.put(b"after", b"2").unwrap();
+    assert_eq!(reader.get(b"after").unwrap(), None, "a read-only handle reads the state of its open");
+    reader.refresh().unwrap();
+    assert_eq!(reader.get(b"after").unwrap().as_deref(), Some(&b"2"[..]), "commit still in the log");
+    // Commits folded into the file by a checkpoint are seen as well.
+    for i in 0..2_000u32 {
+        writer.put(format!("bulk{i:05}"), [7u8; 40]).unwrap();
+    }
+    writer.checkpoint().unwrap();
+    writer.delete(b"before").unwrap();
+    reader.refresh().unwrap();
+    assert_eq!(reader.len(), 2_001);
+    assert_eq!(reader.get(b"before").unwrap(), None);
+    // A writable handle sees its own commits: refresh changes nothing.
+    let mut writer = writer;
+    writer.refresh().unwrap();
+    assert_eq!(writer.len(), 2_001);
+}

@@ -28,7 +28,7 @@ use crate::inspect::{self, CheckReport, PageInfo, RecoveryReport, Stats};
 use crate::io::{FileIo, Vfs};
 use crate::layout::file::MAX_IDENTIFIER_BYTES;
 use crate::layout::node::max_key_bytes;
-use crate::options::Durability;
+use crate::options::{Durability, OpenOptions};
 use crate::wal::LogOp;
 use crate::wal::writer::LogWriter;
 pub use iter::{Iter, Keys, KeysRev, PageIter};
@@ -71,6 +71,8 @@ pub struct KVStore {
     cache_bytes: usize,
     checkpoint_log_bytes: u64,
     recovery: RecoveryReport,
+    /// What the store was opened with, for [`KVStore::refresh`].
+    options: OpenOptions,
     closed: bool,
 }
 
@@ -187,6 +189,18 @@ impl KVStore {
     /// through this handle does.
     pub fn data_version(&self) -> u64 {
         self.versions.pin().version
+    }
+
+    /// Move a read-only handle to the newest state on disk, as a new open would see it: the
+    /// last checkpoint and the commits in the log after it (another process's commits included).
+    /// Snapshots and iterators taken before keep the state they had. A writable handle always
+    /// sees its own commits: for it this does nothing.
+    pub fn refresh(&mut self) -> Result<()> {
+        if !self.read_only {
+            return Ok(());
+        }
+        *self = KVStore::open_with(&self.path, &self.options)?;
+        Ok(())
     }
 
     /// The value of `key` as of the last commit, or `None` when the key does not exist.

@@ -147,6 +147,7 @@ impl KVStore {
             cache_bytes: opts.cache_bytes,
             checkpoint_log_bytes: opts.checkpoint_log_bytes,
             recovery,
+            options: opts.clone(),
             closed: false,
         })
     }

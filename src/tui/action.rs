@@ -77,7 +77,7 @@ const ACTIONS: [(Action, &str, Group, &str, &[&str]); 34] = [
     (Action::Close, "close", Group::General, "close the overlay; clear the filter", &["esc"]),
     (Action::FocusNext, "focus_next", Group::General, "focus the next pane", &["tab"]),
     (Action::FocusPrev, "focus_prev", Group::General, "focus the previous pane", &["backtab"]),
-    (Action::Reload, "reload", Group::General, "reload keys, value and statistics", &["r"]),
+    (Action::Reload, "reload", Group::General, "reload (read-only: the newest commit on disk)", &["r"]),
     (Action::Suspend, "suspend", Group::General, "suspend to the shell (fg resumes)", &["ctrl-z"]),
     (Action::Up, "up", Group::Moving, "move up", &["k", "up"]),
     (Action::Down, "down", Group::Moving, "move down", &["j", "down"]),

@@ -764,6 +764,12 @@ impl App {
     }
 
     fn reload(&mut self) {
+        // A read-only browser moves to the newest commit on disk (another process may be
+        // writing); a writable one always sees its own.
+        if let Err(e) = self.store.refresh() {
+            self.report::<()>(Err(e));
+            return;
+        }
         let result = self.keys.reload(&self.store);
         self.report(result);
         self.count = None;

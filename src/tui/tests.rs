@@ -1155,3 +1155,21 @@ fn value_decoders() {
     h.press("s").type_text("note:001").press("<enter>");
     assert!(h.screen().contains("base64 failed · hex"));
 }
+
+/// A read-only browser beside a writer: `r` shows what was committed since it opened.
+#[test]
+fn reload_in_a_read_only_browser_shows_newer_commits() {
+    let (store, dir) = demo_store(true);
+    let writer = OpenOptions::new().open(dir.path().join("test.db")).expect("writer");
+    let mut h = harness_with(store, dir, Config::default());
+    let keys_before = h.app.store.len();
+    writer.put(b"aaa:added-by-another-handle", b"fresh").expect("put");
+    assert!(!h.screen().contains("aaa:added-by-another-handle"), "not before a reload");
+    // The reload keeps the selection where it was; the new key sorts first.
+    h.press("r <home>");
+    let screen = h.screen();
+    assert!(screen.contains("aaa:added-by-another-handle"), "{screen}");
+    assert!(screen.contains("keys 308"), "{screen}");
+    assert_eq!(h.app.store.len(), keys_before + 1);
+    assert!(h.app.store.is_read_only(), "still read-only after the reload");
+}
