@@ -247,7 +247,9 @@ fn refresh_moves_a_read_only_handle_to_the_newest_commit() {
     let mut reader = OpenOptions::new().read_only(true).open(&path).unwrap();
     writer.put(b"after", b"2").unwrap();
     assert_eq!(reader.get(b"after").unwrap(), None, "a read-only handle reads the state of its open");
+    let version = reader.data_version();
     reader.refresh().unwrap();
+    assert!(reader.data_version() > version, "data_version grows when the handle moves on");
     assert_eq!(reader.get(b"after").unwrap().as_deref(), Some(&b"2"[..]), "commit still in the log");
     // Commits folded into the file by a checkpoint are seen as well.
     for i in 0..2_000u32 {

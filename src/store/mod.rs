@@ -185,8 +185,8 @@ impl KVStore {
         Snapshot::new(self.versions.pin())
     }
 
-    /// Identifies the newest commit this handle has published: it changes whenever a commit
-    /// through this handle does.
+    /// Identifies the newest state this handle reads: it grows whenever a commit through this
+    /// handle is published, and when [`KVStore::refresh`] moves a read-only handle on.
     pub fn data_version(&self) -> u64 {
         self.versions.pin().version
     }
@@ -199,7 +199,7 @@ impl KVStore {
         if !self.read_only {
             return Ok(());
         }
-        *self = KVStore::open_with(&self.path, &self.options)?;
+        *self = KVStore::open_continuing(&self.path, &self.options, Some(self.versions.clone()))?;
         Ok(())
     }
 

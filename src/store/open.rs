@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 use super::paths::{log_path, temp_path};
 use super::recovery::recover;
 use super::{KVStore, StoreState, check_identifier};
-use crate::engine::Engine;
+use crate::engine::{Engine, Versions};
 use crate::error::{Error, Result};
 use crate::inspect::RecoveryReport;
 use crate::io::{FileIo, StdVfs, Vfs};
@@ -39,6 +39,16 @@ impl KVStore {
     }
 
     pub(crate) fn open_with(path: &Path, opts: &OpenOptions) -> Result<KVStore> {
+        KVStore::open_continuing(path, opts, None)
+    }
+
+    /// Open; with `versions`, the states it publishes continue the numbering (and keep the
+    /// snapshots) of the handle it replaces (`refresh`).
+    pub(super) fn open_continuing(
+        path: &Path,
+        opts: &OpenOptions,
+        versions: Option<Arc<Versions>>,
+    ) -> Result<KVStore> {
         if !valid_page_size(opts.page_size) {
             return Err(Error::InvalidOption(format!(
                 "page size {} is not a power of two from 1024 to 65536",
@@ -113,7 +123,8 @@ impl KVStore {
                 return Err(e);
             }
         };
-        let engine = Engine::new(data, header, meta.clone(), slot, opts.cache_bytes, opts.read_only, None)?;
+        let engine =
+            Engine::new(data, header, meta.clone(), slot, opts.cache_bytes, opts.read_only, versions)?;
         let versions = engine.versions().clone();
         let mut inner = StoreState {
             engine,
