@@ -288,31 +288,25 @@ fn parse_csi(bytes: &[u8]) -> Parsed {
         .map(|p| p.split(':').next().unwrap_or("").parse().unwrap_or(0))
         .collect();
     let modifiers = modifiers_of(numbers.get(1).copied().unwrap_or(1));
-    let code = match last {
-        b'A' => KeyCode::Up,
-        b'B' => KeyCode::Down,
-        b'C' => KeyCode::Right,
-        b'D' => KeyCode::Left,
-        b'H' => KeyCode::Home,
-        b'F' => KeyCode::End,
-        b'P' => KeyCode::F(1),
-        b'Q' => KeyCode::F(2),
-        b'R' => KeyCode::F(3),
-        b'S' => KeyCode::F(4),
-        b'Z' => return Parsed::Event(key(KeyCode::BackTab, KeyModifiers::SHIFT), used),
-        b'~' => match numbers.first().copied().unwrap_or(0) {
-            1 | 7 => KeyCode::Home,
-            2 => KeyCode::Insert,
-            3 => KeyCode::Delete,
-            4 | 8 => KeyCode::End,
-            5 => KeyCode::PageUp,
-            6 => KeyCode::PageDown,
-            n @ 11..=15 => KeyCode::F(u8::try_from(n - 10).unwrap_or(1)),
-            n @ 17..=21 => KeyCode::F(u8::try_from(n - 11).unwrap_or(6)),
-            n @ 23..=24 => KeyCode::F(u8::try_from(n - 12).unwrap_or(11)),
+    // The same final letters as the SS3 form (`ESC O A`), here with modifiers.
+    let code = match ss3_key(last) {
+        Some(code) => code,
+        None => match last {
+            b'Z' => return Parsed::Event(key(KeyCode::BackTab, KeyModifiers::SHIFT), used),
+            b'~' => match numbers.first().copied().unwrap_or(0) {
+                1 | 7 => KeyCode::Home,
+                2 => KeyCode::Insert,
+                3 => KeyCode::Delete,
+                4 | 8 => KeyCode::End,
+                5 => KeyCode::PageUp,
+                6 => KeyCode::PageDown,
+                n @ 11..=15 => KeyCode::F(u8::try_from(n - 10).unwrap_or(1)),
+                n @ 17..=21 => KeyCode::F(u8::try_from(n - 11).unwrap_or(6)),
+                n @ 23..=24 => KeyCode::F(u8::try_from(n - 12).unwrap_or(11)),
+                _ => return Parsed::Skip(used),
+            },
             _ => return Parsed::Skip(used),
         },
-        _ => return Parsed::Skip(used),
     };
     Parsed::Event(key(code, modifiers), used)
 }

@@ -81,6 +81,17 @@ pub(crate) fn layout(area: Rect) -> Areas {
     Areas { full: area, too_small: false, header, body, keys, value, stats, stats_style, bar, hints, output }
 }
 
+/// The middle `percent_x` of `area`'s width, at its full height.
+fn centered_columns(area: Rect, percent_x: u16) -> Rect {
+    let [_, center, _] = Layout::horizontal([
+        Constraint::Percentage((100 - percent_x) / 2),
+        Constraint::Percentage(percent_x),
+        Constraint::Percentage((100 - percent_x) / 2),
+    ])
+    .areas(area);
+    center
+}
+
 /// A rectangle `percent_x` of `area` wide and `rows` high (at most `area`'s), centred.
 pub(crate) fn centered_rows(area: Rect, percent_x: u16, rows: u16) -> Rect {
     let [_, middle, _] = Layout::vertical([
@@ -89,13 +100,7 @@ pub(crate) fn centered_rows(area: Rect, percent_x: u16, rows: u16) -> Rect {
         Constraint::Fill(1),
     ])
     .areas(area);
-    let [_, center, _] = Layout::horizontal([
-        Constraint::Percentage((100 - percent_x) / 2),
-        Constraint::Percentage(percent_x),
-        Constraint::Percentage((100 - percent_x) / 2),
-    ])
-    .areas(middle);
-    center
+    centered_columns(middle, percent_x)
 }
 
 /// A rectangle of `percent_x` × `percent_y` of `area`, centred.
@@ -106,13 +111,7 @@ pub(crate) fn centered(area: Rect, percent_x: u16, percent_y: u16) -> Rect {
         Constraint::Percentage((100 - percent_y) / 2),
     ])
     .areas(area);
-    let [_, center, _] = Layout::horizontal([
-        Constraint::Percentage((100 - percent_x) / 2),
-        Constraint::Percentage(percent_x),
-        Constraint::Percentage((100 - percent_x) / 2),
-    ])
-    .areas(middle);
-    center
+    centered_columns(middle, percent_x)
 }
 
 /// A row count or width as a `u16`, saturating.
