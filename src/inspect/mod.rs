@@ -256,4 +256,47 @@ pub struct RecoveryReport {
     pub commits_replayed: u64,
     /// Where replay stopped early and why, when the log ended in a torn or damaged record.
     pub stopped_at: Option<(u64, String)>,
+    /// Why acknowledged commits may be missing from what the store serves, when there is a sign
+    /// of it: a record after the stop that the log still holds, a checkpoint newer than the meta
+    /// slots describe. `None` when the stop (if any) is what a crash leaves.
+    pub data_may_be_missing: Option<String>,
+    /// Whether the log was left as found (not cut back to its header) so that nothing in it is
+    /// lost; the store then opened read-only, or writes go on after the kept records.
+    pub log_kept: bool,
+    /// Other things the open did that a person should hear about (a conversion from an older
+    /// format, a damaged meta slot passed over), one sentence each.
+    pub notes: Vec<String>,
+}
+
+impl RecoveryReport {
+    /// Whether the open found nothing worth telling: no commits replayed after damage, no stop,
+    /// no sign of missing data, no notes.
+    pub fn is_quiet(&self) -> bool {
+        self.stopped_at.is_none() && self.data_may_be_missing.is_none() && self.notes.is_empty()
+    }
+
+    /// Whether acknowledged commits may be missing (front-ends exit with a distinct status).
+    pub fn may_have_lost_data(&self) -> bool {
+        self.data_may_be_missing.is_some()
+    }
+
+    /// The report as sentences for a person, most important first; empty when
+    /// [`is_quiet`](Self::is_quiet).
+    pub fn lines(&self) -> Vec<String> {
+        let mut out = Vec::new();
+        if let Some(why) = &self.data_may_be_missing {
+            out.push(format!("acknowledged commits may be missing: {why}"));
+        }
+        if let Some((offset, reason)) = &self.stopped_at {
+            out.push(format!(
+                "log replay stopped at byte {offset}: {reason} ({} commit(s) replayed before it)",
+                self.commits_replayed
+            ));
+        }
+        if self.log_kept && (self.stopped_at.is_some() || self.data_may_be_missing.is_some()) {
+            out.push("the log was kept as found; nothing in it was discarded".to_string());
+        }
+        out.extend(self.notes.iter().cloned());
+        out
+    }
 }
