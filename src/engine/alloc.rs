@@ -1,31 +1,49 @@
-//! Allocation: which pages are free now, which become free once the next checkpoint is in force
-//! or once no snapshot that reaches them is pinned, and the page counts by kind kept in the meta
-//! slot. A page allocated by the commit being built changes in place; any other page is copied
-//! first (see the module comment of the engine).
+//! Allocation: which pages are free now, which become free once the next checkpoint is in force,
+//! once no snapshot of this handle that reaches them is pinned, or once no reader in another
+//! process has pinned a checkpoint that reaches them; and the page counts by kind kept in the
+//! meta slot. A page allocated by the commit being built changes in place; any other page is
+//! copied first (see the module comment of the engine).
 
 use std::collections::BTreeSet;
+use std::time::Duration;
 
 use super::Engine;
 use crate::error::{Error, Result};
+use crate::io::HeldSlot;
 use crate::layout::file::PageKind;
-use crate::layout::freelist;
+use crate::layout::freelist::{self, FreeEntry};
+
+/// How often a writer with nothing free, but pages held back for readers, reads the reader
+/// table again.
+pub(super) const READER_TABLE_INTERVAL: Duration = Duration::from_millis(10);
 
 impl Engine {
     pub(super) fn load_freelist(&mut self) -> Result<()> {
         let meta = &self.meta;
         let mut page = meta.freelist_head;
         let mut pages = Vec::new();
-        let mut entries = BTreeSet::new();
+        let mut seen = BTreeSet::new();
+        let mut entries = Vec::new();
         let mut from = 0;
         let tree = self.tree();
         for _ in 0..meta.freelist_pages {
             tree.check_link(page, from)?;
             let bytes = self.pages.read_raw(page)?;
-            let (list, next) = freelist::decode_page(page, &bytes, self.page_size)?;
-            for p in list {
-                if p == 0 || p >= meta.page_count || !entries.insert(p) {
-                    return Err(Error::corrupted(page, format!("free list names page {p} wrongly")));
+            let (list, next) = freelist::decode_page(page, &bytes, self.page_size, self.header.version)?;
+            for e in list {
+                if e.page == 0 || e.page >= meta.page_count || !seen.insert(e.page) {
+                    return Err(Error::corrupted(page, format!("free list names page {} wrongly", e.page)));
                 }
+                if e.freed_at > meta.checkpoint_id {
+                    return Err(Error::corrupted(
+                        page,
+                        format!(
+                            "free list says page {} was freed at checkpoint {}, after this one ({})",
+                            e.page, e.freed_at, meta.checkpoint_id
+                        ),
+                    ));
+                }
+                entries.push(e);
             }
             pages.push(page);
             from = page;
@@ -41,8 +59,58 @@ impl Engine {
             ));
         }
         self.durable_freelist = pages;
-        self.free = entries;
+        for e in entries {
+            self.make_free(e);
+        }
         Ok(())
+    }
+
+    /// `e` is free as far as this handle's snapshots go: free now, or held for readers in other
+    /// processes.
+    fn make_free(&mut self, e: FreeEntry) {
+        self.pages.forget(e.page);
+        if e.freed_at <= self.reader_floor {
+            self.free.insert(e.page);
+        } else {
+            self.held.entry(e.freed_at).or_default().push(e.page);
+        }
+    }
+
+    /// Read the reader table and free the held pages no reader can reach any more. A table that
+    /// cannot be read holds everything back: the file grows rather than a reader read a reused
+    /// page.
+    pub(super) fn read_reader_table(&mut self) {
+        let Some(table) = &self.readers else { return };
+        let scanned = table.scan();
+        self.reader_count = scanned.as_ref().map_or(0, |slots| slots.len() as u64);
+        let floor = match scanned {
+            Ok(slots) => slots
+                .iter()
+                .filter_map(|slot| match slot {
+                    HeldSlot::Pinned(_, r) if r.file_id == self.header.file_id => Some(r.checkpoint_id),
+                    // A reader of another file of this name (one since replaced): it reads
+                    // pages this writer never touches.
+                    HeldSlot::Pinned(..) => None,
+                    HeldSlot::Unknown(_) => Some(0),
+                })
+                .min()
+                .unwrap_or(u64::MAX),
+            Err(_) => 0,
+        };
+        self.reader_floor = floor;
+        self.readers_read_at = Some(std::time::Instant::now());
+        let still_held = self.held.split_off(&floor.saturating_add(1));
+        for (_, pages) in std::mem::replace(&mut self.held, still_held) {
+            for page in pages {
+                self.pages.forget(page);
+                self.free.insert(page);
+            }
+        }
+    }
+
+    /// Pages held back from reuse for readers in other processes.
+    pub(crate) fn pages_held_for_readers(&self) -> u64 {
+        self.held.values().map(|pages| pages.len() as u64).sum()
     }
 
     fn counter(&mut self, kind: PageKind) -> &mut u64 {
@@ -81,17 +149,18 @@ impl Engine {
             self.pages.forget(page);
             self.free.insert(page);
         } else if self.since_checkpoint.remove(&page) {
-            self.retire(page, self.version);
+            // No checkpoint reached it: only this handle's snapshots can.
+            self.retire(FreeEntry { page, freed_at: 0 }, self.version);
         } else {
             self.pending_free.push((page, self.version));
         }
     }
 
-    /// `page` is free once no snapshot older than `version` is pinned.
-    pub(super) fn retire(&mut self, page: u64, version: u64) {
+    /// `e` is free once no snapshot older than `version` is pinned (and no reader needs it).
+    pub(super) fn retire(&mut self, e: FreeEntry, version: u64) {
         match self.retired.back_mut() {
-            Some((v, pages)) if *v == version => pages.push(page),
-            _ => self.retired.push_back((version, vec![page])),
+            Some((v, pages)) if *v == version => pages.push(e),
+            _ => self.retired.push_back((version, vec![e])),
         }
     }
 
@@ -102,32 +171,36 @@ impl Engine {
             if oldest.is_some_and(|o| o < *version) {
                 break;
             }
-            let Some((_, pages)) = self.retired.pop_front() else { break };
-            for page in pages {
-                self.pages.forget(page);
-                self.free.insert(page);
+            let Some((_, entries)) = self.retired.pop_front() else { break };
+            for e in entries {
+                self.make_free(e);
             }
         }
     }
 
     fn retired_pages(&self) -> impl Iterator<Item = u64> + '_ {
-        self.retired.iter().flat_map(|(_, pages)| pages.iter().copied())
+        self.retired.iter().flat_map(|(_, entries)| entries.iter().map(|e| e.page))
     }
 
-    /// Whether `page` is free now or becomes free once checkpoints and snapshots let it.
+    fn held_pages(&self) -> impl Iterator<Item = u64> + '_ {
+        self.held.values().flat_map(|pages| pages.iter().copied())
+    }
+
+    /// Whether `page` is free now or becomes free once checkpoints, snapshots and readers let it.
     pub(crate) fn is_free(&self, page: u64) -> bool {
         self.free.contains(&page)
             || self.pending_free.iter().any(|(p, _)| *p == page)
             || self.retired_pages().any(|p| p == page)
+            || self.held_pages().any(|p| p == page)
     }
 
-    /// Pages free now or once checkpoints and snapshots let them.
+    /// Pages free now or once checkpoints, snapshots and readers let them.
     pub(crate) fn free_page_count(&self) -> u64 {
-        let retired: usize = self.retired.iter().map(|(_, pages)| pages.len()).sum();
-        (self.free.len() + self.pending_free.len() + retired) as u64
+        let retired: usize = self.retired.iter().map(|(_, entries)| entries.len()).sum();
+        (self.free.len() + self.pending_free.len() + retired) as u64 + self.pages_held_for_readers()
     }
 
-    /// Pages free now or once checkpoints and snapshots let them, ascending.
+    /// Pages free now or once checkpoints, snapshots and readers let them, ascending.
     pub(crate) fn free_page_list(&self) -> Vec<u64> {
         let mut pages: Vec<u64> = self
             .free
@@ -135,8 +208,28 @@ impl Engine {
             .copied()
             .chain(self.pending_free.iter().map(|(p, _)| *p))
             .chain(self.retired_pages())
+            .chain(self.held_pages())
             .collect();
         pages.sort_unstable();
         pages
+    }
+
+    /// Every free page with the checkpoint that freed it, for the persisted list; pages the
+    /// last checkpoint still reaches are freed at `next_checkpoint`.
+    pub(super) fn free_entries(&self, next_checkpoint: u64) -> Vec<FreeEntry> {
+        let mut entries: Vec<FreeEntry> = self
+            .free
+            .iter()
+            .map(|&page| FreeEntry { page, freed_at: 0 })
+            .chain(self.pending_free.iter().map(|&(page, _)| FreeEntry { page, freed_at: next_checkpoint }))
+            .chain(self.retired.iter().flat_map(|(_, entries)| entries.iter().copied()))
+            .chain(
+                self.held.iter().flat_map(|(&freed_at, pages)| {
+                    pages.iter().map(move |&page| FreeEntry { page, freed_at })
+                }),
+            )
+            .collect();
+        entries.sort_unstable();
+        entries
     }
 }

@@ -6,8 +6,8 @@ use super::Engine;
 use super::cache::PageBytes;
 use super::pages::PageRun;
 use crate::error::Result;
-use crate::layout::file::{META_SLOT_BYTES, META_SLOT_OFFSETS, PageKind, now_ms, seal_page};
-use crate::layout::freelist;
+use crate::layout::file::{HEADER_OFFSETS, PageKind, now_ms, seal_page};
+use crate::layout::freelist::{self, FreeEntry};
 
 impl Engine {
     /// Seal the pages the commit being built has changed so far into unwritten page images. No
@@ -68,14 +68,19 @@ impl Engine {
             return Ok(());
         }
         self.reclaim();
-        // The free list after this checkpoint: what is free now, what waits for snapshots, what
-        // becomes free once the old checkpoint is gone, and the old free list's own pages, less
-        // the pages the new list is written to.
-        let per = freelist::entries_per_page(self.page_size);
+        let id = self.durable.checkpoint_id + 1;
+        // The free list after this checkpoint: what is free now, what waits for snapshots or
+        // readers, what becomes free once the old checkpoint is gone (freed at this one), and
+        // the old free list's own pages, less the pages the new list is written to.
+        let per = freelist::entries_per_page(self.page_size, self.header.version);
         let old_lists = std::mem::take(&mut self.durable_freelist);
         self.meta.freelist_pages -= old_lists.len() as u64;
         let retired: usize = self.retired.iter().map(|(_, pages)| pages.len()).sum();
-        let mut listed = self.free.len() + retired + self.pending_free.len() + old_lists.len();
+        let mut listed = self.free.len()
+            + retired
+            + self.pending_free.len()
+            + old_lists.len()
+            + usize::try_from(self.pages_held_for_readers()).unwrap_or(usize::MAX);
         let mut list_pages = Vec::new();
         while list_pages.len() < listed.div_ceil(per) {
             if self.free.first().is_some() {
@@ -83,13 +88,14 @@ impl Engine {
             }
             list_pages.push(self.alloc(PageKind::Freelist));
         }
-        let mut entries: Vec<u64> = self.free_page_list();
-        entries.extend(old_lists.iter().copied());
+        let mut entries = self.free_entries(id);
+        entries.extend(old_lists.iter().map(|&page| FreeEntry { page, freed_at: id }));
         entries.sort_unstable();
 
         self.spill()?;
         let mut run = PageRun::new(self.page_size);
-        let chunks: Vec<&[u64]> = if entries.is_empty() { Vec::new() } else { entries.chunks(per).collect() };
+        let chunks: Vec<&[FreeEntry]> =
+            if entries.is_empty() { Vec::new() } else { entries.chunks(per).collect() };
         for (i, &page) in list_pages.iter().enumerate() {
             let next = list_pages.get(i + 1).copied().unwrap_or(0);
             let buf = run.next_page(page);
@@ -108,14 +114,13 @@ impl Engine {
 
         let slot = 1 - self.durable_slot;
         let mut meta = self.meta.clone();
-        meta.checkpoint_id = self.durable.checkpoint_id + 1;
+        meta.checkpoint_id = id;
         meta.checkpoint_seq = seq;
         meta.modified_ms = now_ms();
         meta.freelist_head = list_pages.first().copied().unwrap_or(0);
         meta.free_count = entries.len() as u64;
-        let mut buf = [0u8; META_SLOT_BYTES];
-        meta.encode(&mut buf);
-        file.write_all_at(&buf, META_SLOT_OFFSETS[slot] as u64)?;
+        // The slot's whole sector: a copy of the file header and the slot.
+        file.write_all_at(&self.header.encode_sector(&meta), HEADER_OFFSETS[slot] as u64)?;
         file.sync_data()?;
 
         self.meta = meta.clone();
@@ -125,14 +130,18 @@ impl Engine {
         self.this_commit.clear();
         self.since_checkpoint.clear();
         // Pages the old checkpoint reached, and its free list's pages, are free now as far as
-        // the file goes; a snapshot taken before this point may still read them.
+        // the file goes; a snapshot taken before this point, or a reader in another process
+        // that pinned the old checkpoint, may still read them. Read the reader table only now:
+        // a reader that pins the old checkpoint after this read sees the new slot when it checks
+        // the meta again, and moves to it.
         let version = self.version;
         for (page, _) in std::mem::take(&mut self.pending_free) {
-            self.retire(page, version);
+            self.retire(FreeEntry { page, freed_at: id }, version);
         }
         for page in old_lists {
-            self.retire(page, version);
+            self.retire(FreeEntry { page, freed_at: id }, version);
         }
+        self.read_reader_table();
         self.reclaim();
         self.changed = false;
         Ok(())

@@ -8,7 +8,7 @@ use crate::engine::Engine;
 use crate::error::{Error, Result};
 use crate::io::FileIo;
 use crate::layout::file::{
-    FILE_HEADER_BYTES, MAX_TREE_DEPTH, META_SLOT_BYTES, META_SLOT_OFFSETS, Meta, now_ms, seal_page,
+    FORMAT_VERSION, FileHeader, HEADER_OFFSETS, MAX_TREE_DEPTH, Meta, SECTOR_BYTES, now_ms, seal_page,
 };
 use crate::layout::node::{Branch, Leaf, LeafEntry, Node, Value, branch_entry_len};
 use crate::layout::overflow;
@@ -164,9 +164,13 @@ pub(crate) fn build(engine: &Engine, file: &dyn FileIo, seq: u64) -> Result<Meta
     b.meta.depth = depth;
     b.meta.page_count = b.next_page;
     b.meta.modified_ms = now_ms();
+    // Both sectors of page 0 hold the new checkpoint (in the current format, whatever the
+    // format of the file compacted): damage to either leaves the other.
+    let header = FileHeader { version: FORMAT_VERSION, ..engine.header().clone() };
     let mut page0 = vec![0u8; page_size];
-    engine.header().encode(&mut page0[..FILE_HEADER_BYTES]);
-    b.meta.encode(&mut page0[META_SLOT_OFFSETS[0]..META_SLOT_OFFSETS[0] + META_SLOT_BYTES]);
+    for at in HEADER_OFFSETS {
+        page0[at..at + SECTOR_BYTES].copy_from_slice(&header.encode_sector(&b.meta));
+    }
     file.write_all_at(&page0, 0)?;
     Ok(b.meta)
 }

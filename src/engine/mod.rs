@@ -21,16 +21,28 @@ mod tree_read;
 mod tree_write;
 mod versions;
 
-use std::collections::{BTreeSet, VecDeque};
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::sync::Arc;
+use std::time::Instant;
 
 use crate::error::{Error, Result};
-use crate::io::FileIo;
+use crate::io::{FileIo, ReaderSlot, ReaderTable};
 use crate::layout::file::{FileHeader, Meta};
+use crate::layout::freelist::FreeEntry;
 use crate::layout::node::Node;
 use cache::PageCache;
 pub(crate) use pages::{PageMap, PageSet, SharedPages, Tree, TreeRoot};
 pub(crate) use versions::{TreeState, Versions};
+
+/// How an engine uses its file.
+pub(crate) enum Access {
+    /// The writer: it reads `readers` (if its file system has a reader table) before reusing
+    /// pages a checkpoint freed.
+    Write { readers: Option<ReaderTable> },
+    /// A read-only engine; `pin` is its slot in the reader table, held as long as any state of
+    /// this engine is.
+    Read { pin: Option<ReaderSlot> },
+}
 
 /// The tree's pages and the allocator that keeps the last checkpoint's pages and the published
 /// versions' pages apart from the ones a commit changes. Its fields are private to the engine's
@@ -64,9 +76,21 @@ pub(crate) struct Engine {
     /// Pages the last checkpoint reaches that commits since have freed, each with the version
     /// that freed it: free once the next checkpoint is in force and no older snapshot is pinned.
     pending_free: Vec<(u64, u64)>,
-    /// Freed pages no checkpoint needs, by the version that freed them, ascending: free once no
-    /// snapshot older than that version is pinned.
-    retired: VecDeque<(u64, Vec<u64>)>,
+    /// Freed pages, by the version that freed them, ascending: free once no snapshot of this
+    /// handle older than that version is pinned (and, for a page a checkpoint reached, once no
+    /// reader in another process has pinned a checkpoint before the one that freed it).
+    retired: VecDeque<(u64, Vec<FreeEntry>)>,
+    /// Pages freed at a checkpoint (the key: its id) that readers in other processes may still
+    /// reach: free once no reader has pinned a checkpoint before it.
+    held: BTreeMap<u64, Vec<u64>>,
+    /// The oldest checkpoint a reader in another process has pinned (`u64::MAX`: none), as of
+    /// the last look at the reader table.
+    reader_floor: u64,
+    /// The reader table, for a writer whose file system has one.
+    readers: Option<ReaderTable>,
+    /// When the reader table was last read, and how many readers it held.
+    readers_read_at: Option<Instant>,
+    reader_count: u64,
     read_only: bool,
     /// Unwritten pages beyond this are written out (to their fresh places) before the next
     /// operation.
@@ -78,18 +102,23 @@ pub(crate) struct Engine {
 impl Engine {
     /// The engine over `file`, whose meta slot `slot` (holding `meta`) is in force. `versions`
     /// carries the snapshots of an engine this one replaces (compaction), if any.
+    #[allow(clippy::too_many_arguments)]
     pub(crate) fn new(
         file: Arc<dyn FileIo>,
         header: FileHeader,
         meta: Meta,
         slot: usize,
         cache_bytes: usize,
-        read_only: bool,
+        access: Access,
         versions: Option<Arc<Versions>>,
     ) -> Result<Engine> {
         let page_size = usize::try_from(header.page_size)
             .map_err(|_| Error::corrupted(0, "page size does not fit in memory"))?;
-        let pages = Arc::new(SharedPages::new(file, page_size, cache_bytes));
+        let (read_only, readers, pin) = match access {
+            Access::Write { readers } => (false, readers, None),
+            Access::Read { pin } => (true, None, pin),
+        };
+        let pages = Arc::new(SharedPages::new(file, page_size, cache_bytes, pin));
         let root = TreeRoot { root: meta.root, depth: meta.depth, page_count: meta.page_count };
         let version = versions.as_ref().map_or(0, |v| v.pin().version + 1);
         let state = TreeState { version, root, key_count: meta.key_count, pages: pages.clone() };
@@ -116,16 +145,27 @@ impl Engine {
             free: BTreeSet::new(),
             pending_free: Vec::new(),
             retired: VecDeque::new(),
+            held: BTreeMap::new(),
+            reader_floor: u64::MAX,
+            readers,
+            readers_read_at: None,
+            reader_count: 0,
             read_only,
             dirty_limit_pages: (cache_bytes / 2 / page_size).max(256),
             changed: false,
         };
+        engine.read_reader_table();
         engine.load_freelist()?;
         Ok(engine)
     }
 
     pub(crate) fn page_size(&self) -> usize {
         self.page_size
+    }
+
+    /// Readers in the reader table at the writer's last look.
+    pub(crate) fn reader_count(&self) -> u64 {
+        self.reader_count
     }
 
     pub(crate) fn header(&self) -> &FileHeader {
@@ -187,8 +227,16 @@ impl Engine {
         self.changed = true;
     }
 
-    /// Start a commit: pages whose last reader is gone become free.
+    /// Start a commit: pages whose last reader is gone become free. When nothing is free but
+    /// pages wait for readers in other processes, look at the reader table again (at most every
+    /// few milliseconds) before the file grows.
     pub(crate) fn begin_commit(&mut self) {
+        if self.free.is_empty()
+            && !self.held.is_empty()
+            && self.readers_read_at.is_none_or(|at| at.elapsed() >= alloc::READER_TABLE_INTERVAL)
+        {
+            self.read_reader_table();
+        }
         self.reclaim();
     }
 

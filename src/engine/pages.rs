@@ -13,7 +13,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use super::Engine;
 use super::cache::{PageBytes, PageCache};
 use crate::error::{Error, Result};
-use crate::io::FileIo;
+use crate::io::{FileIo, ReaderSlot};
 use crate::layout::file::verify_page;
 use crate::layout::node::Node;
 
@@ -62,11 +62,20 @@ pub(crate) struct SharedPages {
     unwritten: Vec<RwLock<PageMap<PageBytes>>>,
     /// How many pages `unwritten` holds, so reads skip its locks when it is empty.
     unwritten_count: AtomicUsize,
+    /// A read-only engine's slot in the reader table: held while any state reading these pages
+    /// lives, so the writer in another process keeps their checkpoint's pages.
+    _pin: Option<ReaderSlot>,
 }
 
 impl SharedPages {
-    pub(crate) fn new(file: Arc<dyn FileIo>, page_size: usize, cache_bytes: usize) -> SharedPages {
+    pub(crate) fn new(
+        file: Arc<dyn FileIo>,
+        page_size: usize,
+        cache_bytes: usize,
+        pin: Option<ReaderSlot>,
+    ) -> SharedPages {
         SharedPages {
+            _pin: pin,
             page_size,
             file,
             cache: PageCache::new(cache_bytes, page_size),

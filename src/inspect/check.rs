@@ -31,6 +31,7 @@ pub(crate) struct CheckInput {
     durable_freelist: Vec<u64>,
     free: Vec<u64>,
     page_size: usize,
+    version: u32,
     state: Arc<TreeState>,
 }
 
@@ -43,6 +44,7 @@ impl CheckInput {
             durable_freelist: engine.durable_freelist().to_vec(),
             free: engine.free_page_list(),
             page_size: engine.page_size(),
+            version: engine.header().version,
             state: engine.versions().pin(),
         }
     }
@@ -232,7 +234,7 @@ impl Checker<'_> {
             }
             self.counts[3] += 1;
             if let Some(bytes) = self.verified(page) {
-                match freelist::decode_page(page, &bytes, engine.page_size()) {
+                match freelist::decode_page(page, &bytes, engine.page_size(), engine.version) {
                     Ok((_, next)) if next != want_next => {
                         self.problem(Some(page), format!("free-list link is {next}, expected {want_next}"))
                     }

@@ -94,6 +94,30 @@ pub struct Stats {
     pub last_commit_seq: u64,
     /// Log sequence number covered by the data file's current meta slot.
     pub checkpoint_seq: u64,
+    /// Id of the checkpoint in force (one more at each checkpoint).
+    pub checkpoint_id: u64,
+    /// Format version of the data file (2 for stores this build creates).
+    pub format_version: u32,
+    /// Readers in the reader table (read-only handles in this and other processes), as of the
+    /// writer's last look at it (at each checkpoint); 0 for a read-only handle.
+    pub readers: u64,
+    /// Free pages the writer holds back because a reader has pinned a checkpoint that reaches
+    /// them; they are reused once it moves on or closes.
+    pub pages_held_for_readers: u64,
+}
+
+/// One reader in the store's reader table (see [`crate::KVStore::readers`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct ReaderInfo {
+    /// The slot the reader holds in the table.
+    pub slot: u32,
+    /// Process id of the reader (`None` while the reader is still writing its slot).
+    pub pid: Option<u32>,
+    /// The checkpoint the reader has pinned: the writer keeps every page it reaches.
+    pub checkpoint_id: Option<u64>,
+    /// When the reader pinned it, Unix milliseconds.
+    pub pinned_since_ms: Option<u64>,
 }
 
 impl Stats {

@@ -6,8 +6,8 @@ use crate::engine::Engine;
 use crate::error::{Error, Result};
 use crate::inspect::{ChecksumState, PageInfo, PageItem, PageSummary, PageType};
 use crate::layout::file::{
-    FILE_HEADER_BYTES, FileHeader, META_SLOT_BYTES, META_SLOT_OFFSETS, Meta, PAGE_HEADER_BYTES, PageKind,
-    in_page_u32, page_checksum, page_count_field, page_next, stored_checksum, verify_page,
+    FILE_HEADER_BYTES, FileHeader, META_SLOT_BYTES, Meta, PAGE_HEADER_BYTES, PageKind, in_page_u32,
+    meta_slot_offsets, page_checksum, page_count_field, page_next, stored_checksum, verify_page,
 };
 use crate::layout::freelist;
 use crate::layout::node::{NodeView, Value, ValueRef};
@@ -21,8 +21,8 @@ fn page_type_of(kind: PageKind) -> PageType {
     }
 }
 
-fn page_zero_used() -> u32 {
-    in_page_u32(META_SLOT_OFFSETS[1] + META_SLOT_BYTES)
+fn page_zero_used(version: u32) -> u32 {
+    in_page_u32(meta_slot_offsets(version)[1] + META_SLOT_BYTES)
 }
 
 /// Type and fill of one page, for the page map.
@@ -32,7 +32,7 @@ pub(crate) fn page_summary(engine: &Engine, page: u64) -> Result<PageSummary> {
             number: 0,
             page_type: PageType::Meta,
             items: 2,
-            used_bytes: page_zero_used(),
+            used_bytes: page_zero_used(engine.header().version),
         });
     }
     if engine.is_free(page) {
@@ -45,7 +45,10 @@ pub(crate) fn page_summary(engine: &Engine, page: u64) -> Result<PageSummary> {
         PageKind::Leaf => (count, in_page_u32(NodeView::new(page, &bytes)?.used_bytes()?)),
         PageKind::Branch => (count + 1, in_page_u32(NodeView::new(page, &bytes)?.used_bytes()?)),
         PageKind::Overflow => (1, in_page_u32(PAGE_HEADER_BYTES) + count),
-        PageKind::Freelist => (count, in_page_u32(PAGE_HEADER_BYTES) + 8 * count),
+        PageKind::Freelist => {
+            let version = engine.header().version;
+            (count, in_page_u32(freelist::used_bytes(usize::from(page_count_field(&bytes)), version)))
+        }
     };
     Ok(PageSummary { number: page, page_type: page_type_of(kind), items, used_bytes: used })
 }
@@ -61,14 +64,14 @@ fn page_zero_info(engine: &Engine) -> Result<PageInfo> {
     engine.file().read_exact_at(&mut head, 0)?;
     match FileHeader::decode(&head) {
         Ok(h) => {
-            items.push(field("format version", crate::layout::file::FORMAT_VERSION));
+            items.push(field("format version", h.version));
             items.push(field("page size", h.page_size));
             items.push(field("file id", format!("{:016x}", h.file_id)));
             items.push(field("created (unix ms)", h.created_ms));
         }
         Err(_) => items.push(field("file header", "damaged")),
     }
-    for (slot, offset) in META_SLOT_OFFSETS.iter().enumerate() {
+    for (slot, offset) in meta_slot_offsets(engine.header().version).iter().enumerate() {
         let mut b = [0u8; META_SLOT_BYTES];
         engine.file().read_exact_at(&mut b, *offset as u64)?;
         let in_force = if slot == engine.durable_slot() { " (in force)" } else { "" };
@@ -96,8 +99,8 @@ fn page_zero_info(engine: &Engine) -> Result<PageInfo> {
         item_count: 2,
         next: 0,
         checksum: ChecksumState::NotApplicable,
-        used_bytes: page_zero_used(),
-        free_bytes: in_page_u32(ps) - page_zero_used(),
+        used_bytes: page_zero_used(engine.header().version),
+        free_bytes: in_page_u32(ps) - page_zero_used(engine.header().version),
         items,
     })
 }
@@ -193,9 +196,10 @@ pub(crate) fn page_info(engine: &Engine, page: u64) -> Result<PageInfo> {
             info.items.push(PageItem::OverflowData { data_bytes: count, next });
         }
         PageKind::Freelist => {
-            let (entries, _) = freelist::decode_page(page, &bytes, engine.page_size())?;
-            info.used_bytes = in_page_u32(PAGE_HEADER_BYTES + 8 * entries.len());
-            info.items = entries.into_iter().map(|p| PageItem::FreePage { page: p }).collect();
+            let version = engine.header().version;
+            let (entries, _) = freelist::decode_page(page, &bytes, engine.page_size(), version)?;
+            info.used_bytes = in_page_u32(freelist::used_bytes(entries.len(), version));
+            info.items = entries.into_iter().map(|e| PageItem::FreePage { page: e.page }).collect();
         }
     }
     info.free_bytes = ps - info.used_bytes.min(ps);

@@ -5,6 +5,7 @@
 #[cfg(feature = "fault-injection")]
 pub mod faulty;
 mod mmap;
+mod reader_table;
 mod std_fs;
 
 use std::io;
@@ -13,6 +14,8 @@ use std::sync::Arc;
 
 #[cfg(feature = "fault-injection")]
 pub use faulty::{FaultPlan, FaultyVfs};
+pub(crate) use reader_table::{HeldSlot, ReaderRecord};
+pub use reader_table::{ReaderSlot, ReaderTable};
 pub use std_fs::StdVfs;
 
 /// One open file.
@@ -59,4 +62,11 @@ pub trait Vfs: Send + Sync {
     fn rename(&self, from: &Path, to: &Path) -> io::Result<()>;
     /// Make renames and creations in the directory of `path` durable.
     fn sync_dir(&self, path: &Path) -> io::Result<()>;
+    /// The reader table of the store at `path` (see `reader_table.rs`), where this file system
+    /// has one: read-only handles pin their checkpoint in it and the writer reads it before
+    /// reusing pages. `None` (the default) means readers in other processes cannot be seen.
+    fn reader_table(&self, path: &Path) -> Option<ReaderTable> {
+        let _ = path;
+        None
+    }
 }

@@ -6,6 +6,7 @@ use std::os::unix::fs::FileExt;
 use std::path::Path;
 use std::sync::{Arc, RwLock};
 
+use super::ReaderTable;
 use super::mmap::Map;
 use super::{FileIo, Vfs};
 
@@ -127,5 +128,9 @@ impl Vfs for StdVfs {
             _ => Path::new("."),
         };
         File::open(dir)?.sync_all()
+    }
+
+    fn reader_table(&self, path: &Path) -> Option<ReaderTable> {
+        Some(ReaderTable::for_store(path))
     }
 }

@@ -3,22 +3,26 @@
 //! free-list bodies in `overflow.rs` and `freelist.rs` beside it, the log in `crate::wal`.
 //!
 //! ```text
-//! page 0
+//! page 0 (format version 2): two 512-byte sectors, each a whole copy of the file header and one
+//! meta slot, so a write torn anywhere in one sector leaves the other sector readable
 //! +--------------------------+ 0
-//! | file header (128 bytes)  |     written once, at creation
-//! +--------------------------+ 128
-//! | zero                     |
+//! | file header (128 bytes)  |     written at creation; rewritten unchanged with slot 0
+//! | meta slot 0 (256 bytes)  | 128
+//! | zero                     | 384
 //! +--------------------------+ 512
-//! | meta slot 0 (256 bytes)  |     the two slots alternate: a checkpoint writes the older one,
-//! +--------------------------+ 768 so a torn write never touches the slot that is in force
-//! | meta slot 1 (256 bytes)  |
+//! | file header (copy)       |     written at creation; rewritten unchanged with slot 1
+//! | meta slot 1 (256 bytes)  | 640
+//! | zero                     | 896
 //! +--------------------------+ 1024
 //! | zero (to the page size)  |
 //! +--------------------------+
 //!
+//! (format version 1: header at 0, slot 0 at 512, slot 1 at 768; read, and converted to version
+//! 2 by a writable open)
+//!
 //! file header                          meta slot
 //!   0  8  magic "WINDKVS\0"              0  4  magic "META"
-//!   8  4  format version (1)             4  4  zero
+//!   8  4  format version (2)             4  4  zero
 //!  12  4  page size                      8  8  checkpoint id (the valid slot with the larger wins)
 //!  16  8  file id (random, also in log) 16  8  root page
 //!  24  8  created, unix ms              24  8  first free-list page (0: none)
@@ -52,7 +56,10 @@
 use crate::error::{Error, Result};
 
 pub(crate) const FILE_MAGIC: [u8; 8] = *b"WINDKVS\0";
-pub(crate) const FORMAT_VERSION: u32 = 1;
+/// The format this build writes.
+pub(crate) const FORMAT_VERSION: u32 = 2;
+/// The first format: still read (its data can be exported), converted by a writable open.
+pub(crate) const FORMAT_VERSION_1: u32 = 1;
 
 pub(crate) const MIN_PAGE_SIZE: u32 = 1024;
 pub(crate) const MAX_PAGE_SIZE: u32 = 64 * 1024;
@@ -62,8 +69,21 @@ pub(crate) const DEFAULT_PAGE_SIZE: u32 = 4096;
 pub(crate) const FILE_HEADER_BYTES: usize = 128;
 const HEADER_CRC: usize = FILE_HEADER_BYTES - 4;
 pub(crate) const META_SLOT_BYTES: usize = 256;
-/// Each slot in its own 256-byte span past the first 512-byte sector, inside the smallest page.
-pub(crate) const META_SLOT_OFFSETS: [usize; 2] = [512, 768];
+/// A disk sector: the unit a torn write damages (docs/DURABILITY.md, assumption 3).
+pub(crate) const SECTOR_BYTES: usize = 512;
+/// Where each copy of the file header starts (version 2): one per sector.
+pub(crate) const HEADER_OFFSETS: [usize; 2] = [0, SECTOR_BYTES];
+/// Where each meta slot starts (version 2): after the header copy in its own sector.
+pub(crate) const META_SLOT_OFFSETS: [usize; 2] = [FILE_HEADER_BYTES, SECTOR_BYTES + FILE_HEADER_BYTES];
+/// Where the meta slots of a version-1 file start: both in the second sector.
+pub(crate) const V1_META_SLOT_OFFSETS: [usize; 2] = [512, 768];
+/// Bytes of page 0 that hold anything: both sectors.
+pub(crate) const PAGE_ZERO_USED_BYTES: usize = 2 * SECTOR_BYTES;
+
+/// The meta slot offsets of a file of `version`.
+pub(crate) fn meta_slot_offsets(version: u32) -> [usize; 2] {
+    if version == FORMAT_VERSION_1 { V1_META_SLOT_OFFSETS } else { META_SLOT_OFFSETS }
+}
 
 /// Longest identifier, in bytes: it lives in the meta slots.
 pub const MAX_IDENTIFIER_BYTES: usize = 64;
@@ -148,6 +168,8 @@ pub(crate) fn now_ms() -> u64 {
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct FileHeader {
+    /// [`FORMAT_VERSION`] or [`FORMAT_VERSION_1`].
+    pub version: u32,
     pub page_size: u32,
     pub file_id: u64,
     pub created_ms: u64,
@@ -163,7 +185,7 @@ impl FileHeader {
     pub(crate) fn encode(&self, out: &mut [u8]) {
         out[..FILE_HEADER_BYTES].fill(0);
         out[0..8].copy_from_slice(&FILE_MAGIC);
-        put_u32(out, 8, FORMAT_VERSION);
+        put_u32(out, 8, self.version);
         put_u32(out, 12, self.page_size);
         put_u64(out, 16, self.file_id);
         put_u64(out, 24, self.created_ms);
@@ -182,14 +204,24 @@ impl FileHeader {
             return Err(HeaderError::NotAStore("file header checksum mismatch".into()));
         }
         let version = get_u32(b, 8);
-        if version != FORMAT_VERSION {
+        if version != FORMAT_VERSION && version != FORMAT_VERSION_1 {
             return Err(HeaderError::Version(version));
         }
         let page_size = get_u32(b, 12);
         if !valid_page_size(page_size) {
             return Err(HeaderError::NotAStore(format!("invalid page size {page_size}")));
         }
-        Ok(FileHeader { page_size, file_id: get_u64(b, 16), created_ms: get_u64(b, 24) })
+        Ok(FileHeader { version, page_size, file_id: get_u64(b, 16), created_ms: get_u64(b, 24) })
+    }
+
+    /// The sector of page 0 that holds meta slot `slot` (version 2): a copy of this header and
+    /// `meta`, so that writing one slot rewrites nothing the other sector needs.
+    pub(crate) fn encode_sector(&self, meta: &Meta) -> [u8; SECTOR_BYTES] {
+        debug_assert_eq!(self.version, FORMAT_VERSION, "only version 2 is written");
+        let mut b = [0u8; SECTOR_BYTES];
+        self.encode(&mut b[..FILE_HEADER_BYTES]);
+        meta.encode(&mut b[FILE_HEADER_BYTES..FILE_HEADER_BYTES + META_SLOT_BYTES]);
+        b
     }
 }
 
@@ -361,7 +393,7 @@ mod tests {
 
     #[test]
     fn header_round_trips_and_rejects_damage() {
-        let h = FileHeader { page_size: 4096, file_id: 0xdead_beef, created_ms: 42 };
+        let h = FileHeader { version: FORMAT_VERSION, page_size: 4096, file_id: 0xdead_beef, created_ms: 42 };
         let mut b = vec![0u8; FILE_HEADER_BYTES];
         h.encode(&mut b);
         assert!(matches!(FileHeader::decode(&b), Ok(ref d) if *d == h));

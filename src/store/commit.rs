@@ -6,9 +6,10 @@ use std::sync::atomic::Ordering;
 use super::paths::temp_path;
 use super::{KVStore, StoreState};
 use crate::batch::{BatchOp, WriteBatch};
-use crate::engine::{Engine, compact};
+use crate::engine::{Access, Engine, compact};
 use crate::error::{Error, Result};
-use crate::layout::file::MAX_VALUE_BYTES;
+use crate::io::FileIo;
+use crate::layout::file::{FORMAT_VERSION, FileHeader, MAX_VALUE_BYTES};
 use crate::layout::node::{Value, cmp_keys};
 use crate::options::Durability;
 use crate::wal::{self, LOG_HEADER_BYTES, LogOp};
@@ -146,13 +147,15 @@ impl KVStore {
 
     pub(super) fn checkpoint_locked(&self, inner: &mut StoreState) -> Result<()> {
         let seq = inner.log.next_seq - 1;
+        let before = inner.engine.durable().checkpoint_id;
         inner.engine.checkpoint(seq)?;
-        // Everything up to `seq` is now in the data file: the log can start over.
+        // Everything up to `seq` is now in the data file: the log can start over, under a
+        // header naming the new checkpoint.
         inner.log.buf.clear();
         if let Some(file) = &inner.log.file
-            && inner.log.len > LOG_HEADER_BYTES
+            && (inner.log.len > LOG_HEADER_BYTES || inner.engine.durable().checkpoint_id != before)
         {
-            file.set_len(LOG_HEADER_BYTES)?;
+            restart_log(&**file, &inner.engine)?;
         }
         inner.log.len = LOG_HEADER_BYTES;
         self.written_seq.fetch_max(seq, Ordering::SeqCst);
@@ -211,16 +214,33 @@ impl KVStore {
             let _ = self.vfs.remove(&tmp);
             return Err(e.into());
         }
-        let header = inner.engine.header().clone();
-        match Engine::new(file, header, meta, 0, self.cache_bytes, false, Some(self.versions.clone())) {
+        let header = FileHeader { version: FORMAT_VERSION, ..inner.engine.header().clone() };
+        let access = Access::Write { readers: self.vfs.reader_table(&self.path) };
+        match Engine::new(file, header, meta, 0, self.cache_bytes, access, Some(self.versions.clone())) {
             Ok(engine) => inner.engine = engine,
             Err(e) => return self.fail_poisoned("reopening the compacted file", e),
         }
         if let Err(e) = self.vfs.sync_dir(&self.path) {
             return self.fail_poisoned("syncing the directory after compaction", e.into());
         }
+        // The log follows the new file's checkpoint from now on.
+        if let Some(file) = &inner.log.file
+            && let Err(e) = restart_log(&**file, &inner.engine)
+        {
+            return self.fail_poisoned("restarting the log after compaction", e);
+        }
         Ok(())
     }
+}
+
+/// Start the log afresh after a checkpoint: a header naming the engine's last checkpoint (with a
+/// copy of its meta slot), no records, synced, so that a record appended later never follows a
+/// header that a crash could tear.
+pub(super) fn restart_log(log: &dyn FileIo, engine: &Engine) -> Result<()> {
+    log.write_all_at(&wal::encode_header(engine.header().file_id, engine.durable()), 0)?;
+    log.set_len(LOG_HEADER_BYTES)?;
+    log.sync_data()?;
+    Ok(())
 }
 
 fn batch_key(op: &BatchOp) -> &[u8] {

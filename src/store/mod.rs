@@ -24,8 +24,8 @@ use std::sync::{Arc, Mutex, MutexGuard, RwLock, RwLockReadGuard, RwLockWriteGuar
 
 use crate::engine::{Engine, Versions};
 use crate::error::{Error, Result};
-use crate::inspect::{self, CheckReport, PageInfo, RecoveryReport, Stats};
-use crate::io::{FileIo, Vfs};
+use crate::inspect::{self, CheckReport, PageInfo, ReaderInfo, RecoveryReport, Stats};
+use crate::io::{FileIo, HeldSlot, Vfs};
 use crate::layout::file::MAX_IDENTIFIER_BYTES;
 use crate::layout::node::max_key_bytes;
 use crate::options::{Durability, OpenOptions};
@@ -259,7 +259,35 @@ impl KVStore {
             dirty_pages: e.dirty_count() as u64,
             last_commit_seq: inner.log.next_seq - 1,
             checkpoint_seq: e.durable().checkpoint_seq,
+            checkpoint_id: e.durable().checkpoint_id,
+            format_version: e.header().version,
+            readers: e.reader_count(),
+            pages_held_for_readers: e.pages_held_for_readers(),
         }
+    }
+
+    /// The readers in the store's reader table now: read-only handles, in this process and
+    /// others, each with the checkpoint it pinned (like `mdb_stat -r`). Empty where the file
+    /// system has no reader table (a custom [`crate::io::Vfs`]).
+    pub fn readers(&self) -> Result<Vec<ReaderInfo>> {
+        let Some(table) = self.vfs.reader_table(&self.path) else { return Ok(Vec::new()) };
+        let mut out: Vec<ReaderInfo> = table
+            .scan()?
+            .into_iter()
+            .map(|slot| match slot {
+                HeldSlot::Pinned(slot, r) => ReaderInfo {
+                    slot,
+                    pid: Some(r.pid),
+                    checkpoint_id: Some(r.checkpoint_id),
+                    pinned_since_ms: Some(r.since_ms),
+                },
+                HeldSlot::Unknown(slot) => {
+                    ReaderInfo { slot, pid: None, checkpoint_id: None, pinned_since_ms: None }
+                }
+            })
+            .collect();
+        out.sort_by_key(|r| r.slot);
+        Ok(out)
     }
 
     /// Walk every page and report what is wrong; an empty report on a healthy store.

@@ -7,20 +7,20 @@ use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, Instant};
 
 use super::paths::{log_path, temp_path};
-use super::recovery::recover;
+use super::recovery::{LogState, Replay, recover};
 use super::{KVStore, StoreState, check_identifier};
-use crate::engine::{Engine, Versions};
+use crate::engine::{Access, Engine, Versions, compact};
 use crate::error::{Error, Result};
 use crate::inspect::RecoveryReport;
-use crate::io::{FileIo, StdVfs, Vfs};
+use crate::io::{FileIo, ReaderRecord, ReaderSlot, ReaderTable, StdVfs, Vfs};
 use crate::layout::file::{
-    self, DEFAULT_IDENTIFIER, FILE_HEADER_BYTES, FileHeader, HeaderError, META_SLOT_BYTES, META_SLOT_OFFSETS,
-    Meta, now_ms, valid_page_size,
+    self, DEFAULT_IDENTIFIER, FILE_HEADER_BYTES, FORMAT_VERSION, FileHeader, HEADER_OFFSETS, HeaderError,
+    META_SLOT_BYTES, Meta, PAGE_ZERO_USED_BYTES, SECTOR_BYTES, meta_slot_offsets, now_ms, valid_page_size,
 };
 use crate::layout::node::{Leaf, Node};
 use crate::options::OpenOptions;
-use crate::wal::LOG_HEADER_BYTES;
 use crate::wal::writer::LogWriter;
+use crate::wal::{self, LOG_HEADER_BYTES};
 
 /// The smallest checkpoint threshold accepted: below it checkpoints would dominate.
 const MIN_CHECKPOINT_LOG_BYTES: u64 = 64 * 1024;
@@ -65,85 +65,111 @@ impl KVStore {
         let vfs: Arc<dyn Vfs> = opts.vfs.clone().unwrap_or_else(|| Arc::new(StdVfs));
         let log_path = log_path(path);
 
-        let (data, log_file, log_is_new) = if opts.read_only {
-            if !vfs.exists(path)? {
+        if opts.read_only {
+            return open_read_only(path, opts, vfs, versions);
+        }
+        if !opts.create && !vfs.exists(path)? {
+            return Err(Error::NotFound { path: path.to_owned() });
+        }
+        // The log is also the lock: it is never replaced, unlike the data file.
+        let log_is_new = !vfs.exists(&log_path)?;
+        let log = vfs.open_or_create(&log_path)?;
+        lock(&*log, path, opts.lock_timeout)?;
+        let tmp = temp_path(path);
+        if vfs.exists(&tmp)? {
+            // A compaction or creation that did not finish: the store file is whole without it.
+            vfs.remove(&tmp)?;
+        }
+        if !vfs.exists(path)? {
+            if !opts.create {
                 return Err(Error::NotFound { path: path.to_owned() });
             }
-            // The writer cuts the log at every checkpoint: never read it through a map.
-            let log = if vfs.exists(&log_path)? { Some(vfs.open_unmapped(&log_path)?) } else { None };
-            (vfs.open(path, false)?, log, false)
-        } else {
-            if !opts.create && !vfs.exists(path)? {
-                return Err(Error::NotFound { path: path.to_owned() });
+            // A log left by a store whose file was removed: empty, it is just reset; with
+            // records in it, it is refused rather than guessed about.
+            if log.len()? > LOG_HEADER_BYTES {
+                return Err(Error::LogCorrupted {
+                    offset: 0,
+                    reason: format!(
+                        "{} holds commits but its store file is missing; remove the log to start afresh",
+                        log_path.display()
+                    ),
+                });
             }
-            // The log is also the lock: it is never replaced, unlike the data file.
-            let log_is_new = !vfs.exists(&log_path)?;
-            let log = vfs.open_or_create(&log_path)?;
-            lock(&*log, path, opts.lock_timeout)?;
-            let tmp = temp_path(path);
-            if vfs.exists(&tmp)? {
-                // A compaction or creation that did not finish: the store file is whole without it.
-                vfs.remove(&tmp)?;
-            }
-            if !vfs.exists(path)? {
-                if !opts.create {
-                    return Err(Error::NotFound { path: path.to_owned() });
-                }
-                // A log left by a store whose file was removed: empty, it is just reset; with
-                // records in it, it is refused rather than guessed about.
-                if log.len()? > LOG_HEADER_BYTES {
-                    return Err(Error::LogCorrupted {
-                        offset: 0,
-                        reason: format!(
-                            "{} holds commits but its store file is missing; remove the log to start afresh",
-                            log_path.display()
-                        ),
-                    });
-                }
-                log.set_len(0)?;
-                // Syncs the directory: the new log's entry is durable with the store's.
-                create_file(&*vfs, path, opts.page_size, identifier)?;
-            } else if log_is_new {
-                // A store without its log (copied alone, or the empty log removed after a clean
-                // close): commits are acknowledged once the log is synced, so its directory
-                // entry must be durable first, or a crash could take the log and them with it.
-                vfs.sync_dir(&log_path)?;
-            }
-            (vfs.open(path, true)?, Some(log), log_is_new)
-        };
-
-        let (header, meta, slot) = match read_page_zero(&*data, path) {
+            log.set_len(0)?;
+            // Syncs the directory: the new log's entry is durable with the store's.
+            create_file(&*vfs, path, opts.page_size, identifier)?;
+        } else if log_is_new {
+            // A store without its log (copied alone, or the empty log removed after a clean
+            // close): commits are acknowledged once the log is synced, so its directory
+            // entry must be durable first, or a crash could take the log and them with it.
+            vfs.sync_dir(&log_path)?;
+        }
+        let data = vfs.open(path, true)?;
+        let found = read_page_zero(&*data, path).and_then(|page0| {
+            let state = LogState::read(&*log)?;
+            check_log_owner(&state, &page0.header, &log_path)?;
+            Ok((page0, state))
+        });
+        let (page0, state) = match found {
             Ok(found) => found,
             Err(e) => {
                 // Not a store (or not one this version reads): leave nothing beside it.
                 if log_is_new {
-                    drop(log_file);
+                    drop(log);
                     let _ = vfs.remove(&log_path);
                 }
                 return Err(e);
             }
         };
+        let mut report = RecoveryReport::default();
+        let (meta, slot) = choose_meta(&page0, state.follows(), &mut report)?;
+        let version = page0.header.version;
+        // A version-1 file is replayed in memory, then rewritten in the current format.
+        let access = if version == FORMAT_VERSION {
+            Access::Write { readers: vfs.reader_table(path) }
+        } else {
+            Access::Read { pin: None }
+        };
         let engine =
-            Engine::new(data, header, meta.clone(), slot, opts.cache_bytes, opts.read_only, versions)?;
-        let versions = engine.versions().clone();
-        let mut inner = StoreState {
-            engine,
-            log: LogWriter {
-                file: None,
-                len: LOG_HEADER_BYTES,
-                buf: Vec::new(),
-                next_seq: meta.checkpoint_seq + 1,
-            },
-        };
-        let recovery = match &log_file {
-            Some(log) => recover(&mut inner, log.clone(), opts.read_only)?,
-            None => RecoveryReport::default(),
-        };
-        if !opts.read_only {
-            inner.log.file = log_file.clone();
+            Engine::new(data, page0.header, meta.clone(), slot, opts.cache_bytes, access, versions.clone())?;
+        let mut inner = StoreState { engine, log: LogWriter::after(&meta) };
+        let replay = if version == FORMAT_VERSION { Replay::Writable } else { Replay::InMemory };
+        let aside = |log: &Arc<dyn FileIo>, offset: u64| copy_log_aside(&*vfs, &log_path, &**log, offset);
+        recover(&mut inner, Some(&log), &state, replay, &mut report, &aside)?;
+        if version != FORMAT_VERSION && report.data_may_be_missing.is_none() {
+            convert_to_current(&*vfs, path, &inner, &*log)?;
+            drop(inner);
+            drop(log);
+            let mut store = KVStore::open_continuing(path, opts, versions)?;
+            store.recovery.notes.insert(
+                0,
+                format!("converted from format version {version} to version {FORMAT_VERSION} (the file was rewritten)"),
+            );
+            store.recovery.commits_replayed += report.commits_replayed;
+            return Ok(store);
         }
+        let poison = report.data_may_be_missing.as_ref().map(|why| {
+            format!(
+                "opened without writes: {why}; the log was kept as found (read what the store holds, or salvage it)"
+            )
+        });
+        inner.log.file = Some(log.clone());
+        Ok(KVStore::assemble(path, opts, vfs, inner, Some(log), report, poison))
+    }
+
+    /// Put an opened store together.
+    fn assemble(
+        path: &Path,
+        opts: &OpenOptions,
+        vfs: Arc<dyn Vfs>,
+        inner: StoreState,
+        log_file: Option<Arc<dyn FileIo>>,
+        recovery: RecoveryReport,
+        poison: Option<String>,
+    ) -> KVStore {
         let last_seq = inner.log.next_seq - 1;
-        Ok(KVStore {
+        let versions = inner.engine.versions().clone();
+        KVStore {
             path: path.to_owned(),
             identifier: inner.engine.meta().identifier.clone(),
             vfs,
@@ -152,7 +178,7 @@ impl KVStore {
             log_file: if opts.read_only { None } else { log_file },
             written_seq: AtomicU64::new(last_seq),
             synced_seq: Mutex::new(last_seq),
-            poison: Mutex::new(None),
+            poison: Mutex::new(poison),
             durability: opts.durability,
             read_only: opts.read_only,
             cache_bytes: opts.cache_bytes,
@@ -160,8 +186,163 @@ impl KVStore {
             recovery,
             options: opts.clone(),
             closed: false,
-        })
+        }
     }
+}
+
+/// How many times a read-only open starts again when the writer moved on while it read.
+const READ_ATTEMPTS: u32 = 50;
+
+/// A read-only open: pin the checkpoint in force in the reader table (so that no writer in any
+/// process reuses its pages), make sure it is still the one in force, then replay the log after
+/// it into memory. A writer that checkpoints meanwhile makes it start again.
+fn open_read_only(
+    path: &Path,
+    opts: &OpenOptions,
+    vfs: Arc<dyn Vfs>,
+    versions: Option<Arc<Versions>>,
+) -> Result<KVStore> {
+    if !vfs.exists(path)? {
+        return Err(Error::NotFound { path: path.to_owned() });
+    }
+    let log_path = log_path(path);
+    let table = vfs.reader_table(path);
+    let mut attempt = 0;
+    loop {
+        attempt += 1;
+        let last_attempt = attempt >= READ_ATTEMPTS;
+        // Opened again each time: a compaction replaces the file by a rename.
+        let data = vfs.open(path, false)?;
+        // The writer cuts the log at every checkpoint: never read it through a map.
+        let log = if vfs.exists(&log_path)? { Some(vfs.open_unmapped(&log_path)?) } else { None };
+        let page0 = read_page_zero(&*data, path)?;
+        let state = match &log {
+            Some(log) => LogState::read(&**log)?,
+            None => LogState::Absent,
+        };
+        check_log_owner(&state, &page0.header, &log_path)?;
+        let mut report = RecoveryReport::default();
+        let newest = page0.newest_id();
+        if !last_attempt && state.follows().is_some_and(|m| newest.is_none_or(|n| m.checkpoint_id > n)) {
+            // The writer has cut the log after a checkpoint newer than the slots we read.
+            std::thread::yield_now();
+            continue;
+        }
+        let (meta, slot) = choose_meta(&page0, state.follows(), &mut report)?;
+        let pin = match &table {
+            Some(table) => match pin_checkpoint(table, &page0.header, &meta) {
+                Ok(slot) => Some(slot),
+                Err(e)
+                    if matches!(
+                        e.kind(),
+                        std::io::ErrorKind::PermissionDenied | std::io::ErrorKind::ReadOnlyFilesystem
+                    ) =>
+                {
+                    report.notes.push(format!(
+                        "no reader table ({e}): a writer in another process would not know this reader"
+                    ));
+                    None
+                }
+                Err(e) => return Err(e.into()),
+            },
+            None => None,
+        };
+        // A checkpoint between reading page 0 and pinning may have let the writer reuse pages of
+        // `meta` before it saw the pin: read the slots again.
+        if pin.is_some() && !last_attempt && read_page_zero(&*data, path)?.newest_id() != newest {
+            continue;
+        }
+        let engine = Engine::new(
+            data,
+            page0.header,
+            meta.clone(),
+            slot,
+            opts.cache_bytes,
+            Access::Read { pin },
+            versions.clone(),
+        )?;
+        let mut inner = StoreState { engine, log: LogWriter::after(&meta) };
+        let aside = |_: &Arc<dyn FileIo>, _: u64| Err(Error::ReadOnly);
+        recover(&mut inner, log.as_ref(), &state, Replay::InMemory, &mut report, &aside)?;
+        if report.stopped_at.is_some() && !last_attempt {
+            // A stop may be the writer cutting the log under us: if the slots moved on, read again.
+            let data = vfs.open(path, false)?;
+            if read_page_zero(&*data, path)?.newest_id() != newest {
+                continue;
+            }
+        }
+        return Ok(KVStore::assemble(path, opts, vfs, inner, None, report, None));
+    }
+}
+
+/// Take a slot in the reader table and write `meta`'s checkpoint into it.
+fn pin_checkpoint(table: &ReaderTable, header: &FileHeader, meta: &Meta) -> std::io::Result<ReaderSlot> {
+    let slot = table.acquire()?;
+    slot.publish(&ReaderRecord {
+        pid: std::process::id(),
+        file_id: header.file_id,
+        checkpoint_id: meta.checkpoint_id,
+        log_seq: meta.checkpoint_seq,
+        since_ms: now_ms(),
+    })?;
+    Ok(slot)
+}
+
+/// Copy the log, whose record at `offset` is damaged, to `<log>.<offset>.damaged` beside it
+/// (synced, with its directory entry) before recovery starts the log afresh.
+fn copy_log_aside(
+    vfs: &dyn Vfs,
+    log_path: &Path,
+    log: &dyn FileIo,
+    offset: u64,
+) -> Result<std::path::PathBuf> {
+    let mut name = log_path.as_os_str().to_owned();
+    name.push(format!(".{offset}.damaged"));
+    let copy_path = std::path::PathBuf::from(name);
+    let len = usize::try_from(log.len()?)
+        .map_err(|_| Error::LogCorrupted { offset, reason: "log too large to copy".into() })?;
+    let mut bytes = vec![0u8; len];
+    log.read_exact_at(&mut bytes, 0)?;
+    let copy = vfs.create(&copy_path)?;
+    copy.write_all_at(&bytes, 0)?;
+    copy.sync_data()?;
+    vfs.sync_dir(&copy_path)?;
+    Ok(copy_path)
+}
+
+/// A log that names another data file is refused.
+fn check_log_owner(state: &LogState, header: &FileHeader, log_path: &Path) -> Result<()> {
+    match state {
+        LogState::Header(h) if h.file_id != header.file_id => Err(Error::LogCorrupted {
+            offset: 0,
+            reason: format!("{} belongs to another store (file ids differ)", log_path.display()),
+        }),
+        _ => Ok(()),
+    }
+}
+
+/// Rewrite a store of an older format, as replayed into `inner`, in the current format: a whole
+/// new file beside it, synced, renamed over it; then a log that follows the new file.
+fn convert_to_current(vfs: &dyn Vfs, path: &Path, inner: &StoreState, log: &dyn FileIo) -> Result<()> {
+    let tmp = temp_path(path);
+    let file = vfs.create(&tmp)?;
+    let built = compact::build(&inner.engine, &*file, inner.log.next_seq - 1)
+        .and_then(|meta| file.sync_data().map(|()| meta).map_err(Error::from));
+    let meta = match built {
+        Ok(meta) => meta,
+        Err(e) => {
+            drop(file);
+            let _ = vfs.remove(&tmp);
+            return Err(e);
+        }
+    };
+    drop(file);
+    vfs.rename(&tmp, path)?;
+    vfs.sync_dir(path)?;
+    log.write_all_at(&wal::encode_header(inner.engine.header().file_id, &meta), 0)?;
+    log.set_len(LOG_HEADER_BYTES)?;
+    log.sync_data()?;
+    Ok(())
 }
 
 fn lock(log: &dyn FileIo, path: &Path, timeout: Duration) -> Result<()> {
@@ -180,7 +361,8 @@ fn lock(log: &dyn FileIo, path: &Path, timeout: Duration) -> Result<()> {
 /// Write a new, empty store to a temporary file and move it into place.
 fn create_file(vfs: &dyn Vfs, path: &Path, page_size: u32, identifier: &str) -> Result<()> {
     let ps = page_size as usize;
-    let header = FileHeader { page_size, file_id: random_id(path), created_ms: now_ms() };
+    let header =
+        FileHeader { version: FORMAT_VERSION, page_size, file_id: random_id(path), created_ms: now_ms() };
     let meta = Meta {
         checkpoint_id: 1,
         root: 1,
@@ -192,8 +374,9 @@ fn create_file(vfs: &dyn Vfs, path: &Path, page_size: u32, identifier: &str) -> 
         ..Meta::default()
     };
     let mut buf = vec![0u8; 2 * ps];
-    header.encode(&mut buf[..FILE_HEADER_BYTES]);
-    meta.encode(&mut buf[META_SLOT_OFFSETS[0]..META_SLOT_OFFSETS[0] + META_SLOT_BYTES]);
+    for at in HEADER_OFFSETS {
+        buf[at..at + SECTOR_BYTES].copy_from_slice(&header.encode_sector(&meta));
+    }
     Node::Leaf(Leaf::default()).encode(&mut buf[ps..]);
     file::seal_page(1, &mut buf[ps..]);
     let tmp = temp_path(path);
@@ -216,56 +399,137 @@ fn random_id(path: &Path) -> u64 {
     h.finish()
 }
 
-/// The file header and the meta slot in force.
-fn read_page_zero(data: &dyn FileIo, path: &Path) -> Result<(FileHeader, Meta, usize)> {
+/// Page 0 as found: the file header (from either sector) and the meta slots that verify.
+struct PageZero {
+    header: FileHeader,
+    slots: [Option<Meta>; 2],
+    file_len: u64,
+    /// Sectors whose header copy did not verify.
+    damaged_headers: usize,
+}
+
+impl PageZero {
+    fn best(&self) -> Option<(Meta, usize)> {
+        let mut best: Option<(Meta, usize)> = None;
+        for (slot, m) in self.slots.iter().enumerate() {
+            if let Some(m) = m
+                && best.as_ref().is_none_or(|(b, _)| m.checkpoint_id > b.checkpoint_id)
+            {
+                best = Some((m.clone(), slot));
+            }
+        }
+        best
+    }
+
+    fn newest_id(&self) -> Option<u64> {
+        self.best().map(|(m, _)| m.checkpoint_id)
+    }
+}
+
+fn read_page_zero(data: &dyn FileIo, path: &Path) -> Result<PageZero> {
     let len = data.len()?;
     let not_a_store = |reason: String| Error::NotAStore { path: path.to_owned(), reason };
     if len < FILE_HEADER_BYTES as u64 {
         return Err(not_a_store(format!("file is only {len} bytes")));
     }
-    let mut head = [0u8; FILE_HEADER_BYTES];
-    data.read_exact_at(&mut head, 0)?;
-    let header = match FileHeader::decode(&head) {
-        Ok(h) => h,
-        Err(HeaderError::NotAStore(reason)) => return Err(not_a_store(reason)),
-        Err(HeaderError::Version(version)) => {
+    let mut page0 =
+        vec![0u8; usize::try_from(len.min(PAGE_ZERO_USED_BYTES as u64)).unwrap_or(FILE_HEADER_BYTES)];
+    data.read_exact_at(&mut page0, 0)?;
+    let decode = |at: usize| page0.get(at..at + FILE_HEADER_BYTES).map(FileHeader::decode);
+    let (header, damaged_headers) = match decode(HEADER_OFFSETS[0]) {
+        Some(Ok(h)) => (h, 0),
+        Some(Err(HeaderError::Version(version))) => {
             return Err(Error::UnsupportedVersion {
                 path: path.to_owned(),
                 version,
-                supported: file::FORMAT_VERSION,
+                supported: FORMAT_VERSION,
             });
         }
+        Some(Err(HeaderError::NotAStore(_))) | None => match decode(HEADER_OFFSETS[1]) {
+            // The first sector is damaged; the second holds a whole copy (version 2).
+            Some(Ok(h)) if h.version == FORMAT_VERSION => (h, 1),
+            _ => return Err(not_a_store(reason_of(&page0, decode(HEADER_OFFSETS[0])))),
+        },
     };
-    let ps = header.page_size as u64;
+    let ps = u64::from(header.page_size);
     if len < 2 * ps {
         return Err(Error::corrupted(1, format!("file is {len} bytes, shorter than two pages (truncated)")));
     }
-    let mut best: Option<(Meta, usize)> = None;
-    for (slot, offset) in META_SLOT_OFFSETS.iter().enumerate() {
-        let mut b = [0u8; META_SLOT_BYTES];
-        data.read_exact_at(&mut b, *offset as u64)?;
-        if let Some(m) = Meta::decode(&b)
-            && m.validate(header.page_size).is_ok()
-            && best.as_ref().is_none_or(|(bm, _)| m.checkpoint_id > bm.checkpoint_id)
-        {
-            best = Some((m, slot));
-        }
+    let mut slots = [None, None];
+    for (slot, offset) in meta_slot_offsets(header.version).iter().enumerate() {
+        slots[slot] = page0
+            .get(*offset..offset + META_SLOT_BYTES)
+            .and_then(Meta::decode)
+            .filter(|m| m.validate(header.page_size).is_ok());
     }
-    let (meta, slot) = best.ok_or_else(|| Error::corrupted(0, "neither meta slot is valid"))?;
+    Ok(PageZero { header, slots, file_len: len, damaged_headers })
+}
+
+fn reason_of(page0: &[u8], first: Option<Result<FileHeader, HeaderError>>) -> String {
+    match first {
+        Some(Err(HeaderError::NotAStore(reason))) => reason,
+        _ => format!("file is only {} bytes", page0.len()),
+    }
+}
+
+/// The checkpoint to open: the valid meta slot with the larger id, or the copy in the log header
+/// when the log follows a newer checkpoint than either slot holds (the slot that held it is
+/// damaged). A newer checkpoint that cannot be recovered is reported as missing data.
+fn choose_meta(
+    page0: &PageZero,
+    follows: Option<&Meta>,
+    report: &mut RecoveryReport,
+) -> Result<(Meta, usize)> {
+    let ps = u64::from(page0.header.page_size);
+    let file_pages = page0.file_len / ps;
+    if page0.damaged_headers > 0 {
+        report.notes.push("the file header in the first sector of page 0 is damaged; its copy in the second sector was used".into());
+    }
+    let best = page0.best();
+    let (meta, slot) = match (best, follows) {
+        (best, Some(h)) if best.as_ref().is_none_or(|(m, _)| h.checkpoint_id > m.checkpoint_id) => {
+            let usable = h.validate(page0.header.page_size).is_ok() && h.page_count <= file_pages;
+            match best {
+                _ if usable => {
+                    report.notes.push(format!(
+                        "the meta slot of checkpoint {} is damaged; the checkpoint was read from the copy in the log header",
+                        h.checkpoint_id
+                    ));
+                    // The next checkpoint overwrites the damaged slot, not the one still valid.
+                    let slot = page0.slots.iter().position(Option::is_some).unwrap_or(1);
+                    (h.clone(), slot)
+                }
+                Some((m, slot)) => {
+                    report.data_may_be_missing = Some(format!(
+                        "the log follows checkpoint {}, but the newest meta slot that verifies holds checkpoint {} (the newer one is damaged)",
+                        h.checkpoint_id, m.checkpoint_id
+                    ));
+                    (m, slot)
+                }
+                None => {
+                    return Err(Error::corrupted(
+                        0,
+                        "neither meta slot is valid, nor the copy in the log header",
+                    ));
+                }
+            }
+        }
+        (Some(found), _) => found,
+        (None, _) => return Err(Error::corrupted(0, "neither meta slot is valid")),
+    };
     // A checkpoint extends the file to its page count before its meta slot is written, so a
     // shorter file lost its end. Refusing it here also bounds every walk and every allocation
     // sized by the page count by the file's real size.
-    let file_pages = len / ps;
     if meta.page_count > file_pages {
         return Err(Error::corrupted(
             file_pages,
             format!(
-                "file is {len} bytes ({file_pages} pages) but its last checkpoint has {} pages: the file is truncated",
-                meta.page_count
+                "file is {} bytes ({file_pages} pages) but its last checkpoint has {} pages: the file is truncated",
+                page0.file_len, meta.page_count
             ),
         ));
     }
-    Ok((header, meta, slot))
+    Ok((meta, slot))
 }
 
 impl OpenOptions {

@@ -1,58 +1,124 @@
 //! Recovery: the log's records after the last checkpoint replayed into the tree at open. A
-//! writable open then checkpoints and truncates the log; a read-only one keeps the result in
-//! memory.
+//! writable open then checkpoints and starts the log afresh; a read-only one keeps the result in
+//! memory. Whatever suggests that acknowledged commits are missing (a gap in the sequence, a
+//! whole record beyond a damaged one, a record that cannot be applied, a damaged log header with
+//! records behind it) keeps the log as it is and is reported: nothing is cut or checkpointed
+//! over it.
 
+use std::path::PathBuf;
 use std::sync::Arc;
 
 use super::StoreState;
-use super::commit::apply;
+use super::commit::{apply, restart_log};
 use crate::error::{Error, Result};
 use crate::inspect::RecoveryReport;
 use crate::io::FileIo;
-use crate::wal::{self, LOG_HEADER_BYTES, LogReader};
+use crate::wal::{self, LOG_HEADER_BYTES, LOG_HEADER_LEN, LogHeader, LogReader};
 
-/// Replay the log into `inner` (see the module comment of `crate::wal`); a writable open then
-/// checkpoints and truncates the log.
-pub(super) fn recover(
-    inner: &mut StoreState,
-    log: Arc<dyn FileIo>,
-    read_only: bool,
-) -> Result<RecoveryReport> {
-    let mut report = RecoveryReport::default();
-    let len = log.len()?;
-    let file_id = inner.engine.header().file_id;
-    let mut head = [0u8; wal::LOG_HEADER_LEN];
-    let header_ok = if len >= LOG_HEADER_BYTES {
-        log.read_exact_at(&mut head, 0)?;
-        wal::decode_header(&head)
-    } else {
-        None
-    };
-    match header_ok {
-        Some(id) if id == file_id => {}
-        Some(_) => {
-            return Err(Error::LogCorrupted {
-                offset: 0,
-                reason: "the log belongs to another store (file ids differ)".into(),
-            });
+/// How far past the last checkpoint a sequence number found in damage may be and still count as
+/// one of this store's records (a random 8 bytes falls in this range once in 2^32).
+const SEQ_WINDOW: u64 = 1 << 32;
+
+/// What the start of the log holds.
+pub(super) enum LogState {
+    /// No log file (a read-only open of a store whose log is gone).
+    Absent,
+    /// Empty, or a header cut short before any record could follow it: a new log.
+    Blank,
+    /// A header that does not decode, with bytes after it.
+    Damaged,
+    /// A header.
+    Header(LogHeader),
+}
+
+impl LogState {
+    pub(super) fn read(log: &dyn FileIo) -> Result<LogState> {
+        let len = log.len()?;
+        let mut head = vec![0u8; usize::try_from(len.min(LOG_HEADER_BYTES)).unwrap_or(LOG_HEADER_LEN)];
+        match log.read_exact_at(&mut head, 0) {
+            // Cut by the writer while read: a new log as far as this open goes.
+            Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => return Ok(LogState::Blank),
+            other => other?,
         }
-        None if len > LOG_HEADER_BYTES => {
-            return Err(Error::LogCorrupted { offset: 0, reason: "log header is damaged".into() });
-        }
-        None => {
-            // A new log, or one whose creation was cut short before any record.
-            if !read_only {
-                log.set_len(0)?;
-                log.write_all_at(&wal::encode_header(file_id), 0)?;
-                log.sync_data()?;
-            }
-            inner.log.len = LOG_HEADER_BYTES;
-            return Ok(report);
-        }
+        Ok(match wal::decode_header(&head) {
+            Some(h) => LogState::Header(h),
+            None if len <= LOG_HEADER_BYTES => LogState::Blank,
+            None => LogState::Damaged,
+        })
     }
 
+    /// The checkpoint the log says it follows.
+    pub(super) fn follows(&self) -> Option<&crate::layout::file::Meta> {
+        match self {
+            LogState::Header(h) => h.follows.as_ref(),
+            _ => None,
+        }
+    }
+}
+
+/// Copies a log whose record at the given offset is damaged to a file beside it; returns its path.
+pub(super) type SetAside<'a> = dyn Fn(&Arc<dyn FileIo>, u64) -> Result<PathBuf> + 'a;
+
+/// How recovery may change the files.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub(super) enum Replay {
+    /// Replay, checkpoint and start the log afresh (unless something must be kept).
+    Writable,
+    /// Replay into memory only; write nothing.
+    InMemory,
+}
+
+/// Replay the log into `inner`. The log's file id was checked by the caller. Fills `report`;
+/// when it says data may be missing, the log was left as found.
+pub(super) fn recover(
+    inner: &mut StoreState,
+    log: Option<&Arc<dyn FileIo>>,
+    state: &LogState,
+    replay: Replay,
+    report: &mut RecoveryReport,
+    set_aside: &SetAside<'_>,
+) -> Result<()> {
     let checkpoint_seq = inner.engine.durable().checkpoint_seq;
-    let mut reader = LogReader::new(log.clone())?;
+    let next_after_checkpoint = checkpoint_seq.checked_add(1).ok_or_else(|| {
+        Error::corrupted(0, "the meta slot's last log sequence number is the largest there is")
+    })?;
+    let window = next_after_checkpoint..=next_after_checkpoint.saturating_add(SEQ_WINDOW);
+    let writable = replay == Replay::Writable && report.data_may_be_missing.is_none();
+    let Some(log) = log else { return Ok(()) };
+    let (start, len) = match state {
+        LogState::Absent => return Ok(()),
+        LogState::Blank => {
+            if writable {
+                restart_log(&**log, &inner.engine)?;
+            }
+            inner.log.len = LOG_HEADER_BYTES;
+            return Ok(());
+        }
+        LogState::Damaged => {
+            // A torn rewrite of the header leaves only records the checkpoint covers behind it;
+            // a record after the checkpoint means commits the header no longer vouches for.
+            let reader = LogReader::new(log.clone(), 0)?;
+            if let Some(seq) = reader.record_beyond(wal::MIN_LOG_HEADER_BYTES - 1, window)? {
+                report.stopped_at = Some((0, "log header is damaged".into()));
+                report.data_may_be_missing = Some(format!(
+                    "the log header is damaged and the log still holds commit {seq}, after the last checkpoint"
+                ));
+                report.log_kept = true;
+                inner.log.len = reader.len();
+                return Ok(());
+            }
+            if writable {
+                restart_log(&**log, &inner.engine)?;
+                report.notes.push("the log header was damaged; the log held nothing after the last checkpoint and was started afresh".into());
+            }
+            inner.log.len = LOG_HEADER_BYTES;
+            return Ok(());
+        }
+        LogState::Header(h) => (h.len, log.len()?),
+    };
+
+    let mut reader = LogReader::new(log.clone(), start)?;
+    let mut beyond = None;
     let mut expected: Option<u64> = None;
     let mut last_applied = checkpoint_seq;
     loop {
@@ -61,30 +127,79 @@ pub(super) fn recover(
             Ok(Some(r)) => r,
             Ok(None) => break,
             Err(damage) => {
+                let want = expected.unwrap_or(next_after_checkpoint).max(next_after_checkpoint);
+                // A damaged record with a whole one of this store's after it: bit rot in an
+                // acknowledged record, or a crash that tore one record of a group whose sync
+                // never finished. The two look alike, so the log is copied aside before it is
+                // started afresh, and the report says so.
+                if let Some(seq) =
+                    reader.record_beyond(damage.offset, want..=want.saturating_add(SEQ_WINDOW))?
+                {
+                    beyond = Some((seq, damage.offset));
+                }
                 report.stopped_at = Some((damage.offset, damage.reason));
                 break;
             }
         };
-        let want = expected.unwrap_or(seq.min(checkpoint_seq + 1));
-        if seq != want {
+        let want = expected.unwrap_or(seq.min(next_after_checkpoint));
+        // Records the checkpoint covers may be skipped over: only a jump past the first record
+        // after the checkpoint leaves commits out.
+        let gap_is_covered = want <= checkpoint_seq && seq == next_after_checkpoint;
+        if seq != want && !gap_is_covered {
+            if seq > want.max(next_after_checkpoint) {
+                report.data_may_be_missing.get_or_insert(if expected.is_none() {
+                    format!(
+                        "the log starts at commit {seq}, but the checkpoint in force ends at commit {checkpoint_seq}: a newer checkpoint is missing"
+                    )
+                } else {
+                    format!("the log holds commit {seq} but not commit {want}: commits between them are missing")
+                });
+            }
             report.stopped_at = Some((offset, format!("sequence number {seq} where {want} was expected")));
             break;
         }
-        expected = Some(seq + 1);
+        expected = seq.checked_add(1);
         if seq <= checkpoint_seq {
             continue;
         }
-        apply(&mut inner.engine, ops)?;
+        if let Err(e) = apply(&mut inner.engine, ops) {
+            report.stopped_at = Some((offset, format!("commit {seq} could not be applied: {e}")));
+            report.data_may_be_missing.get_or_insert(format!(
+                "commit {seq} (at byte {offset} of the log) could not be applied, nor any after it: {e}"
+            ));
+            break;
+        }
         last_applied = seq;
         report.commits_replayed += 1;
     }
-    inner.log.next_seq = last_applied + 1;
+    inner.log.next_seq = last_applied.saturating_add(1);
     inner.log.len = len;
-    if !read_only && (report.commits_replayed > 0 || report.stopped_at.is_some() || len > LOG_HEADER_BYTES) {
+    if report.data_may_be_missing.is_some() {
+        report.log_kept = true;
+        return Ok(());
+    }
+    if let Some((seq, offset)) = beyond {
+        let why = format!("the log holds commit {seq} after the damaged record at byte {offset}");
+        if writable {
+            let copy = set_aside(log, offset)?;
+            report.data_may_be_missing = Some(format!("{why}; the log was copied to {}", copy.display()));
+            report.log_kept = true;
+        } else {
+            report.data_may_be_missing = Some(why);
+        }
+    }
+    let v1_log = start != LOG_HEADER_BYTES;
+    let follows_older = !matches!(state, LogState::Header(h) if h.follows.as_ref().is_some_and(|m| m.checkpoint_id == inner.engine.durable().checkpoint_id));
+    if writable
+        && (report.commits_replayed > 0
+            || report.stopped_at.is_some()
+            || len > start
+            || v1_log
+            || follows_older)
+    {
         inner.engine.checkpoint(last_applied)?;
-        log.set_len(LOG_HEADER_BYTES)?;
-        log.sync_data()?;
+        restart_log(&**log, &inner.engine)?;
         inner.log.len = LOG_HEADER_BYTES;
     }
-    Ok(report)
+    Ok(())
 }

@@ -17,7 +17,7 @@ use std::sync::{Arc, OnceLock};
 
 use crate::io::FaultyVfs;
 use crate::io::faulty::Rng;
-use crate::layout::file::{FILE_HEADER_BYTES, META_SLOT_BYTES, META_SLOT_OFFSETS, seal_page};
+use crate::layout::file::{FILE_HEADER_BYTES, HEADER_OFFSETS, META_SLOT_BYTES, META_SLOT_OFFSETS, seal_page};
 use crate::wal;
 use crate::{Durability, KVStore, OpenOptions, WriteBatch};
 
@@ -67,9 +67,11 @@ fn options(vfs: &FaultyVfs, durability: Durability) -> OpenOptions {
 /// Recompute the file header's, both meta slots' and every page's checksum.
 fn reseal(data: &mut [u8]) {
     let ps = PAGE_SIZE as usize;
-    if data.len() >= FILE_HEADER_BYTES {
-        let crc = crc32fast::hash(&data[..FILE_HEADER_BYTES - 4]);
-        data[FILE_HEADER_BYTES - 4..FILE_HEADER_BYTES].copy_from_slice(&crc.to_le_bytes());
+    for at in HEADER_OFFSETS {
+        if data.len() >= at + FILE_HEADER_BYTES {
+            let crc = crc32fast::hash(&data[at..at + FILE_HEADER_BYTES - 4]);
+            data[at + FILE_HEADER_BYTES - 4..at + FILE_HEADER_BYTES].copy_from_slice(&crc.to_le_bytes());
+        }
     }
     for at in META_SLOT_OFFSETS {
         if data.len() >= at + META_SLOT_BYTES {
@@ -100,8 +102,8 @@ fn mutate(data: &mut Vec<u8>, input: &[u8]) {
 }
 
 /// A log of records with correct checksums and sequence numbers, their bodies from `input`.
-fn log_of(file_id: u64, first_seq: u64, input: &[u8]) -> Vec<u8> {
-    let mut log = wal::encode_header(file_id).to_vec();
+fn log_of(header: &[u8], first_seq: u64, input: &[u8]) -> Vec<u8> {
+    let mut log = header.to_vec();
     let mut rest = input;
     let mut seq = first_seq;
     while let Some((&n, tail)) = rest.split_first() {
@@ -144,9 +146,9 @@ pub fn open_bytes(input: &[u8]) {
             (d, Some(ref_log.clone()))
         }
         _ => {
-            let file_id = u64::from_le_bytes(ref_data[16..24].try_into().expect("8 bytes"));
             let first_seq = u64::from(mode >> 2);
-            (ref_data.clone(), Some(log_of(file_id, first_seq, input)))
+            let header = &ref_log[..wal::LOG_HEADER_LEN.min(ref_log.len())];
+            (ref_data.clone(), Some(log_of(header, first_seq, input)))
         }
     };
     let vfs = FaultyVfs::new();

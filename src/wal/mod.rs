@@ -3,13 +3,17 @@
 //! data file and truncates it back to its header.
 //!
 //! ```text
-//! log header (32 bytes, written when the log is created)
+//! log header (version 2: 512 bytes, one sector; rewritten when a checkpoint cuts the log)
 //!   0  8  magic "WINDKVL\0"
-//!   8  4  log format version (1)
+//!   8  4  log format version (2)
 //!  12  4  zero
 //!  16  8  file id of the data file this log belongs to
-//!  24  4  zero
-//!  28  4  CRC32 of bytes 0..28
+//!  24  8  checkpoint id of the checkpoint this log follows
+//!  32 256 a copy of that checkpoint's meta slot
+//! 288 220 zero
+//! 508  4  CRC32 of bytes 0..508
+//!
+//! (version 1: 32 bytes: magic, version 1, zero, file id, zero, CRC32 of bytes 0..28 at 28)
 //!
 //! record (one commit)
 //!   0  4  body length b
@@ -33,15 +37,23 @@ use std::sync::Arc;
 
 use crate::error::{Error, Result};
 use crate::io::FileIo;
-use crate::layout::file::{get_u32, get_u64, put_u32, put_u64};
+use crate::layout::file::{META_SLOT_BYTES, Meta, get_u32, get_u64, put_u32, put_u64};
 
 pub(crate) mod writer;
 
 pub(crate) const LOG_MAGIC: [u8; 8] = *b"WINDKVL\0";
-pub(crate) const LOG_VERSION: u32 = 1;
+/// The log format this build writes.
+pub(crate) const LOG_VERSION: u32 = 2;
+const LOG_VERSION_1: u32 = 1;
 pub(crate) const LOG_HEADER_BYTES: u64 = LOG_HEADER_LEN as u64;
-/// [`LOG_HEADER_BYTES`] as a buffer length.
-pub(crate) const LOG_HEADER_LEN: usize = 32;
+/// [`LOG_HEADER_BYTES`] as a buffer length: one sector.
+pub(crate) const LOG_HEADER_LEN: usize = 512;
+/// The header of a version-1 log.
+const V1_LOG_HEADER_LEN: usize = 32;
+/// Where the first record of a log of any version may start.
+pub(crate) const MIN_LOG_HEADER_BYTES: u64 = V1_LOG_HEADER_LEN as u64;
+const LOG_HEADER_CRC: usize = LOG_HEADER_LEN - 4;
+const LOG_META_AT: usize = 32;
 /// The largest record body: its length field is a `u32`. A commit larger than this is refused
 /// before anything is logged.
 pub(crate) const MAX_RECORD_BODY_BYTES: u64 = u32::MAX as u64;
@@ -59,26 +71,55 @@ pub(crate) enum LogOp {
     SetIdentifier(String),
 }
 
-pub(crate) fn encode_header(file_id: u64) -> [u8; LOG_HEADER_LEN] {
+/// A decoded log header.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct LogHeader {
+    /// The data file this log belongs to.
+    pub file_id: u64,
+    /// The checkpoint the log follows, as its meta slot said (version 2 only): proof of how far
+    /// the data file had got even when its meta slots are damaged.
+    pub follows: Option<Meta>,
+    /// Bytes of the header: records start here.
+    pub len: u64,
+}
+
+/// The header of a log that follows the checkpoint `meta` of the data file `file_id`.
+pub(crate) fn encode_header(file_id: u64, meta: &Meta) -> [u8; LOG_HEADER_LEN] {
     let mut b = [0u8; LOG_HEADER_LEN];
     b[0..8].copy_from_slice(&LOG_MAGIC);
     put_u32(&mut b, 8, LOG_VERSION);
     put_u64(&mut b, 16, file_id);
-    let crc = crc32fast::hash(&b[..28]);
-    put_u32(&mut b, 28, crc);
+    put_u64(&mut b, 24, meta.checkpoint_id);
+    meta.encode(&mut b[LOG_META_AT..LOG_META_AT + META_SLOT_BYTES]);
+    let crc = crc32fast::hash(&b[..LOG_HEADER_CRC]);
+    put_u32(&mut b, LOG_HEADER_CRC, crc);
     b
 }
 
-/// The file id in a log header, or `None` when the header is damaged or blank.
-pub(crate) fn decode_header(b: &[u8]) -> Option<u64> {
-    if b.len() < LOG_HEADER_LEN
-        || b[0..8] != LOG_MAGIC
-        || get_u32(b, 8) != LOG_VERSION
-        || crc32fast::hash(&b[..28]) != get_u32(b, 28)
-    {
+/// The header at the start of `b` (the first [`LOG_HEADER_LEN`] bytes of the log, or all of it
+/// when shorter), or `None` when it is damaged, blank or too short.
+pub(crate) fn decode_header(b: &[u8]) -> Option<LogHeader> {
+    if b.len() < V1_LOG_HEADER_LEN || b[0..8] != LOG_MAGIC {
         return None;
     }
-    Some(get_u64(b, 16))
+    match get_u32(b, 8) {
+        LOG_VERSION_1 => (crc32fast::hash(&b[..28]) == get_u32(b, 28)).then(|| LogHeader {
+            file_id: get_u64(b, 16),
+            follows: None,
+            len: V1_LOG_HEADER_LEN as u64,
+        }),
+        LOG_VERSION => {
+            let b = b.get(..LOG_HEADER_LEN)?;
+            if crc32fast::hash(&b[..LOG_HEADER_CRC]) != get_u32(b, LOG_HEADER_CRC) {
+                return None;
+            }
+            // The copy must be a whole slot naming the checkpoint the header names.
+            let meta = Meta::decode(&b[LOG_META_AT..LOG_META_AT + META_SLOT_BYTES])
+                .filter(|m| m.checkpoint_id == get_u64(b, 24))?;
+            Some(LogHeader { file_id: get_u64(b, 16), follows: Some(meta), len: LOG_HEADER_BYTES })
+        }
+        _ => None,
+    }
 }
 
 /// Bytes the record for `ops` will take.
@@ -191,9 +232,59 @@ pub(crate) struct LogReader {
 }
 
 impl LogReader {
-    pub(crate) fn new(file: Arc<dyn FileIo>) -> Result<LogReader> {
+    /// A reader of the records from `start` (the header's length) to the end as it is now.
+    pub(crate) fn new(file: Arc<dyn FileIo>, start: u64) -> Result<LogReader> {
         let len = file.len()?;
-        Ok(LogReader { file, offset: LOG_HEADER_BYTES, len })
+        Ok(LogReader { file, offset: start, len })
+    }
+
+    /// The log's length when the reader was made.
+    pub(crate) fn len(&self) -> u64 {
+        self.len
+    }
+
+    /// Whether a whole record whose checksum verifies and whose sequence number is in `seqs`
+    /// starts anywhere after `from`: proof that acknowledged commits lie beyond a damaged record.
+    /// A record is found by its sequence number first, so the search reads the rest of the log
+    /// once and verifies only the candidates.
+    pub(crate) fn record_beyond(
+        &self,
+        from: u64,
+        seqs: std::ops::RangeInclusive<u64>,
+    ) -> Result<Option<u64>> {
+        let start = from.saturating_add(1);
+        if self.len <= start {
+            return Ok(None);
+        }
+        let mut rest = vec![
+            0u8;
+            usize::try_from(self.len - start).map_err(|_| Error::LogCorrupted {
+                offset: start,
+                reason: "log too large for memory".into(),
+            })?
+        ];
+        match self.file.read_exact_at(&mut rest, start) {
+            Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => return Ok(None),
+            other => other?,
+        }
+        let mut at = 0usize;
+        while at + RECORD_HEADER_BYTES <= rest.len() {
+            let seq = get_u64(&rest, at + 8);
+            if seqs.contains(&seq) {
+                let body_len = get_u32(&rest, at) as usize;
+                if let Some(body) = rest.get(at + RECORD_HEADER_BYTES..at + RECORD_HEADER_BYTES + body_len) {
+                    let mut h = crc32fast::Hasher::new();
+                    h.update(&rest[at..at + 4]);
+                    h.update(&rest[at + 8..at + RECORD_HEADER_BYTES]);
+                    h.update(body);
+                    if h.finalize() == get_u32(&rest, at + 4) {
+                        return Ok(Some(seq));
+                    }
+                }
+            }
+            at += 1;
+        }
+        Ok(None)
     }
 
     pub(crate) fn offset(&self) -> u64 {
@@ -281,12 +372,28 @@ mod tests {
     }
 
     #[test]
-    fn header_binds_the_file_id() {
-        let h = encode_header(77);
-        assert_eq!(decode_header(&h), Some(77));
-        let mut bad = h;
-        bad[17] ^= 1;
-        assert_eq!(decode_header(&bad), None);
-        assert_eq!(decode_header(&[0u8; 32]), None);
+    fn header_binds_the_file_id_and_names_its_checkpoint() {
+        let meta = Meta { checkpoint_id: 9, root: 1, page_count: 2, depth: 1, ..Meta::default() };
+        let h = encode_header(77, &meta);
+        let d = decode_header(&h).expect("a whole header");
+        assert_eq!((d.file_id, d.follows.as_ref(), d.len), (77, Some(&meta), LOG_HEADER_BYTES));
+        for at in [17, 24, 40, 300, 509] {
+            let mut bad = h;
+            bad[at] ^= 1;
+            assert_eq!(decode_header(&bad), None, "flip at {at}");
+        }
+        assert_eq!(decode_header(&h[..100]), None, "a torn header");
+        assert_eq!(decode_header(&[0u8; LOG_HEADER_LEN]), None);
+    }
+
+    #[test]
+    fn version_1_headers_are_read() {
+        let mut b = [0u8; 32];
+        b[0..8].copy_from_slice(&LOG_MAGIC);
+        put_u32(&mut b, 8, 1);
+        put_u64(&mut b, 16, 5);
+        let crc = crc32fast::hash(&b[..28]);
+        put_u32(&mut b, 28, crc);
+        assert_eq!(decode_header(&b), Some(LogHeader { file_id: 5, follows: None, len: 32 }));
     }
 }

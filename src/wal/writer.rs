@@ -17,6 +17,17 @@ pub(crate) struct LogWriter {
 }
 
 impl LogWriter {
+    /// The writing end of a log that follows the checkpoint `meta`, before recovery: no file yet,
+    /// an empty log, the next record the one after the checkpoint's.
+    pub(crate) fn after(meta: &crate::layout::file::Meta) -> LogWriter {
+        LogWriter {
+            file: None,
+            len: super::LOG_HEADER_BYTES,
+            buf: Vec::new(),
+            next_seq: meta.checkpoint_seq.saturating_add(1),
+        }
+    }
+
     /// Bytes of the log: in the file and still buffered.
     pub(crate) fn bytes(&self) -> u64 {
         self.len + self.buf.len() as u64

@@ -12,10 +12,17 @@ use crate::common::*;
 
 // ---------------------------------------------------------------- logs
 
+/// Bytes of the log header (format version 2: one sector).
+const LOG_HEADER: usize = 512;
+/// Where meta slot `slot` starts in page 0 (format version 2: after the header copy in its sector).
+fn slot_at(slot: usize) -> usize {
+    128 + 512 * slot
+}
+
 /// `(offset, length)` of each record of a log (format: docs/FORMAT.md).
 fn records(log: &[u8]) -> Vec<(usize, usize)> {
     let mut out = Vec::new();
-    let mut at = 32;
+    let mut at = LOG_HEADER;
     while at + 16 <= log.len() {
         let body = u32::from_le_bytes(log[at..at + 4].try_into().unwrap()) as usize;
         out.push((at, 16 + body));
@@ -107,7 +114,7 @@ fn log_torn_at_every_byte_of_its_last_records_recovers_a_prefix() {
     let from = recs[recs.len() - tail].0;
     for cut in from..=log.len() {
         let whole = recs.iter().filter(|(at, len)| at + len <= cut).count();
-        let boundary = cut == 32 || recs.iter().any(|(at, len)| at + len == cut);
+        let boundary = cut == LOG_HEADER || recs.iter().any(|(at, len)| at + len == cut);
         let what = format!("log cut at byte {cut} of {}", log.len());
         let (state, stopped) = recover(&data, &log[..cut], &what);
         assert!(
@@ -146,7 +153,7 @@ fn flipped_byte_in_a_middle_record_stops_recovery_there() {
 }
 
 #[test]
-fn a_log_of_another_store_or_a_damaged_log_header_is_refused() {
+fn a_log_of_another_store_is_refused_and_a_damaged_log_header_keeps_the_log() {
     let ops = logged_ops(12);
     let (data, log) = killed_store(&ops, 4);
     let (_, other_log) = killed_store(&ops, 6);
@@ -155,13 +162,33 @@ fn a_log_of_another_store_or_a_damaged_log_header_is_refused() {
         options(&vfs, Durability::Immediate).open(db()),
         Err(Error::LogCorrupted { offset: 0, .. })
     ));
+    // A damaged header with records after the checkpoint behind it: the store opens at its
+    // checkpoint, says commits may be missing, refuses writes, and leaves the log as found.
+    let states = states(&ops);
+    for at in [3, 9, 20, 300, 509] {
+        let mut bad = log.clone();
+        bad[at] ^= 1;
+        let vfs = vfs_with(&data, &bad);
+        let what = format!("log header byte {at} flipped");
+        let store = options(&vfs, Durability::Immediate).open(db()).unwrap_or_else(|e| panic!("{what}: {e}"));
+        let report = store.recovery_report().clone();
+        assert!(report.may_have_lost_data() && report.log_kept, "{what}: {report:?}");
+        assert!(dump(&store).unwrap() == states[4], "{what}: the checkpoint's state");
+        assert!(matches!(store.put(b"new", b"x"), Err(Error::Poisoned { .. })), "{what}: writes refused");
+        drop(store);
+        assert_eq!(file(&vfs, &wal()), bad, "{what}: the log is kept byte for byte");
+        assert_eq!(file(&vfs, &db()), data, "{what}: nothing checkpointed over it");
+    }
+    // A damaged header with nothing after the checkpoint (a torn rewrite of the header): the
+    // log starts afresh and the store is writable.
+    let (data, log) = killed_store(&ops, 12);
     let mut bad = log.clone();
     bad[3] ^= 1;
     let vfs = vfs_with(&data, &bad);
-    assert!(matches!(
-        options(&vfs, Durability::Immediate).open(db()),
-        Err(Error::LogCorrupted { offset: 0, .. })
-    ));
+    let store = options(&vfs, Durability::Immediate).open(db()).unwrap();
+    assert!(!store.recovery_report().may_have_lost_data(), "{:?}", store.recovery_report());
+    assert!(dump(&store).unwrap() == states[12]);
+    store.put(b"new", b"x").unwrap();
 }
 
 // ---------------------------------------------------------------- data files
@@ -289,7 +316,7 @@ fn garbage_pages_are_named() {
 fn bit_flips_are_errors_or_named_by_check() {
     let base = base_store();
     let ps = PAGE_SIZE as usize;
-    let slot = 512 + 256 * base.active_slot;
+    let slot = slot_at(base.active_slot);
     let flips = if long_run() { 5000 } else { 400 };
     let mut rng = Rng::new(11);
     for i in 0..flips {
@@ -301,7 +328,10 @@ fn bit_flips_are_errors_or_named_by_check() {
         if page != 0 {
             try_damaged(&base, &data, &[page as u64], &what);
         } else if pos < 128 {
-            assert!(matches!(open_data(&data, &base.log), Err(Error::NotAStore { .. })), "{what}");
+            // The header's copy in the second sector stands in for it.
+            let (_vfs, store) = open_data(&data, &base.log).unwrap_or_else(|e| panic!("{what}: {e}"));
+            assert_eq!(dump(&store).unwrap(), base.model, "{what}");
+            assert!(!store.recovery_report().notes.is_empty(), "{what}: the damage is reported");
         } else if (slot..slot + 256).contains(&pos) {
             // The slot in force fails its checksum, like a torn checkpoint: the store opens
             // the previous checkpoint (see docs/DURABILITY.md), or refuses to open with an error
@@ -392,10 +422,10 @@ fn files_of_other_kinds_are_not_stores() {
     }
     // A newer format version, with a correct header checksum.
     let mut newer = base.data.clone();
-    newer[8..12].copy_from_slice(&2u32.to_le_bytes());
+    newer[8..12].copy_from_slice(&3u32.to_le_bytes());
     let crc = crc32fast::hash(&newer[..124]);
     newer[124..128].copy_from_slice(&crc.to_le_bytes());
-    assert!(matches!(open_data(&newer, &base.log), Err(Error::UnsupportedVersion { version: 2, .. })));
+    assert!(matches!(open_data(&newer, &base.log), Err(Error::UnsupportedVersion { version: 3, .. })));
     for (i, f) in files.iter().enumerate() {
         let vfs = FaultyVfs::new();
         vfs.write_file(&db(), f);
@@ -422,7 +452,7 @@ fn reseal(data: &mut [u8], page: usize) {
 }
 
 fn reseal_meta(data: &mut [u8], slot: usize) {
-    let at = 512 + 256 * slot;
+    let at = slot_at(slot);
     let crc = crc32fast::hash(&data[at..at + 252]);
     data[at + 252..at + 256].copy_from_slice(&crc.to_le_bytes());
 }
@@ -486,11 +516,11 @@ fn cycles_and_absurd_sizes_with_valid_checksums_are_errors() {
     // The free-list chain looping on its first page, the meta slot claiming as many pages in
     // it as the file has; then the meta slot claiming a file of 2^40 pages. Both slots get the
     // crafted copy, or the store would just open the other (see bit flips above).
-    let slot = 512 + 256 * base.active_slot;
+    let slot = slot_at(base.active_slot);
     let both_slots = |data: &mut Vec<u8>| {
         reseal_meta(data, base.active_slot);
         let copy = data[slot..slot + 256].to_vec();
-        let other = 512 + 256 * (1 - base.active_slot);
+        let other = slot_at(1 - base.active_slot);
         data[other..other + 256].copy_from_slice(&copy);
     };
     let head = u64_at(&base.data, slot + 24) as usize;
