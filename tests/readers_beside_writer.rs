@@ -1,9 +1,8 @@
 //! Read-only `wkstore-tui --exec` processes beside a writer that commits and checkpoints all the
 //! while: none may die of a signal. (While the log was read through a memory map, a reader
 //! replaying it as the writer cut it at a checkpoint died of SIGBUS: 7 runs in 200 here; and a
-//! record cut away under the reader was an I/O error: 33 in 200.) Readers in other processes do
-//! not pin their state yet, so a run may still end in an error naming a page the writer reused;
-//! those are counted and printed, not asserted, until the reader table lands (see
+//! record cut away under the reader was an I/O error: 33 in 200.) Nor may any end in an error:
+//! each pins its checkpoint in the reader table, so the writer never reuses a page it reads (see
 //! docs/DURABILITY.md, "Reading"). `WK_READERS_LONG=1` runs 1,000 readers instead of 200.
 
 use std::os::unix::process::ExitStatusExt;
@@ -84,4 +83,5 @@ fn read_only_runs_beside_a_checkpointing_writer_never_die_of_a_signal() {
     );
     assert!(commits > 0, "the writer committed nothing");
     assert!(signalled.is_empty(), "readers killed by a signal: {signalled:?}");
+    assert_eq!(failed, 0, "readers ended in an error");
 }

@@ -69,4 +69,23 @@ pub trait Vfs: Send + Sync {
         let _ = path;
         None
     }
+    /// A number that changes whenever the file at `path` is written, replaced or resized, read
+    /// without mapping it (a read-only handle polls it to learn of other processes' commits);
+    /// `None` when there is no file. The default reads its length and first 512 bytes.
+    fn stamp(&self, path: &Path) -> io::Result<Option<u64>> {
+        use std::hash::{Hash, Hasher};
+        if !self.exists(path)? {
+            return Ok(None);
+        }
+        let file = self.open_unmapped(path)?;
+        let len = file.len()?;
+        let mut head = vec![0u8; usize::try_from(len.min(512)).unwrap_or(512)];
+        match file.read_exact_at(&mut head, 0) {
+            Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => {}
+            other => other?,
+        }
+        let mut h = std::collections::hash_map::DefaultHasher::new();
+        (len, head).hash(&mut h);
+        Ok(Some(h.finish()))
+    }
 }

@@ -71,6 +71,8 @@ pub struct KVStore {
     cache_bytes: usize,
     checkpoint_log_bytes: u64,
     recovery: RecoveryReport,
+    /// A read-only handle's last look at the files, and how many changes it has seen.
+    seen_on_disk: Mutex<(Option<(Option<u64>, Option<u64>)>, u64)>,
     /// What the store was opened with, for [`KVStore::refresh`].
     options: OpenOptions,
     closed: bool,
@@ -185,10 +187,29 @@ impl KVStore {
         Snapshot::new(self.versions.pin())
     }
 
-    /// Identifies the newest state this handle reads: it grows whenever a commit through this
-    /// handle is published, and when [`KVStore::refresh`] moves a read-only handle on.
+    /// A number that changes whenever a commit is made, like SQLite's `PRAGMA data_version`: on
+    /// a writable handle, at each commit it publishes; on a read-only handle, also whenever any
+    /// process commits to the store or checkpoints or compacts it (it looks at the files: two
+    /// small reads), so a browser can poll it and call [`KVStore::refresh`] when it moves. It
+    /// never goes down for one handle, across refreshes included.
     pub fn data_version(&self) -> u64 {
-        self.versions.pin().version
+        let local = self.versions.pin().version;
+        if !self.read_only {
+            return local;
+        }
+        let stamp = self.disk_stamp();
+        let mut seen = self.seen_on_disk.lock().unwrap_or_else(|e| e.into_inner());
+        if stamp != seen.0 {
+            *seen = (stamp, seen.1 + 1);
+        }
+        local + seen.1
+    }
+
+    /// What the store's files look like now (see [`crate::io::Vfs::stamp`]).
+    fn disk_stamp(&self) -> Option<(Option<u64>, Option<u64>)> {
+        let data = self.vfs.stamp(&self.path).ok()?;
+        let log = self.vfs.stamp(&log_path(&self.path)).ok()?;
+        Some((data, log))
     }
 
     /// Move a read-only handle to the newest state on disk, as a new open would see it: the
@@ -199,7 +220,11 @@ impl KVStore {
         if !self.read_only {
             return Ok(());
         }
+        // The files as they are before the open: a commit during it shows as a change later.
+        let stamp = self.disk_stamp();
+        let bumps = self.seen_on_disk.lock().unwrap_or_else(|e| e.into_inner()).1;
         *self = KVStore::open_continuing(&self.path, &self.options, Some(self.versions.clone()))?;
+        *self.seen_on_disk.lock().unwrap_or_else(|e| e.into_inner()) = (stamp, bumps);
         Ok(())
     }
 

@@ -169,7 +169,7 @@ impl KVStore {
     ) -> KVStore {
         let last_seq = inner.log.next_seq - 1;
         let versions = inner.engine.versions().clone();
-        KVStore {
+        let mut store = KVStore {
             path: path.to_owned(),
             identifier: inner.engine.meta().identifier.clone(),
             vfs,
@@ -184,9 +184,15 @@ impl KVStore {
             cache_bytes: opts.cache_bytes,
             checkpoint_log_bytes: opts.checkpoint_log_bytes,
             recovery,
+            seen_on_disk: Mutex::new((None, 0)),
             options: opts.clone(),
             closed: false,
+        };
+        if store.read_only {
+            let stamp = store.disk_stamp();
+            *store.seen_on_disk.get_mut().unwrap_or_else(|e| e.into_inner()) = (stamp, 0);
         }
+        store
     }
 }
 
