@@ -36,7 +36,7 @@
 //! entries lie inside the page after the slots, in slot order, none overlapping the one before;
 //! keys strictly ascend and are at most [`max_key_bytes`] long; an inline entry is at most
 //! [`max_inline_entry`] bytes; an overflow value is at most `MAX_VALUE_BYTES` long and has a
-//! chain exactly when it is not empty; no child link is 0. So a decoded node fits its page.
+//! chain (a first page other than 0) when it is not empty; no child link is 0. So a decoded node fits its page.
 
 use crate::error::{Error, Result};
 use crate::layout::file::{
@@ -579,10 +579,12 @@ impl<'a> NodeView<'a> {
                         if len > MAX_VALUE_BYTES {
                             return Err(self.bad(&format!("entry {i} claims a value of {len} bytes")));
                         }
-                        if (len == 0) != (first == 0) {
-                            return Err(self.bad(&format!(
-                                "entry {i}: a value of {len} bytes with first overflow page {first}"
-                            )));
+                        // An empty value has no chain: its link is never followed (compaction
+                        // writes the next free page number there, the writer 0).
+                        if len > 0 && first == 0 {
+                            return Err(
+                                self.bad(&format!("entry {i}: a value of {len} bytes without a chain"))
+                            );
                         }
                         OVERFLOW_ENTRY_HEADER + e.key.len()
                     }
