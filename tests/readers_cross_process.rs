@@ -152,7 +152,7 @@ fn readers_in_other_processes_see_one_commit_beside_a_checkpointing_writer() {
         store.write(batch).unwrap();
         store.close().unwrap();
     }
-    let mut writer = spawn_child("xp_writer_child", WRITER_ENV, &path);
+    let writer = spawn_child("xp_writer_child", WRITER_ENV, &path);
 
     // One long-lived handle: the same state at every scan while the writer runs on.
     std::thread::sleep(Duration::from_millis(200));

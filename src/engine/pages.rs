@@ -14,8 +14,9 @@ use super::Engine;
 use super::cache::{PageBytes, PageCache};
 use crate::error::{Error, Result};
 use crate::io::{FileIo, ReaderSlot};
-use crate::layout::file::verify_page;
-use crate::layout::node::Node;
+use crate::layout::file::{PageKind, verify_page};
+use crate::layout::node::{Node, NodeView};
+use crate::layout::overflow;
 
 /// Pages written in one `write` call at most when runs of consecutive pages are coalesced.
 const MAX_WRITE_RUN_BYTES: usize = 1 << 20;
@@ -149,9 +150,16 @@ impl SharedPages {
         self.drop_unwritten(page);
     }
 
+    /// The page size in bytes, fixed when the store was created.
+    pub(crate) fn page_size(&self) -> usize {
+        self.page_size
+    }
+
     pub(crate) fn read_from_file(&self, page: u64) -> Result<Vec<u8>> {
         let mut buf = vec![0u8; self.page_size];
-        let offset = page * self.page_size as u64;
+        let offset = page
+            .checked_mul(self.page_size as u64)
+            .ok_or_else(|| Error::corrupted(page, "page number past any file"))?;
         match self.file.read_exact_at(&mut buf, offset) {
             Ok(()) => Ok(buf),
             Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => {
@@ -159,6 +167,20 @@ impl SharedPages {
             }
             Err(e) => Err(e.into()),
         }
+    }
+
+    /// A page read from the file, checked before anything believes it: its checksum, then the
+    /// invariants of its layout (a page changed and resealed passes the checksum). Pages in
+    /// memory come from the encoder and are not checked again; the cache holds checked pages.
+    fn read_checked(&self, page: u64) -> Result<Vec<u8>> {
+        let buf = self.read_from_file(page)?;
+        match verify_page(page, &buf)? {
+            PageKind::Leaf | PageKind::Branch => NodeView::new(page, &buf)?.validate()?,
+            PageKind::Overflow => overflow::check_page(page, &buf)?,
+            // Checked entry by entry where the free list is loaded (`freelist::decode_page`).
+            PageKind::Freelist => {}
+        }
+        Ok(buf)
     }
 
     /// Verified bytes of a published page: unwritten, cached, or read from the file.
@@ -169,8 +191,7 @@ impl SharedPages {
         if let Some(b) = self.cache.get(page) {
             return Ok(b);
         }
-        let buf = self.read_from_file(page)?;
-        verify_page(page, &buf)?;
+        let buf = self.read_checked(page)?;
         let bytes: PageBytes = Arc::from(buf);
         self.cache.insert(page, bytes.clone());
         Ok(bytes)
@@ -181,9 +202,7 @@ impl SharedPages {
         if let Some(b) = self.unwritten(page) {
             return Ok(b);
         }
-        let buf = self.read_from_file(page)?;
-        verify_page(page, &buf)?;
-        Ok(Arc::from(buf))
+        Ok(Arc::from(self.read_checked(page)?))
     }
 
     /// The bytes of `page` as they are, unverified: for inspecting damage.

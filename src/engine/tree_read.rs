@@ -96,11 +96,11 @@ impl Tree<'_> {
 
     /// The value of `key`, read whole.
     pub(crate) fn get_bytes(&self, key: &[u8]) -> Result<Option<Vec<u8>>> {
-        let found = self.with_leaf(Some(key), Keep::None, |_, node, _| match node {
+        let found = self.with_leaf(Some(key), Keep::None, |leaf, node, _| match node {
             NodeRef::Working(Node::Leaf(l)) => Ok(match l.search(key) {
                 Ok(i) => match &l.entries()[i].value {
                     Value::Inline(v) => Some(Ok(v.clone())),
-                    v => Some(Err(v.clone())),
+                    v => Some(Err((leaf, v.clone()))),
                 },
                 Err(_) => None,
             }),
@@ -110,7 +110,7 @@ impl Tree<'_> {
                 Ok(match view.search(key)? {
                     Ok(i) => match view.leaf_entry(i)?.value {
                         ValueRef::Inline(v) => Some(Ok(v.to_vec())),
-                        v => Some(Err(owned_value(v))),
+                        v => Some(Err((leaf, owned_value(v)))),
                     },
                     Err(_) => None,
                 })
@@ -119,7 +119,19 @@ impl Tree<'_> {
         match found {
             None => Ok(None),
             Some(Ok(bytes)) => Ok(Some(bytes)),
-            Some(Err(value)) => self.read_value(&value, None).map(Some),
+            Some(Err((leaf, value))) => {
+                self.check_value_link(&value, leaf)?;
+                self.read_value(&value, None).map(Some)
+            }
+        }
+    }
+
+    /// An overflow value's first link must lie inside the file: checked where the leaf holding
+    /// it is known, so the error names that leaf.
+    fn check_value_link(&self, value: &Value, leaf: u64) -> Result<()> {
+        match value {
+            Value::Overflow { len, first } if *len > 0 => self.check_link(*first, leaf),
+            _ => Ok(()),
         }
     }
 
@@ -147,7 +159,7 @@ impl Tree<'_> {
                 Bound::Unbounded => None,
                 Bound::Included(k) | Bound::Excluded(k) => Some(k.as_slice()),
             };
-            let (entries, high) = self.with_leaf(key, Keep::High, |_, node, high| {
+            let (entries, high) = self.with_leaf(key, Keep::High, |leaf, node, high| {
                 let keep = |k: &[u8]| match &position {
                     Bound::Unbounded => true,
                     Bound::Included(s) => k >= s.as_slice(),
@@ -172,6 +184,9 @@ impl Tree<'_> {
                             }
                         }
                     }
+                }
+                for (_, value) in &out {
+                    self.check_value_link(value, leaf)?;
                 }
                 Ok((out, high))
             })?;

@@ -88,7 +88,7 @@ impl Engine {
         if let Some(old) = ins.old {
             self.free_value(old, 0)?;
         } else {
-            self.meta.key_count += 1;
+            self.meta.key_count = self.meta.key_count.saturating_add(1);
         }
         Ok(is_new)
     }

@@ -30,11 +30,18 @@
 //! ```
 //! Keys are compared as bytes. A branch with n separators has n + 1 children: the leftmost in
 //! the page header, one per entry.
+//!
+//! Invariants every page the encoder writes keeps, and [`NodeView::validate`] checks of every
+//! page read from the file (a page that passes its checksum may still have been changed):
+//! entries lie inside the page after the slots, in slot order, none overlapping the one before;
+//! keys strictly ascend and are at most [`max_key_bytes`] long; an inline entry is at most
+//! [`max_inline_entry`] bytes; an overflow value is at most `MAX_VALUE_BYTES` long and has a
+//! chain (a first page other than 0) when it is not empty; no child link is 0. So a decoded node fits its page.
 
 use crate::error::{Error, Result};
 use crate::layout::file::{
-    PAGE_HEADER_BYTES, PageKind, get_u16, get_u64, in_page_u16, page_count_field, page_next, put_u16,
-    put_u64, write_page_header,
+    MAX_VALUE_BYTES, PAGE_HEADER_BYTES, PageKind, get_u16, get_u64, in_page_u16, page_count_field, page_next,
+    put_u16, put_u64, write_page_header,
 };
 
 const SLOT_BYTES: usize = 2;
@@ -48,15 +55,20 @@ const KIND_OVERFLOW: u8 = 1;
 pub(crate) const LEAF_OVERFLOW_ENTRY_OVERHEAD: usize = SLOT_BYTES + OVERFLOW_ENTRY_HEADER;
 
 /// Largest key for a page size: any leaf entry (a key with an overflow reference) must fit three
-/// to a page, so a split always yields two pages that fit.
+/// to a page, so a split always yields two pages that fit. (0 for a size below any page's.)
 pub fn max_key_bytes(page_size: u32) -> usize {
-    (page_size as usize - PAGE_HEADER_BYTES) / 3 - LEAF_OVERFLOW_ENTRY_OVERHEAD
+    key_limit_of_page(usize::try_from(page_size).unwrap_or(usize::MAX))
+}
+
+/// [`max_key_bytes`] of a page of `page_size` bytes.
+pub(crate) fn key_limit_of_page(page_size: usize) -> usize {
+    (page_size.saturating_sub(PAGE_HEADER_BYTES) / 3).saturating_sub(LEAF_OVERFLOW_ENTRY_OVERHEAD)
 }
 
 /// Largest leaf entry (slot included) whose value stays inline: a quarter of the page body, so
 /// a leaf holds at least four entries; anything larger goes to an overflow chain.
 pub(crate) fn max_inline_entry(page_size: usize) -> usize {
-    (page_size - PAGE_HEADER_BYTES) / 4
+    page_size.saturating_sub(PAGE_HEADER_BYTES) / 4
 }
 
 /// Bytewise key order, deciding most comparisons on the first eight bytes without a call to
@@ -343,9 +355,23 @@ impl Node {
         }
     }
 
-    /// Decode a verified leaf or branch page.
+    /// Decode a verified leaf or branch page, checking every invariant of its layout first
+    /// ([`NodeView::validate`]): what a write changes and encodes again always fits the page.
     pub(crate) fn decode(page_no: u64, page: &[u8]) -> Result<Node> {
         let view = NodeView::new(page_no, page)?;
+        view.validate()?;
+        let node = view.decode_entries()?;
+        // Implied by the checks above; kept as the one promise the writer relies on.
+        if node.encoded_len() > page.len() {
+            return Err(Error::corrupted(page_no, "the entries do not fit the page"));
+        }
+        Ok(node)
+    }
+}
+
+impl NodeView<'_> {
+    fn decode_entries(&self) -> Result<Node> {
+        let view = self;
         let n = view.count();
         if view.is_leaf() {
             let mut entries = Vec::with_capacity(n);
@@ -516,6 +542,79 @@ impl<'a> NodeView<'a> {
         Ok(lo)
     }
 
+    /// Check every invariant of the page's layout (see the module comment): the entries lie
+    /// after the slots, in slot order, inside the page and apart; the keys strictly ascend and
+    /// keep the key limit; inline entries keep the inline limit; overflow references are sane;
+    /// no child link is 0. One pass over the entries. A page that fails is damage, named.
+    pub(crate) fn validate(&self) -> Result<()> {
+        let page_len = self.page.len();
+        let max_key = key_limit_of_page(page_len);
+        let max_inline = max_inline_entry(page_len);
+        if !self.leaf && self.first_child() == 0 {
+            return Err(self.bad("branch without a leftmost child"));
+        }
+        // The first byte the next entry may use: past the slots, then past each entry.
+        let mut free_from = PAGE_HEADER_BYTES + self.count * SLOT_BYTES;
+        let mut previous: Option<&[u8]> = None;
+        for i in 0..self.count {
+            let at = self.entry_offset(i);
+            if at < free_from {
+                return Err(self.bad(&format!(
+                    "entry {i} at offset {at} overlaps the slots or the entry before it (free from {free_from})"
+                )));
+            }
+            let (key, entry_bytes) = if self.leaf {
+                let e = self.leaf_entry(i)?;
+                let bytes = match e.value {
+                    ValueRef::Inline(v) => {
+                        let len = inline_entry_len(e.key.len(), v.len());
+                        if len > max_inline {
+                            return Err(self.bad(&format!(
+                                "entry {i} holds {len} bytes inline, more than the limit of {max_inline}"
+                            )));
+                        }
+                        len - SLOT_BYTES
+                    }
+                    ValueRef::Overflow { len, first } => {
+                        if len > MAX_VALUE_BYTES {
+                            return Err(self.bad(&format!("entry {i} claims a value of {len} bytes")));
+                        }
+                        // An empty value has no chain: its link is never followed (compaction
+                        // writes the next free page number there, the writer 0).
+                        if len > 0 && first == 0 {
+                            return Err(
+                                self.bad(&format!("entry {i}: a value of {len} bytes without a chain"))
+                            );
+                        }
+                        OVERFLOW_ENTRY_HEADER + e.key.len()
+                    }
+                };
+                (e.key, bytes)
+            } else {
+                let (key, child) = self.branch_entry(i)?;
+                if child == 0 {
+                    return Err(self.bad(&format!("entry {i} links to page 0")));
+                }
+                (key, BRANCH_ENTRY_HEADER + key.len())
+            };
+            if key.len() > max_key {
+                return Err(self.bad(&format!(
+                    "entry {i} has a key of {} bytes, over the limit of {max_key}",
+                    key.len()
+                )));
+            }
+            if let Some(p) = previous
+                && cmp_keys(p, key).is_ge()
+            {
+                return Err(self.bad(&format!("keys out of order at entry {i}")));
+            }
+            // `leaf_entry` and `branch_entry` checked that the entry lies inside the page.
+            free_from = at + entry_bytes;
+            previous = Some(key);
+        }
+        Ok(())
+    }
+
     /// Bytes of the page in use.
     pub(crate) fn used_bytes(&self) -> Result<usize> {
         let mut used = PAGE_HEADER_BYTES + self.count * SLOT_BYTES;
@@ -604,6 +703,61 @@ mod tests {
                 assert_eq!(cmp_keys(a, b), a.cmp(b), "{a:?} vs {b:?}");
             }
         }
+    }
+
+    /// Each invariant `validate` checks, broken on an otherwise whole page: an error naming the
+    /// page, where decoding used to give a node that no longer fits (or keys out of order).
+    #[test]
+    fn pages_breaking_an_invariant_do_not_decode() {
+        let node = Node::Leaf(leaf(12));
+        let mut page = vec![0u8; 1024];
+        node.encode(&mut page);
+        let slot = |i: usize| PAGE_HEADER_BYTES + i * SLOT_BYTES;
+        let offset = |page: &[u8], i: usize| usize::from(get_u16(page, slot(i)));
+        let refused = |page: &[u8], what: &str| {
+            assert!(matches!(Node::decode(4, page), Err(Error::Corrupted { page: 4, .. })), "{what}");
+        };
+        assert_eq!(Node::decode(4, &page).unwrap(), node);
+        // Two slots on one entry: the entries overlap, and a decoded copy would grow.
+        let mut p = page.clone();
+        put_u16(&mut p, slot(3), in_page_u16(offset(&page, 2)));
+        refused(&p, "overlapping entries");
+        // Two slots swapped: keys out of order.
+        let mut p = page.clone();
+        put_u16(&mut p, slot(3), in_page_u16(offset(&page, 4)));
+        put_u16(&mut p, slot(4), in_page_u16(offset(&page, 3)));
+        refused(&p, "swapped slots");
+        // An entry inside the slots.
+        let mut p = page.clone();
+        put_u16(&mut p, slot(0), in_page_u16(slot(11)));
+        refused(&p, "entry over the slots");
+        // Entry 1 is inline; entry 0 holds an overflow reference (see `leaf`).
+        let at = offset(&page, 1);
+        let mut p = page.clone();
+        put_u16(&mut p, at + 3, in_page_u16(max_inline_entry(1024)));
+        refused(&p, "inline value over the inline limit");
+        let at = offset(&page, 0);
+        let mut p = page.clone();
+        put_u64(&mut p, at + 3, MAX_VALUE_BYTES + 1);
+        refused(&p, "overflow value over the value limit");
+        let mut p = page.clone();
+        put_u64(&mut p, at + 11, 0);
+        refused(&p, "a value with no chain");
+        // The last entry's key grown over the key limit (the page's zero tail is its key).
+        let last = offset(&page, 11);
+        let mut p = page.clone();
+        put_u16(&mut p, last, in_page_u16(key_limit_of_page(1024) + 1));
+        refused(&p, "key over the limit");
+        // A branch's child link 0.
+        let b = Node::Branch(Branch::new(7, vec![(b"m".to_vec(), 8), (b"t".to_vec(), 9)]));
+        let mut page = vec![0u8; 1024];
+        b.encode(&mut page);
+        let mut p = page.clone();
+        put_u64(&mut p, offset(&page, 1) + 2, 0);
+        refused(&p, "child 0");
+        let mut p = page.clone();
+        put_u64(&mut p, 8, 0);
+        refused(&p, "leftmost child 0");
     }
 
     #[test]

@@ -26,7 +26,7 @@ use crate::engine::{Engine, Versions};
 use crate::error::{Error, Result};
 use crate::inspect::{self, CheckReport, PageInfo, ReaderInfo, RecoveryReport, Stats};
 use crate::io::{FileIo, HeldSlot, Vfs};
-use crate::layout::file::MAX_IDENTIFIER_BYTES;
+use crate::layout::file::{MAX_IDENTIFIER_BYTES, MAX_PAGE_SIZE};
 use crate::layout::node::max_key_bytes;
 use crate::options::{Durability, OpenOptions};
 use crate::wal::LogOp;
@@ -158,10 +158,12 @@ impl KVStore {
         self.durability
     }
 
-    /// The file's page size in bytes, fixed when the store was created (0 if a thread panicked
-    /// inside the store).
+    /// The file's page size in bytes, fixed when the store was created. It is read from the
+    /// published state, outside the store's lock, so it stays right after a thread panicked
+    /// inside the store.
     pub fn page_size(&self) -> u32 {
-        self.read_inner().map(|i| i.engine.header().page_size).unwrap_or(0)
+        // At most `MAX_PAGE_SIZE` (64 KiB): the header's page size is checked at open.
+        u32::try_from(self.versions.pin().pages.page_size()).unwrap_or(MAX_PAGE_SIZE)
     }
 
     /// Largest key this store accepts (it depends on the page size: see docs/FORMAT.md).
@@ -399,6 +401,23 @@ fn check_identifier(identifier: &str) -> Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A panic inside the store poisons its lock: the page size and the key limit it gives stay
+    /// right (they read 0 and underflowed before).
+    #[test]
+    fn page_size_and_key_limit_survive_a_poisoned_lock() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = crate::OpenOptions::new().page_size(2048).open(dir.path().join("p.db")).unwrap();
+        let limit = store.max_key_bytes();
+        assert_eq!(limit, max_key_bytes(2048));
+        let panicked = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            store.with_engine(|_| panic!("a panic inside the store's lock"))
+        }));
+        assert!(panicked.is_err());
+        assert!(matches!(store.put(b"k", b"v"), Err(Error::Poisoned { .. })));
+        assert_eq!(store.page_size(), 2048);
+        assert_eq!(store.max_key_bytes(), limit);
+    }
 
     #[test]
     fn store_is_send_and_sync() {

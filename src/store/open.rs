@@ -135,8 +135,8 @@ impl KVStore {
         let mut inner = StoreState { engine, log: LogWriter::after(&meta) };
         let replay = if version == FORMAT_VERSION { Replay::Writable } else { Replay::InMemory };
         let aside = |log: &Arc<dyn FileIo>, offset: u64| copy_log_aside(&*vfs, &log_path, &**log, offset);
-        recover(&mut inner, Some(&log), &state, replay, &mut report, &aside)?;
-        if version != FORMAT_VERSION && report.data_may_be_missing.is_none() {
+        let refuse = recover(&mut inner, Some(&log), &state, replay, &mut report, &aside)?;
+        if version != FORMAT_VERSION && refuse.is_none() {
             convert_to_current(&*vfs, path, &inner, &*log)?;
             drop(inner);
             drop(log);
@@ -148,11 +148,7 @@ impl KVStore {
             store.recovery.commits_replayed += report.commits_replayed;
             return Ok(store);
         }
-        let poison = report.data_may_be_missing.as_ref().map(|why| {
-            format!(
-                "opened without writes: {why}; the log was kept as found (read what the store holds, or salvage it)"
-            )
-        });
+        let poison = refuse;
         inner.log.file = Some(log.clone());
         Ok(KVStore::assemble(path, opts, vfs, inner, Some(log), report, poison))
     }
@@ -269,7 +265,8 @@ fn open_read_only(
         )?;
         let mut inner = StoreState { engine, log: LogWriter::after(&meta) };
         let aside = |_: &Arc<dyn FileIo>, _: u64| Err(Error::ReadOnly);
-        recover(&mut inner, log.as_ref(), &state, Replay::InMemory, &mut report, &aside)?;
+        // A read-only handle writes nothing anyway: what recovery would refuse changes nothing.
+        let _refuse = recover(&mut inner, log.as_ref(), &state, Replay::InMemory, &mut report, &aside)?;
         if report.stopped_at.is_some() && !last_attempt {
             // A stop may be the writer cutting the log under us: if the slots moved on, read again.
             let data = vfs.open(path, false)?;

@@ -13,6 +13,7 @@ use super::commit::{apply, restart_log};
 use crate::error::{Error, Result};
 use crate::inspect::RecoveryReport;
 use crate::io::FileIo;
+use crate::layout::node::max_key_bytes;
 use crate::wal::{self, LOG_HEADER_BYTES, LOG_HEADER_LEN, LogHeader, LogReader};
 
 /// How far past the last checkpoint a sequence number found in damage may be and still count as
@@ -68,8 +69,9 @@ pub(super) enum Replay {
     InMemory,
 }
 
-/// Replay the log into `inner`. The log's file id was checked by the caller. Fills `report`;
-/// when it says data may be missing, the log was left as found.
+/// Replay the log into `inner`. The log's file id was checked by the caller. Fills `report`, and
+/// returns why writes must be refused when the log was left as found (data may be missing and
+/// nothing may be cut or checkpointed over it).
 pub(super) fn recover(
     inner: &mut StoreState,
     log: Option<&Arc<dyn FileIo>>,
@@ -77,22 +79,32 @@ pub(super) fn recover(
     replay: Replay,
     report: &mut RecoveryReport,
     set_aside: &SetAside<'_>,
-) -> Result<()> {
+) -> Result<Option<String>> {
     let checkpoint_seq = inner.engine.durable().checkpoint_seq;
     let next_after_checkpoint = checkpoint_seq.checked_add(1).ok_or_else(|| {
         Error::corrupted(0, "the meta slot's last log sequence number is the largest there is")
     })?;
     let window = next_after_checkpoint..=next_after_checkpoint.saturating_add(SEQ_WINDOW);
     let writable = replay == Replay::Writable && report.data_may_be_missing.is_none();
-    let Some(log) = log else { return Ok(()) };
+    let kept = |report: &RecoveryReport| {
+        report.data_may_be_missing.as_ref().map(|why| {
+            format!("opened without writes: {why}; the log was kept as found (read what the store holds, or salvage it)")
+        })
+    };
+    if report.data_may_be_missing.is_some() {
+        // The caller found a newer checkpoint it cannot recover: replay what follows ours, but
+        // change nothing on disk.
+        report.log_kept = true;
+    }
+    let Some(log) = log else { return Ok(kept(report)) };
     let (start, len) = match state {
-        LogState::Absent => return Ok(()),
+        LogState::Absent => return Ok(kept(report)),
         LogState::Blank => {
             if writable {
                 restart_log(&**log, &inner.engine)?;
             }
             inner.log.len = LOG_HEADER_BYTES;
-            return Ok(());
+            return Ok(kept(report));
         }
         LogState::Damaged => {
             // A torn rewrite of the header leaves only records the checkpoint covers behind it;
@@ -105,19 +117,20 @@ pub(super) fn recover(
                 ));
                 report.log_kept = true;
                 inner.log.len = reader.len();
-                return Ok(());
+                return Ok(kept(report));
             }
             if writable {
                 restart_log(&**log, &inner.engine)?;
                 report.notes.push("the log header was damaged; the log held nothing after the last checkpoint and was started afresh".into());
             }
             inner.log.len = LOG_HEADER_BYTES;
-            return Ok(());
+            return Ok(kept(report));
         }
         LogState::Header(h) => (h.len, log.len()?),
     };
 
-    let mut reader = LogReader::new(log.clone(), start)?;
+    let max_key = max_key_bytes(inner.engine.header().page_size);
+    let mut reader = LogReader::with_max_key_bytes(log.clone(), start, max_key)?;
     let mut beyond = None;
     let mut expected: Option<u64> = None;
     let mut last_applied = checkpoint_seq;
@@ -176,7 +189,7 @@ pub(super) fn recover(
     inner.log.len = len;
     if report.data_may_be_missing.is_some() {
         report.log_kept = true;
-        return Ok(());
+        return Ok(kept(report));
     }
     if let Some((seq, offset)) = beyond {
         let why = format!("the log holds commit {seq} after the damaged record at byte {offset}");
@@ -185,7 +198,11 @@ pub(super) fn recover(
             report.data_may_be_missing = Some(format!("{why}; the log was copied to {}", copy.display()));
             report.log_kept = true;
         } else {
+            // In memory only (read-only, or a file of an older format about to be rewritten):
+            // nothing may start the log afresh.
             report.data_may_be_missing = Some(why);
+            report.log_kept = true;
+            return Ok(kept(report));
         }
     }
     let v1_log = start != LOG_HEADER_BYTES;
@@ -201,5 +218,5 @@ pub(super) fn recover(
         restart_log(&**log, &inner.engine)?;
         inner.log.len = LOG_HEADER_BYTES;
     }
-    Ok(())
+    Ok(None)
 }

@@ -6,6 +6,10 @@
 //!   store with every checksum recomputed (so damage gets past the checksums and reaches the
 //!   structure checks). Opening, checking, reading every key and page, and writing must end in
 //!   `Ok` or an error: never a panic, a hang or an allocation the file cannot justify.
+//! - [`resealed_pages`]: the bytes pick one page of a real store and change fields of it (bytes,
+//!   `u16` and `u64` fields set to boundary values, two slots swapped); only that page's checksum
+//!   is recomputed, so the damage reaches the decoders' invariant checks. The same promise as
+//!   [`open_bytes`].
 //! - [`model_ops`]: the bytes become a sequence of operations, reopens, power cuts and injected
 //!   faults (failing writes and syncs, a full disk, a crash at the n-th sync) over
 //!   [`FaultyVfs`]; the store must always agree with a `BTreeMap` model: exactly while healthy,
@@ -160,6 +164,116 @@ pub fn open_bytes(input: &[u8]) {
         let mut o = options(&vfs, Durability::Immediate);
         o.read_only(read_only).create(false);
         if let Ok(store) = o.open(db()) {
+            if !read_only {
+                rewrite_every_leaf(&store);
+            }
+            exercise(&store, read_only);
+        }
+    }
+}
+
+/// Writes that decode and re-encode every leaf of the reference store, so a damaged one is met
+/// on the write path too: every third key deleted (one commit), then every key put again with a
+/// value one byte longer (another).
+fn rewrite_every_leaf(store: &KVStore) {
+    let keys: Vec<(Vec<u8>, usize)> = (0..120u32)
+        .filter(|i| i % 4 != 0)
+        .map(|i| (format!("key{i:04}").into_bytes(), if i % 9 == 0 { 2500 } else { (i % 50) as usize }))
+        .chain([(b"after".to_vec(), 10)])
+        .collect();
+    let mut deletes = WriteBatch::default();
+    for (k, _) in keys.iter().step_by(3) {
+        deletes.delete(k);
+    }
+    let _ = store.write(deletes);
+    let mut puts = WriteBatch::default();
+    for (k, len) in &keys {
+        puts.put(k, vec![7u8; len + 1]);
+    }
+    let _ = store.write(puts);
+    let _ = store.checkpoint();
+}
+
+/// Values a `u16` field of a page is set to: around the header, the slots, the limits of
+/// entries and the end of a 1 KiB page (docs/FORMAT.md, "Limits").
+const U16_EDGES: [u16; 16] =
+    [0, 1, 2, 15, 16, 17, 252, 253, 315, 316, 1007, 1008, 1022, 1023, 1024, u16::MAX];
+
+/// The page of the reference store `input` picks, with the fields it names changed and only that
+/// page resealed; `None` when the input is too short to pick one.
+pub fn resealed_page(input: &[u8]) -> Option<(Vec<u8>, u64)> {
+    let (pick, edits) = input.split_first_chunk::<2>()?;
+    let (ref_data, _) = reference();
+    let ps = PAGE_SIZE as usize;
+    let pages = ref_data.len() / ps;
+    let pick = usize::from(u16::from_le_bytes(*pick));
+    // Most inputs pick a leaf or branch, where one changed field does the most harm.
+    let tree_pages: Vec<usize> = (1..pages).filter(|p| matches!(ref_data[p * ps], 1 | 2)).collect();
+    let page = match pick % 4 {
+        0 => 1 + pick / 4 % pages.checked_sub(1).filter(|n| *n > 0)?,
+        _ => *tree_pages.get(pick / 4 % tree_pages.len().max(1))?,
+    };
+    let page_no = page as u64;
+    let u64_edges =
+        [0, 1, 2, page_no, page_no + 1, pages as u64 - 1, pages as u64, 1 << 32, 1 << 60, u64::MAX];
+    let mut data = ref_data.clone();
+    let bytes = &mut data[page * ps..(page + 1) * ps];
+    // Where the page's entries start, if it is a leaf or branch: edits may aim at their fields.
+    let count = usize::from(u16::from_le_bytes([bytes[2], bytes[3]]));
+    let slot = |i: usize| (16 + 2 * i).min(ps - 2);
+    for e in edits.chunks_exact(4) {
+        let at = usize::from(u16::from_le_bytes([e[1], e[2]]));
+        // Half the edits land in the header and the first slots, where one byte matters most.
+        let at = if e[0] & 0x80 != 0 { at % 48 } else { at % ps };
+        let u16_edge = U16_EDGES[usize::from(e[3]) % U16_EDGES.len()];
+        match e[0] % 6 {
+            0 => bytes[at] = e[3],
+            1 => {
+                let at = at.min(ps - 2);
+                bytes[at..at + 2].copy_from_slice(&u16_edge.to_le_bytes());
+            }
+            2 => {
+                let at = at.min(ps - 8);
+                let v = u64_edges[usize::from(e[3]) % u64_edges.len()];
+                bytes[at..at + 8].copy_from_slice(&v.to_le_bytes());
+            }
+            3 | 4 => {
+                // Swap two entry slots (keys out of order), or copy one over another (two slots
+                // on one entry: the entries overlap).
+                let (a, b) = (slot(usize::from(e[1]) % count.max(1)), slot(usize::from(e[3]) % count.max(1)));
+                let (x, y) = ([bytes[a], bytes[a + 1]], [bytes[b], bytes[b + 1]]);
+                if e[0] % 6 == 3 {
+                    bytes[a..a + 2].copy_from_slice(&y);
+                }
+                bytes[b..b + 2].copy_from_slice(&x);
+            }
+            _ => {
+                // A field of an entry: its key length, kind, value length or link.
+                let s = slot(usize::from(e[1]) % count.max(1));
+                let entry = usize::from(u16::from_le_bytes([bytes[s], bytes[s + 1]]));
+                let at = (entry + usize::from(e[2] % 20)).min(ps - 2);
+                bytes[at..at + 2].copy_from_slice(&u16_edge.to_le_bytes());
+            }
+        }
+    }
+    seal_page(page_no, bytes);
+    Some((data, page_no))
+}
+
+/// Open the reference store with one page changed and resealed ([`resealed_page`]) and use it;
+/// panics only on a broken promise (a panic inside the store is one).
+pub fn resealed_pages(input: &[u8]) {
+    let Some((data, _)) = resealed_page(input) else { return };
+    let vfs = FaultyVfs::new();
+    vfs.write_file(&db(), &data);
+    vfs.write_file(&crate::log_path(&db()), &reference().1);
+    for read_only in [true, false] {
+        let mut o = options(&vfs, Durability::Immediate);
+        o.read_only(read_only).create(false);
+        if let Ok(store) = o.open(db()) {
+            if !read_only {
+                rewrite_every_leaf(&store);
+            }
             exercise(&store, read_only);
         }
     }

@@ -31,13 +31,20 @@
 //!
 //! Recovery reads records in order from the header on, skips those the data file's meta slot
 //! already covers, applies the rest, and stops at the first record that is torn (runs past the
-//! end), fails its checksum, or breaks the sequence.
+//! end), fails its checksum, breaks the sequence, or whose body breaks a limit a commit is held
+//! to (a key over the key limit, an identifier over 64 bytes or not UTF-8, more operations
+//! than the body can hold): the checksum only says the bytes are as written, not that this
+//! store wrote them.
 
 use std::sync::Arc;
 
 use crate::error::{Error, Result};
 use crate::io::FileIo;
-use crate::layout::file::{META_SLOT_BYTES, Meta, get_u32, get_u64, put_u32, put_u64};
+use crate::layout::file::{
+    MAX_IDENTIFIER_BYTES, MAX_PAGE_SIZE, MAX_VALUE_BYTES, META_SLOT_BYTES, Meta, get_u32, get_u64, put_u32,
+    put_u64,
+};
+use crate::layout::node::max_key_bytes;
 
 pub(crate) mod writer;
 
@@ -184,34 +191,67 @@ pub(crate) fn encode_record(seq: u64, ops: &[LogOp], out: &mut Vec<u8>) -> Resul
     Ok(())
 }
 
-fn decode_body(body: &[u8]) -> Option<Vec<LogOp>> {
+/// Bytes the smallest operation takes: a kind and a length (a delete of the empty key).
+const MIN_OP_BYTES: usize = 5;
+
+/// The operations of a record body, or why it is damaged. Every field is checked against the
+/// limits a commit was held to before it was logged (`max_key_bytes`, [`MAX_VALUE_BYTES`],
+/// [`MAX_IDENTIFIER_BYTES`] of UTF-8): a body that breaks one was never written by this store,
+/// whatever its checksum says, and none of it may be applied.
+fn decode_body(body: &[u8], max_key_bytes: usize) -> std::result::Result<Vec<LogOp>, String> {
     let mut at = 0usize;
-    let take = |at: &mut usize, n: usize| -> Option<&[u8]> {
-        let s = body.get(*at..at.checked_add(n)?)?;
+    let take = |at: &mut usize, n: usize| -> std::result::Result<&[u8], String> {
+        let end = at.checked_add(n).filter(|end| *end <= body.len());
+        let s = end
+            .and_then(|end| body.get(*at..end))
+            .ok_or_else(|| format!("a field of {n} bytes runs past the body"))?;
         *at += n;
-        Some(s)
+        Ok(s)
     };
-    let count = u32::from_le_bytes(take(&mut at, 4)?.try_into().ok()?) as usize;
-    // Each operation takes at least 5 bytes: a count beyond that is damage, not an allocation.
-    if count > body.len() / 5 {
-        return None;
+    let take_u32 = |at: &mut usize| -> std::result::Result<u32, String> {
+        let b = take(at, 4)?;
+        Ok(u32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+    };
+    let as_len =
+        |n: u32| usize::try_from(n).map_err(|_| format!("a length of {n} bytes does not fit in memory"));
+    let count = as_len(take_u32(&mut at)?)?;
+    // Each operation takes at least `MIN_OP_BYTES`: a count beyond that is damage, not an
+    // allocation.
+    if count > (body.len() - at) / MIN_OP_BYTES {
+        return Err(format!("{count} operations cannot fit a body of {} bytes", body.len()));
     }
     let mut ops = Vec::with_capacity(count);
-    for _ in 0..count {
+    for i in 0..count {
         let kind = take(&mut at, 1)?[0];
-        let len = u32::from_le_bytes(take(&mut at, 4)?.try_into().ok()?) as usize;
+        let len = as_len(take_u32(&mut at)?)?;
+        let limit = match kind {
+            OP_PUT | OP_DELETE => max_key_bytes,
+            OP_SET_IDENTIFIER => MAX_IDENTIFIER_BYTES,
+            k => return Err(format!("operation {i} has unknown kind {k}")),
+        };
+        if len > limit {
+            return Err(format!("operation {i} holds {len} bytes where at most {limit} may be"));
+        }
         let first = take(&mut at, len)?.to_vec();
         ops.push(match kind {
             OP_PUT => {
-                let vlen = u32::from_le_bytes(take(&mut at, 4)?.try_into().ok()?) as usize;
-                LogOp::Put(first, take(&mut at, vlen)?.to_vec())
+                let vlen = take_u32(&mut at)?;
+                if u64::from(vlen) > MAX_VALUE_BYTES {
+                    return Err(format!("operation {i} holds a value of {vlen} bytes"));
+                }
+                LogOp::Put(first, take(&mut at, as_len(vlen)?)?.to_vec())
             }
             OP_DELETE => LogOp::Delete(first),
-            OP_SET_IDENTIFIER => LogOp::SetIdentifier(String::from_utf8(first).ok()?),
-            _ => return None,
+            _ => LogOp::SetIdentifier(
+                String::from_utf8(first)
+                    .map_err(|_| format!("operation {i}: the identifier is not UTF-8"))?,
+            ),
         });
     }
-    (at == body.len()).then_some(ops)
+    if at != body.len() {
+        return Err(format!("{} bytes follow the last operation", body.len() - at));
+    }
+    Ok(ops)
 }
 
 /// A torn or damaged record: nothing from it on is applied.
@@ -229,13 +269,26 @@ pub(crate) struct LogReader {
     file: Arc<dyn FileIo>,
     offset: u64,
     len: u64,
+    /// Longest key a record may hold: the store's own limit when the caller gives it
+    /// ([`LogReader::with_max_key_bytes`]), else the largest any page size allows.
+    max_key_bytes: usize,
 }
 
 impl LogReader {
     /// A reader of the records from `start` (the header's length) to the end as it is now.
     pub(crate) fn new(file: Arc<dyn FileIo>, start: u64) -> Result<LogReader> {
+        LogReader::with_max_key_bytes(file, start, max_key_bytes(MAX_PAGE_SIZE))
+    }
+
+    /// A reader that takes a record holding a key over `max_key_bytes` (the store's limit,
+    /// [`max_key_bytes`] of its page size) as damaged, like one failing its checksum.
+    pub(crate) fn with_max_key_bytes(
+        file: Arc<dyn FileIo>,
+        start: u64,
+        max_key_bytes: usize,
+    ) -> Result<LogReader> {
         let len = file.len()?;
-        Ok(LogReader { file, offset: start, len })
+        Ok(LogReader { file, offset: start, len, max_key_bytes })
     }
 
     /// The log's length when the reader was made.
@@ -334,8 +387,9 @@ impl LogReader {
         if h.finalize() != get_u32(&head, 4) {
             return damaged(self.offset, "record checksum mismatch");
         }
-        let Some(ops) = decode_body(&body) else {
-            return damaged(self.offset, "record body does not decode");
+        let ops = match decode_body(&body, self.max_key_bytes) {
+            Ok(ops) => ops,
+            Err(why) => return damaged(self.offset, &format!("record body does not decode: {why}")),
         };
         let seq = get_u64(&head, 8);
         self.offset += RECORD_HEADER_BYTES as u64 + body_len;
@@ -359,16 +413,42 @@ mod tests {
         encode_record(42, &ops, &mut out).expect("a small record");
         assert_eq!(out.len(), record_len(&ops));
         let body = &out[RECORD_HEADER_BYTES..];
-        assert_eq!(decode_body(body), Some(ops));
+        assert_eq!(decode_body(body, 315), Ok(ops));
         assert_eq!(get_u64(&out, 8), 42);
     }
 
     #[test]
     fn hostile_bodies_do_not_decode() {
-        assert_eq!(decode_body(&[]), None);
-        assert_eq!(decode_body(&[255, 255, 255, 255]), None);
-        assert_eq!(decode_body(&[1, 0, 0, 0, 1, 255, 255, 255, 255]), None);
-        assert_eq!(decode_body(&[1, 0, 0, 0, 9, 0, 0, 0, 0]), None);
+        assert!(decode_body(&[], 315).is_err());
+        assert!(decode_body(&[255, 255, 255, 255], 315).is_err());
+        assert!(decode_body(&[1, 0, 0, 0, 1, 255, 255, 255, 255], 315).is_err());
+        assert!(decode_body(&[1, 0, 0, 0, 9, 0, 0, 0, 0], 315).is_err());
+    }
+
+    /// A body that decodes as the format goes but holds what no commit could: refused whole.
+    #[test]
+    fn bodies_over_the_limits_do_not_decode() {
+        let body = |ops: &[LogOp]| {
+            let mut out = Vec::new();
+            encode_record(1, ops, &mut out).expect("a small record");
+            out.split_off(RECORD_HEADER_BYTES)
+        };
+        let key = |n: usize| vec![b'k'; n];
+        assert!(decode_body(&body(&[LogOp::Put(key(315), vec![1])]), 315).is_ok());
+        assert!(decode_body(&body(&[LogOp::Put(key(316), vec![1])]), 315).is_err());
+        assert!(decode_body(&body(&[LogOp::Delete(key(316))]), 315).is_err());
+        let id = |s: String| body(&[LogOp::SetIdentifier(s)]);
+        assert!(decode_body(&id("i".repeat(64)), 315).is_ok());
+        assert!(decode_body(&id("i".repeat(65)), 315).is_err());
+        // 63 bytes and a two-byte character: a release build used to cut it inside the character.
+        assert!(decode_body(&id(format!("{}é", "i".repeat(63))), 315).is_err());
+        let mut not_utf8 = id("idid".into());
+        let n = not_utf8.len();
+        not_utf8[n - 1] = 0xff;
+        assert!(decode_body(&not_utf8, 315).is_err());
+        let mut counted = body(&[LogOp::Delete(key(1))]);
+        counted[0..4].copy_from_slice(&2u32.to_le_bytes());
+        assert!(decode_body(&counted, 315).is_err());
     }
 
     #[test]

@@ -33,3 +33,14 @@ proptest! {
         fuzz_harness::model_ops(&input);
     }
 }
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: cases(200), failure_persistence: None, ..ProptestConfig::default() })]
+
+    /// One page of a real store changed at random (bytes, boundary values in its fields,
+    /// swapped slots) with its checksum recomputed: errors, never a panic.
+    #[test]
+    fn resealed_page_damage(input in prop::collection::vec(any::<u8>(), 6..40)) {
+        fuzz_harness::resealed_pages(&input);
+    }
+}

@@ -13,4 +13,5 @@ mod crash_points;
 mod damage;
 mod faults;
 mod fuzz_props;
+mod resealed;
 mod sigkill;
