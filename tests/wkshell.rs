@@ -182,8 +182,13 @@ fn store_with_replay_stop(path: &Path) {
     std::fs::write(wind_kvstore::log_path(path), log).unwrap();
 }
 
-const REPLAY_STOP: &str =
-    "Recovery: log replay stopped at byte 96: record checksum mismatch (2 commit(s) replayed before it)\n";
+/// Whether `stderr` is the one line of the report of a store made by `store_with_replay_stop`
+/// (the byte offset depends on the log header's size).
+fn is_replay_stop(stderr: &str) -> bool {
+    stderr.lines().count() == 1
+        && stderr.starts_with("Recovery: log replay stopped at byte ")
+        && stderr.ends_with(": record checksum mismatch (2 commit(s) replayed before it)\n")
+}
 
 #[test]
 fn the_recovery_report_is_printed_on_open_and_on_dot_open() {
@@ -193,7 +198,7 @@ fn the_recovery_report_is_printed_on_open_and_on_dot_open() {
     let out = shell(&["a.db"], dir.path(), "COUNT;\n");
     assert_eq!(out.status.code(), Some(0));
     assert_eq!(text(&out.stdout), "2\n");
-    assert_eq!(text(&out.stderr), REPLAY_STOP);
+    assert!(is_replay_stop(&text(&out.stderr)), "{}", text(&out.stderr));
     // `.open`, after a store whose open was quiet.
     store_with_replay_stop(&dir.path().join("b.db"));
     let out = shell(&[], dir.path(), ".open a.db\n.open b.db\nCOUNT;\n");
@@ -201,5 +206,5 @@ fn the_recovery_report_is_printed_on_open_and_on_dot_open() {
         text(&out.stdout),
         "Database existing opened successfully\nDatabase existing opened successfully\n2\n"
     );
-    assert_eq!(text(&out.stderr), REPLAY_STOP, "once, for b.db only");
+    assert!(is_replay_stop(&text(&out.stderr)), "once, for b.db only: {}", text(&out.stderr));
 }
