@@ -356,3 +356,122 @@ fn thousands_of_statements_load_in_batches() {
     assert_eq!(store.len(), 4999);
     assert!(store.check().unwrap().is_ok());
 }
+
+// ------------------------------------------------------------------ the recovery report
+
+/// Writes a store at `path` with three commits left in its log (as a crash leaves them: copied
+/// while the store was open), then `damage`s that log, whose three records are each
+/// `record_bytes` long and end it.
+fn store_with_damaged_log(path: &Path, damage: fn(&mut Vec<u8>, usize)) {
+    let live = path.with_extension("live");
+    let store = KVStore::open(&live, None).unwrap();
+    let mut lens = Vec::new();
+    for key in ["k1", "k2", "k3"] {
+        store.put(key.as_bytes(), b"v").unwrap();
+        lens.push(std::fs::metadata(wind_kvstore::log_path(&live)).unwrap().len());
+    }
+    std::fs::copy(&live, path).unwrap();
+    let mut log = std::fs::read(wind_kvstore::log_path(&live)).unwrap();
+    drop(store);
+    let record_bytes = usize::try_from(lens[2] - lens[1]).unwrap();
+    assert_eq!(lens[1] - lens[0], lens[2] - lens[1], "records of one size");
+    damage(&mut log, record_bytes);
+    std::fs::write(wind_kvstore::log_path(path), log).unwrap();
+}
+
+/// The last byte of the last record flipped: replay stops there, after the first two commits.
+#[allow(clippy::ptr_arg, reason = "every damage in DAMAGE_CASES has one type; others cut or splice the log")]
+fn flip_last_byte(log: &mut Vec<u8>, _record_bytes: usize) {
+    let last = log.len() - 1;
+    log[last] ^= 0xff;
+}
+
+/// The last byte of the second record flipped: replay stops there, with a whole record after.
+#[allow(clippy::ptr_arg, reason = "every damage in DAMAGE_CASES has one type; others cut or splice the log")]
+fn flip_a_byte_of_the_second_record(log: &mut Vec<u8>, record_bytes: usize) {
+    let at = log.len() - record_bytes - 1;
+    log[at] ^= 0xff;
+}
+
+/// One kind of damage and what `--exec` must say about it: a stop a crash could leave (status as
+/// the statements earn it), and a stop with a whole commit after it (acknowledged commits may be
+/// missing: `EXIT_DATA_MAY_BE_MISSING`, whatever the statements did). The status mapping itself
+/// is unit-tested in `src/cli/mod.rs`.
+struct DamageCase {
+    what: &'static str,
+    damage: fn(&mut Vec<u8>, usize),
+    status: i32,
+    /// The first line on stderr starts with the first and ends with the second (the byte offset
+    /// between them depends on the log header's size).
+    first_stderr_line: (&'static str, &'static str),
+    answers: &'static str,
+}
+
+const DAMAGE_CASES: [DamageCase; 2] = [
+    DamageCase {
+        what: "the last record damaged",
+        damage: flip_last_byte,
+        status: 0,
+        first_stderr_line: (
+            "Recovery: log replay stopped at byte ",
+            ": record checksum mismatch (2 commit(s) replayed before it)",
+        ),
+        answers: "2\nv\nKey not found\n",
+    },
+    DamageCase {
+        what: "a middle record damaged",
+        damage: flip_a_byte_of_the_second_record,
+        status: 5,
+        first_stderr_line: (
+            "Warning: acknowledged commits may be missing: the log holds commit 3 after",
+            ".damaged",
+        ),
+        answers: "1\nKey not found\nKey not found\n",
+    },
+];
+
+#[test]
+fn the_recovery_report_comes_first_on_stderr_with_its_status() {
+    let dir = tempfile::tempdir().unwrap();
+    for (i, case) in DAMAGE_CASES.iter().enumerate() {
+        let db = dir.path().join(format!("damaged{i}.db"));
+        store_with_damaged_log(&db, case.damage);
+        let out = exec(&db, "COUNT; GET WHERE KEY=\"k2\"; GET WHERE KEY=\"k3\";", &[]);
+        assert_eq!(status(&out), case.status, "{}: {}", case.what, stderr(&out));
+        assert_eq!(stdout(&out), case.answers, "{}", case.what);
+        let err = stderr(&out);
+        let (starts, ends) = case.first_stderr_line;
+        let first = err.lines().next().unwrap_or_default();
+        assert!(first.starts_with(starts) && first.ends_with(ends), "{}: {err}", case.what);
+
+        // The same report as one JSON object, with the same status.
+        let db = dir.path().join(format!("damaged{i}.json.db"));
+        store_with_damaged_log(&db, case.damage);
+        let out = exec(&db, "COUNT;", &["--format", "json"]);
+        assert_eq!(status(&out), case.status, "{}", case.what);
+        let err = stderr(&out);
+        let report: serde_json::Value = serde_json::from_str(err.lines().next().unwrap()).unwrap();
+        assert_eq!(report["kind"], "recovery");
+        assert_eq!(report["data_may_be_missing"], case.status == 5);
+        let label = starts.split(": ").next().unwrap();
+        let labelled = format!("{label}: {}", report["lines"][0].as_str().unwrap());
+        assert!(labelled.starts_with(starts) && labelled.ends_with(ends), "{err}");
+    }
+    // Reopened, the store is whole again: nothing more to report.
+    let out = exec(&dir.path().join("damaged0.db"), "COUNT;", &[]);
+    assert_eq!((status(&out), stderr(&out).as_str()), (0, ""));
+}
+
+#[test]
+fn help_lists_every_exit_status() {
+    let out = tui(&["--help"], "");
+    assert_eq!(status(&out), 0);
+    let text = stdout(&out);
+    for line in [
+        "0  every statement succeeded",
+        "4  another process holds",
+        "5  the open found that acknowledged commits",
+    ] {
+        assert!(text.contains(line), "{line:?} missing from\n{text}");
+    }
+}

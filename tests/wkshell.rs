@@ -165,3 +165,46 @@ fn binary_values_and_escapes() {
         "Inserted 2 key-value pairs\n<BINARY DATA: FF 00>\nline1\nline2\nFound 2 key-value pairs:\n\"\\x00\\xff\": \"\\xff\\x00\"\n\"tab\\there\": \"line1\\nline2\"\n"
     );
 }
+
+/// Writes a store at `path` whose log holds three commits, the last one damaged (its last byte
+/// flipped), as a crash and a bad sector would leave it.
+fn store_with_replay_stop(path: &Path) {
+    let live = path.with_extension("live");
+    let store = KVStore::open(&live, None).unwrap();
+    for key in ["k1", "k2", "k3"] {
+        store.put(key.as_bytes(), b"v").unwrap();
+    }
+    std::fs::copy(&live, path).unwrap();
+    let mut log = std::fs::read(wind_kvstore::log_path(&live)).unwrap();
+    drop(store);
+    let last = log.len() - 1;
+    log[last] ^= 0xff;
+    std::fs::write(wind_kvstore::log_path(path), log).unwrap();
+}
+
+/// Whether `stderr` is the one line of the report of a store made by `store_with_replay_stop`
+/// (the byte offset depends on the log header's size).
+fn is_replay_stop(stderr: &str) -> bool {
+    stderr.lines().count() == 1
+        && stderr.starts_with("Recovery: log replay stopped at byte ")
+        && stderr.ends_with(": record checksum mismatch (2 commit(s) replayed before it)\n")
+}
+
+#[test]
+fn the_recovery_report_is_printed_on_open_and_on_dot_open() {
+    let dir = tempfile::tempdir().unwrap();
+    // The DB argument.
+    store_with_replay_stop(&dir.path().join("a.db"));
+    let out = shell(&["a.db"], dir.path(), "COUNT;\n");
+    assert_eq!(out.status.code(), Some(0));
+    assert_eq!(text(&out.stdout), "2\n");
+    assert!(is_replay_stop(&text(&out.stderr)), "{}", text(&out.stderr));
+    // `.open`, after a store whose open was quiet.
+    store_with_replay_stop(&dir.path().join("b.db"));
+    let out = shell(&[], dir.path(), ".open a.db\n.open b.db\nCOUNT;\n");
+    assert_eq!(
+        text(&out.stdout),
+        "Database existing opened successfully\nDatabase existing opened successfully\n2\n"
+    );
+    assert!(is_replay_stop(&text(&out.stderr)), "once, for b.db only: {}", text(&out.stderr));
+}

@@ -5,14 +5,15 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::Parser;
-use wind_kvstore::cli::EXIT_USAGE;
 use wind_kvstore::cli::headless::{Format, Headless, Script};
+use wind_kvstore::cli::{EXIT_STATUS_HELP, EXIT_USAGE};
 
 #[derive(Debug, Parser)]
 #[command(
     name = "wkstore-tui",
     version,
-    about = "Browse a Wind-KVStore file, or run statements on it headless"
+    about = "Browse a Wind-KVStore file, or run statements on it headless",
+    after_help = EXIT_STATUS_HELP
 )]
 struct Cli {
     /// The store file.

@@ -5,7 +5,9 @@
 use std::io::{Read, Write};
 use std::path::PathBuf;
 
-use super::{EXIT_DAMAGED, EXIT_FAILED, EXIT_LOCKED, EXIT_OK, EXIT_USAGE};
+use super::{
+    EXIT_DAMAGED, EXIT_FAILED, EXIT_LOCKED, EXIT_OK, EXIT_USAGE, recovery_notice, status_after_recovery,
+};
 use crate::OpenOptions;
 use crate::command::{CommandError, Console, Outcome, ScriptRunner, error_to_json, statements};
 
@@ -88,6 +90,28 @@ impl Printer<'_> {
         }
     }
 
+    /// What the open recovered from the log, before any answer; nothing when it is quiet.
+    fn recovery(&mut self, report: &crate::RecoveryReport) {
+        if report.is_quiet() {
+            return;
+        }
+        let _ = match self.format {
+            Format::Text => {
+                recovery_notice(report).iter().try_for_each(|line| writeln!(self.stderr, "{line}"))
+            }
+            Format::Json => writeln!(
+                self.stderr,
+                "{}",
+                serde_json::json!({
+                    "kind": "recovery",
+                    "data_may_be_missing": report.may_have_lost_data(),
+                    "lines": report.lines(),
+                })
+            ),
+        };
+        let _ = self.stderr.flush();
+    }
+
     fn usage(&mut self, message: &str) -> u8 {
         let _ = match self.format {
             Format::Text => writeln!(self.stderr, "Error: {message}"),
@@ -134,6 +158,8 @@ impl Headless {
             printer.error(&error, None);
             return if error.is_locked() { EXIT_LOCKED } else { EXIT_FAILED };
         }
+        let report = session.store().map(|store| store.recovery_report().clone()).unwrap_or_default();
+        printer.recovery(&report);
 
         let mut runner = ScriptRunner::new(self.keep_going);
         for item in statements(&text) {
@@ -153,12 +179,13 @@ impl Headless {
         if printer.stdout.flush().is_err() {
             printer.failed = true;
         }
-        if printer.failed {
+        let status = if printer.failed {
             EXIT_FAILED
         } else if printer.damaged {
             EXIT_DAMAGED
         } else {
             EXIT_OK
-        }
+        };
+        status_after_recovery(&report, status)
     }
 }

@@ -7,10 +7,11 @@
 //! the data directory: two names for the same file (through a link inside the directory) give
 //! the same canonical path, so they share one open store.
 //!
-//! Names that end in a companion suffix ([`RESERVED_SUFFIXES`]: a store's log, the engine's
-//! compaction file, the exporter's partial file) are refused as stores and as export or import
-//! files: opening such a name as a store would let the engine, or an export, remove or replace
-//! another store's file.
+//! Names that end in a companion suffix ([`RESERVED_SUFFIXES`]: a store's log, the exporter's
+//! partial file) or have the shape of the engine's temporary files ([`crate::is_temp_name`]) are
+//! refused as stores and as export or import files: opening such a name as a store would let an
+//! export replace another store's file, or stand in the way of another store's compaction (the
+//! engine itself never removes or replaces a file that is not provably its own).
 //!
 //! The data directory belongs to the operator; clients cannot create links through the API, so
 //! the checks are not raced by them.
@@ -27,15 +28,15 @@ pub const MAX_STORE_PATH_BYTES: usize = 1024;
 /// Longest name of one folder in a store path: the usual file-system limit (`NAME_MAX`).
 pub const MAX_PATH_COMPONENT_BYTES: usize = 255;
 
-/// Files kept beside a store `N` under `N` plus one of these: its log (`.wal`), the engine's
-/// compaction and creation file (`.tmp`, removed whenever `N` is opened), and the exporter's
+/// Files kept beside a store `N` under `N` plus one of these: its log (`.wal`) and the exporter's
 /// unfinished file (`.partial`). No store, export or import may be named with one of them (in
-/// any letter case), and a link planted under one of them beside a store is refused.
-pub const RESERVED_SUFFIXES: [&str; 3] = [".wal", ".tmp", ".partial"];
+/// any letter case), and a link planted under one of them beside a store is refused. The
+/// engine's temporary files (`N.<file id>.create`, `N.<file id>.compact`) are refused by shape.
+pub const RESERVED_SUFFIXES: [&str; 2] = [".wal", ".partial"];
 
-/// The longest reserved suffix: a file name leaves room for it within
-/// [`MAX_PATH_COMPONENT_BYTES`].
-const LONGEST_SUFFIX_BYTES: usize = 8;
+/// The longest name a store's file gets beside its own: `.<16 hex digits>.compact`, a temporary
+/// file's. A file name leaves room for it within [`MAX_PATH_COMPONENT_BYTES`].
+const LONGEST_SUFFIX_BYTES: usize = 25;
 
 fn refused(message: String) -> ApiError {
     ApiError::bad_request("bad_path", message)
@@ -84,6 +85,11 @@ pub fn resolve(root: &Path, name: &str) -> Result<PathBuf, ApiError> {
             "'{name}': names ending in '{suffix}' are kept for the files beside a store; choose another name"
         )));
     }
+    if crate::is_temp_name(&file_name.to_string_lossy()) {
+        return Err(refused(format!(
+            "'{name}': names ending in '.<16 hex digits>.create' or '.compact' are kept for the files beside a store; choose another name"
+        )));
+    }
 
     let parent = folders.iter().fold(root.to_path_buf(), |p, part| p.join(part));
     let parent = match parent.canonicalize() {
@@ -126,6 +132,9 @@ pub fn resolve(root: &Path, name: &str) -> Result<PathBuf, ApiError> {
         return Err(refused(format!(
             "'{name}' leads to a file ending in '{suffix}', kept for the files beside a store"
         )));
+    }
+    if target.file_name().is_some_and(|n| crate::is_temp_name(&n.to_string_lossy())) {
+        return Err(refused(format!("'{name}' leads to a store's temporary file, kept beside the store")));
     }
     for suffix in RESERVED_SUFFIXES {
         let mut sibling = OsString::from(target.as_os_str());
@@ -196,12 +205,19 @@ mod tests {
         assert_eq!(code(resolve(&root, &"a".repeat(MAX_STORE_PATH_BYTES + 1))), "bad_path");
         assert_eq!(code(resolve(&root, "a\0b")), "bad_path");
         assert_eq!(code(resolve(&root, "a\nb")), "bad_path");
-        for reserved in ["v.tmp", "v.db.wal", "v.partial", "V.WAL", "x/../v.tmp"] {
+        for reserved in [
+            "v.db.wal",
+            "v.partial",
+            "V.WAL",
+            "x/../v.wal",
+            "v.0123456789abcdef.compact",
+            "v.db.0123456789ABCDEF.Create",
+        ] {
             assert_eq!(code(resolve(&root, reserved)), "bad_path", "{reserved}");
         }
         assert_eq!(code(resolve(&root, &format!("{}/x.db", "d".repeat(256)))), "bad_path");
-        assert_eq!(code(resolve(&root, &"f".repeat(248))), "bad_path");
-        assert!(resolve(&root, &"f".repeat(247)).is_ok());
+        assert_eq!(code(resolve(&root, &"f".repeat(231))), "bad_path");
+        assert!(resolve(&root, &"f".repeat(230)).is_ok());
 
         let outside = d.path().join("outside");
         std::fs::create_dir(&outside).unwrap();

@@ -678,12 +678,28 @@ pub(crate) async fn stats(
     State(state): State<AppState>,
     InSession(session): InSession,
 ) -> Result<Response, ApiError> {
-    let stats = read_inline(&state, &session, |store, _| Ok(store.stats())).await?;
+    let (stats, recovery) =
+        read_inline(&state, &session, |store, _| Ok((store.stats(), store.recovery_report().clone())))
+            .await?;
     let mut body = Output::Stats(stats).to_json();
     if let Value::Object(object) = &mut body {
         object.insert("path".into(), session.name.clone().into());
+        object.insert("recovery".into(), recovery_json(&recovery, &state.registry.root));
     }
     Ok(answer(&session, body))
+}
+
+/// The report of the store's open: whether it is quiet, whether acknowledged commits may be
+/// missing, the commits replayed and the report's lines (paths relative to the data directory).
+fn recovery_json(report: &crate::RecoveryReport, root: &Path) -> Value {
+    let lines: Vec<String> = report.lines().iter().map(|line| paths::hide_root(root, line)).collect();
+    json!({
+        "quiet": report.is_quiet(),
+        "data_may_be_missing": report.may_have_lost_data(),
+        "commits_replayed": report.commits_replayed,
+        "log_kept": report.log_kept,
+        "lines": lines,
+    })
 }
 
 #[derive(Deserialize)]

@@ -399,6 +399,7 @@ impl Registry {
         .await?
         .map_err(|e| ApiError::from_store(e, name))?;
         tracing::info!(store = ?Escaped(&path.display()), "opened store");
+        log_recovery(path, opened.recovery_report());
         let open = Arc::new(OpenStore {
             path: path.to_path_buf(),
             store: RwLock::new(Some(opened)),
@@ -580,4 +581,16 @@ impl Registry {
 
 fn shutting_down() -> ApiError {
     ApiError::Unavailable { code: "shutting_down", message: "the server is shutting down".into() }
+}
+
+/// What the open of `path` recovered from its log, one line each: a warning when acknowledged
+/// commits may be missing, otherwise information. Nothing for a quiet report.
+fn log_recovery(path: &Path, report: &crate::RecoveryReport) {
+    for line in report.lines() {
+        if report.may_have_lost_data() {
+            tracing::warn!(store = ?Escaped(&path.display()), report = ?Escaped(&line), "store recovery");
+        } else {
+            tracing::info!(store = ?Escaped(&path.display()), report = ?Escaped(&line), "store recovery");
+        }
+    }
 }

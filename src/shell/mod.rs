@@ -19,7 +19,7 @@ use rustyline::{Config, Editor};
 use self::complete::ShellHelper;
 use self::dot::{DOT_COMMANDS, DotCommand};
 use crate::OpenOptions;
-use crate::cli::{EXIT_FAILED, EXIT_LOCKED, EXIT_OK};
+use crate::cli::{EXIT_FAILED, EXIT_LOCKED, EXIT_OK, recovery_notice};
 use crate::command::{CommandError, Console, Output, Position, ScriptRunner, is_complete, statements_at};
 
 /// The prompt while no store is open.
@@ -137,7 +137,23 @@ impl<'a> Shell<'a> {
         }
         let opened = self.session.open(path, &options)?;
         self.answer(&opened);
+        self.recovery();
         Ok(())
+    }
+
+    /// What the open of the current store recovered from its log, on stderr; nothing when the
+    /// report is quiet.
+    fn recovery(&mut self) {
+        let Some(store) = self.session.store() else { return };
+        let lines = recovery_notice(store.recovery_report());
+        if lines.is_empty() {
+            return;
+        }
+        let _ = self.out.flush();
+        for line in lines {
+            let _ = writeln!(self.err, "{line}");
+        }
+        let _ = self.err.flush();
     }
 
     fn dot(&mut self, line: &str, ask: &mut dyn FnMut(&str) -> Option<String>) -> Control {
@@ -203,6 +219,7 @@ fn open_argument(shell: &mut Shell<'_>, db: &Path, announce: bool) -> Result<(),
     if announce {
         shell.answer(&opened);
     }
+    shell.recovery();
     Ok(())
 }
 

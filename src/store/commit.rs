@@ -3,7 +3,7 @@
 
 use std::sync::atomic::Ordering;
 
-use super::paths::temp_path;
+use super::paths::{TempKind, create_temp};
 use super::{KVStore, StoreState};
 use crate::batch::{BatchOp, WriteBatch};
 use crate::engine::{Access, Engine, compact};
@@ -199,8 +199,8 @@ impl KVStore {
         if let Err(e) = self.checkpoint_locked(inner) {
             return self.fail_poisoned("checkpoint", e);
         }
-        let tmp = temp_path(&self.path);
-        let file = self.vfs.create(&tmp)?;
+        let header = FileHeader { version: FORMAT_VERSION, ..inner.engine.header().clone() };
+        let (tmp, file) = create_temp(&*self.vfs, &self.path, &header, TempKind::Compact)?;
         let built = compact::build(&inner.engine, &*file, inner.log.next_seq - 1);
         let meta = match built.and_then(|m| file.sync_data().map(|_| m).map_err(Error::from)) {
             Ok(meta) => meta,
@@ -214,7 +214,6 @@ impl KVStore {
             let _ = self.vfs.remove(&tmp);
             return Err(e.into());
         }
-        let header = FileHeader { version: FORMAT_VERSION, ..inner.engine.header().clone() };
         let access = Access::Write { readers: self.vfs.reader_table(&self.path) };
         match Engine::new(file, header, meta, 0, self.cache_bytes, access, Some(self.versions.clone())) {
             Ok(engine) => inner.engine = engine,

@@ -32,7 +32,7 @@ use crate::options::{Durability, OpenOptions};
 use crate::wal::LogOp;
 use crate::wal::writer::LogWriter;
 pub use iter::{Iter, Keys, KeysRev, PageIter};
-pub use paths::{is_store_or_log, log_path};
+pub use paths::{TEMP_SUFFIXES, is_store_or_log, is_temp_name, log_path};
 pub use snapshot::Snapshot;
 
 /// An open store. Reads and writes take `&self` and may run on many threads (share it in an

@@ -6,7 +6,7 @@ use std::sync::atomic::AtomicU64;
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, Instant};
 
-use super::paths::{log_path, temp_path};
+use super::paths::{TempKind, clear_temp, create_temp, log_path, remove_own_leftover, temp_path};
 use super::recovery::{LogState, Replay, recover};
 use super::{KVStore, StoreState, check_identifier};
 use crate::engine::{Access, Engine, Versions, compact};
@@ -75,11 +75,8 @@ impl KVStore {
         let log_is_new = !vfs.exists(&log_path)?;
         let log = vfs.open_or_create(&log_path)?;
         lock(&*log, path, opts.lock_timeout)?;
-        let tmp = temp_path(path);
-        if vfs.exists(&tmp)? {
-            // A compaction or creation that did not finish: the store file is whole without it.
-            vfs.remove(&tmp)?;
-        }
+        // A compaction or conversion that did not finish: the store file is whole without it.
+        remove_own_leftover(&*vfs, path)?;
         if !vfs.exists(path)? {
             if !opts.create {
                 return Err(Error::NotFound { path: path.to_owned() });
@@ -327,8 +324,8 @@ fn check_log_owner(state: &LogState, header: &FileHeader, log_path: &Path) -> Re
 /// Rewrite a store of an older format, as replayed into `inner`, in the current format: a whole
 /// new file beside it, synced, renamed over it; then a log that follows the new file.
 fn convert_to_current(vfs: &dyn Vfs, path: &Path, inner: &StoreState, log: &dyn FileIo) -> Result<()> {
-    let tmp = temp_path(path);
-    let file = vfs.create(&tmp)?;
+    let header = FileHeader { version: FORMAT_VERSION, ..inner.engine.header().clone() };
+    let (tmp, file) = create_temp(vfs, path, &header, TempKind::Compact)?;
     let built = compact::build(&inner.engine, &*file, inner.log.next_seq - 1)
         .and_then(|meta| file.sync_data().map(|()| meta).map_err(Error::from));
     let meta = match built {
@@ -382,12 +379,15 @@ fn create_file(vfs: &dyn Vfs, path: &Path, page_size: u32, identifier: &str) -> 
     }
     Node::Leaf(Leaf::default()).encode(&mut buf[ps..]);
     file::seal_page(1, &mut buf[ps..]);
-    let tmp = temp_path(path);
+    let tmp = temp_path(path, header.file_id, TempKind::Create);
+    clear_temp(vfs, &tmp, header.file_id)?;
     let file = vfs.create(&tmp)?;
-    file.write_all_at(&buf, 0)?;
-    file.sync_data()?;
+    let written = file.write_all_at(&buf, 0).and_then(|()| file.sync_data());
     drop(file);
-    vfs.rename(&tmp, path)?;
+    if let Err(e) = written.and_then(|()| vfs.rename(&tmp, path)) {
+        let _ = vfs.remove(&tmp);
+        return Err(e.into());
+    }
     vfs.sync_dir(path)?;
     Ok(())
 }

@@ -44,6 +44,7 @@ pub(crate) enum Action {
     SearchValues,
     ValueNext,
     ValuePrev,
+    Recovery,
 }
 
 /// Where an action is mostly used, for grouping the help.
@@ -70,7 +71,7 @@ impl Group {
 
 /// The table every other part reads: name (as in the config file), group, description, and the
 /// default keys.
-const ACTIONS: [(Action, &str, Group, &str, &[&str]); 34] = [
+const ACTIONS: [(Action, &str, Group, &str, &[&str]); 35] = [
     (Action::Quit, "quit", Group::General, "quit", &["q", "ctrl-c"]),
     (Action::Help, "help", Group::General, "show this help", &["?"]),
     (Action::Command, "command", Group::General, "open the command bar (any statement)", &[":"]),
@@ -105,6 +106,7 @@ const ACTIONS: [(Action, &str, Group, &str, &[&str]); 34] = [
     (Action::Pages, "pages", Group::Inspect, "page map and page detail", &["p"]),
     (Action::FreeList, "free_list", Group::Inspect, "free pages", &["f"]),
     (Action::Check, "check", Group::Inspect, "integrity check", &["c"]),
+    (Action::Recovery, "recovery", Group::Inspect, "what the open recovered from the log", &["R"]),
 ];
 
 impl Action {

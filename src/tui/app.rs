@@ -118,6 +118,9 @@ impl App {
         let result = app.keys.reload_at(&app.store, None);
         app.report(result);
         app.sync_value(true);
+        if !app.store.recovery_report().is_quiet() {
+            app.overlays.push(Overlay::Recovery);
+        }
         app
     }
 
@@ -323,8 +326,11 @@ impl App {
             }
             return;
         };
-        // Any key closes the key info, q too.
-        if !overlay.takes_text() && !matches!(overlay, Overlay::KeyInfo) && action == Some(Action::Quit) {
+        // Any key closes the key info and the recovery report, q too.
+        if !overlay.takes_text()
+            && !matches!(overlay, Overlay::KeyInfo | Overlay::Recovery)
+            && action == Some(Action::Quit)
+        {
             self.quit = true;
             self.overlays.push(overlay);
             return;
@@ -373,7 +379,7 @@ impl App {
             },
             Overlay::Output => self.output_key(action),
             Overlay::KeyInput(input) => self.key_input_key(input, key),
-            Overlay::KeyInfo => {}
+            Overlay::KeyInfo | Overlay::Recovery => {}
             Overlay::Copy => match key.code {
                 KeyCode::Char('k') => self.copy_key(),
                 KeyCode::Char('v') => self.copy_value(),
@@ -543,6 +549,14 @@ impl App {
             Action::Command => {
                 self.command.open();
                 self.overlays.push(Overlay::Command);
+                return;
+            }
+            Action::Recovery => {
+                if self.store.recovery_report().is_quiet() {
+                    self.info("the open found nothing to report in the log");
+                } else {
+                    self.overlays.push(Overlay::Recovery);
+                }
                 return;
             }
             Action::Check => {

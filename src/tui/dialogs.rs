@@ -14,7 +14,7 @@ use ratatui::widgets::{Block, Borders, Clear, Gauge, Paragraph, Wrap};
 use super::config::Theme;
 use super::layout::{centered, centered_rows, to_u16};
 use super::text::{display_key, human_bytes, sanitize, thousands, truncate_middle};
-use crate::CheckReport;
+use crate::{CheckReport, RecoveryReport};
 
 /// A delete waiting for y or n.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -159,6 +159,39 @@ pub(crate) fn render_key_info(key: &[u8], value_len: u64, theme: &Theme, frame: 
         Line::default(),
         Line::styled(shown, Style::new().add_modifier(Modifier::BOLD)),
     ];
+    frame.render_widget(Paragraph::new(lines).block(block).wrap(Wrap { trim: false }), popup);
+}
+
+/// The recovery report of the open, on open when it is not quiet and on `R`: in the error colour
+/// when acknowledged commits may be missing.
+pub(crate) fn render_recovery(report: &RecoveryReport, theme: &Theme, frame: &mut Frame, area: Rect) {
+    let lost = report.may_have_lost_data();
+    let colour = if lost { theme.error } else { theme.info };
+    let title = if lost { " data may be missing " } else { " recovery " };
+    let mut lines = vec![
+        Line::styled(
+            if lost {
+                "Acknowledged commits may be missing from this store."
+            } else {
+                "Opening this store recovered from its log:"
+            },
+            Style::new().fg(colour).add_modifier(Modifier::BOLD),
+        ),
+        Line::default(),
+    ];
+    for line in report.lines() {
+        lines.push(Line::raw(format!("· {}", sanitize(&line))));
+    }
+    // The rows the lines take once wrapped in the popup, plus its border.
+    let inner = usize::from(area.width * 7 / 10).saturating_sub(2).max(1);
+    let rows: usize = lines.iter().map(|l| l.width().div_ceil(inner).max(1)).sum();
+    let popup = centered_rows(area, 70, to_u16(rows + 2));
+    frame.render_widget(Clear, popup);
+    let block = Block::default()
+        .borders(Borders::ALL)
+        .border_style(Style::new().fg(colour))
+        .title(Span::styled(title, Style::new().fg(colour).add_modifier(Modifier::BOLD)))
+        .title_bottom(Line::from(" any key closes ").right_aligned());
     frame.render_widget(Paragraph::new(lines).block(block).wrap(Wrap { trim: false }), popup);
 }
 

@@ -33,6 +33,8 @@ pub(crate) enum Overlay {
     Export { path: String },
     /// `F`: the text to look for in values, then the search and its matches.
     ValueSearch(SearchView),
+    /// The store's recovery report: shown on open when it is not quiet, and by `R`.
+    Recovery,
 }
 
 impl Overlay {

@@ -1,5 +1,7 @@
 //! The statistics pane: pages by type, tree depth, keys, free pages, file and log size, cache
-//! hits. Every figure is an O(1) counter of the store, read again after each write.
+//! hits; and, when the open had something to report about the log, what (the whole report is
+//! the `recovery` action's). Every figure is an O(1) counter of the store, read again after each
+//! write.
 
 use ratatui::Frame;
 use ratatui::layout::Rect;
@@ -9,10 +11,10 @@ use ratatui::widgets::{Block, Borders, Paragraph};
 
 use super::config::Theme;
 use super::text::{human_bytes, text_width, thousands};
-use crate::{PageType, Stats};
+use crate::{PageType, RecoveryReport, Stats};
 
 /// The figures, as groups of spans that are kept together when the lines wrap.
-fn figures(stats: &Stats, theme: &Theme) -> Vec<Vec<Span<'static>>> {
+fn figures(stats: &Stats, recovery: &RecoveryReport, theme: &Theme) -> Vec<Vec<Span<'static>>> {
     let label = Style::new().fg(theme.dim);
     let mut items = vec![vec![
         Span::styled("pages ", label),
@@ -25,6 +27,11 @@ fn figures(stats: &Stats, theme: &Theme) -> Vec<Vec<Span<'static>>> {
             Span::styled(format!("{} ", page_type.name()), label),
             Span::raw(thousands(stats.pages_of(page_type))),
         ]);
+    }
+    // First of the store figures: the one a person must not miss when the rows run out.
+    if let Some(summary) = recovery_summary(recovery) {
+        let colour = if recovery.may_have_lost_data() { theme.error } else { theme.info };
+        items.push(vec![Span::styled("recovery ", label), Span::styled(summary, Style::new().fg(colour))]);
     }
     let lookups = stats.cache_hits + stats.cache_misses;
     let hits = if lookups == 0 { "-".to_owned() } else { format!("{:.1}%", stats.cache_hit_ratio() * 100.0) };
@@ -40,6 +47,19 @@ fn figures(stats: &Stats, theme: &Theme) -> Vec<Vec<Span<'static>>> {
         items.push(vec![Span::styled(name, label), Span::raw(value)]);
     }
     items
+}
+
+/// The recovery report in a few words, `None` when it is quiet.
+fn recovery_summary(report: &RecoveryReport) -> Option<&'static str> {
+    if report.may_have_lost_data() {
+        Some("data may be missing")
+    } else if report.stopped_at.is_some() {
+        Some("log replay stopped")
+    } else if report.is_quiet() {
+        None
+    } else {
+        Some("notes")
+    }
 }
 
 fn width_of(item: &[Span<'_>]) -> usize {
@@ -74,23 +94,30 @@ fn pack(items: Vec<Vec<Span<'static>>>, width: usize) -> Vec<Line<'static>> {
 }
 
 /// The bordered pane: every figure, wrapping between figures.
-pub(crate) fn render(stats: &Stats, theme: &Theme, frame: &mut Frame, area: Rect) {
+pub(crate) fn render(stats: &Stats, recovery: &RecoveryReport, theme: &Theme, frame: &mut Frame, area: Rect) {
     let block = Block::default()
         .borders(Borders::ALL)
         .border_style(Style::new().fg(theme.border))
         .title(Span::styled(" statistics ", Style::new().fg(theme.accent).add_modifier(Modifier::BOLD)));
     let inner = block.inner(area);
-    let lines = pack(figures(stats, theme), inner.width as usize);
+    let lines = pack(figures(stats, recovery, theme), inner.width as usize);
     frame.render_widget(Paragraph::new(lines).block(block), area);
 }
 
 /// One row without a border, for low terminals: the figures that fit.
-pub(crate) fn render_line(stats: &Stats, theme: &Theme, frame: &mut Frame, area: Rect) {
-    let mut items = figures(stats, theme);
-    // Keys, depth, file and cache first: what a low screen has room for.
+pub(crate) fn render_line(
+    stats: &Stats,
+    recovery: &RecoveryReport,
+    theme: &Theme,
+    frame: &mut Frame,
+    area: Rect,
+) {
+    let mut items = figures(stats, recovery, theme);
+    // The recovery summary, keys, depth, file and cache first: what a low screen has room for.
     let store_figures = items.split_off(1 + PageType::ALL.len());
     let mut ordered = store_figures;
     ordered.append(&mut items);
+
     let width = area.width as usize;
     let mut line = vec![Span::raw(" ")];
     let mut used = 1;

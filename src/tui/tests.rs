@@ -1173,3 +1173,104 @@ fn reload_in_a_read_only_browser_shows_newer_commits() {
     assert_eq!(h.app.store.len(), keys_before + 1);
     assert!(h.app.store.is_read_only(), "still read-only after the reload");
 }
+
+/// A store in `dir` whose log holds three commits, one damaged (a byte flipped at the end of the
+/// last record, or of the second): opening it stops the replay there and says so.
+fn store_with_replay_stop(dir: &Path, damaged_from_end: usize) -> std::path::PathBuf {
+    let live = dir.join("live.db");
+    let store = KVStore::open(&live, None).expect("open");
+    let mut record_bytes = 0;
+    for key in ["k1", "k2", "k3"] {
+        let before = std::fs::metadata(crate::log_path(&live)).expect("log").len();
+        store.put(key.as_bytes(), b"v").expect("put");
+        record_bytes = std::fs::metadata(crate::log_path(&live)).expect("log").len() - before;
+    }
+    // The files as a crash would leave them: the three commits in the log, not yet checkpointed.
+    let path = dir.join("test.db");
+    std::fs::copy(&live, &path).expect("copy the store");
+    std::fs::copy(crate::log_path(&live), crate::log_path(&path)).expect("copy the log");
+    drop(store);
+    let mut log = std::fs::read(crate::log_path(&path)).expect("read the log");
+    let at = log.len() - 1 - damaged_from_end * usize::try_from(record_bytes).expect("small");
+    log[at] ^= 0xff;
+    std::fs::write(crate::log_path(&path), log).expect("write the log");
+    path
+}
+
+#[test]
+fn a_replay_stop_is_shown_on_open_and_stays_reachable() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let path = store_with_replay_stop(dir.path(), 0);
+    let store = OpenOptions::new().open(&path).expect("open");
+    assert!(store.recovery_report().stopped_at.is_some(), "{:?}", store.recovery_report());
+    let mut h = harness_with(store, dir, Config::default());
+    assert!(h.has(|o| matches!(o, Overlay::Recovery)), "shown on open");
+    let screen = h.screen();
+    assert!(screen.contains(" recovery "), "{screen}");
+    assert!(screen.contains("log replay stopped at byte"), "{screen}");
+    assert!(screen.contains(": record checksum mismatch"), "{screen}");
+    assert!(screen.contains("replayed before it"), "{screen}");
+    insta::assert_snapshot!("recovery_on_open", screen);
+    // Any key closes it, q too (without quitting); the statistics keep a word of it.
+    h.press("q");
+    assert!(!h.app.quit);
+    assert!(!h.has(|o| matches!(o, Overlay::Recovery)));
+    let screen = h.screen();
+    assert!(!screen.contains("log replay stopped at byte"), "{screen}");
+    assert!(screen.contains("recovery log replay stopped"), "{screen}");
+    // R shows it again.
+    h.press("R");
+    assert!(h.screen().contains("log replay stopped at byte"));
+    h.press("<esc>");
+    assert!(!h.has(|o| matches!(o, Overlay::Recovery)));
+}
+
+#[test]
+fn a_quiet_open_shows_no_recovery_report() {
+    let mut h = harness();
+    assert!(h.app.store.recovery_report().is_quiet());
+    assert!(!h.has(|o| matches!(o, Overlay::Recovery)));
+    assert!(!h.screen().contains("recovery"));
+    h.press("R");
+    assert!(!h.has(|o| matches!(o, Overlay::Recovery)));
+    assert_eq!(h.app.message, Some(Message::Info("the open found nothing to report in the log".to_owned())));
+}
+
+/// A damaged record with a whole one after it: commits may be missing, and the dialog says so.
+#[test]
+fn possibly_missing_commits_are_shown_as_a_warning_on_open() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let path = store_with_replay_stop(dir.path(), 1);
+    let store = OpenOptions::new().open(&path).expect("open");
+    assert!(store.recovery_report().may_have_lost_data(), "{:?}", store.recovery_report());
+    let mut h = harness_with(store, dir, Config::default());
+    let screen = h.screen();
+    assert!(screen.contains(" data may be missing "), "{screen}");
+    assert!(screen.contains("Acknowledged commits may be missing from this store."), "{screen}");
+    h.press("<esc>");
+    assert!(h.screen().contains("recovery data may be missing"));
+}
+
+/// Possibly missing commits are drawn as a warning: the error colour and a title that says so.
+#[test]
+fn possibly_missing_commits_are_a_warning() {
+    let report = crate::RecoveryReport {
+        commits_replayed: 4,
+        stopped_at: Some((300, "sequence gap".to_owned())),
+        data_may_be_missing: Some("the log's sequence jumps from 4 to 9".to_owned()),
+        log_kept: true,
+        notes: Vec::new(),
+    };
+    let theme = Config::default().theme;
+    let mut terminal = Terminal::new(TestBackend::new(WIDTH, HEIGHT)).expect("terminal");
+    terminal
+        .draw(|frame| super::dialogs::render_recovery(&report, &theme, frame, frame.area()))
+        .expect("draw");
+    let buffer = terminal.backend().buffer().clone();
+    let text = terminal.backend().to_string();
+    assert!(text.contains(" data may be missing "), "{text}");
+    assert!(text.contains("acknowledged commits may be missing: the log's sequence jumps"), "{text}");
+    assert!(text.contains("the log was kept as found"), "{text}");
+    let title = buffer.content().iter().find(|cell| cell.symbol() == "┌").expect("a border");
+    assert_eq!(title.fg, theme.error);
+}

@@ -42,8 +42,12 @@ pub(crate) fn render(app: &App, frame: &mut Frame) {
         Screen::FreeList => free_list::render(&app.free, theme, frame, areas.body),
     }
     match areas.stats_style {
-        StatsStyle::Pane(_) => stats_pane::render(&app.stats, theme, frame, areas.stats),
-        StatsStyle::Line => stats_pane::render_line(&app.stats, theme, frame, areas.stats),
+        StatsStyle::Pane(_) => {
+            stats_pane::render(&app.stats, app.store.recovery_report(), theme, frame, areas.stats)
+        }
+        StatsStyle::Line => {
+            stats_pane::render_line(&app.stats, app.store.recovery_report(), theme, frame, areas.stats)
+        }
         StatsStyle::Hidden => {}
     }
     render_bar(app, frame, areas.bar);
@@ -71,6 +75,9 @@ pub(crate) fn render(app: &App, frame: &mut Frame) {
             Overlay::Export { path } => dialogs::render_export(path, &filter, theme, frame, areas.body),
             Overlay::ValueSearch(view) => {
                 dialogs::render_value_search(view, &filter, theme, frame, areas.body)
+            }
+            Overlay::Recovery => {
+                dialogs::render_recovery(app.store.recovery_report(), theme, frame, areas.body)
             }
         }
     }
@@ -171,9 +178,13 @@ fn hint_actions(app: &App) -> Hints {
         }
         Some(Overlay::Confirm(_)) => (&[("y enter", "delete"), ("n esc", "keep")], &[]),
         Some(Overlay::Copy) => (&[("k", "key"), ("v", "value"), ("p", "PUT"), ("esc", "cancel")], &[]),
-        Some(Overlay::Export { .. } | Overlay::ValueSearch(_) | Overlay::KeyInfo | Overlay::Check { .. }) => {
-            (&[("esc", "close")], &[])
-        }
+        Some(
+            Overlay::Export { .. }
+            | Overlay::ValueSearch(_)
+            | Overlay::KeyInfo
+            | Overlay::Check { .. }
+            | Overlay::Recovery,
+        ) => (&[("esc", "close")], &[]),
         None => match app.screen {
             Screen::Browser => (
                 &[],

@@ -37,20 +37,59 @@ async fn start_slow_import(server: &TestServer, session: &str) -> tokio::task::J
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn companion_file_names_are_never_opened_as_stores() {
     let server = TestServer::start().await;
-    // Session B's store `victim`; session A tries the name of its compaction file, which the
-    // engine removes whenever `victim` is opened, and the names of its log and of an export's
-    // unfinished file.
+    // Session B's store `victim`; session A tries the names of its temporary files (creation
+    // and compaction, which would stand in the way of its compaction), of its log and of an
+    // export's unfinished file.
     let b = server.open("victim").await;
     let mut c = server.client().await;
     c.call(&b, "POST", "/api/put", r#"[{"key":"b","value":"1"}]"#).await;
-    for name in ["victim.tmp", "victim.wal", "victim.partial", "other.db.TMP", "x.Partial"] {
+    let id = victim_file_id(&server);
+    let compact = format!("victim.{id:016x}.compact");
+    let create = format!("victim.{id:016x}.CREATE");
+    for name in [&compact, &create, "victim.wal", "victim.partial", "other.db.WAL", "x.Partial"] {
         let reply = server.request("POST", "/api/open", &[], &json!({"path": name}).to_string()).await;
         assert_error(&reply, StatusCode::BAD_REQUEST, "bad_path").await;
         assert!(reply.json()["message"].as_str().unwrap().contains("kept for the files beside a store"));
     }
-    assert!(!server.data_dir.join("victim.tmp").exists());
+    assert!(!server.data_dir.join(&compact).exists());
     assert!(!server.data_dir.join("victim.partial").exists());
     assert_eq!(server.state.counts().open_stores, 1);
+    server.stop().await;
+}
+
+/// The file id in the header of `victim` in the server's data directory (what `PAGE 0` shows).
+fn victim_file_id(server: &TestServer) -> u64 {
+    let bytes = std::fs::read(server.data_dir.join("victim")).unwrap();
+    u64::from_le_bytes(bytes[16..24].try_into().unwrap())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_store_named_like_another_stores_old_temp_file_survives_its_opens_and_compactions() {
+    let server = TestServer::start().await;
+    // Session A's store `victim`; session B's `victim.tmp`, the name the engine used to give
+    // `victim`'s temporary file and remove whenever `victim` was opened.
+    let a = server.open("victim").await;
+    let mut c = server.client().await;
+    c.call(&a, "POST", "/api/put", r#"[{"key":"a","value":"1"}]"#).await;
+    let b = server.open("victim.tmp").await;
+    for pair in [r#"[{"key":"b1","value":"one"}]"#, r#"[{"key":"b2","value":"two"}]"#] {
+        assert_eq!(c.call(&b, "POST", "/api/put", pair).await.status, StatusCode::OK);
+    }
+    // A compacts `victim`, leaves, and opens it again.
+    let reply = c.call(&a, "POST", "/api/execute?results=true", "COMPACT;").await;
+    assert_eq!(reply.json()["results"][0]["kind"], "compacted", "{}", reply.text());
+    assert_eq!(c.call(&a, "GET", "/api/close", "").await.status, StatusCode::OK);
+    let a = server.open("victim").await;
+    assert_eq!(c.call(&a, "GET", "/api/get?key=a", "").await.json()["value"], "1");
+    // B's store and its two acknowledged writes are still there, open and after a reopen.
+    for key in ["b1", "b2"] {
+        let reply = c.call(&b, "GET", &format!("/api/get?key={key}"), "").await;
+        assert_eq!(reply.status, StatusCode::OK, "{key}: {}", reply.text());
+    }
+    assert_eq!(c.call(&b, "GET", "/api/close", "").await.status, StatusCode::OK);
+    let b = server.open("victim.tmp").await;
+    let reply = c.call(&b, "GET", "/api/stats", "").await;
+    assert_eq!(reply.json()["key_count"], 2, "{}", reply.text());
     server.stop().await;
 }
 

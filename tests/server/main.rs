@@ -5,6 +5,7 @@ mod defects;
 mod hostile;
 mod lifecycle;
 mod original;
+mod recovery;
 mod support;
 #[cfg(feature = "tls")]
 mod tls;
