@@ -9,9 +9,9 @@ use super::export;
 use super::help;
 use super::limits::{DEFAULT_PAGES_LIMIT, DEFAULT_SCAN_LIMIT, MAX_PAGES_LIMIT, MAX_SCAN_LIMIT};
 use super::output::{Output, PageList, PageRow, ScanPage};
-use crate::{KVStore, OpenOptions, WriteBatch};
+use crate::{KVStore, OpenOptions, SalvageOptions, WriteBatch};
 
-/// Where `EXPORT` and `IMPORT` may read and write files.
+/// Where `EXPORT`, `IMPORT` and `SALVAGE` may read and write files.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub enum FileAccess {
     /// Any path the process may open, relative ones from the working directory (the shell and
@@ -31,7 +31,7 @@ impl FileAccess {
         match self {
             FileAccess::Anywhere => Ok(PathBuf::from(name)),
             FileAccess::Denied => {
-                Err(CommandError::FileAccessDenied("EXPORT and IMPORT are not available here".to_owned()))
+                Err(CommandError::FileAccessDenied("EXPORT, IMPORT and SALVAGE are not available here".to_owned()))
             }
             FileAccess::Within(root) => {
                 let path = Path::new(name);
@@ -120,6 +120,15 @@ pub fn execute_shared(
             let resolved = files.resolve(path)?;
             let (pairs, identifier) = export::import(store, &resolved)?;
             Output::Imported { path: resolved, pairs, identifier }
+        }
+        Statement::Salvage { path } => {
+            let resolved = files.resolve(path)?;
+            // What this handle acknowledged but only buffered is read from the log like the rest.
+            if !store.is_read_only() {
+                store.flush()?;
+            }
+            let report = crate::salvage(store.path(), &resolved, &SalvageOptions::new())?;
+            Output::Salvaged { path: resolved, report }
         }
         Statement::Help { topic } => Output::Help { topic: topic.and_then(help::find_topic) },
     })
@@ -578,7 +587,7 @@ mod tests {
         let mut s = session_in(dir.path());
         run(&mut s, "PUT \"a\":\"b\";");
         s.set_file_access(FileAccess::Denied);
-        assert_eq!(run(&mut s, "EXPORT \"x.jsonl\";"), "Error: EXPORT and IMPORT are not available here");
+        assert_eq!(run(&mut s, "EXPORT \"x.jsonl\";"), "Error: EXPORT, IMPORT and SALVAGE are not available here");
         s.set_file_access(FileAccess::Within(dir.path().to_path_buf()));
         assert_eq!(
             run(&mut s, "EXPORT \"../x.jsonl\";"),
