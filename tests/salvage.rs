@@ -117,7 +117,8 @@ fn one_percent_of_live_leaves_garbled_gives_back_at_least_99_percent() {
     let free = free_pages(&src);
     let mut bytes = std::fs::read(&src).unwrap();
     let ps = page_size_of(&bytes);
-    let live: Vec<usize> = pages_of_type(&bytes, TYPE_LEAF).into_iter().filter(|p| !free.contains(p)).collect();
+    let live: Vec<usize> =
+        pages_of_type(&bytes, TYPE_LEAF).into_iter().filter(|p| !free.contains(p)).collect();
     let hit = live.len().div_ceil(100);
     let targets: Vec<usize> = (0..hit).map(|i| live[i * live.len() / hit + live.len() / (2 * hit)]).collect();
     for &n in &targets {
@@ -236,7 +237,11 @@ fn a_garbled_header_is_read_at_the_page_size_that_verifies() {
     assert_eq!(report.page_size, 8192);
     assert!(!report.tree_whole);
     assert_eq!(contents(&dst2), want);
-    println!("garbled header: {} of {} keys recovered at the guessed page size", report.keys_recovered, want.len());
+    println!(
+        "garbled header: {} of {} keys recovered at the guessed page size",
+        report.keys_recovered,
+        want.len()
+    );
 }
 
 #[test]
@@ -312,7 +317,7 @@ fn overflow_values_come_back_whole_or_are_reported_lost() {
 }
 
 #[test]
-fn deleted_keys_do_not_come_back_from_old_pages_while_the_tree_is_readable() {
+fn old_copies_neither_bring_back_deleted_keys_nor_old_values_while_the_tree_is_readable() {
     let dir = tempfile::tempdir().unwrap();
     let src = dir.path().join("src.db");
     let mut want = build(&src, 5_000, 4096);
@@ -321,6 +326,11 @@ fn deleted_keys_do_not_come_back_from_old_pages_while_the_tree_is_readable() {
     for i in (0..5_000).step_by(2) {
         batch.delete(key(i));
         want.remove(&key(i));
+    }
+    // And new values for a quarter: the old copies keep the old ones.
+    for i in (1..5_000).step_by(4) {
+        batch.put(key(i), b"new value");
+        want.insert(key(i), b"new value".to_vec());
     }
     store.write(batch).unwrap();
     store.close().unwrap();
@@ -336,6 +346,9 @@ fn deleted_keys_do_not_come_back_from_old_pages_while_the_tree_is_readable() {
     let dst = dir.path().join("out.db");
     let report = salvage(&src, &dst, &SalvageOptions::new()).expect("salvage");
     assert!(report.tree_whole);
+    assert!(report.duplicates_differing > 0, "old values were found and passed over");
+    assert_eq!(report.duplicates_guessed, 0, "the tree decided");
+    assert!(report.stale_keys_dropped > 0, "deleted keys were found in old leaves and left out");
     assert_eq!(contents(&dst), want);
 }
 

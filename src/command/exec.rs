@@ -30,9 +30,9 @@ impl FileAccess {
     pub fn resolve(&self, name: &str) -> Result<PathBuf, CommandError> {
         match self {
             FileAccess::Anywhere => Ok(PathBuf::from(name)),
-            FileAccess::Denied => {
-                Err(CommandError::FileAccessDenied("EXPORT, IMPORT and SALVAGE are not available here".to_owned()))
-            }
+            FileAccess::Denied => Err(CommandError::FileAccessDenied(
+                "EXPORT, IMPORT and SALVAGE are not available here".to_owned(),
+            )),
             FileAccess::Within(root) => {
                 let path = Path::new(name);
                 let plain = !name.is_empty() && path.components().all(|c| matches!(c, Component::Normal(_)));
@@ -587,7 +587,10 @@ mod tests {
         let mut s = session_in(dir.path());
         run(&mut s, "PUT \"a\":\"b\";");
         s.set_file_access(FileAccess::Denied);
-        assert_eq!(run(&mut s, "EXPORT \"x.jsonl\";"), "Error: EXPORT, IMPORT and SALVAGE are not available here");
+        assert_eq!(
+            run(&mut s, "EXPORT \"x.jsonl\";"),
+            "Error: EXPORT, IMPORT and SALVAGE are not available here"
+        );
         s.set_file_access(FileAccess::Within(dir.path().to_path_buf()));
         assert_eq!(
             run(&mut s, "EXPORT \"../x.jsonl\";"),

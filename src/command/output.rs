@@ -11,7 +11,10 @@ use super::error::CommandError;
 use super::help::{HelpTopic, TOPICS};
 use super::literal::{bytes_to_json, display_value, quote};
 use super::position::Position;
-use crate::{CheckReport, ChecksumState, PageInfo, PageItem, PageSizeSource, PageType, SalvageReport, SkipReason, Stats};
+use crate::{
+    CheckReport, ChecksumState, PageInfo, PageItem, PageSizeSource, PageType, SalvageReport, SkipReason,
+    Stats,
+};
 
 /// What a statement (or a session command such as `.open`) answered.
 #[derive(Debug, Clone, PartialEq)]
@@ -338,6 +341,7 @@ fn salvage_json(path: &std::path::Path, report: &SalvageReport) -> Value {
         "duplicates_differing": report.duplicates_differing,
         "duplicates_guessed": report.duplicates_guessed,
         "keys_from_free_pages": report.keys_from_free_pages,
+        "stale_keys_dropped": report.stale_keys_dropped,
         "log_records_applied": report.log_records_applied,
         "notes": report.notes,
     })

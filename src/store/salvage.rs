@@ -150,6 +150,9 @@ pub struct SalvageReport {
     pub duplicates_guessed: u64,
     /// Keys whose only copy was on a page of the free list: an old value, or a key deleted since.
     pub keys_from_free_pages: u64,
+    /// Keys found only in old copies of leaves, in key ranges the current tree reads whole: keys
+    /// deleted before the last checkpoint, not written.
+    pub stale_keys_dropped: u64,
     /// Log records applied after the leaves.
     pub log_records_applied: u64,
     /// Other findings, one sentence each (a damaged meta slot, a log not used and why, ...).
@@ -198,6 +201,7 @@ impl SalvageReport {
                 self.duplicate_keys, self.duplicates_differing, self.duplicates_guessed
             ),
             format!("keys from free pages: {}", self.keys_from_free_pages),
+            format!("stale keys dropped:   {}", self.stale_keys_dropped),
             format!("log records applied:  {}", self.log_records_applied),
         ];
         for skipped in &self.skipped {
@@ -209,7 +213,10 @@ impl SalvageReport {
             out.push(format!("  page {}: {why}", skipped.page));
         }
         if self.skipped.len() as u64 != self.pages_skipped() {
-            out.push(format!("  ({} more skipped pages not listed)", self.pages_skipped() - self.skipped.len() as u64));
+            out.push(format!(
+                "  ({} more skipped pages not listed)",
+                self.pages_skipped() - self.skipped.len() as u64
+            ));
         }
         out.extend(self.notes.iter().map(|n| format!("note: {n}")));
         out
@@ -270,7 +277,12 @@ struct PagedFile {
 
 impl PagedFile {
     fn new(data: Arc<dyn FileIo>, page_size: u32, len: u64) -> PagedFile {
-        PagedFile { data, page_size: page_size as usize, page_bytes: page_size, pages: len / u64::from(page_size) }
+        PagedFile {
+            data,
+            page_size: page_size as usize,
+            page_bytes: page_size,
+            pages: len / u64::from(page_size),
+        }
     }
 
     /// Page `n` into `buf`, or `None` when the file does not hold it whole (or cannot be read).
@@ -321,7 +333,9 @@ fn find_page_size(
     }
     if let Some(size) = options.page_size {
         if !valid_page_size(size) {
-            return Err(Error::InvalidOption(format!("page size {size} is not a power of two from 1024 to 65536")));
+            return Err(Error::InvalidOption(format!(
+                "page size {size} is not a power of two from 1024 to 65536"
+            )));
         }
         report.page_size_from = PageSizeSource::Given;
         report.notes.push("the file header is damaged; the page size given was used".into());
@@ -365,20 +379,25 @@ fn read_metas(file: &PagedFile, report: &mut SalvageReport) -> Vec<Meta> {
     for (slot, offset) in META_SLOT_OFFSETS.iter().enumerate() {
         let mut b = [0u8; META_SLOT_BYTES];
         let read = file.data.read_exact_at(&mut b, *offset as u64);
-        match read.ok().and_then(|()| Meta::decode(&b)) {
+        match read.as_ref().ok().and_then(|()| Meta::decode(&b)) {
             Some(meta) => match meta.validate(file.page_bytes) {
                 Ok(()) => metas.push(meta),
                 Err(why) => report.notes.push(format!("meta slot {slot} is not usable: {why}")),
             },
-            None => report.notes.push(format!("meta slot {slot} is damaged or blank")),
+            // A slot no checkpoint has written yet is zeros: not damage.
+            None if read.is_ok() && b.iter().all(|x| *x == 0) => {}
+            None => report.notes.push(format!("meta slot {slot} is damaged")),
         }
     }
-    metas.sort_by(|a, b| b.checkpoint_id.cmp(&a.checkpoint_id));
+    metas.sort_by_key(|m| std::cmp::Reverse(m.checkpoint_id));
     if metas.is_empty() {
         report.notes.push("no meta slot is valid: no tree tells which leaf copies are current".into());
     }
     metas
 }
+
+/// The pairs salvage writes, each value inline or where its overflow chain starts.
+type Pairs = BTreeMap<Vec<u8>, Value>;
 
 /// One leaf's entries as they sit on its page.
 type LeafEntries = Vec<(Vec<u8>, Value)>;
@@ -441,7 +460,7 @@ fn scan_pages(file: &PagedFile, metas: &[Meta], report: &mut SalvageReport) -> S
     }
     // Pages the newest checkpoint counts that the file no longer holds, and a torn last page.
     let counted = metas.first().map_or(0, |m| m.page_count);
-    let partial = u64::from(report.file_bytes % file.page_size as u64 != 0);
+    let partial = u64::from(!report.file_bytes.is_multiple_of(file.page_size as u64));
     let missing = counted.saturating_sub(file.pages).max(partial);
     if missing > 0 {
         report.notes.push(format!(
@@ -485,7 +504,8 @@ fn walk_tree(file: &PagedFile, meta: &Meta, scan: &Scan) -> TreeWalk {
             }
             continue;
         }
-        let children = if in_file && file.read(page, &mut buf).is_some() { branch_children(page, &buf) } else { None };
+        let children =
+            if in_file && file.read(page, &mut buf).is_some() { branch_children(page, &buf) } else { None };
         let Some((first, entries)) = children else {
             walk.damaged.push(range);
             continue;
@@ -503,8 +523,11 @@ fn walk_tree(file: &PagedFile, meta: &Meta, scan: &Scan) -> TreeWalk {
     walk
 }
 
+/// A branch page's entries: `(key, child)`.
+type BranchEntries = Vec<(Vec<u8>, u64)>;
+
 /// A verified branch page's leftmost child and its entries.
-fn branch_children(page_no: u64, page: &[u8]) -> Option<(u64, Vec<(Vec<u8>, u64)>)> {
+fn branch_children(page_no: u64, page: &[u8]) -> Option<(u64, BranchEntries)> {
     if file::verify_page(page_no, page).ok()? != PageKind::Branch {
         return None;
     }
@@ -586,7 +609,7 @@ fn rank(page: u64, current: &TreeWalk, older: &TreeWalk, free: &HashSet<u64>) ->
 }
 
 /// One key's value per the leaves, the copies resolved (see the module documentation).
-fn choose(file: &PagedFile, metas: &[Meta], scan: Scan, report: &mut SalvageReport) -> BTreeMap<Vec<u8>, Value> {
+fn choose(file: &PagedFile, metas: &[Meta], scan: Scan, report: &mut SalvageReport) -> Pairs {
     let empty = TreeWalk::default();
     let current = metas.first().map(|m| walk_tree(file, m, &scan));
     let older = metas.get(1).map(|m| walk_tree(file, m, &scan));
@@ -615,16 +638,20 @@ fn choose(file: &PagedFile, metas: &[Meta], scan: Scan, report: &mut SalvageRepo
     for (page, entries) in pages {
         let r = rank(page, &current, older, &free);
         for (key, value) in entries {
-            if r == 3 || in_ranges(&damaged, &key) {
-                copies.entry(key).or_default().push((r, page, value));
-            }
+            copies.entry(key).or_default().push((r, page, value));
         }
     }
     let mut out = BTreeMap::new();
     for (key, mut list) in copies {
         // Best first: rank, then the higher page number.
-        list.sort_by(|a, b| (b.0, b.1).cmp(&(a.0, a.1)));
+        list.sort_by_key(|(rank, page, _)| std::cmp::Reverse((*rank, *page)));
         let (best_rank, _, best) = list.swap_remove(0);
+        // Outside the damage the current tree is the whole truth: a key only old copies hold
+        // was deleted before the last checkpoint.
+        if best_rank < 3 && !in_ranges(&damaged, &key) {
+            report.stale_keys_dropped += 1;
+            continue;
+        }
         if !list.is_empty() {
             report.duplicate_keys += 1;
             if list.iter().any(|(_, _, v)| *v != best) {
@@ -654,16 +681,19 @@ fn apply_log(
     src: &Path,
     header: Option<&FileHeader>,
     metas: &[Meta],
-    mut pairs: BTreeMap<Vec<u8>, Value>,
+    mut pairs: Pairs,
     report: &mut SalvageReport,
-) -> Result<(BTreeMap<Vec<u8>, Value>, Option<String>)> {
+) -> Result<(Pairs, Option<String>)> {
     let mut identifier = metas.first().map(|m| m.identifier.clone());
     let log = log_path(src);
     if !StdVfs.exists(&log)? {
         return Ok((pairs, identifier));
     }
     let Some(header) = header else {
-        report.notes.push("the log was not read: with the file header damaged, it cannot be told to belong to this file".into());
+        report.notes.push(
+            "the log was not read: with the file header damaged, it cannot be told to belong to this file"
+                .into(),
+        );
         return Ok((pairs, identifier));
     };
     let file = StdVfs.open_unmapped(&log)?;
@@ -693,12 +723,16 @@ fn apply_log(
             Ok(Some(record)) => record,
             Ok(None) => break,
             Err(damage) => {
-                report.notes.push(format!("the log ends in damage at byte {}: {}", damage.offset, damage.reason));
+                report
+                    .notes
+                    .push(format!("the log ends in damage at byte {}: {}", damage.offset, damage.reason));
                 break;
             }
         };
         if expected.is_some_and(|want| seq != want) {
-            report.notes.push(format!("the log breaks its sequence at record {seq}; the rest was not applied"));
+            report
+                .notes
+                .push(format!("the log breaks its sequence at record {seq}; the rest was not applied"));
             break;
         }
         if expected.is_none()
@@ -757,7 +791,7 @@ fn write_store(
     dst: &Path,
     page_size: u32,
     identifier: Option<&str>,
-    pairs: &mut BTreeMap<Vec<u8>, Value>,
+    pairs: &mut Pairs,
     report: &mut SalvageReport,
 ) -> Result<()> {
     let mut options = OpenOptions::new();
@@ -821,9 +855,11 @@ mod tests {
 
     #[test]
     fn ranges_merge_and_contain_their_keys() {
-        let merged = merge_ranges(vec![r(Some("m"), Some("p")), r(Some("a"), Some("c")), r(Some("b"), Some("d"))]);
+        let merged =
+            merge_ranges(vec![r(Some("m"), Some("p")), r(Some("a"), Some("c")), r(Some("b"), Some("d"))]);
         assert_eq!(merged, vec![r(Some("a"), Some("d")), r(Some("m"), Some("p"))]);
-        for (key, inside) in [("a", true), ("c", true), ("d", false), ("l", false), ("m", true), ("p", false)] {
+        for (key, inside) in [("a", true), ("c", true), ("d", false), ("l", false), ("m", true), ("p", false)]
+        {
             assert_eq!(in_ranges(&merged, key.as_bytes()), inside, "{key}");
         }
         let everything = merge_ranges(vec![r(None, None), r(Some("x"), Some("y"))]);
