@@ -102,6 +102,20 @@ fn contents(path: &Path) -> BTreeMap<Vec<u8>, Vec<u8>> {
     store.iter().map(|item| item.expect("read")).collect()
 }
 
+/// `got` and `want` hold the same pairs; on a difference, says how they differ without printing
+/// thousands of pairs.
+fn assert_same(got: &BTreeMap<Vec<u8>, Vec<u8>>, want: &BTreeMap<Vec<u8>, Vec<u8>>) {
+    let missing: Vec<_> = want.keys().filter(|k| !got.contains_key(*k)).take(5).collect();
+    let extra: Vec<_> = got.keys().filter(|k| !want.contains_key(*k)).take(5).collect();
+    let wrong: Vec<_> = got.iter().filter(|(k, v)| want.get(*k).is_some_and(|w| w != *v)).take(5).collect();
+    assert!(
+        missing.is_empty() && extra.is_empty() && wrong.is_empty(),
+        "{} pairs, {} wanted; missing {missing:?}, extra {extra:?}, wrong values {wrong:?}",
+        got.len(),
+        want.len()
+    );
+}
+
 /// Every key of `got` has the value `want` gives it.
 fn assert_values_right(got: &BTreeMap<Vec<u8>, Vec<u8>>, want: &BTreeMap<Vec<u8>, Vec<u8>>) {
     for (k, v) in got {
@@ -168,7 +182,7 @@ fn every_branch_page_garbled_gives_back_every_key() {
     let report = salvage(&src, &dst, &SalvageOptions::new()).expect("salvage");
     let got = contents(&dst);
     println!("all {} branch pages garbled: {} of {} keys recovered", branches.len(), got.len(), want.len());
-    assert_eq!(got, want);
+    assert_same(&got, &want);
     assert_eq!(report.keys_recovered, 20_000);
     assert_eq!(report.pages_bad_checksum, branches.len() as u64);
     assert!(report.duplicate_keys > 0, "old copies of leaves were found and resolved");
@@ -211,37 +225,69 @@ fn a_truncated_file_gives_back_the_keys_before_the_cut() {
 }
 
 #[test]
-fn a_garbled_header_is_read_at_the_page_size_that_verifies() {
+fn a_garbled_header_is_read_from_its_copy_or_at_the_page_size_that_verifies() {
     let dir = tempfile::tempdir().unwrap();
     let src = dir.path().join("damaged.db");
     let want = build(&src, 3_000, 8192);
-    let mut bytes = std::fs::read(&src).unwrap();
-    for (i, b) in bytes[..128].iter_mut().enumerate() {
-        *b = (i as u8).wrapping_mul(37) ^ 0x5a;
-    }
+    // One commit after the last checkpoint, only in the log (the handle is leaked).
+    let store = KVStore::open(&src, None).unwrap();
+    store.put(b"late", b"in the log").unwrap();
+    std::mem::forget(store);
+    let mut with_late = want.clone();
+    with_late.insert(b"late".to_vec(), b"in the log".to_vec());
+    let original = std::fs::read(&src).unwrap();
+    let garble_header = |bytes: &mut [u8]| {
+        for (i, b) in bytes[..128].iter_mut().enumerate() {
+            *b = (i as u8).wrapping_mul(37) ^ 0x5a;
+        }
+    };
+
+    // The copy of the header at byte 512 (format 2 keeps one there; here it overwrites the start
+    // of meta slot 0): the page size and the file id come from it, so the log is read too.
+    let mut bytes = original.clone();
+    bytes.copy_within(0..128, 512);
+    garble_header(&mut bytes);
     std::fs::write(&src, &bytes).unwrap();
     assert!(read_only(&src).is_err(), "the header is refused");
-
-    let dst = dir.path().join("out.db");
+    let dst = dir.path().join("copy.db");
     let report = salvage(&src, &dst, &SalvageOptions::new()).expect("salvage");
-    assert_eq!(report.page_size, 8192);
-    assert_eq!(report.page_size_from, PageSizeSource::Guessed);
-    assert!(report.tree_whole, "the meta slots are intact: the tree is read at the guessed size");
-    assert_eq!(contents(&dst), want);
+    assert_eq!((report.page_size, report.page_size_from), (8192, PageSizeSource::HeaderCopy));
+    assert_eq!(report.log_records_applied, 1);
+    assert!(!report.tree_whole, "with meta slot 0 damaged, the surviving slot's tree is not the whole truth");
+    assert_same(&contents(&dst), &with_late);
 
-    // All of page 0 gone too (both meta slots): every leaf is still read.
+    // No copy: the page size is the one at which pages verify; the meta slots are intact, so
+    // the tree is read whole, but nothing ties the log to the file any more.
+    let mut bytes = original.clone();
+    garble_header(&mut bytes);
+    std::fs::write(&src, &bytes).unwrap();
+    let dst = dir.path().join("guessed.db");
+    let report = salvage(&src, &dst, &SalvageOptions::new()).expect("salvage");
+    assert_eq!((report.page_size, report.page_size_from), (8192, PageSizeSource::Guessed));
+    assert!(report.tree_whole, "the tree is read at the guessed size");
+    assert_eq!(report.log_records_applied, 0);
+    assert!(report.notes.iter().any(|n| n.contains("log was not read")), "{:?}", report.notes);
+    assert_same(&contents(&dst), &want);
+
+    // All of page 0 gone (both meta slots too): every leaf is still read.
     bytes[..8192].fill(0xa5);
     std::fs::write(&src, &bytes).unwrap();
-    let dst2 = dir.path().join("out2.db");
-    let report = salvage(&src, &dst2, &SalvageOptions::new()).expect("salvage");
-    assert_eq!(report.page_size, 8192);
+    let dst = dir.path().join("no_page_zero.db");
+    let report = salvage(&src, &dst, &SalvageOptions::new()).expect("salvage");
+    assert_eq!((report.page_size, report.page_size_from), (8192, PageSizeSource::Guessed));
     assert!(!report.tree_whole);
-    assert_eq!(contents(&dst2), want);
+    assert_same(&contents(&dst), &want);
     println!(
-        "garbled header: {} of {} keys recovered at the guessed page size",
+        "garbled header and page 0: {} of {} keys recovered at the guessed page size",
         report.keys_recovered,
         want.len()
     );
+
+    // A page size given for a file whose header is damaged is used as given.
+    let dst = dir.path().join("given.db");
+    let report = salvage(&src, &dst, SalvageOptions::new().page_size(8192)).expect("salvage");
+    assert_eq!(report.page_size_from, PageSizeSource::Given);
+    assert_same(&contents(&dst), &want);
 }
 
 #[test]
@@ -270,7 +316,7 @@ fn an_existing_destination_is_refused_and_the_source_never_changes() {
     let report = salvage(&src, &dst, &SalvageOptions::new()).expect("salvage");
     assert_eq!(report.log_records_applied, 2);
     assert!(report.is_clean(), "{:?}", report.lines());
-    assert_eq!(contents(&dst), want);
+    assert_same(&contents(&dst), &want);
     assert_eq!(std::fs::read(&src).unwrap(), data_before, "the data file is unchanged");
     assert_eq!(std::fs::read(log_path(&src)).unwrap(), log_before, "the log is unchanged");
     // Salvaging into the same place again is refused: it exists now.
@@ -349,7 +395,7 @@ fn old_copies_neither_bring_back_deleted_keys_nor_old_values_while_the_tree_is_r
     assert!(report.duplicates_differing > 0, "old values were found and passed over");
     assert_eq!(report.duplicates_guessed, 0, "the tree decided");
     assert!(report.stale_keys_dropped > 0, "deleted keys were found in old leaves and left out");
-    assert_eq!(contents(&dst), want);
+    assert_same(&contents(&dst), &want);
 }
 
 fn tui(args: &[&str]) -> std::process::Output {
@@ -376,7 +422,7 @@ fn the_binary_salvages_with_a_flag_and_a_statement() {
     assert!(text.starts_with(&format!("Salvaged 3000 keys into '{}'", out.display())), "{text}");
     assert!(text.contains("keys recovered:       3000"), "{text}");
     assert!(text.contains("bad checksum"), "{text}");
-    assert_eq!(contents(&out), want);
+    assert_same(&contents(&out), &want);
 
     // The output exists now: refused, status 1, nothing printed on stdout.
     let again = tui(&[&s(&src), "--salvage", &s(&out)]);
@@ -402,6 +448,6 @@ fn the_binary_salvages_with_a_flag_and_a_statement() {
     let text = String::from_utf8_lossy(&run.stdout);
     assert_eq!(run.status.code(), Some(0), "{text}{}", String::from_utf8_lossy(&run.stderr));
     assert!(text.starts_with("Salvaged 3000 keys"), "{text}");
-    assert_eq!(contents(&stmt_out), want);
+    assert_same(&contents(&stmt_out), &want);
     assert_eq!(std::fs::read(&src).unwrap(), before);
 }

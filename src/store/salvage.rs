@@ -18,8 +18,10 @@
 //! current tree) the older checkpoint's tree, else a leaf neither tree reaches that is not on the
 //! free list, else one on the free list; among equals, the highest page number. Keys only in
 //! leaves outside the current tree are taken only in the ranges its damage hides, so a key
-//! deleted before the last checkpoint does not come back from a stale page. An overflow value is
-//! written whole or not at all.
+//! deleted before the last checkpoint does not come back from a stale page. The newest valid
+//! slot's tree is the current one only when no slot is damaged and the log does not start after
+//! its checkpoint; else a newer checkpoint may be lost, and every copy is taken, ranked as above.
+//! An overflow value is written whole or not at all.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::path::Path;
@@ -131,8 +133,8 @@ pub struct SalvageReport {
     pub pages_blank: u64,
     /// The skipped pages one by one, the first [`SalvageReport::LISTED_MAX`] of them.
     pub skipped: Vec<SkippedPage>,
-    /// Whether the current tree (from the newest valid meta slot) was read whole: then every key
-    /// came from it or from the log.
+    /// Whether the current tree (from the newest valid meta slot, with no sign of a newer lost
+    /// one) was read whole: then every key came from it or from the log.
     pub tree_whole: bool,
     /// Keys written to the new store.
     pub keys_recovered: u64,
@@ -145,8 +147,8 @@ pub struct SalvageReport {
     /// Of those, keys whose copies held different values; the current tree's copy won where it
     /// was readable.
     pub duplicates_differing: u64,
-    /// Of those, keys where no tree told which copy is current, so one was chosen by rank (see
-    /// the module documentation) and page number.
+    /// Of those, keys where no trusted tree told which copy is current, so one was chosen by rank
+    /// (see `docs/DURABILITY.md`, "Salvage") and page number.
     pub duplicates_guessed: u64,
     /// Keys whose only copy was on a page of the free list: an old value, or a key deleted since.
     pub keys_from_free_pages: u64,
@@ -193,7 +195,10 @@ impl SalvageReport {
                 self.pages_past_end
             ),
             format!("blank pages:          {}", self.pages_blank),
-            format!("current tree:         {}", if self.tree_whole { "whole" } else { "damaged" }),
+            format!(
+                "current tree:         {}",
+                if self.tree_whole { "whole" } else { "damaged, or not known to be the newest" }
+            ),
             format!("keys recovered:       {}", self.keys_recovered),
             format!("values lost:          {}", self.values_lost),
             format!(
@@ -258,10 +263,26 @@ pub fn salvage(src: &Path, dst: &Path, options: &SalvageOptions) -> Result<Salva
     report.page_size = page_size;
     let file = PagedFile::new(data, page_size, report.file_bytes);
 
-    let metas = read_metas(&file, &mut report);
+    let (metas, damaged_slots) = read_metas(&file, &mut report);
+    let log = read_log(src, header.as_ref(), &mut report)?;
+    // The surviving slot may describe an older checkpoint than the newest one written: then leaf
+    // copies its tree does not reach may be newer, and its tree is not the whole truth.
+    let log_gap = match (metas.first(), log.first()) {
+        (Some(meta), Some((seq, _))) => *seq > meta.checkpoint_seq + 1,
+        _ => false,
+    };
+    let trusted = damaged_slots == 0 && !log_gap;
+    if !metas.is_empty() && !trusted {
+        report.notes.push(
+            "a newer checkpoint than the meta slot in hand may be lost (a slot is damaged, or the log starts \
+             after its checkpoint): every leaf copy was considered, and where copies differ the surviving \
+             tree's was taken, which may be the older value"
+                .into(),
+        );
+    }
     let scan = scan_pages(&file, &metas, &mut report);
-    let pairs = choose(&file, &metas, scan, &mut report);
-    let (mut pairs, identifier) = apply_log(src, header.as_ref(), &metas, pairs, &mut report)?;
+    let pairs = choose(&file, &metas, trusted, scan, &mut report);
+    let (mut pairs, identifier) = apply_log(&metas, log, pairs, &mut report);
     write_store(&file, dst, page_size, identifier.as_deref(), &mut pairs, &mut report)?;
     Ok(report)
 }
@@ -373,27 +394,34 @@ fn find_page_size(
     Ok((size, None))
 }
 
-/// The valid meta slots, newest first.
-fn read_metas(file: &PagedFile, report: &mut SalvageReport) -> Vec<Meta> {
+/// The valid meta slots, newest first, and how many slots are damaged (not valid, not blank).
+fn read_metas(file: &PagedFile, report: &mut SalvageReport) -> (Vec<Meta>, usize) {
     let mut metas = Vec::new();
+    let mut damaged = 0;
     for (slot, offset) in META_SLOT_OFFSETS.iter().enumerate() {
         let mut b = [0u8; META_SLOT_BYTES];
         let read = file.data.read_exact_at(&mut b, *offset as u64);
         match read.as_ref().ok().and_then(|()| Meta::decode(&b)) {
             Some(meta) => match meta.validate(file.page_bytes) {
                 Ok(()) => metas.push(meta),
-                Err(why) => report.notes.push(format!("meta slot {slot} is not usable: {why}")),
+                Err(why) => {
+                    damaged += 1;
+                    report.notes.push(format!("meta slot {slot} is not usable: {why}"));
+                }
             },
             // A slot no checkpoint has written yet is zeros: not damage.
             None if read.is_ok() && b.iter().all(|x| *x == 0) => {}
-            None => report.notes.push(format!("meta slot {slot} is damaged")),
+            None => {
+                damaged += 1;
+                report.notes.push(format!("meta slot {slot} is damaged"));
+            }
         }
     }
     metas.sort_by_key(|m| std::cmp::Reverse(m.checkpoint_id));
     if metas.is_empty() {
         report.notes.push("no meta slot is valid: no tree tells which leaf copies are current".into());
     }
-    metas
+    (metas, damaged)
 }
 
 /// The pairs salvage writes, each value inline or where its overflow chain starts.
@@ -609,15 +637,16 @@ fn rank(page: u64, current: &TreeWalk, older: &TreeWalk, free: &HashSet<u64>) ->
 }
 
 /// One key's value per the leaves, the copies resolved (see the module documentation).
-fn choose(file: &PagedFile, metas: &[Meta], scan: Scan, report: &mut SalvageReport) -> Pairs {
+fn choose(file: &PagedFile, metas: &[Meta], trusted: bool, scan: Scan, report: &mut SalvageReport) -> Pairs {
     let empty = TreeWalk::default();
     let current = metas.first().map(|m| walk_tree(file, m, &scan));
     let older = metas.get(1).map(|m| walk_tree(file, m, &scan));
     let free = metas.first().map(|m| free_pages(file, m, report)).unwrap_or_default();
-    // With no readable meta slot, nothing is known: every key range is damaged.
+    // With no readable meta slot, or one that may not be the newest, no tree is the whole truth:
+    // every key range is treated as damaged.
     let damaged = match &current {
-        Some(walk) => merge_ranges(walk.damaged.clone()),
-        None => vec![(None, None)],
+        Some(walk) if trusted => merge_ranges(walk.damaged.clone()),
+        _ => vec![(None, None)],
     };
     report.tree_whole = current.is_some() && damaged.is_empty();
     if let Some(walk) = &current
@@ -656,7 +685,7 @@ fn choose(file: &PagedFile, metas: &[Meta], scan: Scan, report: &mut SalvageRepo
             report.duplicate_keys += 1;
             if list.iter().any(|(_, _, v)| *v != best) {
                 report.duplicates_differing += 1;
-                if best_rank < 2 {
+                if best_rank < 2 || !trusted {
                     report.duplicates_guessed += 1;
                 }
             }
@@ -675,26 +704,24 @@ fn choose(file: &PagedFile, metas: &[Meta], scan: Scan, report: &mut SalvageRepo
     out
 }
 
-/// The log's records after the newest checkpoint, applied over the leaves' pairs, when the log
-/// belongs to this file; and the identifier.
-fn apply_log(
+/// The log's records in sequence, when the log belongs to this file: up to the first damaged
+/// record or break in the sequence, as recovery reads them.
+fn read_log(
     src: &Path,
     header: Option<&FileHeader>,
-    metas: &[Meta],
-    mut pairs: Pairs,
     report: &mut SalvageReport,
-) -> Result<(Pairs, Option<String>)> {
-    let mut identifier = metas.first().map(|m| m.identifier.clone());
+) -> Result<Vec<(u64, Vec<LogOp>)>> {
+    let mut records = Vec::new();
     let log = log_path(src);
     if !StdVfs.exists(&log)? {
-        return Ok((pairs, identifier));
+        return Ok(records);
     }
     let Some(header) = header else {
         report.notes.push(
             "the log was not read: with the file header damaged, it cannot be told to belong to this file"
                 .into(),
         );
-        return Ok((pairs, identifier));
+        return Ok(records);
     };
     let file = StdVfs.open_unmapped(&log)?;
     let mut head = [0u8; wal::LOG_HEADER_LEN];
@@ -706,18 +733,16 @@ fn apply_log(
         Some(id) if id == header.file_id => {}
         Some(_) => {
             report.notes.push("the log belongs to another store (file ids differ); not read".into());
-            return Ok((pairs, identifier));
+            return Ok(records);
         }
         None => {
             if file.len()? > wal::LOG_HEADER_BYTES {
                 report.notes.push("the log header is damaged; the log was not read".into());
             }
-            return Ok((pairs, identifier));
+            return Ok(records);
         }
     }
-    let checkpoint_seq = metas.first().map(|m| m.checkpoint_seq);
     let mut reader = LogReader::new(file)?;
-    let mut expected: Option<u64> = None;
     loop {
         let (seq, ops) = match reader.next_record()? {
             Ok(Some(record)) => record,
@@ -729,21 +754,35 @@ fn apply_log(
                 break;
             }
         };
-        if expected.is_some_and(|want| seq != want) {
+        if records.last().is_some_and(|(last, _)| seq != last + 1) {
             report
                 .notes
                 .push(format!("the log breaks its sequence at record {seq}; the rest was not applied"));
             break;
         }
-        if expected.is_none()
-            && let Some(covered) = checkpoint_seq
-            && seq > covered + 1
-        {
-            report.notes.push(format!(
-                "the log starts at commit {seq} but the checkpoint covers only up to {covered}: commits between are missing"
-            ));
-        }
-        expected = Some(seq + 1);
+        records.push((seq, ops));
+    }
+    Ok(records)
+}
+
+/// The log's records after the newest valid checkpoint applied over the leaves' pairs (later
+/// win, deletes remove); and the identifier.
+fn apply_log(
+    metas: &[Meta],
+    records: Vec<(u64, Vec<LogOp>)>,
+    mut pairs: Pairs,
+    report: &mut SalvageReport,
+) -> (Pairs, Option<String>) {
+    let mut identifier = metas.first().map(|m| m.identifier.clone());
+    let checkpoint_seq = metas.first().map(|m| m.checkpoint_seq);
+    if let (Some(covered), Some((first, _))) = (checkpoint_seq, records.first())
+        && *first > covered + 1
+    {
+        report.notes.push(format!(
+            "the log starts at commit {first} but the meta slot covers only up to {covered}: the commits between are only in the pages"
+        ));
+    }
+    for (seq, ops) in records {
         if checkpoint_seq.is_some_and(|covered| seq <= covered) {
             continue;
         }
@@ -760,7 +799,7 @@ fn apply_log(
         }
         report.log_records_applied += 1;
     }
-    Ok((pairs, identifier))
+    (pairs, identifier)
 }
 
 /// A value in an overflow chain, read whole; `None` when any page of the chain fails its checks.
