@@ -451,3 +451,26 @@ fn the_binary_salvages_with_a_flag_and_a_statement() {
     assert_same(&contents(&stmt_out), &want);
     assert_eq!(std::fs::read(&src).unwrap(), before);
 }
+
+#[test]
+fn a_file_in_which_nothing_verifies_is_refused_and_a_missing_one_too() {
+    let dir = tempfile::tempdir().unwrap();
+    let src = dir.path().join("noise.db");
+    let mut x = 0x9e37_79b9_7f4a_7c15u64;
+    let noise: Vec<u8> = (0..256 * 1024)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x as u8
+        })
+        .collect();
+    std::fs::write(&src, &noise).unwrap();
+    let dst = dir.path().join("out.db");
+    let err = salvage(&src, &dst, &SalvageOptions::new()).expect_err("nothing verifies");
+    assert!(err.to_string().contains("no page verifies"), "{err}");
+    assert!(!dst.exists(), "nothing is created");
+    let err = salvage(&dir.path().join("missing.db"), &dst, &SalvageOptions::new()).expect_err("missing");
+    assert!(matches!(err, wind_kvstore::Error::NotFound { .. }), "{err}");
+    assert!(!dst.exists());
+}

@@ -123,9 +123,10 @@ pub fn execute_shared(
         }
         Statement::Salvage { path } => {
             let resolved = files.resolve(path)?;
-            // What this handle acknowledged but only buffered is read from the log like the rest.
+            // What this handle acknowledged but only buffered goes to the log first, where salvage
+            // reads it; a handle that cannot flush (poisoned) is salvaged as its files stand.
             if !store.is_read_only() {
-                store.flush()?;
+                let _ = store.flush();
             }
             let report = crate::salvage(store.path(), &resolved, &SalvageOptions::new())?;
             Output::Salvaged { path: resolved, report }
@@ -398,6 +399,48 @@ mod tests {
         assert_eq!(reopened.to_string(), "Database existing opened successfully");
         assert_eq!(run(&mut s, "IDENTIFIER GET;"), "UserDatabase");
         assert_eq!(run(&mut s, "COUNT;"), "2");
+    }
+
+    #[test]
+    fn salvage_copies_the_store_and_works_read_only() {
+        let dir = temp();
+        let mut s = session_in(dir.path());
+        assert_eq!(run(&mut s, "PUT \"a\":\"1\", \"b\":\"2\";"), "Inserted 2 key-value pairs");
+        let out = dir.path().join("out.db");
+        let answer =
+            run(&mut s, &format!("SALVAGE TO {};", crate::command::quote(out.to_str().unwrap().as_bytes())));
+        assert!(answer.starts_with(&format!("Salvaged 2 keys into '{}'", out.display())), "{answer}");
+        assert!(answer.contains("log records applied:  1"), "{answer}");
+        // Again into the same file: refused, the first copy kept.
+        let again =
+            run(&mut s, &format!("SALVAGE TO {};", crate::command::quote(out.to_str().unwrap().as_bytes())));
+        assert!(again.starts_with("Error:") && again.contains("already exists"), "{again}");
+        let copy = KVStore::open(&out, None).unwrap();
+        assert_eq!(copy.get(b"b").unwrap().as_deref(), Some(&b"2"[..]));
+        copy.close().unwrap();
+
+        s.close().unwrap();
+        let mut read_only = OpenOptions::new();
+        read_only.read_only(true);
+        s.open(&dir.path().join("t.db"), &read_only).unwrap();
+        let out2 = dir.path().join("out2.db");
+        let statement = parse_statement(&format!(
+            "SALVAGE TO {};",
+            crate::command::quote(out2.to_str().unwrap().as_bytes())
+        ))
+        .unwrap();
+        assert!(!statement.modifies_store() && statement.uses_files());
+        let output = s.execute(&statement).unwrap();
+        let json = output.to_json();
+        assert_eq!(json["kind"], "salvaged");
+        assert_eq!(json["keys_recovered"], 2);
+        assert_eq!(json["tree_whole"], true);
+
+        s.set_file_access(FileAccess::Denied);
+        assert_eq!(
+            run(&mut s, "SALVAGE TO \"x.db\";"),
+            "Error: EXPORT, IMPORT and SALVAGE are not available here"
+        );
     }
 
     #[test]
