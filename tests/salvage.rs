@@ -237,29 +237,41 @@ fn a_garbled_header_is_read_from_its_copy_or_at_the_page_size_that_verifies() {
     with_late.insert(b"late".to_vec(), b"in the log".to_vec());
     let original = std::fs::read(&src).unwrap();
     let garble_header = |bytes: &mut [u8]| {
-        for (i, b) in bytes[..128].iter_mut().enumerate() {
+        for (i, b) in bytes.iter_mut().enumerate() {
             *b = (i as u8).wrapping_mul(37) ^ 0x5a;
         }
     };
 
-    // The copy of the header at byte 512 (format 2 keeps one there; here it overwrites the start
-    // of meta slot 0): the page size and the file id come from it, so the log is read too.
+    // The header at byte 0 damaged: its copy at byte 512 (in the second sector of page 0) gives
+    // the page size and the file id, so the log is read too.
     let mut bytes = original.clone();
-    bytes.copy_within(0..128, 512);
-    garble_header(&mut bytes);
+    garble_header(&mut bytes[..128]);
     std::fs::write(&src, &bytes).unwrap();
-    assert!(read_only(&src).is_err(), "the header is refused");
     let dst = dir.path().join("copy.db");
     let report = salvage(&src, &dst, &SalvageOptions::new()).expect("salvage");
     assert_eq!((report.page_size, report.page_size_from), (8192, PageSizeSource::HeaderCopy));
     assert_eq!(report.log_records_applied, 1);
-    assert!(!report.tree_whole, "with meta slot 0 damaged, the surviving slot's tree is not the whole truth");
+    assert!(report.tree_whole);
     assert_same(&contents(&dst), &with_late);
 
-    // No copy: the page size is the one at which pages verify; the meta slots are intact, so
-    // the tree is read whole, but nothing ties the log to the file any more.
+    // Both meta slots damaged, the header whole: the log header's copy of the slot of the
+    // checkpoint it follows names the tree.
     let mut bytes = original.clone();
-    garble_header(&mut bytes);
+    for slot in [128, 512 + 128] {
+        bytes[slot..slot + 256].fill(0x3c);
+    }
+    std::fs::write(&src, &bytes).unwrap();
+    let dst = dir.path().join("log_meta.db");
+    let report = salvage(&src, &dst, &SalvageOptions::new()).expect("salvage");
+    assert!(report.tree_whole, "{:?}", report.notes);
+    assert!(report.notes.iter().any(|n| n.contains("log header's copy")), "{:?}", report.notes);
+    assert_same(&contents(&dst), &with_late);
+
+    // Both copies of the header damaged: the page size is the one at which pages verify; the
+    // meta slots are intact, so the tree is read whole, but nothing ties the log to the file.
+    let mut bytes = original.clone();
+    garble_header(&mut bytes[..128]);
+    garble_header(&mut bytes[512..640]);
     std::fs::write(&src, &bytes).unwrap();
     let dst = dir.path().join("guessed.db");
     let report = salvage(&src, &dst, &SalvageOptions::new()).expect("salvage");

@@ -32,16 +32,15 @@ use crate::batch::WriteBatch;
 use crate::error::{Error, Result};
 use crate::io::{FileIo, StdVfs, Vfs};
 use crate::layout::file::{
-    self, FILE_HEADER_BYTES, FileHeader, HeaderError, MAX_PAGE_SIZE, MAX_TREE_DEPTH, META_SLOT_BYTES,
-    META_SLOT_OFFSETS, MIN_PAGE_SIZE, Meta, PageKind, valid_page_size,
+    self, FILE_HEADER_BYTES, FORMAT_VERSION, FORMAT_VERSION_1, FileHeader, HEADER_OFFSETS, HeaderError,
+    MAX_PAGE_SIZE, MAX_TREE_DEPTH, META_SLOT_BYTES, MIN_PAGE_SIZE, Meta, PageKind, meta_slot_offsets,
+    valid_page_size,
 };
 use crate::layout::node::{NodeView, Value, ValueRef, cmp_keys, max_key_bytes};
 use crate::layout::{freelist, overflow};
 use crate::options::{Durability, OpenOptions};
 use crate::wal::{self, LogOp, LogReader};
 
-/// Where format 2 keeps a copy of the file header, tried when the one at byte 0 is damaged.
-const HEADER_COPY_OFFSET: u64 = 512;
 /// Pages checksummed at each candidate page size when no header is readable: enough to tell
 /// the one size at which pages verify from the others, at which none do.
 const PAGE_SIZE_PROBE_PAGES: u64 = 4096;
@@ -263,15 +262,30 @@ pub fn salvage(src: &Path, dst: &Path, options: &SalvageOptions) -> Result<Salva
     report.page_size = page_size;
     let file = PagedFile::new(data, page_size, report.file_bytes);
 
-    let (metas, damaged_slots) = read_metas(&file, &mut report);
+    let Slots { mut metas, damaged: damaged_slots, version } =
+        read_slots(&file, header.as_ref().map(|h| h.version), &mut report);
     let log = read_log(src, header.as_ref(), &mut report)?;
-    // The surviving slot may describe an older checkpoint than the newest one written: then leaf
+    // The log header's copy of the meta slot of the checkpoint it follows (format 2) is written
+    // after that slot: when both slots are damaged or older, it names the current tree.
+    let mut confirmed = false;
+    if let Some(follows) = log.follows.clone().filter(|m| m.validate(page_size).is_ok()) {
+        let newest = metas.first().map(|m| m.checkpoint_id);
+        confirmed = newest.is_none_or(|id| follows.checkpoint_id >= id);
+        if newest.is_none_or(|id| follows.checkpoint_id > id) {
+            report.notes.push(format!(
+                "the log header's copy of the meta slot (checkpoint {}) is newer than any valid slot: its tree was used",
+                follows.checkpoint_id
+            ));
+            metas.insert(0, follows);
+        }
+    }
+    // The slot in hand may describe an older checkpoint than the newest one written: then leaf
     // copies its tree does not reach may be newer, and its tree is not the whole truth.
-    let log_gap = match (metas.first(), log.first()) {
+    let log_gap = match (metas.first(), log.records.first()) {
         (Some(meta), Some((seq, _))) => *seq > meta.checkpoint_seq + 1,
         _ => false,
     };
-    let trusted = damaged_slots == 0 && !log_gap;
+    let trusted = (damaged_slots == 0 || confirmed) && !log_gap;
     if !metas.is_empty() && !trusted {
         report.notes.push(
             "a newer checkpoint than the meta slot in hand may be lost (a slot is damaged, or the log starts \
@@ -281,8 +295,8 @@ pub fn salvage(src: &Path, dst: &Path, options: &SalvageOptions) -> Result<Salva
         );
     }
     let scan = scan_pages(&file, &metas, &mut report);
-    let pairs = choose(&file, &metas, trusted, scan, &mut report);
-    let (mut pairs, identifier) = apply_log(&metas, log, pairs, &mut report);
+    let pairs = choose(&file, &metas, version, trusted, scan, &mut report);
+    let (mut pairs, identifier) = apply_log(&metas, log.records, pairs, &mut report);
     write_store(&file, dst, page_size, identifier.as_deref(), &mut pairs, &mut report)?;
     Ok(report)
 }
@@ -327,7 +341,9 @@ fn find_page_size(
     report: &mut SalvageReport,
 ) -> Result<(u32, Option<FileHeader>)> {
     let len = report.file_bytes;
-    for (offset, source) in [(0, PageSizeSource::Header), (HEADER_COPY_OFFSET, PageSizeSource::HeaderCopy)] {
+    // Format 2 keeps a copy of the header at the start of each sector of page 0.
+    let sources = [PageSizeSource::Header, PageSizeSource::HeaderCopy];
+    for (offset, source) in HEADER_OFFSETS.iter().map(|o| *o as u64).zip(sources) {
         if len < offset + FILE_HEADER_BYTES as u64 {
             continue;
         }
@@ -394,11 +410,42 @@ fn find_page_size(
     Ok((size, None))
 }
 
-/// The valid meta slots, newest first, and how many slots are damaged (not valid, not blank).
-fn read_metas(file: &PagedFile, report: &mut SalvageReport) -> (Vec<Meta>, usize) {
+/// What the meta slots of page 0 hold.
+struct Slots {
+    /// The valid ones, newest first.
+    metas: Vec<Meta>,
+    /// Slots neither valid nor blank.
+    damaged: usize,
+    /// The format the slots were read as.
+    version: u32,
+}
+
+/// The meta slots, at the offsets of the header's format; with the header unreadable, at those
+/// of the format in which more slots are valid (the current one on a tie).
+fn read_slots(file: &PagedFile, version: Option<u32>, report: &mut SalvageReport) -> Slots {
+    let slots = match version {
+        Some(version) => read_metas(file, version, report),
+        None => {
+            let mut current = read_metas(file, FORMAT_VERSION, &mut SalvageReport::default());
+            let old = read_metas(file, FORMAT_VERSION_1, &mut SalvageReport::default());
+            if old.metas.len() > current.metas.len() {
+                current = old;
+            }
+            // Only the notes of the layout taken.
+            read_metas(file, current.version, report)
+        }
+    };
+    if slots.metas.is_empty() {
+        report.notes.push("no meta slot is valid: no tree tells which leaf copies are current".into());
+    }
+    slots
+}
+
+/// The meta slots at the offsets of format `version`.
+fn read_metas(file: &PagedFile, version: u32, report: &mut SalvageReport) -> Slots {
     let mut metas = Vec::new();
     let mut damaged = 0;
-    for (slot, offset) in META_SLOT_OFFSETS.iter().enumerate() {
+    for (slot, offset) in meta_slot_offsets(version).iter().enumerate() {
         let mut b = [0u8; META_SLOT_BYTES];
         let read = file.data.read_exact_at(&mut b, *offset as u64);
         match read.as_ref().ok().and_then(|()| Meta::decode(&b)) {
@@ -418,10 +465,7 @@ fn read_metas(file: &PagedFile, report: &mut SalvageReport) -> (Vec<Meta>, usize
         }
     }
     metas.sort_by_key(|m| std::cmp::Reverse(m.checkpoint_id));
-    if metas.is_empty() {
-        report.notes.push("no meta slot is valid: no tree tells which leaf copies are current".into());
-    }
-    (metas, damaged)
+    Slots { metas, damaged, version }
 }
 
 /// The pairs salvage writes, each value inline or where its overflow chain starts.
@@ -569,7 +613,7 @@ fn branch_children(page_no: u64, page: &[u8]) -> Option<(u64, BranchEntries)> {
 }
 
 /// The pages the free list of `meta` names, as far as it can be read.
-fn free_pages(file: &PagedFile, meta: &Meta, report: &mut SalvageReport) -> HashSet<u64> {
+fn free_pages(file: &PagedFile, meta: &Meta, version: u32, report: &mut SalvageReport) -> HashSet<u64> {
     let mut free = HashSet::new();
     let mut buf = file.buffer();
     let mut page = meta.freelist_head;
@@ -581,12 +625,12 @@ fn free_pages(file: &PagedFile, meta: &Meta, report: &mut SalvageReport) -> Hash
         let decoded = file
             .read(page, &mut buf)
             .and_then(|()| file::verify_page(page, &buf).ok())
-            .and_then(|_| freelist::decode_page(page, &buf, file.page_size).ok());
+            .and_then(|_| freelist::decode_page(page, &buf, file.page_size, version).ok());
         let Some((entries, next)) = decoded else {
             report.notes.push(format!("the free list is damaged at page {page}; the rest of it is unknown"));
             return free;
         };
-        free.extend(entries);
+        free.extend(entries.iter().map(|e| e.page));
         page = next;
     }
     report.notes.push("the free list is longer than its meta slot says; the rest of it is unknown".into());
@@ -637,11 +681,18 @@ fn rank(page: u64, current: &TreeWalk, older: &TreeWalk, free: &HashSet<u64>) ->
 }
 
 /// One key's value per the leaves, the copies resolved (see the module documentation).
-fn choose(file: &PagedFile, metas: &[Meta], trusted: bool, scan: Scan, report: &mut SalvageReport) -> Pairs {
+fn choose(
+    file: &PagedFile,
+    metas: &[Meta],
+    version: u32,
+    trusted: bool,
+    scan: Scan,
+    report: &mut SalvageReport,
+) -> Pairs {
     let empty = TreeWalk::default();
     let current = metas.first().map(|m| walk_tree(file, m, &scan));
     let older = metas.get(1).map(|m| walk_tree(file, m, &scan));
-    let free = metas.first().map(|m| free_pages(file, m, report)).unwrap_or_default();
+    let free = metas.first().map(|m| free_pages(file, m, version, report)).unwrap_or_default();
     // With no readable meta slot, or one that may not be the newest, no tree is the whole truth:
     // every key range is treated as damaged.
     let damaged = match &current {
@@ -704,45 +755,53 @@ fn choose(file: &PagedFile, metas: &[Meta], trusted: bool, scan: Scan, report: &
     out
 }
 
-/// The log's records in sequence, when the log belongs to this file: up to the first damaged
-/// record or break in the sequence, as recovery reads them.
-fn read_log(
-    src: &Path,
-    header: Option<&FileHeader>,
-    report: &mut SalvageReport,
-) -> Result<Vec<(u64, Vec<LogOp>)>> {
-    let mut records = Vec::new();
+/// What the log holds: its records in sequence, and the checkpoint its header says it follows
+/// (format 2).
+#[derive(Default)]
+struct LogRead {
+    records: Vec<(u64, Vec<LogOp>)>,
+    follows: Option<Meta>,
+}
+
+/// The log, when it belongs to this file: its records up to the first damaged one or break in
+/// the sequence, as recovery reads them.
+fn read_log(src: &Path, header: Option<&FileHeader>, report: &mut SalvageReport) -> Result<LogRead> {
+    let mut read = LogRead::default();
     let log = log_path(src);
     if !StdVfs.exists(&log)? {
-        return Ok(records);
+        return Ok(read);
     }
     let Some(header) = header else {
         report.notes.push(
             "the log was not read: with the file header damaged, it cannot be told to belong to this file"
                 .into(),
         );
-        return Ok(records);
+        return Ok(read);
     };
     let file = StdVfs.open_unmapped(&log)?;
-    let mut head = [0u8; wal::LOG_HEADER_LEN];
-    let id = match file.read_exact_at(&mut head, 0) {
+    // The header is the first `LOG_HEADER_LEN` bytes, or fewer in a format-1 log.
+    let head_len = file.len()?.min(wal::LOG_HEADER_BYTES);
+    let mut head = vec![0u8; usize::try_from(head_len).unwrap_or(wal::LOG_HEADER_LEN)];
+    let log_header = match file.read_exact_at(&mut head, 0) {
         Ok(()) => wal::decode_header(&head),
         Err(_) => None,
     };
-    match id {
-        Some(id) if id == header.file_id => {}
+    let log_header = match log_header {
+        Some(h) if h.file_id == header.file_id => h,
         Some(_) => {
             report.notes.push("the log belongs to another store (file ids differ); not read".into());
-            return Ok(records);
+            return Ok(read);
         }
         None => {
-            if file.len()? > wal::LOG_HEADER_BYTES {
+            if file.len()? > wal::MIN_LOG_HEADER_BYTES {
                 report.notes.push("the log header is damaged; the log was not read".into());
             }
-            return Ok(records);
+            return Ok(read);
         }
-    }
-    let mut reader = LogReader::new(file)?;
+    };
+    read.follows = log_header.follows;
+    let records = &mut read.records;
+    let mut reader = LogReader::new(file, log_header.len)?;
     loop {
         let (seq, ops) = match reader.next_record()? {
             Ok(Some(record)) => record,
@@ -762,7 +821,7 @@ fn read_log(
         }
         records.push((seq, ops));
     }
-    Ok(records)
+    Ok(read)
 }
 
 /// The log's records after the newest valid checkpoint applied over the leaves' pairs (later
