@@ -16,7 +16,8 @@
 //!
 //! Which copy of a key wins: the current tree's; else (the key lies under a damaged part of the
 //! current tree) the older checkpoint's tree, else a leaf neither tree reaches that is not on the
-//! free list, else one on the free list; among equals, the highest page number. Keys only in
+//! free list, else one on the free list (freed by the later checkpoint first); among equals, the
+//! highest page number. Keys only in
 //! leaves outside the current tree are taken only in the ranges its damage hides, so a key
 //! deleted before the last checkpoint does not come back from a stale page. The newest valid
 //! slot's tree is the current one only when no slot is damaged and the log does not start after
@@ -612,9 +613,10 @@ fn branch_children(page_no: u64, page: &[u8]) -> Option<(u64, BranchEntries)> {
     Some((view.first_child(), entries))
 }
 
-/// The pages the free list of `meta` names, as far as it can be read.
-fn free_pages(file: &PagedFile, meta: &Meta, version: u32, report: &mut SalvageReport) -> HashSet<u64> {
-    let mut free = HashSet::new();
+/// The pages the free list of `meta` names, as far as it can be read, each with the checkpoint
+/// that freed it (format 2; 0 in format 1).
+fn free_pages(file: &PagedFile, meta: &Meta, version: u32, report: &mut SalvageReport) -> HashMap<u64, u64> {
+    let mut free = HashMap::new();
     let mut buf = file.buffer();
     let mut page = meta.freelist_head;
     // The slot counts the chain's pages; one more step finds a link that does not end.
@@ -630,7 +632,7 @@ fn free_pages(file: &PagedFile, meta: &Meta, version: u32, report: &mut SalvageR
             report.notes.push(format!("the free list is damaged at page {page}; the rest of it is unknown"));
             return free;
         };
-        free.extend(entries.iter().map(|e| e.page));
+        free.extend(entries.iter().map(|e| (e.page, e.freed_at)));
         page = next;
     }
     report.notes.push("the free list is longer than its meta slot says; the rest of it is unknown".into());
@@ -667,18 +669,23 @@ fn in_ranges(ranges: &[KeyRange], key: &[u8]) -> bool {
     after > 0 && ranges[after - 1].1.as_deref().is_none_or(|hi| key < hi)
 }
 
-/// How much a leaf copy is trusted: the higher, the newer it is known to be.
-fn rank(page: u64, current: &TreeWalk, older: &TreeWalk, free: &HashSet<u64>) -> u8 {
+/// How much a leaf copy is trusted, the higher the newer it is known to be: its class (3 the
+/// current tree, 2 the older checkpoint's, 1 neither nor free, 0 free), then for a free page the
+/// checkpoint that freed it (a later one freed a later copy).
+fn rank(page: u64, current: &TreeWalk, older: &TreeWalk, free: &HashMap<u64, u64>) -> (u8, u64) {
     if current.leaves.contains(&page) {
-        3
+        (3, 0)
     } else if older.leaves.contains(&page) {
-        2
-    } else if free.contains(&page) {
-        0
+        (2, 0)
+    } else if let Some(freed_at) = free.get(&page) {
+        (0, *freed_at)
     } else {
-        1
+        (1, 0)
     }
 }
+
+/// One copy of a key's value: its rank, its page, the value.
+type LeafCopy = ((u8, u64), u64, Value);
 
 /// One key's value per the leaves, the copies resolved (see the module documentation).
 fn choose(
@@ -712,7 +719,7 @@ fn choose(
     let older = older.as_ref().unwrap_or(&empty);
 
     // Every copy of every key: (rank, page, value).
-    let mut copies: BTreeMap<Vec<u8>, Vec<(u8, u64, Value)>> = BTreeMap::new();
+    let mut copies: BTreeMap<Vec<u8>, Vec<LeafCopy>> = BTreeMap::new();
     let mut pages: Vec<_> = scan.leaves.into_iter().collect();
     pages.sort_by_key(|(page, _)| *page);
     for (page, entries) in pages {
@@ -725,7 +732,7 @@ fn choose(
     for (key, mut list) in copies {
         // Best first: rank, then the higher page number.
         list.sort_by_key(|(rank, page, _)| std::cmp::Reverse((*rank, *page)));
-        let (best_rank, _, best) = list.swap_remove(0);
+        let ((best_rank, _), _, best) = list.swap_remove(0);
         // Outside the damage the current tree is the whole truth: a key only old copies hold
         // was deleted before the last checkpoint.
         if best_rank < 3 && !in_ranges(&damaged, &key) {
