@@ -263,11 +263,29 @@ pub fn salvage(src: &Path, dst: &Path, options: &SalvageOptions) -> Result<Salva
     report.page_size = page_size;
     let file = PagedFile::new(data, page_size, report.file_bytes);
 
-    let Slots { mut metas, damaged: damaged_slots, version } =
-        read_slots(&file, header.as_ref().map(|h| h.version), &mut report);
+    let slots = read_slots(&file, header.as_ref().map(|h| h.version), &mut report);
+    let version = slots.version;
     let log = read_log(src, header.as_ref(), &mut report)?;
-    // The log header's copy of the meta slot of the checkpoint it follows (format 2) is written
-    // after that slot: when both slots are damaged or older, it names the current tree.
+    let (metas, trusted) = current_checkpoint(slots, &log, page_size, &mut report);
+    let scan = scan_pages(&file, &metas, &mut report);
+    let pairs = choose(&file, &metas, version, trusted, scan, &mut report);
+    let (mut pairs, identifier) = apply_log(&metas, log.records, pairs, &mut report);
+    write_store(&file, dst, page_size, identifier.as_deref(), &mut pairs, &mut report)?;
+    Ok(report)
+}
+
+/// The checkpoints known, newest first (the slots' and the log header's copy of the one it
+/// follows, format 2), and whether the newest is known to be the last one written: only then is
+/// its tree the whole truth outside its damage.
+fn current_checkpoint(
+    slots: Slots,
+    log: &LogRead,
+    page_size: u32,
+    report: &mut SalvageReport,
+) -> (Vec<Meta>, bool) {
+    let mut metas = slots.metas;
+    // The log header is written after the slot of the checkpoint it follows: when both slots are
+    // damaged or older, its copy names the current tree.
     let mut confirmed = false;
     if let Some(follows) = log.follows.clone().filter(|m| m.validate(page_size).is_ok()) {
         let newest = metas.first().map(|m| m.checkpoint_id);
@@ -280,13 +298,13 @@ pub fn salvage(src: &Path, dst: &Path, options: &SalvageOptions) -> Result<Salva
             metas.insert(0, follows);
         }
     }
-    // The slot in hand may describe an older checkpoint than the newest one written: then leaf
-    // copies its tree does not reach may be newer, and its tree is not the whole truth.
+    // A damaged slot may have held a newer checkpoint than the one in hand, and a log that starts
+    // after its checkpoint proves one: then leaf copies its tree does not reach may be newer.
     let log_gap = match (metas.first(), log.records.first()) {
         (Some(meta), Some((seq, _))) => *seq > meta.checkpoint_seq + 1,
         _ => false,
     };
-    let trusted = (damaged_slots == 0 || confirmed) && !log_gap;
+    let trusted = (slots.damaged == 0 || confirmed) && !log_gap;
     if !metas.is_empty() && !trusted {
         report.notes.push(
             "a newer checkpoint than the meta slot in hand may be lost (a slot is damaged, or the log starts \
@@ -295,11 +313,7 @@ pub fn salvage(src: &Path, dst: &Path, options: &SalvageOptions) -> Result<Salva
                 .into(),
         );
     }
-    let scan = scan_pages(&file, &metas, &mut report);
-    let pairs = choose(&file, &metas, version, trusted, scan, &mut report);
-    let (mut pairs, identifier) = apply_log(&metas, log.records, pairs, &mut report);
-    write_store(&file, dst, page_size, identifier.as_deref(), &mut pairs, &mut report)?;
-    Ok(report)
+    (metas, trusted)
 }
 
 /// The damaged file, read a page at a time.
@@ -419,23 +433,22 @@ struct Slots {
     damaged: usize,
     /// The format the slots were read as.
     version: u32,
+    /// What was wrong with the slots that are not valid.
+    notes: Vec<String>,
 }
 
 /// The meta slots, at the offsets of the header's format; with the header unreadable, at those
 /// of the format in which more slots are valid (the current one on a tie).
 fn read_slots(file: &PagedFile, version: Option<u32>, report: &mut SalvageReport) -> Slots {
-    let slots = match version {
-        Some(version) => read_metas(file, version, report),
+    let mut slots = match version {
+        Some(version) => read_metas(file, version),
         None => {
-            let mut current = read_metas(file, FORMAT_VERSION, &mut SalvageReport::default());
-            let old = read_metas(file, FORMAT_VERSION_1, &mut SalvageReport::default());
-            if old.metas.len() > current.metas.len() {
-                current = old;
-            }
-            // Only the notes of the layout taken.
-            read_metas(file, current.version, report)
+            let current = read_metas(file, FORMAT_VERSION);
+            let old = read_metas(file, FORMAT_VERSION_1);
+            if old.metas.len() > current.metas.len() { old } else { current }
         }
     };
+    report.notes.append(&mut slots.notes);
     if slots.metas.is_empty() {
         report.notes.push("no meta slot is valid: no tree tells which leaf copies are current".into());
     }
@@ -443,9 +456,10 @@ fn read_slots(file: &PagedFile, version: Option<u32>, report: &mut SalvageReport
 }
 
 /// The meta slots at the offsets of format `version`.
-fn read_metas(file: &PagedFile, version: u32, report: &mut SalvageReport) -> Slots {
+fn read_metas(file: &PagedFile, version: u32) -> Slots {
     let mut metas = Vec::new();
     let mut damaged = 0;
+    let mut notes = Vec::new();
     for (slot, offset) in meta_slot_offsets(version).iter().enumerate() {
         let mut b = [0u8; META_SLOT_BYTES];
         let read = file.data.read_exact_at(&mut b, *offset as u64);
@@ -454,19 +468,19 @@ fn read_metas(file: &PagedFile, version: u32, report: &mut SalvageReport) -> Slo
                 Ok(()) => metas.push(meta),
                 Err(why) => {
                     damaged += 1;
-                    report.notes.push(format!("meta slot {slot} is not usable: {why}"));
+                    notes.push(format!("meta slot {slot} is not usable: {why}"));
                 }
             },
             // A slot no checkpoint has written yet is zeros: not damage.
             None if read.is_ok() && b.iter().all(|x| *x == 0) => {}
             None => {
                 damaged += 1;
-                report.notes.push(format!("meta slot {slot} is damaged"));
+                notes.push(format!("meta slot {slot} is damaged"));
             }
         }
     }
     metas.sort_by_key(|m| std::cmp::Reverse(m.checkpoint_id));
-    Slots { metas, damaged, version }
+    Slots { metas, damaged, version, notes }
 }
 
 /// The pairs salvage writes, each value inline or where its overflow chain starts.
@@ -540,8 +554,11 @@ fn scan_pages(file: &PagedFile, metas: &[Meta], report: &mut SalvageReport) -> S
             "the file is cut short: {} bytes, {missing} page(s) missing at its end",
             report.file_bytes
         ));
-        for n in file.pages..file.pages + missing {
-            report.skip(n, SkipReason::PastEnd);
+        // Counted whole, listed up to the report's bound: the count comes from the disk.
+        report.pages_past_end += missing;
+        let room = LISTED_MAX.saturating_sub(report.skipped.len());
+        for page in (file.pages..file.pages.saturating_add(missing)).take(room) {
+            report.skipped.push(SkippedPage { page, reason: SkipReason::PastEnd });
         }
     }
     Scan { leaves }
@@ -619,8 +636,9 @@ fn free_pages(file: &PagedFile, meta: &Meta, version: u32, report: &mut SalvageR
     let mut free = HashMap::new();
     let mut buf = file.buffer();
     let mut page = meta.freelist_head;
-    // The slot counts the chain's pages; one more step finds a link that does not end.
-    for _ in 0..=meta.freelist_pages {
+    // The slot counts the chain's pages; one more step finds a link that does not end. A chain
+    // is never longer than the file.
+    for _ in 0..=meta.freelist_pages.min(file.pages) {
         if page == 0 {
             return free;
         }
@@ -755,7 +773,8 @@ fn choose(
     }
     if report.duplicates_guessed > 0 {
         report.notes.push(format!(
-            "{} key(s) had differing copies that no tree ranks: the copy not on the free list, on the highest page, was taken",
+            "{} key(s) had differing copies that no trusted tree ranks: the best-ranked was taken (a tree's, else one \
+             not on the free list, else the one freed last; then the highest page)",
             report.duplicates_guessed
         ));
     }
