@@ -32,6 +32,11 @@ struct Cli {
     #[arg(long, value_enum, default_value_t = Format::Text)]
     format: Format,
 
+    /// Copy every key the (damaged) store file still holds into a new store at OUT, print what
+    /// was recovered and lost, and exit. OUT must not exist; the store file is only read.
+    #[arg(long, value_name = "OUT", conflicts_with_all = ["exec", "exec_file", "demo"])]
+    salvage: Option<PathBuf>,
+
     /// Open the store read-only (writes fail; the store must exist).
     #[arg(long)]
     read_only: bool,
@@ -51,6 +56,16 @@ struct Cli {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    if let (Some(out), Some(db)) = (&cli.salvage, &cli.db) {
+        let status = wind_kvstore::cli::salvage::run(
+            db,
+            out,
+            cli.format,
+            &mut std::io::stdout().lock(),
+            &mut std::io::stderr(),
+        );
+        return ExitCode::from(status);
+    }
     let script = match (&cli.exec, &cli.exec_file) {
         (Some(text), _) => Script::Inline(text.clone()),
         (None, Some(path)) if path.as_os_str() == "-" => Script::Stdin,

@@ -2,6 +2,7 @@
 //! from scripts (`wkstore-tui --exec`, piped `wkshell`).
 
 pub mod headless;
+pub mod salvage;
 
 /// Every statement succeeded.
 pub const EXIT_OK: u8 = 0;

@@ -79,6 +79,13 @@ pub enum Statement {
         /// the statement runs.
         path: String,
     },
+    /// `SALVAGE TO "file";`: every key the store's file still holds, read page by page, into a
+    /// new store (see [`crate::salvage`]).
+    Salvage {
+        /// The new store's file name as written; [`FileAccess`](crate::command::FileAccess)
+        /// resolves it when the statement runs.
+        path: String,
+    },
     /// `HELP [topic];`, the topic already checked against the help table.
     Help {
         /// The topic's [`HelpTopic::name`](crate::command::HelpTopic::name); `None`: every topic.
@@ -105,6 +112,7 @@ impl Statement {
             Statement::Check => "CHECK",
             Statement::Export { .. } => "EXPORT",
             Statement::Import { .. } => "IMPORT",
+            Statement::Salvage { .. } => "SALVAGE",
             Statement::Help { .. } => "HELP",
         }
     }
@@ -132,9 +140,9 @@ impl Statement {
         !matches!(self, Statement::Help { .. })
     }
 
-    /// Whether it touches the file system outside the store (`EXPORT`, `IMPORT`).
+    /// Whether it touches the file system outside the store (`EXPORT`, `IMPORT`, `SALVAGE`).
     pub fn uses_files(&self) -> bool {
-        matches!(self, Statement::Export { .. } | Statement::Import { .. })
+        matches!(self, Statement::Export { .. } | Statement::Import { .. } | Statement::Salvage { .. })
     }
 }
 
@@ -186,6 +194,7 @@ impl fmt::Display for Statement {
             Statement::Check => f.write_str("CHECK")?,
             Statement::Export { path } => write!(f, "EXPORT {}", quote(path.as_bytes()))?,
             Statement::Import { path } => write!(f, "IMPORT {}", quote(path.as_bytes()))?,
+            Statement::Salvage { path } => write!(f, "SALVAGE TO {}", quote(path.as_bytes()))?,
             Statement::Help { topic: None } => f.write_str("HELP")?,
             Statement::Help { topic: Some(topic) } => write!(f, "HELP {topic}")?,
         }

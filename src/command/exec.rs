@@ -9,9 +9,9 @@ use super::export;
 use super::help;
 use super::limits::{DEFAULT_PAGES_LIMIT, DEFAULT_SCAN_LIMIT, MAX_PAGES_LIMIT, MAX_SCAN_LIMIT};
 use super::output::{Output, PageList, PageRow, ScanPage};
-use crate::{KVStore, OpenOptions, WriteBatch};
+use crate::{KVStore, OpenOptions, SalvageOptions, WriteBatch};
 
-/// Where `EXPORT` and `IMPORT` may read and write files.
+/// Where `EXPORT`, `IMPORT` and `SALVAGE` may read and write files.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub enum FileAccess {
     /// Any path the process may open, relative ones from the working directory (the shell and
@@ -30,9 +30,9 @@ impl FileAccess {
     pub fn resolve(&self, name: &str) -> Result<PathBuf, CommandError> {
         match self {
             FileAccess::Anywhere => Ok(PathBuf::from(name)),
-            FileAccess::Denied => {
-                Err(CommandError::FileAccessDenied("EXPORT and IMPORT are not available here".to_owned()))
-            }
+            FileAccess::Denied => Err(CommandError::FileAccessDenied(
+                "EXPORT, IMPORT and SALVAGE are not available here".to_owned(),
+            )),
             FileAccess::Within(root) => {
                 let path = Path::new(name);
                 let plain = !name.is_empty() && path.components().all(|c| matches!(c, Component::Normal(_)));
@@ -120,6 +120,16 @@ pub fn execute_shared(
             let resolved = files.resolve(path)?;
             let (pairs, identifier) = export::import(store, &resolved)?;
             Output::Imported { path: resolved, pairs, identifier }
+        }
+        Statement::Salvage { path } => {
+            let resolved = files.resolve(path)?;
+            // What this handle acknowledged but only buffered goes to the log first, where salvage
+            // reads it; a handle that cannot flush (poisoned) is salvaged as its files stand.
+            if !store.is_read_only() {
+                let _ = store.flush();
+            }
+            let report = crate::salvage(store.path(), &resolved, &SalvageOptions::new())?;
+            Output::Salvaged { path: resolved, report }
         }
         Statement::Help { topic } => Output::Help { topic: topic.and_then(help::find_topic) },
     })
@@ -392,6 +402,48 @@ mod tests {
     }
 
     #[test]
+    fn salvage_copies_the_store_and_works_read_only() {
+        let dir = temp();
+        let mut s = session_in(dir.path());
+        assert_eq!(run(&mut s, "PUT \"a\":\"1\", \"b\":\"2\";"), "Inserted 2 key-value pairs");
+        let out = dir.path().join("out.db");
+        let answer =
+            run(&mut s, &format!("SALVAGE TO {};", crate::command::quote(out.to_str().unwrap().as_bytes())));
+        assert!(answer.starts_with(&format!("Salvaged 2 keys into '{}'", out.display())), "{answer}");
+        assert!(answer.contains("log records applied:  1"), "{answer}");
+        // Again into the same file: refused, the first copy kept.
+        let again =
+            run(&mut s, &format!("SALVAGE TO {};", crate::command::quote(out.to_str().unwrap().as_bytes())));
+        assert!(again.starts_with("Error:") && again.contains("already exists"), "{again}");
+        let copy = KVStore::open(&out, None).unwrap();
+        assert_eq!(copy.get(b"b").unwrap().as_deref(), Some(&b"2"[..]));
+        copy.close().unwrap();
+
+        s.close().unwrap();
+        let mut read_only = OpenOptions::new();
+        read_only.read_only(true);
+        s.open(&dir.path().join("t.db"), &read_only).unwrap();
+        let out2 = dir.path().join("out2.db");
+        let statement = parse_statement(&format!(
+            "SALVAGE TO {};",
+            crate::command::quote(out2.to_str().unwrap().as_bytes())
+        ))
+        .unwrap();
+        assert!(!statement.modifies_store() && statement.uses_files());
+        let output = s.execute(&statement).unwrap();
+        let json = output.to_json();
+        assert_eq!(json["kind"], "salvaged");
+        assert_eq!(json["keys_recovered"], 2);
+        assert_eq!(json["tree_whole"], true);
+
+        s.set_file_access(FileAccess::Denied);
+        assert_eq!(
+            run(&mut s, "SALVAGE TO \"x.db\";"),
+            "Error: EXPORT, IMPORT and SALVAGE are not available here"
+        );
+    }
+
+    #[test]
     fn errors_from_the_store_are_reported() {
         let dir = temp();
         let mut s = session_in(dir.path());
@@ -578,7 +630,10 @@ mod tests {
         let mut s = session_in(dir.path());
         run(&mut s, "PUT \"a\":\"b\";");
         s.set_file_access(FileAccess::Denied);
-        assert_eq!(run(&mut s, "EXPORT \"x.jsonl\";"), "Error: EXPORT and IMPORT are not available here");
+        assert_eq!(
+            run(&mut s, "EXPORT \"x.jsonl\";"),
+            "Error: EXPORT, IMPORT and SALVAGE are not available here"
+        );
         s.set_file_access(FileAccess::Within(dir.path().to_path_buf()));
         assert_eq!(
             run(&mut s, "EXPORT \"../x.jsonl\";"),

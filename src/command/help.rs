@@ -135,6 +135,17 @@ pub const TOPICS: &[HelpTopic] = &[
         example: "IMPORT \"backup.jsonl\";",
     },
     HelpTopic {
+        name: "SALVAGE",
+        syntax: "SALVAGE TO file;",
+        summary: "Copy every key a damaged store file still holds into a new store.",
+        details: "Reads every page of the store's file directly, not through its tree: every leaf whose \
+                  checksum verifies, whole overflow chains, and the log after the last checkpoint. \
+                  Writes the keys into a new store at file, which must not exist; the store itself is \
+                  only read, so SALVAGE works on a read-only store. Answers a report: pages read and \
+                  skipped (and why), keys recovered, values lost, duplicate copies resolved.",
+        example: "SALVAGE TO \"rescued.db\";",
+    },
+    HelpTopic {
         name: "HELP",
         syntax: "HELP [topic];",
         summary: "List the statements, or explain one.",
@@ -182,6 +193,7 @@ mod tests {
             Keyword::Check,
             Keyword::Export,
             Keyword::Import,
+            Keyword::Salvage,
             Keyword::Help,
         ] {
             assert!(find_topic(keyword.as_str()).is_some(), "{keyword}");

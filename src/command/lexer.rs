@@ -60,11 +60,15 @@ pub enum Keyword {
     Import,
     /// `HELP`
     Help,
+    /// `SALVAGE`
+    Salvage,
+    /// `TO`
+    To,
 }
 
 impl Keyword {
     /// Every keyword, in declaration order.
-    pub const ALL: [Keyword; 21] = [
+    pub const ALL: [Keyword; 23] = [
         Keyword::Put,
         Keyword::Get,
         Keyword::Del,
@@ -86,6 +90,8 @@ impl Keyword {
         Keyword::Export,
         Keyword::Import,
         Keyword::Help,
+        Keyword::Salvage,
+        Keyword::To,
     ];
 
     /// The keyword as written in documentation (upper case).
@@ -112,6 +118,8 @@ impl Keyword {
             Keyword::Export => "EXPORT",
             Keyword::Import => "IMPORT",
             Keyword::Help => "HELP",
+            Keyword::Salvage => "SALVAGE",
+            Keyword::To => "TO",
         }
     }
 

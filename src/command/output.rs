@@ -11,7 +11,10 @@ use super::error::CommandError;
 use super::help::{HelpTopic, TOPICS};
 use super::literal::{bytes_to_json, display_value, quote};
 use super::position::Position;
-use crate::{CheckReport, ChecksumState, PageInfo, PageItem, PageType, Stats};
+use crate::{
+    CheckReport, ChecksumState, PageInfo, PageItem, PageSizeSource, PageType, SalvageReport, SkipReason,
+    Stats,
+};
 
 /// What a statement (or a session command such as `.open`) answered.
 #[derive(Debug, Clone, PartialEq)]
@@ -91,6 +94,13 @@ pub enum Output {
         pairs: u64,
         /// The identifier in the file's header line.
         identifier: String,
+    },
+    /// `SALVAGE TO`: what was read from the damaged file and saved in the new store.
+    Salvaged {
+        /// The new store, as [`FileAccess`](super::FileAccess) resolved it.
+        path: PathBuf,
+        /// What was read, skipped, recovered and lost.
+        report: SalvageReport,
     },
     /// `HELP`: one topic, or all of them.
     Help {
@@ -248,6 +258,7 @@ impl Output {
                 "identifier": identifier,
                 "message": self.to_string(),
             }),
+            Output::Salvaged { path, report } => salvage_json(path, report),
             Output::Help { topic } => {
                 let topics: Vec<Value> = match topic {
                     Some(t) => vec![topic_json(t)],
@@ -291,6 +302,49 @@ pub fn error_to_json(error: &CommandError, statement_at: Option<Position>) -> Va
 
 fn pairs_json(pairs: &[(Vec<u8>, Vec<u8>)]) -> Vec<Value> {
     pairs.iter().map(|(k, v)| json!({"key": bytes_to_json(k), "value": bytes_to_json(v)})).collect()
+}
+
+fn salvage_json(path: &std::path::Path, report: &SalvageReport) -> Value {
+    let skipped: Vec<Value> = report
+        .skipped
+        .iter()
+        .map(|s| match &s.reason {
+            SkipReason::BadChecksum => json!({"page": s.page, "reason": "bad_checksum"}),
+            SkipReason::Undecodable(why) => json!({"page": s.page, "reason": "undecodable", "detail": why}),
+            SkipReason::PastEnd => json!({"page": s.page, "reason": "past_end"}),
+        })
+        .collect();
+    let page_size_from = match report.page_size_from {
+        PageSizeSource::Header => "header",
+        PageSizeSource::HeaderCopy => "header_copy",
+        PageSizeSource::Given => "given",
+        PageSizeSource::Guessed => "guessed",
+    };
+    json!({
+        "kind": "salvaged",
+        "path": path.display().to_string(),
+        "page_size": report.page_size,
+        "page_size_from": page_size_from,
+        "file_bytes": report.file_bytes,
+        "pages_read": report.pages_read,
+        "leaves_recovered": report.leaves_recovered,
+        "pages_bad_checksum": report.pages_bad_checksum,
+        "pages_undecodable": report.pages_undecodable,
+        "pages_past_end": report.pages_past_end,
+        "pages_blank": report.pages_blank,
+        "skipped": skipped,
+        "tree_whole": report.tree_whole,
+        "keys_recovered": report.keys_recovered,
+        "values_lost": report.values_lost,
+        "lost_keys": report.lost_keys.iter().map(|k| bytes_to_json(k)).collect::<Vec<_>>(),
+        "duplicate_keys": report.duplicate_keys,
+        "duplicates_differing": report.duplicates_differing,
+        "duplicates_guessed": report.duplicates_guessed,
+        "keys_from_free_pages": report.keys_from_free_pages,
+        "stale_keys_dropped": report.stale_keys_dropped,
+        "log_records_applied": report.log_records_applied,
+        "notes": report.notes,
+    })
 }
 
 fn damaged_pages(report: &CheckReport) -> Vec<u64> {
@@ -564,6 +618,13 @@ impl fmt::Display for Output {
             Output::Imported { path, pairs, .. } => {
                 write!(f, "Imported {pairs} key-value pairs from '{}'", path.display())
             }
+            Output::Salvaged { path, report } => {
+                write!(f, "Salvaged {} keys into '{}'", report.keys_recovered, path.display())?;
+                for line in report.lines() {
+                    write!(f, "\n  {line}")?;
+                }
+                Ok(())
+            }
             Output::Help { topic: Some(topic) } => {
                 write!(f, "{}\n\n{}\n\n{}\n\nExample:", topic.syntax, topic.summary, topic.details)?;
                 for line in topic.example.lines() {
@@ -766,6 +827,7 @@ mod tests {
             Output::Identifier { identifier: "x".into() },
             Output::Exported { path: "f".into(), pairs: 2 },
             Output::Imported { path: "f".into(), pairs: 2, identifier: "x".into() },
+            Output::Salvaged { path: "f".into(), report: SalvageReport::default() },
         ];
         for output in outputs {
             assert!(output.to_json()["kind"].is_string(), "{output:?}");

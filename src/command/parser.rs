@@ -265,13 +265,18 @@ impl Parser<'_> {
             Keyword::Page => Ok(Statement::Page { number: self.number("a page number after PAGE")? }),
             Keyword::Export => Ok(Statement::Export { path: self.text("a file name after EXPORT")? }),
             Keyword::Import => Ok(Statement::Import { path: self.text("a file name after IMPORT")? }),
+            Keyword::Salvage => {
+                self.expect_keyword(Keyword::To, "SALVAGE")?;
+                Ok(Statement::Salvage { path: self.text("a file name after SALVAGE TO")? })
+            }
             Keyword::Help => self.help(),
             Keyword::Where
             | Keyword::Key
             | Keyword::Set
             | Keyword::Prefix
             | Keyword::From
-            | Keyword::Limit => Err(ParseError::new(
+            | Keyword::Limit
+            | Keyword::To => Err(ParseError::new(
                 start,
                 format!("{keyword} cannot start a statement (HELP lists the statements)"),
             )),
@@ -420,6 +425,7 @@ mod tests {
         );
         assert_eq!(one("PAGE 7;"), Statement::Page { number: 7 });
         assert_eq!(one("EXPORT \"out.jsonl\";"), Statement::Export { path: "out.jsonl".into() });
+        assert_eq!(one("salvage to \"out.db\";"), Statement::Salvage { path: "out.db".into() });
         assert_eq!(one("IMPORT \"in.jsonl\";"), Statement::Import { path: "in.jsonl".into() });
     }
 
@@ -512,6 +518,8 @@ mod tests {
         assert_eq!(error("PAGE;"), "line 1, column 5: expected a page number after PAGE");
         assert_eq!(error("EXPORT;"), "line 1, column 7: expected a file name after EXPORT");
         assert_eq!(error("IMPORT 5;"), "line 1, column 8: expected a file name after IMPORT");
+        assert_eq!(error("SALVAGE \"out.db\";"), "line 1, column 9: expected TO after SALVAGE");
+        assert_eq!(error("SALVAGE TO;"), "line 1, column 11: expected a file name after SALVAGE TO");
         assert_eq!(error("HELP FROB;"), "line 1, column 6: no help for 'FROB' (HELP lists the topics)");
         assert_eq!(
             error("GET WHERE KEY=\"k"),
@@ -589,6 +597,7 @@ mod tests {
             Just(Statement::Check),
             "\\PC{1,12}".prop_map(|path| Statement::Export { path }),
             "\\PC{1,12}".prop_map(|path| Statement::Import { path }),
+            "\\PC{1,12}".prop_map(|path| Statement::Salvage { path }),
             Just(Statement::Help { topic: None }),
             Just(Statement::Help { topic: Some("SCAN") }),
         ]

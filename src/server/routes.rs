@@ -1032,6 +1032,7 @@ fn relative_paths(output: Output, root: &Path) -> Output {
         Output::Imported { path, pairs, identifier } => {
             Output::Imported { path: relative(path), pairs, identifier }
         }
+        Output::Salvaged { path, report } => Output::Salvaged { path: relative(path), report },
         other => other,
     }
 }

@@ -16,6 +16,7 @@ mod iter;
 mod open;
 mod paths;
 mod recovery;
+mod salvage;
 mod snapshot;
 
 use std::path::{Path, PathBuf};
@@ -33,6 +34,7 @@ use crate::wal::LogOp;
 use crate::wal::writer::LogWriter;
 pub use iter::{Iter, Keys, KeysRev, PageIter};
 pub use paths::{TEMP_SUFFIXES, is_store_or_log, is_temp_name, log_path};
+pub use salvage::{PageSizeSource, SalvageOptions, SalvageReport, SkipReason, SkippedPage, salvage};
 pub use snapshot::Snapshot;
 
 /// An open store. Reads and writes take `&self` and may run on many threads (share it in an
