@@ -1176,9 +1176,7 @@ impl App {
             }
             Poll::Failed(e) => {
                 if error_before.as_ref() != Some(&e) {
-                    self.error(format!(
-                        "live: cannot read the newest commit ({e}); showing the last one read"
-                    ));
+                    self.error(format!("live: {e}; still showing the last commit read"));
                 }
                 changed = true;
             }
