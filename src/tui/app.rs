@@ -97,7 +97,7 @@ impl App {
     pub(crate) fn new(store: KVStore, name: String, config: Config, history: Option<PathBuf>) -> App {
         let mut app = App {
             stats: store.stats(),
-            live: Live::new(&store),
+            live: Live::new(&store, config.cache_bytes),
             store,
             name,
             config,
@@ -775,15 +775,19 @@ impl App {
 
     fn reload(&mut self) {
         // A read-only browser moves to the newest commit on disk (another process may be
-        // writing); a writable one always sees its own. Paused or not, as live follow does.
-        let shown = self.store.snapshot();
-        if let Err(e) = self.store.refresh() {
-            self.report::<()>(Err(e));
-            return;
+        // writing), as live follow does, paused or not; a writable one always sees its own.
+        let now = Instant::now();
+        match self.live.reload_by_hand(&self.store, now) {
+            Some(shown) => {
+                self.show_new_state(&shown, now);
+                self.info("reloaded");
+            }
+            None => {
+                self.info("reloading…");
+                // Most refreshes take a moment: shown at once; a long one comes with a tick.
+                self.take_poll(now, SystemTime::now());
+            }
         }
-        self.live.seen(&self.store);
-        self.show_new_state(&shown, Instant::now());
-        self.info("reloaded");
     }
 
     /// The store moved on from `shown`, the state on screen: the list is read again around the
@@ -1162,16 +1166,27 @@ impl App {
     /// [`App::show_new_state`]). A failed refresh is said once in the status line; the browser
     /// goes on showing what it showed. `true` when the screen changed.
     pub(crate) fn follow(&mut self, now: Instant, wall: SystemTime) -> bool {
-        let mut changed = self.live.expire(now);
+        let changed = self.live.expire(now);
         if !self.live.due(now) {
             return changed;
         }
+        let slow = self.live.slow;
+        self.take_poll(now, wall) || changed || slow != self.live.slow
+    }
+
+    /// Polls live follow once and shows what it found; `true` when the screen changed.
+    fn take_poll(&mut self, now: Instant, wall: SystemTime) -> bool {
         let error_before = self.live.error.clone();
+        let mut changed = false;
         match self.live.poll(&mut self.store, now) {
             Poll::Same => {}
-            Poll::Moved(shown) => {
+            Poll::Moved { shown, by_hand } => {
                 self.show_new_state(&shown, now);
-                self.live.last_commit = Some(wall);
+                if by_hand {
+                    self.info("reloaded");
+                } else {
+                    self.live.last_commit = Some(wall);
+                }
                 changed = true;
             }
             Poll::Failed(e) => {

@@ -4,16 +4,19 @@
 //! besides the screen: when to poll, whether the store moved on, which of the keys on screen
 //! changed, and the badge in the header.
 //!
-//! Polling is cheap: [`KVStore::data_version`] reads a counter. Only when it moves does the
-//! handle [`KVStore::refresh`] (for a read-only handle: open the newest commit on disk again, by
-//! path, so a file replaced by a compaction is picked up). Until `data_version` notices other
-//! processes' commits on a read-only handle, [`Live::fallback_refresh`] refreshes such a handle
-//! at most once per [`FALLBACK_REFRESH`] and compares the newest commit before and after.
+//! Polling is cheap: [`KVStore::data_version`] reads a counter. Only when it moves is a
+//! read-only handle refreshed: the newest commit on disk is opened again by path, as
+//! [`KVStore::refresh`] does (so a file replaced by a compaction is picked up), but on a thread
+//! of its own, since replaying a long log takes seconds; the screen goes on meanwhile and the new
+//! handle is swapped in when it is ready. Until `data_version` notices other processes' commits
+//! on a read-only handle, [`Live::fallback_due`] refreshes such a handle at most once per
+//! [`FALLBACK_REFRESH`] and [`fallback_moved`] compares the newest commit before and after.
 
 use std::collections::BTreeMap;
+use std::sync::mpsc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use crate::{KVStore, Result, Snapshot, Stats};
+use crate::{KVStore, OpenOptions, Result, Snapshot, Stats};
 
 /// The most often the store is polled: four times a second keeps a commit's way to the screen
 /// under a second without the browser doing anything measurable while nothing changes.
@@ -62,13 +65,26 @@ impl CommitMark {
 
 /// What one poll found.
 pub(crate) enum Poll {
-    /// Nothing new (or it was not time to look).
+    /// Nothing new (or it was not time to look, or a refresh is still running).
     Same,
-    /// The handle moved on; the snapshot is the state the screen shows, taken before it did
-    /// (for the writable handle, which moves with its own commits, it is already the new one).
-    Moved(Snapshot),
+    /// The handle moved on; `shown` is the state the screen shows, taken before it did (for the
+    /// writable handle, which moves with its own commits, it is already the new one). `by_hand`:
+    /// `r` asked for it.
+    Moved { shown: Snapshot, by_hand: bool },
     /// The refresh failed; the handle still reads what it read before.
     Failed(String),
+}
+
+/// A refresh running on a thread of its own: opening the newest commit replays the log after
+/// the last checkpoint, which takes seconds when the writer has not checkpointed for a while
+/// (up to 64 MiB of log by default), so the screen goes on with the old handle meanwhile.
+#[derive(Debug)]
+struct Pending {
+    handle: mpsc::Receiver<std::result::Result<KVStore, String>>,
+    started: Instant,
+    /// `data_version` said the store moved on (without it, the fallback compares commits).
+    version_moved: bool,
+    by_hand: bool,
 }
 
 /// The state of live follow.
@@ -82,59 +98,138 @@ pub(crate) struct Live {
     pub error: Option<String>,
     /// Keys on screen that changed, with when they were marked.
     pub marks: BTreeMap<Vec<u8>, (Change, Instant)>,
+    /// A refresh has been running longer than [`SLOW_REFRESH`] (the badge says so).
+    pub slow: bool,
+    /// How long a poll that starts a refresh waits for it before leaving it to run: most
+    /// refreshes take a millisecond, and showing them at once saves a tick.
+    pub wait_for_refresh: Duration,
+    /// The page cache of the handles refreshes open.
+    cache_bytes: usize,
     /// `data_version` when the screen was last read.
     seen_version: u64,
     last_poll: Option<Instant>,
     last_fallback: Option<Instant>,
     retry_at: Option<Instant>,
+    pending: Option<Pending>,
 }
 
+/// How long a refresh runs before the badge says it is catching up.
+pub(crate) const SLOW_REFRESH: Duration = Duration::from_millis(500);
+/// The default of [`Live::wait_for_refresh`].
+const WAIT_FOR_REFRESH: Duration = Duration::from_millis(20);
+
 impl Live {
-    pub(crate) fn new(store: &KVStore) -> Live {
+    /// Following `store`; refreshes open read-only handles with a cache of `cache_bytes`.
+    pub(crate) fn new(store: &KVStore, cache_bytes: usize) -> Live {
         Live {
             following: true,
             last_commit: None,
             error: None,
             marks: BTreeMap::new(),
+            slow: false,
+            wait_for_refresh: WAIT_FOR_REFRESH,
+            cache_bytes,
             seen_version: store.data_version(),
             last_poll: None,
             last_fallback: None,
             retry_at: None,
+            pending: None,
         }
     }
 
-    /// The screen was read again at `store`'s newest state (after the browser's own write or `r`).
-    pub(crate) fn seen(&mut self, store: &KVStore) {
-        self.seen_version = store.data_version();
-    }
-
-    /// Whether a poll is due at `now`.
+    /// Whether a refresh is running or a poll is due at `now`.
     pub(crate) fn due(&self, now: Instant) -> bool {
-        self.following
-            && self.last_poll.is_none_or(|t| now.saturating_duration_since(t) >= POLL_EVERY)
-            && self.retry_at.is_none_or(|t| now >= t)
+        self.pending.is_some()
+            || (self.following
+                && self.last_poll.is_none_or(|t| now.saturating_duration_since(t) >= POLL_EVERY)
+                && self.retry_at.is_none_or(|t| now >= t))
     }
 
-    /// Looks for a commit the screen does not show and moves the handle to it. Call when
+    /// `r`: read the newest commit now, following or not. A read-only handle is refreshed as a
+    /// poll does it (the answer comes from [`Live::poll`]); the writable handle reads its own
+    /// commits already: `Some(shown)` at once.
+    pub(crate) fn reload_by_hand(&mut self, store: &KVStore, now: Instant) -> Option<Snapshot> {
+        if !store.is_read_only() {
+            self.seen_version = store.data_version();
+            return Some(store.snapshot());
+        }
+        match &mut self.pending {
+            Some(pending) => pending.by_hand = true,
+            None => self.start_refresh(store, now, true, true),
+        }
+        None
+    }
+
+    /// Looks for a commit the screen does not show: starts a refresh when the store moved on
+    /// (or the fallback says to look), and hands over a refresh that finished. Call when
     /// [`Live::due`].
     pub(crate) fn poll(&mut self, store: &mut KVStore, now: Instant) -> Poll {
-        self.last_poll = Some(now);
-        let result = if store.data_version() == self.seen_version {
-            self.fallback_refresh(store, now)
-        } else {
-            let shown = store.snapshot();
-            store.refresh().map(|()| Some(shown))
+        if self.pending.is_none() {
+            self.last_poll = Some(now);
+            let version_moved = store.data_version() != self.seen_version;
+            if !store.is_read_only() {
+                // Nothing but the browser writes beside its writable handle, which reads its
+                // own commits at once.
+                self.seen_version = store.data_version();
+                return if version_moved {
+                    Poll::Moved { shown: store.snapshot(), by_hand: false }
+                } else {
+                    Poll::Same
+                };
+            }
+            if !(version_moved || self.fallback_due(now)) {
+                return Poll::Same;
+            }
+            self.start_refresh(store, now, version_moved, false);
+        }
+        self.finish_refresh(store, now)
+    }
+
+    /// Opens the newest commit on a thread of its own, by path, as [`KVStore::refresh`] does (so
+    /// a file a compaction replaced is the one opened).
+    fn start_refresh(&mut self, store: &KVStore, now: Instant, version_moved: bool, by_hand: bool) {
+        let (send, handle) = mpsc::channel();
+        let path = store.path().to_owned();
+        let cache_bytes = self.cache_bytes;
+        std::thread::spawn(move || {
+            let opened =
+                OpenOptions::new().read_only(true).create(false).cache_bytes(cache_bytes).open(&path);
+            let opened = opened.map_err(|e| e.to_string());
+            // The browser may have quit meanwhile: nobody to tell.
+            let _ = send.send(opened);
+        });
+        self.pending = Some(Pending { handle, started: now, version_moved, by_hand });
+    }
+
+    /// Swaps in the handle a refresh opened, once it is there.
+    fn finish_refresh(&mut self, store: &mut KVStore, now: Instant) -> Poll {
+        let Some(pending) = &self.pending else { return Poll::Same };
+        let opened = match pending.handle.recv_timeout(self.wait_for_refresh) {
+            Ok(opened) => opened,
+            Err(mpsc::RecvTimeoutError::Timeout) => {
+                self.slow = now.saturating_duration_since(pending.started) >= SLOW_REFRESH;
+                return Poll::Same;
+            }
+            Err(mpsc::RecvTimeoutError::Disconnected) => Err("the refresh stopped".to_owned()),
         };
-        match result {
-            Ok(moved) => {
+        let Some(pending) = self.pending.take() else { return Poll::Same };
+        self.slow = false;
+        match opened {
+            Ok(newer) => {
+                let shown = store.snapshot();
+                let before = store.stats();
+                *store = newer;
                 self.seen_version = store.data_version();
                 self.retry_at = None;
                 self.error = None;
-                moved.map_or(Poll::Same, Poll::Moved)
+                if pending.by_hand || pending.version_moved || fallback_moved(&before, &store.stats()) {
+                    Poll::Moved { shown, by_hand: pending.by_hand }
+                } else {
+                    Poll::Same
+                }
             }
-            Err(e) => {
+            Err(text) => {
                 self.retry_at = Some(now + RETRY_AFTER_ERROR);
-                let text = e.to_string();
                 self.error = Some(text.clone());
                 Poll::Failed(text)
             }
@@ -142,21 +237,15 @@ impl Live {
     }
 
     /// FALLBACK, to go when `data_version` changes on a read-only handle whenever any process
-    /// commits: today it changes only when this handle's state does, so a read-only handle is
-    /// refreshed at most once per [`FALLBACK_REFRESH`] and the newest commit compared before
-    /// and after. `Some(shown)` when the handle moved on; a writable handle is never refreshed
-    /// here (nothing but the browser can write beside it).
-    fn fallback_refresh(&mut self, store: &mut KVStore, now: Instant) -> Result<Option<Snapshot>> {
-        if !store.is_read_only()
-            || self.last_fallback.is_some_and(|t| now.saturating_duration_since(t) < FALLBACK_REFRESH)
-        {
-            return Ok(None);
+    /// commits (today it changes only when this handle's state does): while following, a
+    /// read-only handle is refreshed at most once per [`FALLBACK_REFRESH`] to look, and
+    /// [`fallback_moved`] compares the newest commit before and after.
+    fn fallback_due(&mut self, now: Instant) -> bool {
+        if self.last_fallback.is_some_and(|t| now.saturating_duration_since(t) < FALLBACK_REFRESH) {
+            return false;
         }
         self.last_fallback = Some(now);
-        let before = CommitMark::of(&store.stats());
-        let shown = store.snapshot();
-        store.refresh()?;
-        Ok((CommitMark::of(&store.stats()) != before).then_some(shown))
+        true
     }
 
     /// Drops the marks older than [`MARK_FOR`]; `true` when one went.
@@ -180,8 +269,8 @@ impl Live {
         if self.following { "following commits again" } else { "paused: r reloads by hand" }
     }
 
-    /// The header's badge: `live`, with the time of the last commit seen, `paused`, or the
-    /// refresh error.
+    /// The header's badge: `live`, with the time of the last commit seen, `paused`, catching up
+    /// with a long log, or the refresh error.
     pub(crate) fn badge(&self) -> (String, BadgeKind) {
         if !self.following {
             return (" ‖ paused ".to_owned(), BadgeKind::Paused);
@@ -189,11 +278,20 @@ impl Live {
         if self.error.is_some() {
             return (" ● live: refresh failed ".to_owned(), BadgeKind::Error);
         }
+        if self.slow {
+            return (" ● live: reading the newest commit… ".to_owned(), BadgeKind::Live);
+        }
         match self.last_commit {
             Some(at) => (format!(" ● live {} ", clock_utc(at)), BadgeKind::Live),
             None => (" ● live ".to_owned(), BadgeKind::Live),
         }
     }
+}
+
+/// FALLBACK (see [`Live::fallback_due`]): whether a refresh found a newer commit than the one
+/// the handle read before.
+fn fallback_moved(before: &Stats, after: &Stats) -> bool {
+    CommitMark::of(before) != CommitMark::of(after)
 }
 
 /// How the badge is coloured.

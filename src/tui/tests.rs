@@ -36,6 +36,8 @@ fn demo_store(read_only: bool) -> (KVStore, tempfile::TempDir) {
 
 fn harness_with(store: KVStore, dir: tempfile::TempDir, config: Config) -> Harness {
     let mut app = App::new(store, "test.db".to_owned(), config, None);
+    // Refreshes run on a thread of their own; the tests wait for each (they take milliseconds).
+    app.live.wait_for_refresh = std::time::Duration::from_secs(60);
     app.resize(WIDTH, HEIGHT);
     let terminal = Terminal::new(TestBackend::new(WIDTH, HEIGHT)).expect("terminal");
     Harness { app, terminal, _dir: dir }
@@ -1340,4 +1342,28 @@ fn a_writable_browser_follows_its_own_commits() {
     assert!(follow(&mut h, start, 0.3));
     assert!(h.screen().contains("● live 16:51:03 UTC"));
     assert!(!follow(&mut h, start, 0.6), "seen once");
+}
+
+/// Opening the newest commit replays the log, seconds for a long one: it runs beside the screen,
+/// which takes keys meanwhile, and the new handle is swapped in when a later poll finds it ready.
+#[test]
+fn a_refresh_runs_beside_the_screen() {
+    let (mut h, writer) = live_harness();
+    h.app.live.wait_for_refresh = std::time::Duration::ZERO;
+    let start = std::time::Instant::now();
+    writer.put("bin:later", "1").expect("put");
+    let mut seconds = 0.0;
+    follow(&mut h, start, seconds);
+    // Keys go on being handled by the handle the screen shows.
+    h.press("j");
+    assert_eq!(h.app.keys.selected, 1);
+    while !h.app.store.contains_key("bin:later").expect("read") {
+        assert!(seconds < 60.0, "the refresh never came");
+        std::thread::sleep(std::time::Duration::from_millis(10));
+        seconds += 0.01;
+        follow(&mut h, start, seconds);
+    }
+    assert_eq!(h.app.live.mark(b"bin:later"), Some(super::live::Change::Added));
+    assert_eq!(h.app.keys.selected, 1, "the selection stayed on its row");
+    assert!(!h.app.live.slow);
 }
