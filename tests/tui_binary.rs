@@ -1,7 +1,8 @@
 //! `wkstore-tui` as a user starts it. Without a terminal: config mistakes are refused with the
 //! line named, a missing terminal is a usage error. In a real terminal (tmux, as
 //! `../shared/tools/tui-screen` uses it): a paste as a terminal sends it, a burst of keys, the
-//! signals that end it and Ctrl-Z, and a mistyped path. The terminal tests need tmux; without it
+//! signals that end it and Ctrl-Z, a mistyped path, and another process's commits followed live.
+//! The terminal tests need tmux; without it
 //! they say so and pass (`apt-get install tmux` to run them). `WKSTORE_TUI_BIN` runs them against
 //! another build of the program (an older one, to see them fail).
 
@@ -375,4 +376,57 @@ fn the_pager_gets_the_terminal_and_gives_it_back() {
     assert!(screen.contains("▶ city:amsterdam"), "{screen}");
     tmux.keys(&["q"]);
     tmux.wait_for("shell>");
+}
+
+/// Live follow: keys another process commits appear in a read-only browser without a key
+/// press, marked as added. The goal is within a second (a poll every 250 ms; today a read-only
+/// handle is refreshed at most once a second to look); the test allows 10 s so a loaded machine
+/// does not fail it, and prints what it measured (`--nocapture` shows it).
+#[test]
+fn commits_by_another_process_appear_on_their_own() {
+    need_tmux!();
+    let tmux = Tmux::start("live");
+    let db = tmux.path("l.db");
+    store_with(&db, 10);
+    // This test is the application: it holds the store writable while the browser runs.
+    let writer = wind_kvstore::KVStore::open(&db, None).expect("writer");
+    tmux.run(&format!("{} {} --read-only", program(), db.display()));
+    tmux.wait_for("city:amsterdam");
+    let screen = tmux.wait_for("● live");
+    assert!(screen.contains("READ-ONLY") && screen.contains("11 keys"), "{screen}");
+
+    let mut took = Vec::new();
+    for i in 0..5_u32 {
+        // Commits land at different points of the browser's polling cycle.
+        std::thread::sleep(Duration::from_millis(150 + 370 * u64::from(i)));
+        let key = format!("aaa:live{i}");
+        let started = Instant::now();
+        writer.put(&key, "from another process").expect("put");
+        let screen = loop {
+            let screen = tmux.screen();
+            if screen.contains(&key) {
+                break screen;
+            }
+            assert!(
+                started.elapsed() < Duration::from_secs(10),
+                "{key} did not appear; the screen:\n{screen}"
+            );
+            std::thread::sleep(Duration::from_millis(10));
+        };
+        took.push(started.elapsed());
+        // Marked as added for two seconds; the header counts it; the badge has the time.
+        assert!(screen.contains(&format!("+ {key}")), "{screen}");
+        assert!(screen.contains(&format!("keys {}", 12 + i)) && screen.contains(" UTC"), "{screen}");
+    }
+    took.sort();
+    eprintln!(
+        "a commit by another process appeared after: min {:?}, median {:?}, max {:?}",
+        took[0], took[2], took[4]
+    );
+    // The browser is still read-only and answers keys.
+    tmux.keys(&["g"]);
+    tmux.wait_for("▶ aaa:live0");
+    tmux.keys(&["q"]);
+    tmux.wait_for("shell>");
+    writer.close().expect("close");
 }

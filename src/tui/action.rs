@@ -32,6 +32,7 @@ pub(crate) enum Action {
     Add,
     Delete,
     Reload,
+    Follow,
     Pages,
     FreeList,
     Check,
@@ -71,7 +72,7 @@ impl Group {
 
 /// The table every other part reads: name (as in the config file), group, description, and the
 /// default keys.
-const ACTIONS: [(Action, &str, Group, &str, &[&str]); 35] = [
+const ACTIONS: [(Action, &str, Group, &str, &[&str]); 36] = [
     (Action::Quit, "quit", Group::General, "quit", &["q", "ctrl-c"]),
     (Action::Help, "help", Group::General, "show this help", &["?"]),
     (Action::Command, "command", Group::General, "open the command bar (any statement)", &[":"]),
@@ -79,6 +80,7 @@ const ACTIONS: [(Action, &str, Group, &str, &[&str]); 35] = [
     (Action::FocusNext, "focus_next", Group::General, "focus the next pane", &["tab"]),
     (Action::FocusPrev, "focus_prev", Group::General, "focus the previous pane", &["backtab"]),
     (Action::Reload, "reload", Group::General, "reload (read-only: the newest commit on disk)", &["r"]),
+    (Action::Follow, "follow", Group::General, "follow commits live: pause or resume", &["L"]),
     (Action::Suspend, "suspend", Group::General, "suspend to the shell (fg resumes)", &["ctrl-z"]),
     (Action::Up, "up", Group::Moving, "move up", &["k", "up"]),
     (Action::Down, "down", Group::Moving, "move down", &["j", "down"]),

@@ -7,6 +7,7 @@
 
 use std::path::PathBuf;
 use std::sync::Arc;
+use std::time::{Instant, SystemTime};
 
 use crossterm::event::{Event, KeyCode, KeyEvent, KeyEventKind, KeyModifiers, MouseEvent, MouseEventKind};
 use ratatui::layout::{Position, Rect};
@@ -21,6 +22,7 @@ use super::free_list::FreeList;
 use super::hexdump;
 use super::key_list::{Input, InputKind, KeyList};
 use super::layout::{Areas, layout};
+use super::live::{Live, Poll};
 use super::overlay::Overlay;
 use super::page_view::{PageFocus, PageView};
 use super::search::SearchView;
@@ -28,7 +30,7 @@ use super::search::{CountJob, Filter, ValueSearch};
 use super::text::{escape_key, human_bytes, thousands};
 use super::value_view::ValueView;
 use crate::command::{hex_literal, quote};
-use crate::{CheckReport, KVStore, Stats};
+use crate::{CheckReport, KVStore, Snapshot, Stats};
 
 /// Rows one wheel step scrolls.
 const WHEEL_ROWS: usize = 3;
@@ -86,6 +88,8 @@ pub(crate) struct App {
     pub message: Option<Message>,
     pub areas: Areas,
     pub quit: bool,
+    /// Following the store's commits (see `live.rs`).
+    pub live: Live,
 }
 
 impl App {
@@ -93,6 +97,7 @@ impl App {
     pub(crate) fn new(store: KVStore, name: String, config: Config, history: Option<PathBuf>) -> App {
         let mut app = App {
             stats: store.stats(),
+            live: Live::new(&store, config.cache_bytes),
             store,
             name,
             config,
@@ -571,6 +576,11 @@ impl App {
                 self.suspend = true;
                 return;
             }
+            Action::Follow => {
+                let text = self.live.toggle();
+                self.info(text);
+                return;
+            }
             Action::Close if self.export.is_some() => {
                 if let Some(job) = &mut self.export {
                     job.cancel();
@@ -779,17 +789,65 @@ impl App {
 
     fn reload(&mut self) {
         // A read-only browser moves to the newest commit on disk (another process may be
-        // writing); a writable one always sees its own.
-        if let Err(e) = self.store.refresh() {
-            self.report::<()>(Err(e));
-            return;
+        // writing), as live follow does, paused or not; a writable one always sees its own.
+        let now = Instant::now();
+        match self.live.reload_by_hand(&self.store, now) {
+            Some(shown) => {
+                self.show_new_state(&shown, now);
+                self.info("reloaded");
+            }
+            None => {
+                self.info("reloading…");
+                // Most refreshes take a moment: shown at once; a long one comes with a tick.
+                self.take_poll(now, SystemTime::now());
+            }
         }
-        let result = self.keys.reload(&self.store);
+    }
+
+    /// The store moved on from `shown`, the state on screen: the list is read again around the
+    /// selected key, the keys on screen that were added or changed are marked, the value is
+    /// read again if it changed (where it was scrolled to), and the statistics.
+    fn show_new_state(&mut self, shown: &Snapshot, now: Instant) {
+        let before = self.keys.selected_row().map(|r| r.key.clone());
+        let result = self.keys.reload_keeping(&self.store);
         self.report(result);
-        self.count = None;
-        self.sync_value(true);
+        let after = self.keys.selected_row().map(|r| r.key.clone());
+        let mut value_changed = false;
+        for row in &self.keys.rows {
+            match super::live::change(shown, &self.store, &row.key, row.value_len) {
+                Ok(Some(change)) => {
+                    value_changed |= after.as_ref() == Some(&row.key);
+                    self.live.marks.insert(row.key.clone(), (change, now));
+                }
+                Ok(None) => {}
+                Err(e) => {
+                    self.error(e.to_string());
+                    break;
+                }
+            }
+        }
+        if after.is_some() && after == self.value.key {
+            if value_changed || self.value.error.is_some() {
+                let result = self.value.reload_in_place(&self.store, &self.config.theme);
+                if self.report(result).is_none() {
+                    self.value.clear(&self.config.theme);
+                }
+            }
+            self.want_count();
+        } else {
+            self.sync_value(false);
+        }
+        if let Some(gone) = before
+            && after.as_ref() != Some(&gone)
+        {
+            self.info(format!("{} was deleted; the key beside it is selected", escape_key(&gone)));
+        }
         self.stats = self.store.stats();
-        self.info("reloaded");
+        match self.screen {
+            Screen::Browser => {}
+            Screen::Pages => self.pages.reload(&self.store),
+            Screen::FreeList => self.free.open(&self.store, self.areas.body),
+        }
     }
 
     fn set_filter(&mut self, filter: Filter) {
@@ -1110,9 +1168,60 @@ impl App {
                 .any(|o| matches!(o, Overlay::ValueSearch(SearchView { job: Some(job), .. }) if !job.done))
     }
 
-    /// Advances the work in progress by a slice each; `true` when the screen changed. This is
-    /// also where following another process's commits will poll.
+    /// The event loop's tick: the work in progress advances by a slice each, and live follow
+    /// polls the store; `true` when the screen changed.
     pub(crate) fn tick(&mut self) -> bool {
+        let worked = self.work();
+        self.follow(Instant::now(), SystemTime::now()) || worked
+    }
+
+    /// Live follow, at `now` (`wall` on the wall clock): marks older than their time go, and
+    /// when a poll is due and the store moved on, the screen shows the new state (see
+    /// [`App::show_new_state`]). A failed refresh is said once in the status line; the browser
+    /// goes on showing what it showed. `true` when the screen changed.
+    pub(crate) fn follow(&mut self, now: Instant, wall: SystemTime) -> bool {
+        let changed = self.live.expire(now);
+        if !self.live.due(now) {
+            return changed;
+        }
+        let slow = self.live.slow;
+        self.take_poll(now, wall) || changed || slow != self.live.slow
+    }
+
+    /// Polls live follow once and shows what it found; `true` when the screen changed.
+    fn take_poll(&mut self, now: Instant, wall: SystemTime) -> bool {
+        let error_before = self.live.error.clone();
+        let mut changed = false;
+        match self.live.poll(&mut self.store, now) {
+            Poll::Same => {}
+            Poll::Moved { shown, by_hand } => {
+                self.show_new_state(&shown, now);
+                if by_hand {
+                    self.info("reloaded");
+                } else {
+                    self.live.last_commit = Some(wall);
+                }
+                changed = true;
+            }
+            Poll::Failed(e) => {
+                if error_before.as_ref() != Some(&e) {
+                    self.error(format!("live: {e}; still showing the last commit read"));
+                }
+                changed = true;
+            }
+        }
+        if error_before.is_some() && self.live.error.is_none() {
+            // Recovered: the error no longer holds.
+            if matches!(&self.message, Some(Message::Error(text)) if text.starts_with("live: ")) {
+                self.message = None;
+            }
+            changed = true;
+        }
+        changed
+    }
+
+    /// Advances the work in progress by a slice each; `true` when the screen changed.
+    fn work(&mut self) -> bool {
         let mut changed = false;
         if let Some(job) = &mut self.count {
             changed = true;
@@ -1161,7 +1270,7 @@ impl App {
     #[cfg(test)]
     pub(crate) fn finish_work(&mut self) {
         while self.busy() {
-            self.tick();
+            self.work();
         }
     }
 

@@ -12,6 +12,7 @@ use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Borders, Paragraph};
 
 use super::config::Theme;
+use super::live::{Change, Live};
 use super::search::{Filter, FilterMode};
 use super::text::{display_key, human_bytes, text_width, thousands, truncate_middle};
 use crate::{KVStore, Result};
@@ -204,6 +205,42 @@ impl KeyList {
         Ok(())
     }
 
+    /// Reads the window again after the store moved on under it (live follow, `r`): the
+    /// selected key stays selected on the same row, the keys before it now above it. A selected
+    /// key that is gone gives way to the next key (the previous one when it was the last). The
+    /// row moves only where too few keys are left above or below to keep it.
+    pub(crate) fn reload_keeping(&mut self, store: &KVStore) -> Result<()> {
+        let Some(anchor) = self.selected_row().map(|r| r.key.clone()) else {
+            return self.reload_at(store, None);
+        };
+        let height = self.height.max(1);
+        let row = self.selected.min(height - 1);
+        let below = self.read_forward(store, Bound::Included(anchor.clone()), height - row)?;
+        // Fewer keys below than the rows under the selection: more keys above fill the window.
+        let wanted_above = height - below.len();
+        let mut rows = self.read_backward(store, Bound::Excluded(anchor), wanted_above)?;
+        let reached_start = rows.len() < wanted_above;
+        let mut selected = if below.is_empty() { rows.len().saturating_sub(1) } else { rows.len() };
+        if rows.len() < row && below.len() == height - row {
+            // Near the start: fewer keys before the selection than rows above it; keys after
+            // the window's end fill the bottom.
+            if let Some(last) = below.last() {
+                let more = self.read_forward(store, Bound::Excluded(last.key.clone()), row - rows.len())?;
+                rows.extend(below);
+                rows.extend(more);
+            }
+        } else {
+            rows.extend(below);
+        }
+        selected = selected.min(rows.len().saturating_sub(1));
+        self.rows = rows;
+        self.selected = selected;
+        self.total = if self.filter.is_empty() { Some(store.len()) } else { None };
+        // Every key before the selection was read when the start was reached.
+        self.position = (reached_start && !self.rows.is_empty()).then_some(self.selected as u64);
+        Ok(())
+    }
+
     /// Changes the number of rows shown, keeping the selected key on screen.
     pub(crate) fn set_height(&mut self, store: &KVStore, height: usize) -> Result<()> {
         if height == self.height {
@@ -383,6 +420,8 @@ pub(crate) struct ListView<'a> {
     pub key_count: u64,
     /// Keys counted so far while the filter's matches are counted.
     pub counting: Option<u64>,
+    /// Live follow, which knows the keys a commit added or changed a moment ago.
+    pub live: &'a Live,
 }
 
 /// Draws the list.
@@ -429,9 +468,12 @@ pub(crate) fn render(view: &ListView<'_>, theme: &Theme, frame: &mut Frame, area
         // A marker column shows the selection without colours too.
         let key_width = width.saturating_sub(size_width + 3);
         let selected = i == list.selected;
+        let change = view.live.mark(&row.key);
         let style = if selected {
             let s = Style::new().fg(theme.selection_fg).bg(theme.selection_bg);
             if view.focused { s.add_modifier(Modifier::BOLD) } else { s }
+        } else if change.is_some() {
+            Style::new().fg(theme.info).add_modifier(Modifier::BOLD)
         } else {
             Style::new()
         };
@@ -443,7 +485,13 @@ pub(crate) fn render(view: &ListView<'_>, theme: &Theme, frame: &mut Frame, area
             (truncate_middle(&display_key(&row.key), key_width), style)
         };
         let pad = width.saturating_sub(text_width(&key) + size_width + 2);
-        let marker = if selected { "▶ " } else { "  " };
+        // Without colours too: `+` added, `~` changed by a commit a moment ago.
+        let marker = match (selected, change) {
+            (true, _) => "▶ ",
+            (false, Some(Change::Added)) => "+ ",
+            (false, Some(Change::Updated)) => "~ ",
+            (false, None) => "  ",
+        };
         let size_style = if selected { style } else { Style::new().fg(theme.dim) };
         lines.push(Line::from(vec![
             Span::styled(marker, style),

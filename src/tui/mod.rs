@@ -7,6 +7,7 @@
 //! places the parts for both; one file per pane (`key_list.rs`, `value_view.rs`, `stats_pane.rs`,
 //! `page_view.rs`, `free_list.rs`, `command_bar.rs`, `editor.rs`, `help.rs`, `dialogs.rs`);
 //! `input.rs` reads the terminal and the signals; `terminal.rs` takes and restores the terminal;
+//! `live.rs` follows the commits of the application writing the store;
 //! `search.rs` (filters, counting, search in values), `decode.rs` (value decoders), `hexdump.rs`
 //! and `external.rs` ($PAGER, $EDITOR, clipboard, export) do the work behind some keys;
 //! `config.rs` reads the key map and colours; `demo.rs` builds the demo store. This file is the
@@ -29,6 +30,7 @@ mod hexdump;
 mod input;
 mod key_list;
 mod layout;
+mod live;
 mod overlay;
 mod page_view;
 mod search;
@@ -60,9 +62,9 @@ use crate::{Error, KVStore, OpenOptions};
 
 /// How often the screen shows the check's progress while it runs.
 const CHECK_REDRAW: Duration = Duration::from_millis(100);
-/// How often the loop wakes with nothing to do: the tick where following another process's
-/// commits will poll (`App::tick`).
-const TICK: Duration = Duration::from_millis(250);
+/// How often the loop wakes with nothing to do: the tick where live follow polls the store
+/// (`App::tick`, at most every `live::POLL_EVERY`).
+const TICK: Duration = live::POLL_EVERY;
 
 /// What the browser was asked to open.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]

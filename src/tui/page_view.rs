@@ -88,6 +88,18 @@ impl PageView {
         self.refresh(store);
     }
 
+    /// Reads the map and the selected page again after the store moved on, keeping the
+    /// selection (within the file), the focus and the page number being typed.
+    pub(crate) fn reload(&mut self, store: &KVStore) {
+        self.page_count = store.page_count();
+        self.page_size = store.page_size();
+        self.selected = self.selected.min(self.page_count.saturating_sub(1));
+        let scroll = self.detail_scroll;
+        self.cells.clear();
+        self.refresh(store);
+        self.detail_scroll = scroll;
+    }
+
     /// Sets the map's geometry from the page view's area (borders and legend included).
     pub(crate) fn geometry(&mut self, area: Rect) {
         let (map, detail) = split(area);

@@ -36,6 +36,8 @@ fn demo_store(read_only: bool) -> (KVStore, tempfile::TempDir) {
 
 fn harness_with(store: KVStore, dir: tempfile::TempDir, config: Config) -> Harness {
     let mut app = App::new(store, "test.db".to_owned(), config, None);
+    // Refreshes run on a thread of their own; the tests wait for each (they take milliseconds).
+    app.live.wait_for_refresh = std::time::Duration::from_secs(60);
     app.resize(WIDTH, HEIGHT);
     let terminal = Terminal::new(TestBackend::new(WIDTH, HEIGHT)).expect("terminal");
     Harness { app, terminal, _dir: dir }
@@ -1273,4 +1275,196 @@ fn possibly_missing_commits_are_a_warning() {
     assert!(text.contains("the log was kept as found"), "{text}");
     let title = buffer.content().iter().find(|cell| cell.symbol() == "┌").expect("a border");
     assert_eq!(title.fg, theme.error);
+}
+
+// ------------------------------------------------------------------------ live follow
+
+/// A read-only browser on the demo store and a writable handle of the same file, as an
+/// application writing beside it.
+fn live_harness() -> (Harness, KVStore) {
+    let (store, dir) = demo_store(true);
+    let writer = OpenOptions::new().open(dir.path().join("test.db")).expect("writer");
+    (harness_with(store, dir, Config::default()), writer)
+}
+
+/// 16:51:03 UTC on the wall clock, and a poll at `seconds` after an instant of the test's own.
+fn at(start: std::time::Instant, seconds: f64) -> (std::time::Instant, std::time::SystemTime) {
+    let wall = std::time::UNIX_EPOCH + std::time::Duration::from_secs(16 * 3600 + 51 * 60 + 3);
+    (start + std::time::Duration::from_secs_f64(seconds), wall)
+}
+
+fn follow(h: &mut Harness, start: std::time::Instant, seconds: f64) -> bool {
+    let (now, wall) = at(start, seconds);
+    h.app.follow(now, wall)
+}
+
+fn row_keys(h: &Harness) -> Vec<String> {
+    h.app.keys.rows.iter().map(|r| String::from_utf8_lossy(&r.key).into_owned()).collect()
+}
+
+#[test]
+fn live_follow_keeps_the_selection_and_the_scroll_and_marks_what_changed() {
+    let (mut h, writer) = live_harness();
+    let start = std::time::Instant::now();
+    h.press("s").type_text("user:0100").press("<enter> j j j j j");
+    assert_eq!((h.selected_key(), h.app.keys.selected), (b"user:0105".to_vec(), 5));
+    assert_eq!(row_keys(&h)[0], "user:0100");
+    assert!(h.screen().contains(" ● live "), "following from the start");
+    // Nothing committed: a poll changes nothing.
+    assert!(!follow(&mut h, start, 0.0));
+
+    // The application adds a key above the selection, changes one below and deletes another.
+    writer.put("user:0102a", "{\"new\": true}").expect("put");
+    writer.put("user:0107", "{\"changed\": true}").expect("put");
+    assert!(writer.delete("user:0110").expect("delete"));
+    // Polls come at most every 250 ms: the first one after that sees the commits (data_version
+    // on the read-only handle looks at the files).
+    assert!(!follow(&mut h, start, 0.1));
+    assert!(follow(&mut h, start, 0.5));
+
+    // The same key on the same row; the key added above pushed the window's top down by one.
+    assert_eq!((h.selected_key(), h.app.keys.selected), (b"user:0105".to_vec(), 5));
+    let rows = row_keys(&h);
+    assert_eq!(rows[..6], ["user:0101", "user:0102", "user:0102a", "user:0103", "user:0104", "user:0105"]);
+    assert!(!rows.contains(&"user:0110".to_owned()), "{rows:?}");
+    assert_eq!(h.app.live.mark(b"user:0102a"), Some(super::live::Change::Added));
+    assert_eq!(h.app.live.mark(b"user:0107"), Some(super::live::Change::Updated));
+    assert_eq!(h.app.live.marks.len(), 2, "only what changed is marked");
+    let screen = h.screen();
+    assert!(screen.contains("+ user:0102a") && screen.contains("~ user:0107"), "{screen}");
+    assert!(screen.contains("keys 307") && screen.contains("● live 16:51:03 UTC"), "{screen}");
+    insta::assert_snapshot!("live_changed_keys", screen);
+
+    // The marks last two seconds.
+    assert!(!follow(&mut h, start, 2.4));
+    assert!(follow(&mut h, start, 2.6), "the marks went");
+    assert!(h.app.live.marks.is_empty());
+    assert!(!h.screen().contains("+ user:0102a"));
+}
+
+#[test]
+fn live_follow_reads_the_shown_value_again_where_it_was_scrolled() {
+    let (mut h, writer) = live_harness();
+    let start = std::time::Instant::now();
+    let text = |word: &str| (0..80).map(|i| format!("{word} line {i}\n")).collect::<String>();
+    writer.put("doc:live", text("first")).expect("put");
+    assert!(follow(&mut h, start, 0.0));
+    h.press("s").type_text("doc:live").press("<enter> <tab> j j j j j j j j j j");
+    assert_eq!(h.app.value.scroll, 10);
+    writer.put("doc:live", text("second")).expect("put");
+    assert!(follow(&mut h, start, 1.0));
+    assert_eq!(h.app.value.scroll, 10, "the value stays scrolled where it was");
+    let screen = h.screen();
+    assert!(screen.contains("second line 10") && !screen.contains("first line"), "{screen}");
+    assert_eq!(h.app.focus, Focus::Value);
+}
+
+#[test]
+fn a_deleted_selection_gives_way_to_its_neighbour() {
+    let (mut h, writer) = live_harness();
+    let start = std::time::Instant::now();
+    h.press("s").type_text("user:0100").press("<enter> j j");
+    assert!(writer.delete("user:0102").expect("delete"));
+    assert!(follow(&mut h, start, 0.0));
+    assert_eq!((h.selected_key(), h.app.keys.selected), (b"user:0103".to_vec(), 2));
+    let screen = h.screen();
+    assert!(screen.contains("user:0102 was deleted"), "{screen}");
+    // The last key deleted: the one before it is selected.
+    h.press("G");
+    assert_eq!(h.selected_key(), b"user:0200".to_vec());
+    assert!(writer.delete("user:0200").expect("delete"));
+    assert!(follow(&mut h, start, 1.0));
+    assert_eq!(h.selected_key(), b"user:0199".to_vec());
+    assert_eq!(h.app.keys.selected, h.app.keys.rows.len() - 1);
+}
+
+#[test]
+fn paused_follow_waits_and_r_reloads_by_hand() {
+    let (mut h, writer) = live_harness();
+    let start = std::time::Instant::now();
+    h.press("L");
+    let screen = h.screen();
+    assert!(screen.contains("‖ paused") && screen.contains("paused: r reloads by hand"), "{screen}");
+    writer.put("aaa:while-paused", "x").expect("put");
+    assert!(!follow(&mut h, start, 0.0));
+    assert!(!follow(&mut h, start, 5.0));
+    assert!(!h.screen().contains("aaa:while-paused"), "not while paused");
+    // r still reloads; the selection stays where it was, the new key sorts before it.
+    h.press("r");
+    assert_eq!(h.selected_key(), b"big:access.log".to_vec());
+    h.press("<home>");
+    assert!(h.screen().contains("aaa:while-paused"));
+    // Resumed: polls again at once, and shows what comes next.
+    h.press("L");
+    assert!(h.screen().contains(" ● live ") && h.app.live.following);
+    writer.put("aab:after-resume", "y").expect("put");
+    assert!(follow(&mut h, start, 5.1));
+    assert!(h.screen().contains("+ aab:after-resume"));
+}
+
+#[test]
+fn a_failed_refresh_is_shown_and_a_compacted_file_is_followed() {
+    let (mut h, writer) = live_harness();
+    let dir = h._dir.path().to_owned();
+    let db = dir.join("test.db");
+    let start = std::time::Instant::now();
+    // The writer compacts: the file is replaced by a rename; the refresh opens the new one.
+    writer.put("aaa:before-compact", "1").expect("put");
+    writer.compact().expect("compact");
+    assert!(follow(&mut h, start, 0.0));
+    assert!(h.app.store.contains_key("aaa:before-compact").expect("read"));
+    writer.close().expect("close");
+
+    // The file replaced by one that is not a store: said in the status line, the screen stays.
+    let good = dir.join("good.db");
+    std::fs::copy(&db, &good).expect("copy");
+    let junk = dir.join("junk.db");
+    std::fs::write(&junk, vec![0x5a; 8192]).expect("write");
+    std::fs::rename(&junk, &db).expect("rename");
+    assert!(follow(&mut h, start, 1.0));
+    let screen = h.screen();
+    assert!(screen.contains(" live: ") && screen.contains("not a Wind-KVStore file"), "{screen}");
+    assert!(screen.contains("● live: refresh failed") && screen.contains("big:access.log"), "{screen}");
+    assert!(h.app.store.get("aaa:before-compact").expect("still readable").is_some());
+    // Tried again a second later, not at every poll; back to normal once the file is.
+    assert!(!follow(&mut h, start, 1.5));
+    std::fs::rename(&good, &db).expect("rename");
+    assert!(follow(&mut h, start, 2.0));
+    let screen = h.screen();
+    assert!(!screen.contains("refresh failed") && !screen.contains("live: cannot"), "{screen}");
+}
+
+#[test]
+fn a_writable_browser_follows_its_own_commits() {
+    let mut h = harness();
+    let start = std::time::Instant::now();
+    assert!(!follow(&mut h, start, 0.0));
+    h.press(":").type_text("PUT \"aaa:mine\":\"1\";").press("<enter> <esc>");
+    assert!(follow(&mut h, start, 0.3));
+    assert!(h.screen().contains("● live 16:51:03 UTC"));
+    assert!(!follow(&mut h, start, 0.6), "seen once");
+}
+
+/// Opening the newest commit replays the log, seconds for a long one: it runs beside the screen,
+/// which takes keys meanwhile, and the new handle is swapped in when a later poll finds it ready.
+#[test]
+fn a_refresh_runs_beside_the_screen() {
+    let (mut h, writer) = live_harness();
+    h.app.live.wait_for_refresh = std::time::Duration::ZERO;
+    let start = std::time::Instant::now();
+    writer.put("bin:later", "1").expect("put");
+    let mut seconds = 0.0;
+    follow(&mut h, start, seconds);
+    // Keys go on being handled by the handle the screen shows.
+    h.press("j");
+    assert_eq!(h.app.keys.selected, 1);
+    while !h.app.store.contains_key("bin:later").expect("read") {
+        assert!(seconds < 60.0, "the refresh never came");
+        std::thread::sleep(std::time::Duration::from_millis(10));
+        seconds += 0.01;
+        follow(&mut h, start, seconds);
+    }
+    assert_eq!(h.app.live.mark(b"bin:later"), Some(super::live::Change::Added));
+    assert_eq!(h.app.keys.selected, 1, "the selection stayed on its row");
+    assert!(!h.app.live.slow);
 }

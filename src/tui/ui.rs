@@ -12,6 +12,7 @@ use super::action::Action;
 use super::app::{App, Focus, Message, Screen};
 use super::key_list::{InputKind, ListView};
 use super::layout::{StatsStyle, layout};
+use super::live::BadgeKind;
 use super::overlay::Overlay;
 use super::page_view::PageFocus;
 use super::text::{display_key, human_bytes, text_width, thousands};
@@ -34,6 +35,7 @@ pub(crate) fn render(app: &App, frame: &mut Frame) {
                 focused: app.focus == Focus::Keys,
                 key_count: app.stats.key_count,
                 counting: app.count.as_ref().map(|job| job.counted),
+                live: &app.live,
             };
             key_list::render(&view, theme, frame, areas.keys);
             value_view::render(&app.value, theme, app.focus == Focus::Value, frame, areas.value);
@@ -118,6 +120,13 @@ fn render_header(app: &App, frame: &mut Frame, area: Rect) {
             Style::new().fg(theme.badge_fg).bg(theme.badge_bg).add_modifier(Modifier::BOLD),
         ));
     }
+    let (badge, kind) = app.live.badge();
+    let badge_style = match kind {
+        BadgeKind::Live => Style::new().fg(theme.info).add_modifier(Modifier::BOLD),
+        BadgeKind::Paused => Style::new().fg(theme.badge_fg).bg(theme.badge_bg),
+        BadgeKind::Error => Style::new().fg(theme.error).add_modifier(Modifier::BOLD),
+    };
+    spans.push(Span::styled(badge, badge_style));
     if let Some(reason) = app.store.poison_reason() {
         spans.push(Span::styled(format!(" writes refused: {reason} "), Style::new().fg(theme.error)));
     }

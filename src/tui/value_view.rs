@@ -147,6 +147,22 @@ impl ValueView {
         Ok(())
     }
 
+    /// Reads the shown value again where it is shown (after another process changed it): the
+    /// same window of it, scrolled as it was, as far as the new value reaches.
+    pub(crate) fn reload_in_place(&mut self, store: &KVStore, theme: &Theme) -> Result<()> {
+        let scroll = self.scroll;
+        self.read_window(store)?;
+        if self.offset > 0 && self.offset >= self.total_len {
+            // The value shrank below the window: show its start.
+            self.offset = 0;
+            self.read_window(store)?;
+        }
+        self.decode(store);
+        self.scroll = scroll;
+        self.rebuild(theme);
+        Ok(())
+    }
+
     /// Moves the window through a value longer than [`PREVIEW_BYTES`]: `forward` or back by one
     /// window. Returns false when there is nothing further that way.
     pub(crate) fn move_window(&mut self, store: &KVStore, forward: bool, theme: &Theme) -> Result<bool> {
