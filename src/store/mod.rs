@@ -74,11 +74,14 @@ pub struct KVStore {
     checkpoint_log_bytes: u64,
     recovery: RecoveryReport,
     /// A read-only handle's last look at the files, and how many changes it has seen.
-    seen_on_disk: Mutex<(Option<(Option<u64>, Option<u64>)>, u64)>,
+    seen_on_disk: Mutex<(Option<DiskStamp>, u64)>,
     /// What the store was opened with, for [`KVStore::refresh`].
     options: OpenOptions,
     closed: bool,
 }
+
+/// What a read-only handle saw of the data file and the log (see [`crate::io::Vfs::stamp`]).
+type DiskStamp = (Option<u64>, Option<u64>);
 
 /// What the store's lock guards: the tree and the log's writing end, changed together by a commit.
 struct StoreState {
@@ -210,7 +213,7 @@ impl KVStore {
     }
 
     /// What the store's files look like now (see [`crate::io::Vfs::stamp`]).
-    fn disk_stamp(&self) -> Option<(Option<u64>, Option<u64>)> {
+    fn disk_stamp(&self) -> Option<DiskStamp> {
         let data = self.vfs.stamp(&self.path).ok()?;
         let log = self.vfs.stamp(&log_path(&self.path)).ok()?;
         Some((data, log))

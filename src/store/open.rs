@@ -264,8 +264,10 @@ fn open_read_only(
         let aside = |_: &Arc<dyn FileIo>, _: u64| Err(Error::ReadOnly);
         // A read-only handle writes nothing anyway: what recovery would refuse changes nothing.
         let _refuse = recover(&mut inner, log.as_ref(), &state, Replay::InMemory, &mut report, &aside)?;
-        if report.stopped_at.is_some() && !last_attempt {
-            // A stop may be the writer cutting the log under us: if the slots moved on, read again.
+        if !last_attempt {
+            // The writer restarts the log only after a new checkpoint is in force: if the slots
+            // still say what they said before the log was read, the log was not cut under us (a
+            // clean end or a stop is then where the log ended); if they moved on, read again.
             let data = vfs.open(path, false)?;
             if read_page_zero(&*data, path)?.newest_id() != newest {
                 continue;
