@@ -1,0 +1,238 @@
+//! What recovery does with signs of missing commits, through the public API on real files: a
+//! damaged meta slot recovered from the copy in the log header, a sequence gap that proves a newer
+//! checkpoint existed, a record that cannot be applied, and a version-1 store converted. Each
+//! case starts from the files as a crash leaves them (copied while the writer still runs).
+
+use std::path::{Path, PathBuf};
+
+use wind_kvstore::{Durability, Error, OpenOptions, PageItem, PageType, log_path};
+
+fn opts() -> OpenOptions {
+    let mut o = OpenOptions::new();
+    o.durability(Durability::Immediate);
+    o
+}
+
+/// The store's two files as they are now, copied beside it as `name`: what a crash leaves.
+fn crash_image(store_path: &Path, name: &str) -> PathBuf {
+    let to = store_path.with_file_name(name);
+    std::fs::copy(store_path, &to).unwrap();
+    std::fs::copy(log_path(store_path), log_path(&to)).unwrap();
+    to
+}
+
+const SLOT_AT: [usize; 2] = [128, 640];
+
+fn u64_at(b: &[u8], at: usize) -> u64 {
+    u64::from_le_bytes(b[at..at + 8].try_into().unwrap())
+}
+
+/// The meta slot in force: the one whose checkpoint id (at byte 8 of the slot) is larger.
+fn slot_in_force(data: &[u8]) -> usize {
+    if u64_at(data, SLOT_AT[1] + 8) > u64_at(data, SLOT_AT[0] + 8) { 1 } else { 0 }
+}
+
+fn flip(path: &Path, at: usize) {
+    let mut b = std::fs::read(path).unwrap();
+    b[at] ^= 0x10;
+    std::fs::write(path, b).unwrap();
+}
+
+#[test]
+fn a_damaged_meta_slot_in_force_is_recovered_from_the_log_header() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("s.db");
+    let store = opts().open(&path).unwrap();
+    store.put("k1", "1").unwrap();
+    store.checkpoint().unwrap();
+    store.put("k2", "2").unwrap();
+    store.checkpoint().unwrap();
+    store.put("k3", "3").unwrap();
+    let image = crash_image(&path, "crashed.db");
+    drop(store);
+    let data = std::fs::read(&image).unwrap();
+    let slot = slot_in_force(&data);
+    flip(&image, SLOT_AT[slot] + 16);
+
+    // Before format version 2 this opened the older checkpoint without k2 and k3, checkpointed
+    // and cut the log: an acknowledged write lost without a word.
+    let store = opts().open(&image).unwrap();
+    let report = store.recovery_report().clone();
+    assert!(!report.may_have_lost_data(), "{report:?}");
+    assert!(report.notes.iter().any(|n| n.contains("copy in the log header")), "{report:?}");
+    for (k, v) in [("k1", "1"), ("k2", "2"), ("k3", "3")] {
+        assert_eq!(store.get(k).unwrap().as_deref(), Some(v.as_bytes()), "{k}");
+    }
+    assert!(store.check().unwrap().is_ok());
+    store.put("k4", "4").unwrap();
+    store.close().unwrap();
+    let again = opts().open(&image).unwrap();
+    assert_eq!(again.len(), 4);
+    assert!(again.recovery_report().is_quiet(), "{:?}", again.recovery_report());
+}
+
+#[test]
+fn a_sequence_gap_keeps_the_log_and_refuses_writes() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("s.db");
+    let store = opts().open(&path).unwrap();
+    store.put("k1", "1").unwrap();
+    store.checkpoint().unwrap();
+    // The log as it follows the first checkpoint.
+    let old_header = std::fs::read(log_path(&path)).unwrap()[..512].to_vec();
+    store.put("k2", "2").unwrap();
+    store.checkpoint().unwrap();
+    store.put("k3", "3").unwrap();
+    store.put("k4", "4").unwrap();
+    let image = crash_image(&path, "crashed.db");
+    drop(store);
+    // The newer checkpoint's slot is damaged, and the log's header no longer names it: only
+    // the gap in the sequence numbers tells that a checkpoint (with k2) is missing.
+    let data = std::fs::read(&image).unwrap();
+    flip(&image, SLOT_AT[slot_in_force(&data)] + 16);
+    let mut log = std::fs::read(log_path(&image)).unwrap();
+    log[..512].copy_from_slice(&old_header);
+    std::fs::write(log_path(&image), &log).unwrap();
+    let data = std::fs::read(&image).unwrap();
+
+    let store = opts().open(&image).unwrap();
+    let report = store.recovery_report().clone();
+    assert!(report.may_have_lost_data() && report.log_kept, "{report:?}");
+    assert!(report.lines()[0].contains("newer checkpoint is missing"), "{:?}", report.lines());
+    assert_eq!(store.get("k1").unwrap().as_deref(), Some(&b"1"[..]), "what the store holds is served");
+    assert!(matches!(store.put("k5", "5"), Err(Error::Poisoned { .. })));
+    assert!(store.poison_reason().unwrap().contains("the log was kept"));
+    store.close().unwrap();
+    assert_eq!(std::fs::read(log_path(&image)).unwrap(), log, "the log is kept byte for byte");
+    assert_eq!(std::fs::read(&image).unwrap(), data, "nothing was checkpointed over it");
+    // A read-only open says the same.
+    let ro = OpenOptions::new().read_only(true).open(&image).unwrap();
+    assert!(ro.recovery_report().may_have_lost_data());
+}
+
+#[test]
+fn a_record_that_cannot_be_applied_stops_replay_and_the_rest_is_served() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("s.db");
+    let store = opts().open(&path).unwrap();
+    let mut batch = wind_kvstore::WriteBatch::new();
+    for i in 0..3_000u32 {
+        batch.put(format!("key{i:05}"), [b'v'; 40]);
+    }
+    store.write(batch).unwrap();
+    store.checkpoint().unwrap();
+    // The leaf that holds key01500 in the checkpoint, and a key on another page.
+    let page_size = store.page_size() as usize;
+    let leaf_keys = |n: u64| -> Vec<Vec<u8>> {
+        store
+            .page_info(n)
+            .unwrap()
+            .items
+            .into_iter()
+            .filter_map(|i| match i {
+                PageItem::LeafEntry { key, .. } => Some(key),
+                _ => None,
+            })
+            .collect()
+    };
+    let leaves: Vec<u64> = store
+        .pages()
+        .map(|p| p.unwrap())
+        .filter(|p| p.page_type == PageType::Leaf)
+        .map(|p| p.number)
+        .collect();
+    let leaf = *leaves.iter().find(|&&n| leaf_keys(n).iter().any(|k| k == b"key01500")).unwrap() as usize;
+    let other =
+        leaves.iter().map(|&n| leaf_keys(n)).find(|keys| !keys.iter().any(|k| k == b"key01500")).unwrap()[0]
+            .clone();
+    store.put("key01500", "new").unwrap();
+    let image = crash_image(&path, "crashed.db");
+    drop(store);
+    // Garble that leaf: a damaged page under a logged commit.
+    let mut data = std::fs::read(&image).unwrap();
+    for b in &mut data[leaf * page_size + 100..leaf * page_size + 200] {
+        *b ^= 0xa5;
+    }
+    std::fs::write(&image, &data).unwrap();
+    let log = std::fs::read(log_path(&image)).unwrap();
+
+    // Before: every open, writable or read-only, failed while replaying this record.
+    let store = opts().open(&image).unwrap();
+    let report = store.recovery_report().clone();
+    assert!(report.may_have_lost_data(), "{report:?}");
+    assert!(report.stopped_at.as_ref().unwrap().1.contains("could not be applied"), "{report:?}");
+    assert!(store.get(&other).unwrap().is_some(), "a key on another page is served");
+    assert!(matches!(store.put("x", "y"), Err(Error::Poisoned { .. })));
+    store.close().unwrap();
+    assert_eq!(std::fs::read(log_path(&image)).unwrap(), log, "the log is kept");
+    let ro = OpenOptions::new().read_only(true).open(&image).unwrap();
+    assert!(ro.recovery_report().may_have_lost_data());
+}
+
+/// A version-1 store (header at byte 0 with version 1, meta slots at 512 and 768, a 32-byte log
+/// header), made from a compacted version-2 one: the page layouts are otherwise the same, and a
+/// compacted store has no free list (whose entries changed size).
+fn version_1_store(dir: &Path) -> PathBuf {
+    let path = dir.join("v2.db");
+    let store = opts().open(&path).unwrap();
+    for i in 0..500u32 {
+        store.put(format!("old{i:04}"), format!("value {i}")).unwrap();
+    }
+    store.compact().unwrap();
+    for i in 0..20u32 {
+        store.put(format!("logged{i:02}"), "in the log").unwrap();
+    }
+    let image = crash_image(&path, "v1.db");
+    drop(store);
+    let mut data = std::fs::read(&image).unwrap();
+    let slot = data[SLOT_AT[0]..SLOT_AT[0] + 256].to_vec();
+    let mut header = data[..128].to_vec();
+    header[8..12].copy_from_slice(&1u32.to_le_bytes());
+    let crc = crc32fast::hash(&header[..124]);
+    header[124..128].copy_from_slice(&crc.to_le_bytes());
+    data[..1024].fill(0);
+    data[..128].copy_from_slice(&header);
+    data[512..768].copy_from_slice(&slot);
+    std::fs::write(&image, &data).unwrap();
+    let log = std::fs::read(log_path(&image)).unwrap();
+    let mut v1_log = Vec::new();
+    v1_log.extend_from_slice(b"WINDKVL\0");
+    v1_log.extend_from_slice(&1u32.to_le_bytes());
+    v1_log.extend_from_slice(&[0; 4]);
+    v1_log.extend_from_slice(&log[16..24]);
+    v1_log.extend_from_slice(&[0; 4]);
+    let crc = crc32fast::hash(&v1_log[..28]);
+    v1_log.extend_from_slice(&crc.to_le_bytes());
+    v1_log.extend_from_slice(&log[512..]);
+    std::fs::write(log_path(&image), v1_log).unwrap();
+    image
+}
+
+#[test]
+fn a_version_1_store_is_read_and_a_writable_open_converts_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let image = version_1_store(dir.path());
+    let before = std::fs::read(&image).unwrap();
+
+    let ro = OpenOptions::new().read_only(true).open(&image).unwrap();
+    assert_eq!(ro.stats().format_version, 1);
+    assert_eq!(ro.len(), 520, "the checkpoint and the 20 logged commits");
+    assert!(ro.check().unwrap().is_ok());
+    drop(ro);
+    assert_eq!(std::fs::read(&image).unwrap(), before, "a read-only open changes nothing");
+
+    let store = opts().open(&image).unwrap();
+    let report = store.recovery_report().clone();
+    assert!(report.notes.iter().any(|n| n.contains("converted from format version 1")), "{report:?}");
+    assert_eq!(store.stats().format_version, 2);
+    assert_eq!(store.len(), 520);
+    assert_eq!(store.get("logged19").unwrap().as_deref(), Some(&b"in the log"[..]));
+    assert_eq!(store.get("old0042").unwrap().as_deref(), Some(&b"value 42"[..]));
+    assert!(store.check().unwrap().is_ok());
+    store.put("new", "after the conversion").unwrap();
+    store.close().unwrap();
+    let again = opts().open(&image).unwrap();
+    assert_eq!((again.len(), again.stats().format_version), (521, 2));
+    assert!(again.recovery_report().is_quiet(), "{:?}", again.recovery_report());
+    assert_eq!(std::fs::metadata(log_path(&image)).unwrap().len(), 512, "a version-2 log header");
+}
