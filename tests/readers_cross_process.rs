@@ -66,8 +66,12 @@ fn xp_writer_child() {
     let mut n: u64 = 0;
     let mut rng: u64 = 0x9E37_79B9_7F4A_7C15;
     // A parent that died without creating the stop file must not leave the writer running.
+    let parent = std::os::unix::process::parent_id();
     let deadline = Instant::now() + Duration::from_secs(300);
-    while !stop_file(&path).exists() && Instant::now() < deadline {
+    while !stop_file(&path).exists()
+        && Instant::now() < deadline
+        && std::os::unix::process::parent_id() == parent
+    {
         rng ^= rng << 13;
         rng ^= rng >> 7;
         rng ^= rng << 17;

@@ -269,7 +269,11 @@ impl Meta {
         put_u64(out, 104, self.free_count);
         let id = self.identifier.as_bytes();
         debug_assert!(id.len() <= MAX_IDENTIFIER_BYTES);
-        let n = id.len().min(MAX_IDENTIFIER_BYTES);
+        // Callers check the limit; were it passed, cut at a character boundary, never inside one.
+        let mut n = id.len().min(MAX_IDENTIFIER_BYTES);
+        while !self.identifier.is_char_boundary(n) {
+            n -= 1;
+        }
         out[112] = u8::try_from(n).unwrap_or(u8::MAX);
         out[113..113 + n].copy_from_slice(&id[..n]);
         let crc = crc32fast::hash(&out[..META_CRC]);

@@ -151,7 +151,7 @@ impl KVStore {
         inner.engine.checkpoint(seq)?;
         // Everything up to `seq` is now in the data file: the log can start over, under a
         // header naming the new checkpoint.
-        inner.log.buf.clear();
+        inner.log.clear_buffer();
         if let Some(file) = &inner.log.file
             && (inner.log.len > LOG_HEADER_BYTES || inner.engine.durable().checkpoint_id != before)
         {

@@ -16,7 +16,19 @@ pub(crate) struct LogWriter {
     pub(crate) next_seq: u64,
 }
 
+/// Past this, the buffer's memory is given back once it is written out: one large commit must
+/// not keep its size in memory for the life of the store.
+const KEEP_BUFFER_BYTES: usize = 4 << 20;
+
 impl LogWriter {
+    /// Empty the buffer, giving back its memory after a large commit.
+    pub(crate) fn clear_buffer(&mut self) {
+        self.buf.clear();
+        if self.buf.capacity() > KEEP_BUFFER_BYTES {
+            self.buf.shrink_to(KEEP_BUFFER_BYTES / 4);
+        }
+    }
+
     /// The writing end of a log that follows the checkpoint `meta`, before recovery: no file yet,
     /// an empty log, the next record the one after the checkpoint's.
     pub(crate) fn after(meta: &crate::layout::file::Meta) -> LogWriter {
@@ -49,7 +61,24 @@ impl LogWriter {
             return Err(e.into());
         }
         self.len += self.buf.len() as u64;
-        self.buf.clear();
+        self.clear_buffer();
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_large_commit_does_not_keep_its_buffer() {
+        let mut w = LogWriter { file: None, len: 0, buf: vec![7u8; 64 << 20], next_seq: 1 };
+        w.clear_buffer();
+        assert!(w.buf.is_empty() && w.buf.capacity() <= KEEP_BUFFER_BYTES, "{}", w.buf.capacity());
+        // A small buffer keeps its memory for the next commits.
+        w.buf.extend_from_slice(&[1u8; 1 << 20]);
+        let cap = w.buf.capacity();
+        w.clear_buffer();
+        assert_eq!(w.buf.capacity(), cap);
     }
 }
