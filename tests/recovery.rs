@@ -141,7 +141,9 @@ fn a_record_that_cannot_be_applied_stops_replay_and_the_rest_is_served() {
         .filter(|p| p.page_type == PageType::Leaf)
         .map(|p| p.number)
         .collect();
-    let leaf = *leaves.iter().find(|&&n| leaf_keys(n).iter().any(|k| k == b"key01500")).unwrap() as usize;
+    let leaf =
+        usize::try_from(*leaves.iter().find(|&&n| leaf_keys(n).iter().any(|k| k == b"key01500")).unwrap())
+            .unwrap();
     let other =
         leaves.iter().map(|&n| leaf_keys(n)).find(|keys| !keys.iter().any(|k| k == b"key01500")).unwrap()[0]
             .clone();
