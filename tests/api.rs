@@ -260,8 +260,18 @@ fn refresh_moves_a_read_only_handle_to_the_newest_commit() {
     reader.refresh().unwrap();
     assert_eq!(reader.len(), 2_001);
     assert_eq!(reader.get(b"before").unwrap(), None);
+    // With nothing new on disk, data_version stays and refresh does not open the store again
+    // (an open would publish a new state and move data_version).
+    let version = reader.data_version();
+    assert_eq!(reader.data_version(), version);
+    reader.refresh().unwrap();
+    assert_eq!(reader.data_version(), version, "nothing changed: refresh is a look at the files");
+    writer.put(b"later", b"3").unwrap();
+    assert!(reader.data_version() > version, "another handle's commit moves data_version");
+    reader.refresh().unwrap();
+    assert_eq!(reader.get(b"later").unwrap().as_deref(), Some(&b"3"[..]));
     // A writable handle sees its own commits: refresh changes nothing.
     let mut writer = writer;
     writer.refresh().unwrap();
-    assert_eq!(writer.len(), 2_001);
+    assert_eq!(writer.len(), 2_002);
 }

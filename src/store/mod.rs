@@ -75,6 +75,9 @@ pub struct KVStore {
     recovery: RecoveryReport,
     /// A read-only handle's last look at the files, and how many changes it has seen.
     seen_on_disk: Mutex<(Option<DiskStamp>, u64)>,
+    /// A read-only handle's look at the files just before it read them: while they still look
+    /// so, there is nothing newer to refresh to.
+    read_stamp: Option<DiskStamp>,
     /// What the store was opened with, for [`KVStore::refresh`].
     options: OpenOptions,
     closed: bool,
@@ -82,6 +85,13 @@ pub struct KVStore {
 
 /// What a read-only handle saw of the data file and the log (see [`crate::io::Vfs::stamp`]).
 type DiskStamp = (Option<u64>, Option<u64>);
+
+/// What the data file and the log at `path` look like now, or `None` when that cannot be told.
+fn disk_stamp(vfs: &dyn Vfs, path: &Path) -> Option<DiskStamp> {
+    let data = vfs.stamp(path).ok()?;
+    let log = vfs.stamp(&log_path(path)).ok()?;
+    Some((data, log))
+}
 
 /// What the store's lock guards: the tree and the log's writing end, changed together by a commit.
 struct StoreState {
@@ -214,9 +224,7 @@ impl KVStore {
 
     /// What the store's files look like now (see [`crate::io::Vfs::stamp`]).
     fn disk_stamp(&self) -> Option<DiskStamp> {
-        let data = self.vfs.stamp(&self.path).ok()?;
-        let log = self.vfs.stamp(&log_path(&self.path)).ok()?;
-        Some((data, log))
+        disk_stamp(&*self.vfs, &self.path)
     }
 
     /// Move a read-only handle to the newest state on disk, as a new open would see it: the
@@ -229,6 +237,10 @@ impl KVStore {
         }
         // The files as they are before the open: a commit during it shows as a change later.
         let stamp = self.disk_stamp();
+        if stamp.is_some() && stamp == self.read_stamp {
+            // Nothing was committed, checkpointed or compacted since this handle read the files.
+            return Ok(());
+        }
         let bumps = self.seen_on_disk.lock().unwrap_or_else(|e| e.into_inner()).1;
         *self = KVStore::open_continuing(&self.path, &self.options, Some(self.versions.clone()))?;
         *self.seen_on_disk.lock().unwrap_or_else(|e| e.into_inner()) = (stamp, bumps);

@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use super::paths::{TempKind, clear_temp, create_temp, log_path, remove_own_leftover, temp_path};
 use super::recovery::{LogState, Replay, recover};
-use super::{KVStore, StoreState, check_identifier};
+use super::{DiskStamp, KVStore, StoreState, check_identifier, disk_stamp};
 use crate::engine::{Access, Engine, Versions, compact};
 use crate::error::{Error, Result};
 use crate::inspect::RecoveryReport;
@@ -147,10 +147,11 @@ impl KVStore {
         }
         let poison = refuse;
         inner.log.file = Some(log.clone());
-        Ok(KVStore::assemble(path, opts, vfs, inner, Some(log), report, poison))
+        Ok(KVStore::assemble(path, opts, vfs, inner, Some(log), report, poison, None))
     }
 
     /// Put an opened store together.
+    #[allow(clippy::too_many_arguments)]
     fn assemble(
         path: &Path,
         opts: &OpenOptions,
@@ -159,10 +160,11 @@ impl KVStore {
         log_file: Option<Arc<dyn FileIo>>,
         recovery: RecoveryReport,
         poison: Option<String>,
+        read_stamp: Option<DiskStamp>,
     ) -> KVStore {
         let last_seq = inner.log.next_seq - 1;
         let versions = inner.engine.versions().clone();
-        let mut store = KVStore {
+        KVStore {
             path: path.to_owned(),
             identifier: inner.engine.meta().identifier.clone(),
             vfs,
@@ -177,15 +179,11 @@ impl KVStore {
             cache_bytes: opts.cache_bytes,
             checkpoint_log_bytes: opts.checkpoint_log_bytes,
             recovery,
-            seen_on_disk: Mutex::new((None, 0)),
+            seen_on_disk: Mutex::new((read_stamp, 0)),
+            read_stamp,
             options: opts.clone(),
             closed: false,
-        };
-        if store.read_only {
-            let stamp = store.disk_stamp();
-            *store.seen_on_disk.get_mut().unwrap_or_else(|e| e.into_inner()) = (stamp, 0);
         }
-        store
     }
 }
 
@@ -210,6 +208,8 @@ fn open_read_only(
     loop {
         attempt += 1;
         let last_attempt = attempt >= READ_ATTEMPTS;
+        // The files before anything is read: a commit after this shows as a change later.
+        let read_stamp = disk_stamp(&*vfs, path);
         // Opened again each time: a compaction replaces the file by a rename.
         let data = vfs.open(path, false)?;
         // The writer cuts the log at every checkpoint: never read it through a map.
@@ -273,7 +273,7 @@ fn open_read_only(
                 continue;
             }
         }
-        return Ok(KVStore::assemble(path, opts, vfs, inner, None, report, None));
+        return Ok(KVStore::assemble(path, opts, vfs, inner, None, report, None, read_stamp));
     }
 }
 
