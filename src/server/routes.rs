@@ -59,6 +59,9 @@ pub const MAX_PUT_ITEMS: usize = 100_000;
 /// Body limit of the routes whose bodies are one small JSON object (`/api/open`, `/api/del`,
 /// `/api/id/set`): a key or a path, never megabytes.
 pub const MAX_SMALL_BODY_BYTES: usize = 64 << 10;
+/// A body declared larger than its route's limit but at most this large is read and dropped
+/// before the 413, so that the client gets the answer rather than a reset connection.
+const MAX_DRAIN_BYTES: u64 = 8 << 20;
 /// Keys echoed in error messages are cut to this many characters.
 const MAX_ECHOED_KEY_CHARS: usize = 64;
 /// What the original server answered for text that is not a statement it knew.
@@ -74,10 +77,18 @@ async fn body_bytes(req: Request, state: &AppState, limit: usize) -> Result<Byte
         .get(header::CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.trim().parse::<u64>().ok());
-    if declared.is_some_and(|n| n > u64::try_from(limit).unwrap_or(u64::MAX)) {
+    let timeout = Duration::from_secs(state.registry.config.body_timeout_secs);
+    if let Some(n) = declared.filter(|n| *n > u64::try_from(limit).unwrap_or(u64::MAX)) {
+        if n <= MAX_DRAIN_BYTES {
+            // Read the rest and throw it away before answering: closing a connection with
+            // unread bytes makes the kernel reset it, and the client, still sending, would lose
+            // the 413 (seen under load). Bounded in bytes and time; larger bodies are cut off.
+            let mut body = req.into_body();
+            let _ =
+                tokio::time::timeout(timeout, async { while let Some(Ok(_)) = body.frame().await {} }).await;
+        }
         return Err(ApiError::PayloadTooLarge { limit_bytes: limit });
     }
-    let timeout = Duration::from_secs(state.registry.config.body_timeout_secs);
     let limited = http_body_util::Limited::new(req.into_body(), limit);
     match tokio::time::timeout(timeout, limited.collect()).await {
         Err(_) => Err(ApiError::RequestTimeout),
