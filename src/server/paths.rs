@@ -28,11 +28,13 @@ pub const MAX_STORE_PATH_BYTES: usize = 1024;
 /// Longest name of one folder in a store path: the usual file-system limit (`NAME_MAX`).
 pub const MAX_PATH_COMPONENT_BYTES: usize = 255;
 
-/// Files kept beside a store `N` under `N` plus one of these: its log (`.wal`) and the exporter's
-/// unfinished file (`.partial`). No store, export or import may be named with one of them (in
-/// any letter case), and a link planted under one of them beside a store is refused. The
-/// engine's temporary files (`N.<file id>.create`, `N.<file id>.compact`) are refused by shape.
-pub const RESERVED_SUFFIXES: [&str; 2] = [".wal", ".partial"];
+/// Files kept beside a store `N` under `N` plus one of these: its log (`.wal`), the exporter's
+/// unfinished file (`.partial`), the reader table (the folder `.readers`) and a damaged log
+/// copied aside by recovery (`.wal.<offset>.damaged`). No store, export or import may be named
+/// with one of them (in any letter case), no folder of a store path may end in `.readers`, and a
+/// link planted under one of them beside a store is refused. The engine's temporary files
+/// (`N.<file id>.create`, `N.<file id>.compact`) are refused by shape.
+pub const RESERVED_SUFFIXES: [&str; 4] = [".wal", ".partial", ".readers", ".damaged"];
 
 /// The longest name a store's file gets beside its own: `.<16 hex digits>.compact`, a temporary
 /// file's. A file name leaves room for it within [`MAX_PATH_COMPONENT_BYTES`].
@@ -75,6 +77,12 @@ pub fn resolve(root: &Path, name: &str) -> Result<PathBuf, ApiError> {
     };
     if folders.iter().any(|f| f.len() > MAX_PATH_COMPONENT_BYTES) {
         return Err(refused(format!("a folder name is longer than {MAX_PATH_COMPONENT_BYTES} bytes")));
+    }
+    // Inside another store's reader table a store would be taken for a reader's slot.
+    if folders.iter().any(|f| f.to_string_lossy().to_ascii_lowercase().ends_with(".readers")) {
+        return Err(refused(format!(
+            "'{name}': folders ending in '.readers' are kept for the reader tables of stores"
+        )));
     }
     let file_limit = MAX_PATH_COMPONENT_BYTES - LONGEST_SUFFIX_BYTES;
     if file_name.len() > file_limit {
@@ -205,7 +213,12 @@ mod tests {
         assert_eq!(code(resolve(&root, &"a".repeat(MAX_STORE_PATH_BYTES + 1))), "bad_path");
         assert_eq!(code(resolve(&root, "a\0b")), "bad_path");
         assert_eq!(code(resolve(&root, "a\nb")), "bad_path");
+        // A reader table that exists: a store inside it is still refused.
+        std::fs::create_dir(root.join("v.db.readers")).unwrap();
         for reserved in [
+            "v.db.readers",
+            "v.db.wal.512.damaged",
+            "v.db.readers/0",
             "v.db.wal",
             "v.partial",
             "V.WAL",
