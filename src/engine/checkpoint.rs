@@ -68,7 +68,11 @@ impl Engine {
             return Ok(());
         }
         self.reclaim();
-        let id = self.durable.checkpoint_id + 1;
+        let id = self
+            .durable
+            .checkpoint_id
+            .checked_add(1)
+            .ok_or_else(|| crate::error::Error::corrupted(0, "the checkpoint id is at its largest"))?;
         // The free list after this checkpoint: what is free now, what waits for snapshots or
         // readers, what becomes free once the old checkpoint is gone (freed at this one), and
         // the old free list's own pages, less the pages the new list is written to.

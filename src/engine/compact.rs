@@ -90,7 +90,11 @@ pub(crate) fn build(engine: &Engine, file: &dyn FileIo, seq: u64) -> Result<Meta
         buf: Vec::new(),
         buf_first: 1,
         meta: Meta {
-            checkpoint_id: engine.durable().checkpoint_id + 1,
+            checkpoint_id: engine
+                .durable()
+                .checkpoint_id
+                .checked_add(1)
+                .ok_or_else(|| Error::corrupted(0, "the checkpoint id is at its largest"))?,
             checkpoint_seq: seq,
             identifier: engine.meta().identifier.clone(),
             ..Meta::default()

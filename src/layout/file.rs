@@ -311,6 +311,10 @@ impl Meta {
 
     /// Fields that must hold for any meta this build writes; a slot failing them is damage.
     pub(crate) fn validate(&self, page_size: u32) -> Result<(), String> {
+        // Both count up by one from here: the largest value could never be written next.
+        if self.checkpoint_id == u64::MAX || self.checkpoint_seq == u64::MAX {
+            return Err("checkpoint id or log sequence number at its largest".into());
+        }
         if self.page_count < 2 {
             return Err(format!("page count {} is below 2", self.page_count));
         }
