@@ -238,3 +238,57 @@ fn a_version_1_store_is_read_and_a_writable_open_converts_it() {
     assert!(again.recovery_report().is_quiet(), "{:?}", again.recovery_report());
     assert_eq!(std::fs::metadata(log_path(&image)).unwrap().len(), 512, "a version-2 log header");
 }
+
+#[test]
+fn a_truncated_file_opens_read_only_for_inspection() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("s.db");
+    let store = opts().open(&path).unwrap();
+    let mut batch = wind_kvstore::WriteBatch::new();
+    for i in 0..3_000u32 {
+        batch.put(format!("key{i:05}"), [b'v'; 40]);
+    }
+    store.write(batch).unwrap();
+    store.close().unwrap();
+    let data = std::fs::read(&path).unwrap();
+    let pages = data.len() / 4096;
+    std::fs::write(&path, &data[..(pages / 2) * 4096]).unwrap();
+
+    // Writable: refused, naming the first missing page and what to do.
+    match opts().open(&path) {
+        Err(Error::Corrupted { page, reason }) => {
+            assert_eq!(page as usize, pages / 2);
+            assert!(reason.contains("read-only") && reason.contains("salvage"), "{reason}");
+        }
+        other => panic!("{other:?}"),
+    }
+    // Read-only: opens, says what is missing; the page map names the missing pages, reads give
+    // right values or errors naming a page, check() lists the damage.
+    let ro = OpenOptions::new().read_only(true).open(&path).unwrap();
+    let report = ro.recovery_report().clone();
+    assert!(report.may_have_lost_data(), "{report:?}");
+    assert!(report.lines()[0].contains("truncated"), "{:?}", report.lines());
+    let map: Vec<_> = ro.pages().collect();
+    assert_eq!(map.len(), pages, "the page map covers the checkpoint's pages");
+    for (n, p) in map.iter().enumerate().skip(pages / 2) {
+        assert!(matches!(p, Err(Error::Corrupted { page, .. }) if *page as usize == n), "page {n}: {p:?}");
+    }
+    assert!(map[..pages / 2].iter().all(Result::is_ok), "the pages before the cut read");
+    let (mut served, mut named) = (0, 0);
+    for i in 0..3_000u32 {
+        match ro.get(format!("key{i:05}")) {
+            Ok(Some(v)) => {
+                assert_eq!(v, [b'v'; 40]);
+                served += 1;
+            }
+            Ok(None) => panic!("key{i:05} read as missing"),
+            Err(Error::Corrupted { page, .. }) => {
+                assert!(page as usize >= pages / 2, "an error names a page past the cut: {page}");
+                named += 1;
+            }
+            Err(e) => panic!("{e:?}"),
+        }
+    }
+    assert!(served > 0 && served + named == 3_000, "{served} served, {named} named a missing page");
+    assert!(!ro.check().unwrap().is_ok(), "check() names the missing pages");
+}

@@ -97,6 +97,8 @@ pub(crate) struct Engine {
     dirty_limit_pages: usize,
     /// Anything changed since the last checkpoint.
     changed: bool,
+    /// Why a read-only engine opened without its free list, if it did.
+    freelist_unreadable: Option<String>,
 }
 
 impl Engine {
@@ -150,17 +152,29 @@ impl Engine {
             readers,
             readers_read_at: None,
             reader_count: 0,
+            freelist_unreadable: None,
             read_only,
             dirty_limit_pages: (cache_bytes / 2 / page_size).max(256),
             changed: false,
         };
         engine.read_reader_table();
-        engine.load_freelist()?;
+        match engine.load_freelist() {
+            Ok(()) => {}
+            // A reader can do without the free list (it allocates nothing on disk): a damaged or
+            // missing one is reported, not fatal, so a damaged store still opens for inspection.
+            Err(e) if read_only => engine.freelist_unreadable = Some(e.to_string()),
+            Err(e) => return Err(e),
+        }
         Ok(engine)
     }
 
     pub(crate) fn page_size(&self) -> usize {
         self.page_size
+    }
+
+    /// Why this read-only engine opened without its free list, if it did.
+    pub(crate) fn freelist_unreadable(&self) -> Option<&str> {
+        self.freelist_unreadable.as_deref()
     }
 
     /// Readers in the reader table at the writer's last look.

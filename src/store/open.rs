@@ -119,7 +119,7 @@ impl KVStore {
             }
         };
         let mut report = RecoveryReport::default();
-        let (meta, slot) = choose_meta(&page0, state.follows(), &mut report)?;
+        let (meta, slot) = choose_meta(&page0, state.follows(), &mut report, false)?;
         let version = page0.header.version;
         // A version-1 file is replayed in memory, then rewritten in the current format.
         let access = if version == FORMAT_VERSION {
@@ -187,6 +187,10 @@ impl KVStore {
     }
 }
 
+/// A read-only open of a truncated file goes on (for inspection) when at most this many pages
+/// are missing; more is a damaged meta slot as likely as a cut file, and would size every walk.
+const MAX_MISSING_PAGES_READ_ONLY: u64 = 1 << 20;
+
 /// How many times a read-only open starts again when the writer moved on while it read.
 const READ_ATTEMPTS: u32 = 50;
 
@@ -227,7 +231,7 @@ fn open_read_only(
             std::thread::yield_now();
             continue;
         }
-        let (meta, slot) = choose_meta(&page0, state.follows(), &mut report)?;
+        let (meta, slot) = choose_meta(&page0, state.follows(), &mut report, true)?;
         let pin = match &table {
             Some(table) => match pin_checkpoint(table, &page0.header, &meta) {
                 Ok(slot) => Some(slot),
@@ -260,6 +264,11 @@ fn open_read_only(
             Access::Read { pin },
             versions.clone(),
         )?;
+        if let Some(why) = engine.freelist_unreadable() {
+            report.notes.push(format!(
+                "the free list could not be read ({why}): free pages are not told apart from lost ones"
+            ));
+        }
         let mut inner = StoreState { engine, log: LogWriter::after(&meta) };
         let aside = |_: &Arc<dyn FileIo>, _: u64| Err(Error::ReadOnly);
         // A read-only handle writes nothing anyway: what recovery would refuse changes nothing.
@@ -484,6 +493,7 @@ fn choose_meta(
     page0: &PageZero,
     follows: Option<&Meta>,
     report: &mut RecoveryReport,
+    read_only: bool,
 ) -> Result<(Meta, usize)> {
     let ps = u64::from(page0.header.page_size);
     let file_pages = page0.file_len / ps;
@@ -526,10 +536,21 @@ fn choose_meta(
     // shorter file lost its end. Refusing it here also bounds every walk and every allocation
     // sized by the page count by the file's real size.
     if meta.page_count > file_pages {
+        let missing = meta.page_count - file_pages;
+        if read_only && missing <= MAX_MISSING_PAGES_READ_ONLY {
+            // Open for inspection: pages past the end read as errors naming them (the page map
+            // shows them), everything before them is served.
+            report.data_may_be_missing.get_or_insert(format!(
+                "the file is truncated: it holds {file_pages} of the {} pages of its last checkpoint; pages {file_pages} to {} are missing (salvage copies out what is left)",
+                meta.page_count,
+                meta.page_count - 1
+            ));
+            return Ok((meta, slot));
+        }
         return Err(Error::corrupted(
             file_pages,
             format!(
-                "file is {} bytes ({file_pages} pages) but its last checkpoint has {} pages: the file is truncated",
+                "file is {} bytes ({file_pages} pages) but its last checkpoint has {} pages: the file is truncated; open it read-only to inspect it, or salvage it (wkstore-tui FILE --salvage OUT)",
                 page0.file_len, meta.page_count
             ),
         ));
