@@ -257,7 +257,7 @@ fn a_truncated_file_opens_read_only_for_inspection() {
     // Writable: refused, naming the first missing page and what to do.
     match opts().open(&path) {
         Err(Error::Corrupted { page, reason }) => {
-            assert_eq!(page as usize, pages / 2);
+            assert_eq!(usize::try_from(page).unwrap(), pages / 2);
             assert!(reason.contains("read-only") && reason.contains("salvage"), "{reason}");
         }
         other => panic!("{other:?}"),
@@ -271,7 +271,8 @@ fn a_truncated_file_opens_read_only_for_inspection() {
     let map: Vec<_> = ro.pages().collect();
     assert_eq!(map.len(), pages, "the page map covers the checkpoint's pages");
     for (n, p) in map.iter().enumerate().skip(pages / 2) {
-        assert!(matches!(p, Err(Error::Corrupted { page, .. }) if *page as usize == n), "page {n}: {p:?}");
+        let n64 = u64::try_from(n).unwrap();
+        assert!(matches!(p, Err(Error::Corrupted { page, .. }) if *page == n64), "page {n}: {p:?}");
     }
     assert!(map[..pages / 2].iter().all(Result::is_ok), "the pages before the cut read");
     let (mut served, mut named) = (0, 0);
@@ -283,7 +284,10 @@ fn a_truncated_file_opens_read_only_for_inspection() {
             }
             Ok(None) => panic!("key{i:05} read as missing"),
             Err(Error::Corrupted { page, .. }) => {
-                assert!(page as usize >= pages / 2, "an error names a page past the cut: {page}");
+                assert!(
+                    usize::try_from(page).unwrap() >= pages / 2,
+                    "an error names a page past the cut: {page}"
+                );
                 named += 1;
             }
             Err(e) => panic!("{e:?}"),
