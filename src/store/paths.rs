@@ -12,7 +12,7 @@ use std::sync::Arc;
 
 use crate::error::{Error, Result};
 use crate::io::{FileIo, Vfs};
-use crate::layout::file::{FILE_HEADER_BYTES, FileHeader};
+use crate::layout::file::{FILE_HEADER_BYTES, FileHeader, HeaderError};
 
 /// `<path><suffix>`: the log and temporary files sit beside the data file, named after it.
 fn sibling(path: &Path, suffix: &str) -> PathBuf {
@@ -74,9 +74,10 @@ fn header_file_id(vfs: &dyn Vfs, path: &Path) -> Result<Option<u64>> {
 }
 
 /// Whether the temporary file at `temp` (whose name the caller built with [`temp_path`], so it
-/// carries `file_id`) is provably the store's own: its header carries `file_id` too; or it is no
-/// longer than a file header and holds no other store's header, which is all a crash or a
-/// failure can leave between creating the file and syncing its header (P0), and no store.
+/// carries `file_id`) is provably the store's own: its header carries `file_id` too; or it holds
+/// no store's header at all (shorter than one, or not one), which is what a crash or a failed
+/// sync can leave of our own file, and is no store's data. A file at that name holding another
+/// store's header (of any file id or format version) is never taken.
 fn is_own_temp(vfs: &dyn Vfs, temp: &Path, file_id: u64) -> Result<bool> {
     let file = vfs.open_unmapped(temp)?;
     let len = file.len()?;
@@ -87,7 +88,8 @@ fn is_own_temp(vfs: &dyn Vfs, temp: &Path, file_id: u64) -> Result<bool> {
     file.read_exact_at(&mut head, 0)?;
     Ok(match FileHeader::decode(&head) {
         Ok(header) => header.file_id == file_id,
-        Err(_) => len == FILE_HEADER_BYTES as u64,
+        Err(HeaderError::Version(_)) => false,
+        Err(HeaderError::NotAStore(_)) => true,
     })
 }
 
