@@ -116,7 +116,7 @@ fn json_output_parses_for_every_statement() {
     let script = format!(
         "PUT \"a\":\"1\", \"b\":\"2\", x'ff':x'00'; GET WHERE KEY=\"a\"; GET WHERE KEY=\"zz\"; GET WHERE KEY=*; \
          DEL WHERE KEY=\"a\"; DEL WHERE KEY=\"a\"; COMPACT; IDENTIFIER GET; IDENTIFIER SET \"J\"; \
-         SCAN LIMIT 1; COUNT; STATS; PAGES; PAGE 0; FREELIST; CHECK; EXPORT {path}; IMPORT {path}; HELP; HELP SCAN;",
+         SCAN LIMIT 1; COUNT; STATS; PAGES; PAGE 0; FREELIST; CHECK; READERS; EXPORT {path}; IMPORT {path}; HELP; HELP SCAN;",
         path = quote(export.to_str().unwrap().as_bytes())
     );
     let out = exec(&db, &script, &["--format", "json"]);
@@ -149,6 +149,7 @@ fn json_output_parses_for_every_statement() {
             "page",
             "freelist",
             "check",
+            "readers",
             "exported",
             "imported",
             "help",
@@ -168,6 +169,50 @@ fn json_output_parses_for_every_statement() {
     assert_eq!(error["kind"], "error");
     assert_eq!((error["line"].as_u64(), error["column"].as_u64()), (Some(1), Some(22)));
     assert_eq!(error["message"], "expected '=' after KEY");
+}
+
+#[test]
+fn readers_lists_a_read_only_handle_of_another_process_until_it_is_dropped() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("r.db");
+    let store = KVStore::open(&db, None).unwrap();
+    store.put("k", "v").unwrap();
+    store.close().unwrap();
+
+    let reader = wind_kvstore::OpenOptions::new().read_only(true).open(&db).unwrap();
+    let pinned = reader.stats().checkpoint_id;
+    let pid = std::process::id();
+
+    // A writable run: the test's handle is the one reader, with its pid and checkpoint.
+    let out = exec(&db, "READERS;", &[]);
+    assert_eq!((status(&out), stderr(&out)), (0, String::new()));
+    let text = stdout(&out);
+    let rows: Vec<&str> = text.lines().collect();
+    assert_eq!(rows.len(), 3, "{text}");
+    let fields: Vec<&str> = rows[1].split_whitespace().collect();
+    assert_eq!(&fields[1..3], [pid.to_string(), pinned.to_string()], "{text}");
+    assert!(!rows[1].contains("(this process)"), "{text}");
+    assert!(rows[2].starts_with(&format!("1 reader; checkpoint in force: {pinned}; ")), "{text}");
+    assert!(rows[2].ends_with("this handle: writable"), "{text}");
+
+    // A read-only run holds a slot of its own beside the test's.
+    let out = exec(&db, "READERS;", &["--read-only", "--format", "json"]);
+    assert_eq!((status(&out), stderr(&out)), (0, String::new()));
+    let json: serde_json::Value = serde_json::from_str(stdout(&out).trim()).expect("one JSON line");
+    assert_eq!(json["kind"], "readers");
+    assert_eq!(json["read_only"], true);
+    let readers = json["readers"].as_array().expect("readers");
+    assert_eq!(readers.len(), 2, "{json}");
+    let ours = readers.iter().find(|r| r["pid"] == pid).expect("the test's reader");
+    assert_eq!((ours["checkpoint_id"].as_u64(), ours["this_process"].as_bool()), (Some(pinned), Some(false)));
+    assert!(readers.iter().any(|r| r["pid"] != pid && r["this_process"] == true), "{json}");
+
+    drop(reader);
+    let out = exec(&db, "READERS;", &[]);
+    assert_eq!(status(&out), 0);
+    let text = stdout(&out);
+    assert!(text.starts_with("No readers\n0 readers; "), "{text}");
+    assert!(!text.contains(&pid.to_string()), "{text}");
 }
 
 #[test]

@@ -67,6 +67,9 @@ pub enum Statement {
     Freelist,
     /// `CHECK;`
     Check,
+    /// `READERS;`: the store's reader table (read-only handles in any process and the
+    /// checkpoints they pinned).
+    Readers,
     /// `EXPORT "file";`
     Export {
         /// The file name as written; [`FileAccess`](crate::command::FileAccess) resolves it when
@@ -110,6 +113,7 @@ impl Statement {
             Statement::Page { .. } => "PAGE",
             Statement::Freelist => "FREELIST",
             Statement::Check => "CHECK",
+            Statement::Readers => "READERS",
             Statement::Export { .. } => "EXPORT",
             Statement::Import { .. } => "IMPORT",
             Statement::Salvage { .. } => "SALVAGE",
@@ -192,6 +196,7 @@ impl fmt::Display for Statement {
             Statement::Page { number } => write!(f, "PAGE {number}")?,
             Statement::Freelist => f.write_str("FREELIST")?,
             Statement::Check => f.write_str("CHECK")?,
+            Statement::Readers => f.write_str("READERS")?,
             Statement::Export { path } => write!(f, "EXPORT {}", quote(path.as_bytes()))?,
             Statement::Import { path } => write!(f, "IMPORT {}", quote(path.as_bytes()))?,
             Statement::Salvage { path } => write!(f, "SALVAGE TO {}", quote(path.as_bytes()))?,

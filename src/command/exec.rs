@@ -8,7 +8,7 @@ use super::error::CommandError;
 use super::export;
 use super::help;
 use super::limits::{DEFAULT_PAGES_LIMIT, DEFAULT_SCAN_LIMIT, MAX_PAGES_LIMIT, MAX_SCAN_LIMIT};
-use super::output::{Output, PageList, PageRow, ScanPage};
+use super::output::{Output, PageList, PageRow, ReaderTable, ScanPage};
 use crate::{KVStore, OpenOptions, SalvageOptions, WriteBatch};
 
 /// Where `EXPORT`, `IMPORT` and `SALVAGE` may read and write files.
@@ -110,6 +110,7 @@ pub fn execute_shared(
         Statement::Page { number } => Output::Page(store.page_info(*number)?),
         Statement::Freelist => Output::FreeList { pages: store.free_pages()? },
         Statement::Check => Output::Check(store.check()?),
+        Statement::Readers => Output::Readers(readers(store)?),
         Statement::Export { path } => {
             let resolved = files.resolve(path)?;
             let replace = !matches!(files, FileAccess::Within(_));
@@ -209,6 +210,23 @@ fn pages(store: &KVStore, from: u64, limit: u64) -> Result<PageList, CommandErro
     }
     let next = (end < page_count).then_some(end);
     Ok(PageList { rows, page_count, next, limit })
+}
+
+fn readers(store: &KVStore) -> Result<ReaderTable, CommandError> {
+    let readers = store.readers()?;
+    // Read after the table, so no age comes out negative for a reader that pinned meanwhile.
+    let now_ms = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |since| u64::try_from(since.as_millis()).unwrap_or(u64::MAX));
+    let stats = store.stats();
+    Ok(ReaderTable {
+        readers,
+        now_ms,
+        own_pid: std::process::id(),
+        checkpoint_id: stats.checkpoint_id,
+        pages_held_for_readers: stats.pages_held_for_readers,
+        read_only: store.is_read_only(),
+    })
 }
 
 /// One user's conversation with at most one store: what the shell, the browser's command bar and
@@ -570,6 +588,45 @@ mod tests {
         let check = s.execute(&Statement::Check).unwrap();
         assert!(!check.found_damage());
         assert!(check.to_string().starts_with("OK: "));
+    }
+
+    #[test]
+    fn readers_lists_read_only_handles_on_writable_and_read_only_stores() {
+        let dir = temp();
+        let path = dir.path().join("t.db");
+        let mut s = session_in(dir.path());
+        assert_eq!(run(&mut s, "PUT \"a\":\"1\";"), "Inserted 1 key-value pairs");
+        s.store().unwrap().checkpoint().unwrap();
+        let checkpoint = s.store().unwrap().stats().checkpoint_id;
+        assert_eq!(
+            run(&mut s, "READERS;"),
+            format!(
+                "No readers\n0 readers; checkpoint in force: {checkpoint}; pages held for readers: 0; \
+                 this handle: writable"
+            )
+        );
+
+        let reader = OpenOptions::new().read_only(true).open(&path).unwrap();
+        let Output::Readers(table) = s.execute(&Statement::Readers).unwrap() else { panic!("not readers") };
+        assert_eq!(table.readers.len(), 1);
+        let row = &table.readers[0];
+        assert_eq!((row.pid, row.checkpoint_id), (Some(std::process::id()), Some(checkpoint)));
+        assert!(table.age_ms(row).is_some_and(|age| age < 60_000), "{table:?}");
+        assert!(!table.read_only);
+        let text = run(&mut s, "READERS;");
+        assert!(text.contains(&format!("{}  {checkpoint:>10}", std::process::id())), "{text}");
+        assert!(text.contains("(this process)") && text.contains("\n1 reader; "), "{text}");
+
+        // Run on the read-only handle: it lists itself, and says what it is.
+        let mut other = Console::with_store(reader);
+        let Output::Readers(own) = other.execute(&Statement::Readers).unwrap() else { panic!("not readers") };
+        assert!(own.read_only);
+        assert_eq!(own.checkpoint_id, checkpoint);
+        assert_eq!(own.readers.len(), 1);
+        assert!(Statement::Readers.needs_store() && !Statement::Readers.modifies_store());
+
+        drop(other);
+        assert!(run(&mut s, "READERS;").starts_with("No readers\n"));
     }
 
     #[test]

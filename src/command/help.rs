@@ -116,6 +116,16 @@ pub const TOPICS: &[HelpTopic] = &[
         example: "CHECK;",
     },
     HelpTopic {
+        name: "READERS",
+        syntax: "READERS;",
+        summary: "The reader table: read-only handles and the checkpoints they pin.",
+        details: "One row per read-only handle open on the store, in this process or another: its \
+                  slot, process id, the checkpoint it pinned and for how long. The writer keeps every \
+                  page such a checkpoint reaches. A summary line follows: the checkpoint in force, \
+                  the free pages held back for readers, and whether this handle is read-only.",
+        example: "READERS;",
+    },
+    HelpTopic {
         name: "EXPORT",
         syntax: "EXPORT file;",
         summary: "Write every pair to a JSON-lines file.",
@@ -191,6 +201,7 @@ mod tests {
             Keyword::Page,
             Keyword::Freelist,
             Keyword::Check,
+            Keyword::Readers,
             Keyword::Export,
             Keyword::Import,
             Keyword::Salvage,

@@ -64,11 +64,13 @@ pub enum Keyword {
     Salvage,
     /// `TO`
     To,
+    /// `READERS`
+    Readers,
 }
 
 impl Keyword {
     /// Every keyword, in declaration order.
-    pub const ALL: [Keyword; 23] = [
+    pub const ALL: [Keyword; 24] = [
         Keyword::Put,
         Keyword::Get,
         Keyword::Del,
@@ -92,6 +94,7 @@ impl Keyword {
         Keyword::Help,
         Keyword::Salvage,
         Keyword::To,
+        Keyword::Readers,
     ];
 
     /// The keyword as written in documentation (upper case).
@@ -120,6 +123,7 @@ impl Keyword {
             Keyword::Help => "HELP",
             Keyword::Salvage => "SALVAGE",
             Keyword::To => "TO",
+            Keyword::Readers => "READERS",
         }
     }
 

@@ -12,8 +12,8 @@ use super::help::{HelpTopic, TOPICS};
 use super::literal::{bytes_to_json, display_value, quote};
 use super::position::Position;
 use crate::{
-    CheckReport, ChecksumState, PageInfo, PageItem, PageSizeSource, PageType, SalvageReport, SkipReason,
-    Stats,
+    CheckReport, ChecksumState, PageInfo, PageItem, PageSizeSource, PageType, ReaderInfo, SalvageReport,
+    SkipReason, Stats,
 };
 
 /// What a statement (or a session command such as `.open`) answered.
@@ -79,6 +79,8 @@ pub enum Output {
     },
     /// `CHECK`; see [`Output::found_damage`].
     Check(CheckReport),
+    /// `READERS`.
+    Readers(ReaderTable),
     /// `EXPORT`.
     Exported {
         /// The file written, as [`FileAccess`](super::FileAccess) resolved it.
@@ -185,6 +187,52 @@ pub struct PageList {
     pub limit: u64,
 }
 
+/// The answer of `READERS`: the store's reader table as it stood when the statement ran.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReaderTable {
+    /// One entry per slot held, in slot order.
+    pub readers: Vec<ReaderInfo>,
+    /// When the table was read, Unix milliseconds: ages are counted to this moment.
+    pub now_ms: u64,
+    /// The process that ran the statement, to mark its own handles.
+    pub own_pid: u32,
+    /// The checkpoint in force, as this handle sees it ([`Stats::checkpoint_id`]).
+    pub checkpoint_id: u64,
+    /// Free pages the writer holds back for readers ([`Stats::pages_held_for_readers`]; 0 on a
+    /// read-only handle, which does not know the writer's count).
+    pub pages_held_for_readers: u64,
+    /// Whether the handle that ran the statement is read-only (and so holds a slot itself).
+    pub read_only: bool,
+}
+
+impl ReaderTable {
+    /// How long `reader` has held its checkpoint, in milliseconds; `None` when its slot does
+    /// not say yet. A pin time after `now_ms` (another process's clock) counts as 0.
+    pub fn age_ms(&self, reader: &ReaderInfo) -> Option<u64> {
+        reader.pinned_since_ms.map(|since| self.now_ms.saturating_sub(since))
+    }
+}
+
+/// A duration in the largest units that keep it short: `250 ms`, `12 s`, `3 min 20 s`,
+/// `5 h 02 min`, `2 d 07 h`.
+pub(crate) fn human_age(ms: u64) -> String {
+    const SECOND_MS: u64 = 1000;
+    const MINUTE_MS: u64 = 60 * SECOND_MS;
+    const HOUR_MS: u64 = 60 * MINUTE_MS;
+    const DAY_MS: u64 = 24 * HOUR_MS;
+    if ms < SECOND_MS {
+        format!("{ms} ms")
+    } else if ms < MINUTE_MS {
+        format!("{} s", ms / SECOND_MS)
+    } else if ms < HOUR_MS {
+        format!("{} min {} s", ms / MINUTE_MS, ms % MINUTE_MS / SECOND_MS)
+    } else if ms < DAY_MS {
+        format!("{} h {:02} min", ms / HOUR_MS, ms % HOUR_MS / MINUTE_MS)
+    } else {
+        format!("{} d {:02} h", ms / DAY_MS, ms % DAY_MS / HOUR_MS)
+    }
+}
+
 impl Output {
     /// A `CHECK` that found problems: `wkstore-tui --exec` exits with status 3.
     pub fn found_damage(&self) -> bool {
@@ -245,6 +293,7 @@ impl Output {
                     .collect::<Vec<_>>(),
                 "damaged_pages": damaged_pages(report),
             }),
+            Output::Readers(table) => readers_json(table),
             Output::Exported { path, pairs } => json!({
                 "kind": "exported",
                 "path": path.display().to_string(),
@@ -344,6 +393,31 @@ fn salvage_json(path: &std::path::Path, report: &SalvageReport) -> Value {
         "stale_keys_dropped": report.stale_keys_dropped,
         "log_records_applied": report.log_records_applied,
         "notes": report.notes,
+    })
+}
+
+fn readers_json(table: &ReaderTable) -> Value {
+    let readers: Vec<Value> = table
+        .readers
+        .iter()
+        .map(|r| {
+            json!({
+                "slot": r.slot,
+                "pid": r.pid,
+                "checkpoint_id": r.checkpoint_id,
+                "pinned_since_ms": r.pinned_since_ms,
+                "age_ms": table.age_ms(r),
+                "this_process": r.pid == Some(table.own_pid),
+            })
+        })
+        .collect();
+    json!({
+        "kind": "readers",
+        "count": readers.len(),
+        "readers": readers,
+        "checkpoint_id": table.checkpoint_id,
+        "pages_held_for_readers": table.pages_held_for_readers,
+        "read_only": table.read_only,
     })
 }
 
@@ -494,6 +568,33 @@ fn write_pairs(f: &mut fmt::Formatter<'_>, pairs: &[(Vec<u8>, Vec<u8>)]) -> fmt:
     Ok(())
 }
 
+fn write_readers(f: &mut fmt::Formatter<'_>, table: &ReaderTable) -> fmt::Result {
+    if table.readers.is_empty() {
+        f.write_str("No readers")?;
+    } else {
+        write!(f, "{:>6}  {:>10}  {:>10}  {:>16}", "slot", "pid", "checkpoint", "pinned for")?;
+        for reader in &table.readers {
+            let unknown = || "-".to_owned();
+            let pid = reader.pid.map_or_else(unknown, |pid| pid.to_string());
+            let checkpoint = reader.checkpoint_id.map_or_else(unknown, |id| id.to_string());
+            let age = table.age_ms(reader).map_or_else(unknown, human_age);
+            write!(f, "\n{:>6}  {pid:>10}  {checkpoint:>10}  {age:>16}", reader.slot)?;
+            if reader.pid == Some(table.own_pid) {
+                f.write_str("  (this process)")?;
+            }
+        }
+    }
+    let count = table.readers.len();
+    write!(
+        f,
+        "\n{count} {}; checkpoint in force: {}; pages held for readers: {}; this handle: {}",
+        if count == 1 { "reader" } else { "readers" },
+        table.checkpoint_id,
+        table.pages_held_for_readers,
+        if table.read_only { "read-only" } else { "writable" },
+    )
+}
+
 impl fmt::Display for Output {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
@@ -612,6 +713,7 @@ impl fmt::Display for Output {
                 }
                 Ok(())
             }
+            Output::Readers(table) => write_readers(f, table),
             Output::Exported { path, pairs } => {
                 write!(f, "Exported {pairs} key-value pairs to '{}'", path.display())
             }
@@ -801,6 +903,77 @@ mod tests {
         assert_eq!(json["key_count"], 99);
         assert_eq!(json["cache_hit_ratio"], 0.75);
         assert_eq!(json.as_object().map(|o| o.len()), Some(20));
+    }
+
+    fn reader(slot: u32, pid: Option<u32>, checkpoint_id: Option<u64>, since: Option<u64>) -> ReaderInfo {
+        ReaderInfo { slot, pid, checkpoint_id, pinned_since_ms: since }
+    }
+
+    #[test]
+    fn readers_render_rows_ages_and_the_summary() {
+        let table = ReaderTable {
+            readers: vec![
+                reader(0, Some(4242), Some(7), Some(100_000_000 - 12_345)),
+                reader(3, Some(77), Some(6), Some(100_000_000 - 3 * 3_600_000 - 5 * 60_000)),
+                reader(5, None, None, None),
+                reader(9, Some(4242), Some(7), Some(100_000_500)),
+            ],
+            now_ms: 100_000_000,
+            own_pid: 4242,
+            checkpoint_id: 7,
+            pages_held_for_readers: 12,
+            read_only: true,
+        };
+        let output = Output::Readers(table.clone());
+        assert_eq!(
+            output.to_string(),
+            "  slot         pid  checkpoint        pinned for\n\
+             \x20    0        4242           7              12 s  (this process)\n\
+             \x20    3          77           6        3 h 05 min\n\
+             \x20    5           -           -                 -\n\
+             \x20    9        4242           7              0 ms  (this process)\n\
+             4 readers; checkpoint in force: 7; pages held for readers: 12; this handle: read-only"
+        );
+        let json = output.to_json();
+        assert_eq!(json["kind"], "readers");
+        assert_eq!(json["count"], 4);
+        assert_eq!(
+            (json["checkpoint_id"].clone(), json["pages_held_for_readers"].clone()),
+            (json!(7), json!(12))
+        );
+        assert_eq!(json["read_only"], true);
+        assert_eq!(
+            json["readers"][0],
+            json!({"slot": 0, "pid": 4242, "checkpoint_id": 7, "pinned_since_ms": 99_987_655,
+                   "age_ms": 12_345, "this_process": true})
+        );
+        assert_eq!(
+            json["readers"][2],
+            json!({"slot": 5, "pid": null, "checkpoint_id": null, "pinned_since_ms": null,
+                   "age_ms": null, "this_process": false})
+        );
+        // A pin time ahead of this clock counts as no time at all.
+        assert_eq!(json["readers"][3]["age_ms"], 0);
+
+        let empty = ReaderTable { readers: vec![], read_only: false, pages_held_for_readers: 0, ..table };
+        assert_eq!(
+            Output::Readers(empty.clone()).to_string(),
+            "No readers\n0 readers; checkpoint in force: 7; pages held for readers: 0; this handle: writable"
+        );
+        assert_eq!(Output::Readers(empty).to_json()["readers"], json!([]));
+    }
+
+    #[test]
+    fn ages_are_short() {
+        assert_eq!(human_age(0), "0 ms");
+        assert_eq!(human_age(999), "999 ms");
+        assert_eq!(human_age(1_000), "1 s");
+        assert_eq!(human_age(59_999), "59 s");
+        assert_eq!(human_age(60_000), "1 min 0 s");
+        assert_eq!(human_age(3_599_999), "59 min 59 s");
+        assert_eq!(human_age(3_600_000), "1 h 00 min");
+        assert_eq!(human_age(86_400_000 + 7 * 3_600_000), "1 d 07 h");
+        assert_eq!(human_age(u64::MAX), format!("{} d 14 h", u64::MAX / 86_400_000));
     }
 
     #[test]

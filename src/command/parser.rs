@@ -5,7 +5,7 @@
 //! statement  := PUT pair (',' pair)*
 //!             | GET WHERE KEY '=' (bytes | '*')
 //!             | DEL WHERE KEY '=' bytes
-//!             | COMPACT | COUNT | STATS | FREELIST | CHECK
+//!             | COMPACT | COUNT | STATS | FREELIST | CHECK | READERS
 //!             | IDENTIFIER GET | IDENTIFIER SET bytes
 //!             | SCAN (PREFIX bytes | FROM bytes | LIMIT number)*    each clause at most once
 //!             | PAGES (FROM number | LIMIT number)*                 each clause at most once
@@ -249,6 +249,7 @@ impl Parser<'_> {
             Keyword::Stats => Ok(Statement::Stats),
             Keyword::Freelist => Ok(Statement::Freelist),
             Keyword::Check => Ok(Statement::Check),
+            Keyword::Readers => Ok(Statement::Readers),
             Keyword::Identifier => {
                 if self.is_keyword(Keyword::Get)? {
                     self.take();
@@ -418,6 +419,8 @@ mod tests {
         assert_eq!(one("STATS;"), Statement::Stats);
         assert_eq!(one("FREELIST;"), Statement::Freelist);
         assert_eq!(one("CHECK;"), Statement::Check);
+        assert_eq!(one("READERS;"), Statement::Readers);
+        assert_eq!(one("readers"), Statement::Readers);
         assert_eq!(one("IDENTIFIER GET;"), Statement::IdentifierGet);
         assert_eq!(
             one("identifier set \"UserDatabase\";"),
@@ -497,6 +500,7 @@ mod tests {
         );
         assert_eq!(error("\"k\";"), "line 1, column 1: expected a statement");
         assert_eq!(error("COMPACT now;"), "line 1, column 9: expected ';' after the COMPACT statement");
+        assert_eq!(error("READERS 3;"), "line 1, column 9: expected ';' after the READERS statement");
         assert_eq!(error("IDENTIFIER;"), "line 1, column 11: expected GET or SET after IDENTIFIER");
         assert_eq!(
             error("IDENTIFIER SET x'ff';"),
@@ -595,6 +599,7 @@ mod tests {
             any::<u64>().prop_map(|number| Statement::Page { number }),
             Just(Statement::Freelist),
             Just(Statement::Check),
+            Just(Statement::Readers),
             "\\PC{1,12}".prop_map(|path| Statement::Export { path }),
             "\\PC{1,12}".prop_map(|path| Statement::Import { path }),
             "\\PC{1,12}".prop_map(|path| Statement::Salvage { path }),

@@ -135,3 +135,31 @@ async fn a_session_opens_writes_and_closes() {
     assert_eq!(body, br#"{"status":"Database closed"}"#);
     assert_eq!(state.counts(), SessionCounts { sessions: 0, open_stores: 0 });
 }
+
+#[tokio::test]
+async fn readers_runs_through_execute() {
+    let dir = tempfile::tempdir().unwrap();
+    let state = state(dir.path());
+    let (status, headers, _) =
+        call(&state, Request::post("/api/open").body(Body::from(r#"{"path":"r.db"}"#)).unwrap()).await;
+    assert_eq!(status, StatusCode::OK);
+    let id = headers[SESSION_HEADER].to_str().unwrap().to_owned();
+    let reader = crate::OpenOptions::new().read_only(true).open(dir.path().join("data/r.db")).unwrap();
+    let pinned = reader.stats().checkpoint_id;
+
+    let request = Request::post("/api/execute?results=true")
+        .header(SESSION_HEADER, &id)
+        .body(Body::from("READERS;"))
+        .unwrap();
+    let (status, _, body) = call(&state, request).await;
+    assert_eq!(status, StatusCode::OK);
+    let answer = json_of(&body);
+    let result = &answer["results"][0];
+    assert_eq!(result["kind"], "readers", "{answer}");
+    assert_eq!(result["read_only"], false);
+    assert_eq!(result["readers"][0]["pid"], std::process::id(), "{answer}");
+    assert_eq!(result["readers"][0]["checkpoint_id"], pinned, "{answer}");
+    let status_text = answer["status"].as_str().unwrap();
+    assert!(status_text.starts_with("\"READERS: ") && status_text.contains("1 reader; "), "{status_text}");
+    drop(reader);
+}

@@ -1,6 +1,7 @@
 //! The statistics pane: pages by type, tree depth, keys, free pages, file and log size, cache
-//! hits; and, when the open had something to report about the log, what (the whole report is
-//! the `recovery` action's). Every figure is an O(1) counter of the store, read again after each
+//! hits; readers in the reader table and the pages held back for them, when there are any; and,
+//! when the open had something to report about the log, what (the whole report is the
+//! `recovery` action's). Every figure is an O(1) counter of the store, read again after each
 //! write.
 
 use ratatui::Frame;
@@ -32,6 +33,16 @@ fn figures(stats: &Stats, recovery: &RecoveryReport, theme: &Theme) -> Vec<Vec<S
     if let Some(summary) = recovery_summary(recovery) {
         let colour = if recovery.may_have_lost_data() { theme.error } else { theme.info };
         items.push(vec![Span::styled("recovery ", label), Span::styled(summary, Style::new().fg(colour))]);
+    }
+    // Next, and only while readers pin a checkpoint (or pages still wait for one): they are why
+    // the file grows. A store nobody reads beside shows what it always did.
+    if stats.readers > 0 || stats.pages_held_for_readers > 0 {
+        items.push(vec![Span::styled("readers ", label), Span::raw(thousands(stats.readers))]);
+        items.push(vec![
+            Span::styled("held ", label),
+            Span::raw(thousands(stats.pages_held_for_readers)),
+            Span::styled(" pages", label),
+        ]);
     }
     let lookups = stats.cache_hits + stats.cache_misses;
     let hits = if lookups == 0 { "-".to_owned() } else { format!("{:.1}%", stats.cache_hit_ratio() * 100.0) };

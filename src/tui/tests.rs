@@ -1468,3 +1468,30 @@ fn a_refresh_runs_beside_the_screen() {
     assert_eq!(h.app.keys.selected, 1, "the selection stayed on its row");
     assert!(!h.app.live.slow);
 }
+
+#[test]
+fn the_statistics_show_readers_while_a_read_only_handle_pins_a_checkpoint() {
+    let mut h = harness();
+    let path = h._dir.path().join("test.db");
+    let quiet = h.screen();
+    assert!(!quiet.contains("readers ") && !quiet.contains("held "), "{quiet}");
+
+    let reader = OpenOptions::new().read_only(true).open(&path).expect("read-only open");
+    // The writer looks at the reader table at its checkpoints; the pane follows the next event.
+    h.app.store.put("reader-test", "1").expect("put");
+    h.app.store.checkpoint().expect("checkpoint");
+    h.press("j");
+    assert_eq!(h.app.stats.readers, 1);
+    let screen = h.screen();
+    assert!(screen.contains("readers 1"), "{screen}");
+    let held = format!("held {} pages", h.app.stats.pages_held_for_readers);
+    assert!(screen.contains(&held), "{held}\n{screen}");
+
+    drop(reader);
+    h.app.store.put("reader-test", "2").expect("put");
+    h.app.store.checkpoint().expect("checkpoint");
+    h.press("k");
+    assert_eq!((h.app.stats.readers, h.app.stats.pages_held_for_readers), (0, 0));
+    let screen = h.screen();
+    assert!(!screen.contains("readers ") && !screen.contains("held "), "{screen}");
+}
