@@ -13,10 +13,22 @@ const SHARDS: usize = 16;
 pub(crate) type PageBytes = Arc<[u8]>;
 
 pub(crate) struct PageCache {
-    shards: Vec<Mutex<LruCache<u64, PageBytes>>>,
+    shards: Vec<Shard>,
     page_size: usize,
-    hits: AtomicU64,
-    misses: AtomicU64,
+    /// Lookups while caching is off (no shard): counted as misses.
+    uncached: AtomicU64,
+}
+
+/// One shard: its pages and its own hit and miss counts, counted under its lock (a counter
+/// shared by all shards would be one cache line every reader thread writes on every page),
+/// aligned so that two shards never share a cache line.
+#[repr(align(128))]
+struct Shard(Mutex<ShardInner>);
+
+struct ShardInner {
+    lru: LruCache<u64, PageBytes>,
+    hits: u64,
+    misses: u64,
 }
 
 impl PageCache {
@@ -24,52 +36,63 @@ impl PageCache {
         let pages = cache_bytes / page_size;
         let per_shard = pages / SHARDS;
         let shards = match NonZeroUsize::new(per_shard) {
-            Some(n) => (0..SHARDS).map(|_| Mutex::new(LruCache::new(n))).collect(),
+            Some(n) => (0..SHARDS)
+                .map(|_| Shard(Mutex::new(ShardInner { lru: LruCache::new(n), hits: 0, misses: 0 })))
+                .collect(),
             None => Vec::new(),
         };
-        PageCache { shards, page_size, hits: AtomicU64::new(0), misses: AtomicU64::new(0) }
+        PageCache { shards, page_size, uncached: AtomicU64::new(0) }
     }
 
-    fn shard(&self, page: u64) -> Option<&Mutex<LruCache<u64, PageBytes>>> {
+    fn shard(&self, page: u64) -> Option<&Mutex<ShardInner>> {
         if self.shards.is_empty() {
             None
         } else {
-            Some(&self.shards[usize::try_from(page % SHARDS as u64).unwrap_or(0)])
+            Some(&self.shards[usize::try_from(page % SHARDS as u64).unwrap_or(0)].0)
         }
     }
 
     /// A cached page, counting the hit or miss.
     pub(crate) fn get(&self, page: u64) -> Option<PageBytes> {
-        let found = self.shard(page).and_then(|s| s.lock().ok()?.get(&page).cloned());
-        match found {
-            Some(_) => self.hits.fetch_add(1, Ordering::Relaxed),
-            None => self.misses.fetch_add(1, Ordering::Relaxed),
+        let Some(shard) = self.shard(page) else {
+            self.uncached.fetch_add(1, Ordering::Relaxed);
+            return None;
         };
+        let Ok(mut s) = shard.lock() else { return None };
+        let found = s.lru.get(&page).cloned();
+        match found {
+            Some(_) => s.hits += 1,
+            None => s.misses += 1,
+        }
         found
     }
 
     pub(crate) fn insert(&self, page: u64, bytes: PageBytes) {
         if let Some(Ok(mut s)) = self.shard(page).map(|s| s.lock()) {
-            s.put(page, bytes);
+            s.lru.put(page, bytes);
         }
     }
 
     pub(crate) fn remove(&self, page: u64) {
         if let Some(Ok(mut s)) = self.shard(page).map(|s| s.lock()) {
-            s.pop(&page);
+            s.lru.pop(&page);
         }
     }
 
+    fn sum(&self, f: impl Fn(&ShardInner) -> u64) -> u64 {
+        self.shards.iter().map(|s| s.0.lock().map(|s| f(&s)).unwrap_or(0)).sum()
+    }
+
     pub(crate) fn hits(&self) -> u64 {
-        self.hits.load(Ordering::Relaxed)
+        self.sum(|s| s.hits)
     }
     pub(crate) fn misses(&self) -> u64 {
-        self.misses.load(Ordering::Relaxed)
+        self.sum(|s| s.misses) + self.uncached.load(Ordering::Relaxed)
     }
 
     pub(crate) fn bytes(&self) -> u64 {
-        let pages: usize = self.shards.iter().map(|s| s.lock().map(|s| s.len()).unwrap_or(0)).sum();
-        (pages * self.page_size) as u64
+        let pages = self.sum(|s| s.lru.len() as u64);
+        pages * self.page_size as u64
     }
 }
 
