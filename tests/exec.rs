@@ -193,7 +193,9 @@ fn readers_lists_a_read_only_handle_of_another_process_until_it_is_dropped() {
     assert_eq!(&fields[1..3], [pid.to_string(), pinned.to_string()], "{text}");
     assert!(!rows[1].contains("(this process)"), "{text}");
     assert!(rows[2].starts_with(&format!("1 reader; checkpoint in force: {pinned}; ")), "{text}");
-    assert!(rows[2].ends_with("this handle: writable"), "{text}");
+    // The --exec process is the writer.
+    assert!(rows[2].contains("this handle: writable; writer: pid "), "{text}");
+    assert!(rows[2].ends_with("(this process)"), "{text}");
 
     // A read-only run holds a slot of its own beside the test's.
     let out = exec(&db, "READERS;", &["--read-only", "--format", "json"]);
@@ -206,6 +208,13 @@ fn readers_lists_a_read_only_handle_of_another_process_until_it_is_dropped() {
     let ours = readers.iter().find(|r| r["pid"] == pid).expect("the test's reader");
     assert_eq!((ours["checkpoint_id"].as_u64(), ours["this_process"].as_bool()), (Some(pinned), Some(false)));
     assert!(readers.iter().any(|r| r["pid"] != pid && r["this_process"] == true), "{json}");
+    assert_eq!(json["writer"], serde_json::Value::Null, "no writer has the store open");
+    // With a writer open in this process, a read-only run names it.
+    let writer = wind_kvstore::KVStore::open(&db, None).unwrap();
+    let out = exec(&db, "READERS;", &["--read-only", "--format", "json"]);
+    let json: serde_json::Value = serde_json::from_str(stdout(&out).trim()).expect("one JSON line");
+    assert_eq!(json["writer"]["pid"], pid, "{json}");
+    drop(writer);
 
     drop(reader);
     let out = exec(&db, "READERS;", &[]);

@@ -226,6 +226,7 @@ fn readers(store: &KVStore) -> Result<ReaderTable, CommandError> {
         checkpoint_id: stats.checkpoint_id,
         pages_held_for_readers: stats.pages_held_for_readers,
         read_only: store.is_read_only(),
+        writer: store.writer()?,
     })
 }
 
@@ -602,7 +603,8 @@ mod tests {
             run(&mut s, "READERS;"),
             format!(
                 "No readers\n0 readers; checkpoint in force: {checkpoint}; pages held for readers: 0; \
-                 this handle: writable"
+                 this handle: writable; writer: pid {} (this process)",
+                std::process::id()
             )
         );
 
@@ -621,6 +623,11 @@ mod tests {
         let mut other = Console::with_store(reader);
         let Output::Readers(own) = other.execute(&Statement::Readers).unwrap() else { panic!("not readers") };
         assert!(own.read_only);
+        assert_eq!(
+            own.writer,
+            Some(Some(std::process::id())),
+            "the console's writable handle holds the lock"
+        );
         assert_eq!(own.checkpoint_id, checkpoint);
         assert_eq!(own.readers.len(), 1);
         assert!(Statement::Readers.needs_store() && !Statement::Readers.modifies_store());

@@ -203,6 +203,9 @@ pub struct ReaderTable {
     pub pages_held_for_readers: u64,
     /// Whether the handle that ran the statement is read-only (and so holds a slot itself).
     pub read_only: bool,
+    /// The writer that has the store open ([`crate::KVStore::writer`]): `None` when there is
+    /// none, `Some(None)` when its process cannot be named.
+    pub writer: Option<Option<u32>>,
 }
 
 impl ReaderTable {
@@ -418,6 +421,7 @@ fn readers_json(table: &ReaderTable) -> Value {
         "checkpoint_id": table.checkpoint_id,
         "pages_held_for_readers": table.pages_held_for_readers,
         "read_only": table.read_only,
+        "writer": table.writer.map(|pid| json!({ "pid": pid })),
     })
 }
 
@@ -592,7 +596,13 @@ fn write_readers(f: &mut fmt::Formatter<'_>, table: &ReaderTable) -> fmt::Result
         table.checkpoint_id,
         table.pages_held_for_readers,
         if table.read_only { "read-only" } else { "writable" },
-    )
+    )?;
+    match table.writer {
+        None => f.write_str("; writer: none"),
+        Some(None) => f.write_str("; writer: a process the lock table does not name"),
+        Some(Some(pid)) if pid == table.own_pid => write!(f, "; writer: pid {pid} (this process)"),
+        Some(Some(pid)) => write!(f, "; writer: pid {pid}"),
+    }
 }
 
 impl fmt::Display for Output {
@@ -923,6 +933,7 @@ mod tests {
             checkpoint_id: 7,
             pages_held_for_readers: 12,
             read_only: true,
+            writer: Some(Some(77)),
         };
         let output = Output::Readers(table.clone());
         assert_eq!(
@@ -932,7 +943,8 @@ mod tests {
              \x20    3          77           6        3 h 05 min\n\
              \x20    5           -           -                 -\n\
              \x20    9        4242           7              0 ms  (this process)\n\
-             4 readers; checkpoint in force: 7; pages held for readers: 12; this handle: read-only"
+             4 readers; checkpoint in force: 7; pages held for readers: 12; this handle: read-only; \
+             writer: pid 77"
         );
         let json = output.to_json();
         assert_eq!(json["kind"], "readers");
@@ -942,6 +954,7 @@ mod tests {
             (json!(7), json!(12))
         );
         assert_eq!(json["read_only"], true);
+        assert_eq!(json["writer"], json!({"pid": 77}));
         assert_eq!(
             json["readers"][0],
             json!({"slot": 0, "pid": 4242, "checkpoint_id": 7, "pinned_since_ms": 99_987_655,
@@ -955,11 +968,27 @@ mod tests {
         // A pin time ahead of this clock counts as no time at all.
         assert_eq!(json["readers"][3]["age_ms"], 0);
 
-        let empty = ReaderTable { readers: vec![], read_only: false, pages_held_for_readers: 0, ..table };
+        let empty = ReaderTable {
+            readers: vec![],
+            read_only: false,
+            pages_held_for_readers: 0,
+            writer: None,
+            ..table
+        };
         assert_eq!(
             Output::Readers(empty.clone()).to_string(),
-            "No readers\n0 readers; checkpoint in force: 7; pages held for readers: 0; this handle: writable"
+            "No readers\n0 readers; checkpoint in force: 7; pages held for readers: 0; this handle: writable; \
+             writer: none"
         );
+        let unnamed = ReaderTable { writer: Some(None), ..empty.clone() };
+        assert!(
+            Output::Readers(unnamed.clone())
+                .to_string()
+                .ends_with("; writer: a process the lock table does not name")
+        );
+        assert_eq!(Output::Readers(unnamed).to_json()["writer"], json!({"pid": null}));
+        let own = ReaderTable { writer: Some(Some(4242)), ..empty.clone() };
+        assert!(Output::Readers(own).to_string().ends_with("; writer: pid 4242 (this process)"));
         assert_eq!(Output::Readers(empty).to_json()["readers"], json!([]));
     }
 

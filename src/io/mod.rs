@@ -14,7 +14,7 @@ use std::sync::Arc;
 
 #[cfg(feature = "fault-injection")]
 pub use faulty::{FaultPlan, FaultyVfs};
-pub(crate) use reader_table::{HeldSlot, ReaderRecord};
+pub(crate) use reader_table::{HeldSlot, ReaderRecord, writer_of};
 pub use reader_table::{ReaderSlot, ReaderTable};
 pub use std_fs::StdVfs;
 
@@ -66,6 +66,12 @@ pub trait Vfs: Send + Sync {
     /// has one: read-only handles pin their checkpoint in it and the writer reads it before
     /// reusing pages. `None` (the default) means readers in other processes cannot be seen.
     fn reader_table(&self, path: &Path) -> Option<ReaderTable> {
+        let _ = path;
+        None
+    }
+    /// Whether a writer holds the lock of the store at `path` and its process id, where this
+    /// file system can tell (`None`: it cannot; see [`crate::KVStore::writer`]).
+    fn writer(&self, path: &Path) -> Option<io::Result<Option<Option<u32>>>> {
         let _ = path;
         None
     }

@@ -182,6 +182,40 @@ impl ReaderSlot {
     }
 }
 
+/// Whether a writer holds the store's lock (an exclusive lock on its log, `log`), and which
+/// process, as the kernel's lock table (`/proc/locks` on Linux) says: `Ok(None)` when no writer
+/// has the store open, `Ok(Some(None))` when one does but its process cannot be told.
+pub(crate) fn writer_of(log: &Path) -> io::Result<Option<Option<u32>>> {
+    use std::os::unix::fs::MetadataExt;
+    let file = match File::open(log) {
+        Ok(f) => f,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(e),
+    };
+    match file.try_lock_shared() {
+        // Nobody holds the exclusive lock: no writer.
+        Ok(()) => return Ok(None),
+        Err(TryLockError::WouldBlock) => {}
+        Err(TryLockError::Error(e)) => return Err(e),
+    }
+    let meta = file.metadata()?;
+    let dev = meta.dev();
+    // The kernel's encoding of a device number: major in bits 8..20 and 32..44, minor in the
+    // rest; /proc/locks prints them in hex.
+    let major = ((dev >> 8) & 0xfff) | ((dev >> 32) & 0xffff_f000);
+    let minor = (dev & 0xff) | ((dev >> 12) & 0xffff_ff00);
+    let want = format!("{major:02x}:{minor:02x}:{}", meta.ino());
+    let table = fs::read_to_string("/proc/locks").unwrap_or_default();
+    let pid = table.lines().find_map(|line| {
+        let fields: Vec<&str> = line.split_whitespace().collect();
+        // "1: FLOCK  ADVISORY  WRITE 1394 fe:00:10010644 0 EOF"
+        let at = fields.iter().position(|f| *f == "WRITE")?;
+        let (pid, node) = (fields.get(at + 1)?, fields.get(at + 2)?);
+        (*node == want).then(|| pid.parse::<u32>().ok()).flatten()
+    });
+    Ok(Some(pid))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -213,6 +247,19 @@ mod tests {
         drop(a);
         assert_eq!(table.scan().unwrap(), vec![HeldSlot::Pinned(ib, record(6))]);
         assert_eq!(table.acquire().unwrap().index(), ia, "a free slot is taken again");
+    }
+
+    #[test]
+    fn the_writer_is_named_by_the_kernels_lock_table() {
+        let dir = tempfile::tempdir().unwrap();
+        let log = dir.path().join("s.db.wal");
+        assert_eq!(writer_of(&log).unwrap(), None, "no log: no writer");
+        let file = File::create(&log).unwrap();
+        assert_eq!(writer_of(&log).unwrap(), None, "not locked: no writer");
+        file.try_lock().unwrap();
+        assert_eq!(writer_of(&log).unwrap(), Some(Some(std::process::id())));
+        drop(file);
+        assert_eq!(writer_of(&log).unwrap(), None, "the lock went with the file");
     }
 
     #[test]

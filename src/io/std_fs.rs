@@ -134,6 +134,12 @@ impl Vfs for StdVfs {
         Some(ReaderTable::for_store(path))
     }
 
+    fn writer(&self, path: &Path) -> Option<io::Result<Option<Option<u32>>>> {
+        let mut log = path.as_os_str().to_owned();
+        log.push(".wal");
+        Some(super::writer_of(Path::new(&log)))
+    }
+
     fn stamp(&self, path: &Path) -> io::Result<Option<u64>> {
         use std::hash::{Hash, Hasher};
         use std::os::unix::fs::MetadataExt;

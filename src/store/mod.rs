@@ -310,6 +310,17 @@ impl KVStore {
         }
     }
 
+    /// The writer that has the store open now, in this process or another: `Ok(None)` when no
+    /// writer holds its lock, `Ok(Some(pid))` when one does (`pid` is `None` where the kernel's
+    /// lock table cannot name it, and on a custom [`crate::io::Vfs`]).
+    pub fn writer(&self) -> Result<Option<Option<u32>>> {
+        match self.vfs.writer(&self.path) {
+            Some(found) => Ok(found?),
+            // A file system that cannot tell: this handle itself may be the writer.
+            None => Ok((!self.read_only).then_some(None)),
+        }
+    }
+
     /// The readers in the store's reader table now: read-only handles, in this process and
     /// others, each with the checkpoint it pinned (like `mdb_stat -r`). Empty where the file
     /// system has no reader table (a custom [`crate::io::Vfs`]).
