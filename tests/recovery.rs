@@ -23,6 +23,17 @@ fn crash_image(store_path: &Path, name: &str) -> PathBuf {
 
 const SLOT_AT: [usize; 2] = [128, 640];
 
+/// A store of 3,000 keys `key00000`.. with 40-byte values: a tree of many leaves.
+fn store_of_3000_keys(path: &Path) -> wind_kvstore::KVStore {
+    let store = opts().open(path).unwrap();
+    let mut batch = wind_kvstore::WriteBatch::new();
+    for i in 0..3_000u32 {
+        batch.put(format!("key{i:05}"), [b'v'; 40]);
+    }
+    store.write(batch).unwrap();
+    store
+}
+
 fn u64_at(b: &[u8], at: usize) -> u64 {
     u64::from_le_bytes(b[at..at + 8].try_into().unwrap())
 }
@@ -114,12 +125,7 @@ fn a_sequence_gap_keeps_the_log_and_refuses_writes() {
 fn a_record_that_cannot_be_applied_stops_replay_and_the_rest_is_served() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("s.db");
-    let store = opts().open(&path).unwrap();
-    let mut batch = wind_kvstore::WriteBatch::new();
-    for i in 0..3_000u32 {
-        batch.put(format!("key{i:05}"), [b'v'; 40]);
-    }
-    store.write(batch).unwrap();
+    let store = store_of_3000_keys(&path);
     store.checkpoint().unwrap();
     // The leaf that holds key01500 in the checkpoint, and a key on another page.
     let page_size = store.page_size() as usize;
@@ -243,12 +249,7 @@ fn a_version_1_store_is_read_and_a_writable_open_converts_it() {
 fn a_truncated_file_opens_read_only_for_inspection() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("s.db");
-    let store = opts().open(&path).unwrap();
-    let mut batch = wind_kvstore::WriteBatch::new();
-    for i in 0..3_000u32 {
-        batch.put(format!("key{i:05}"), [b'v'; 40]);
-    }
-    store.write(batch).unwrap();
+    let store = store_of_3000_keys(&path);
     store.close().unwrap();
     let data = std::fs::read(&path).unwrap();
     let pages = data.len() / 4096;

@@ -484,23 +484,11 @@ async fn closing_a_session_mid_script_says_so() {
 
 #[test]
 fn store_names_cannot_forge_log_lines() {
-    use std::io::{BufRead, BufReader, Read};
-    use std::process::{Command, Stdio};
+    use std::io::Read;
+    use std::process::Command;
     let dir = tempfile::tempdir().unwrap();
-    std::fs::write(dir.path().join("empty.toml"), "").unwrap();
-    let mut child = Command::new(env!("CARGO_BIN_EXE_wkserver"))
-        .args(["--port", "0", "--host", "127.0.0.1", "--data-dir"])
-        .arg(dir.path().join("data"))
-        .arg("--config")
-        .arg(dir.path().join("empty.toml"))
-        .env_remove("WKSERVER_TOKEN")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut line = String::new();
-    BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
-    let addr: std::net::SocketAddr = line.trim().rsplit('/').next().unwrap().parse().unwrap();
+    let (mut child, addr) =
+        crate::support::spawn_binary(&dir.path().join("data"), &dir.path().join("empty.toml"));
     let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
     runtime.block_on(async {
         let mut c = Client::connect(addr).await;

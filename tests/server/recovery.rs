@@ -84,27 +84,14 @@ async fn stats_carry_the_recovery_report() {
 
 #[test]
 fn the_open_logs_the_recovery_report() {
-    use std::io::{BufRead, BufReader, Read};
-    use std::process::{Command, Stdio};
+    use std::io::Read;
+    use std::process::Command;
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("data");
     std::fs::create_dir(&data).unwrap();
     store_with_replay_stop(&data.join("damaged.db"));
     store_with_damaged_record(&data.join("gap.db"), 1);
-    std::fs::write(dir.path().join("empty.toml"), "").unwrap();
-    let mut child = Command::new(env!("CARGO_BIN_EXE_wkserver"))
-        .args(["--port", "0", "--host", "127.0.0.1", "--data-dir"])
-        .arg(&data)
-        .arg("--config")
-        .arg(dir.path().join("empty.toml"))
-        .env_remove("WKSERVER_TOKEN")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut line = String::new();
-    BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
-    let addr: std::net::SocketAddr = line.trim().rsplit('/').next().unwrap().parse().unwrap();
+    let (mut child, addr) = crate::support::spawn_binary(&data, &dir.path().join("empty.toml"));
     let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
     runtime.block_on(async {
         let mut c = Client::connect(addr).await;

@@ -201,3 +201,26 @@ pub fn write_export_file(path: &Path, pairs: usize, value_bytes: usize) {
     }
     out.flush().unwrap();
 }
+
+/// The real `wkserver` binary on a free loopback port over `data`, with an empty config file
+/// written to `config` and no token from the environment; stdout and stderr piped (the first
+/// stdout line, already read, gave the address).
+pub fn spawn_binary(data: &Path, config: &Path) -> (std::process::Child, SocketAddr) {
+    use std::io::{BufRead, BufReader};
+    use std::process::{Command, Stdio};
+    std::fs::write(config, "").unwrap();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_wkserver"))
+        .args(["--port", "0", "--host", "127.0.0.1", "--data-dir"])
+        .arg(data)
+        .arg("--config")
+        .arg(config)
+        .env_remove("WKSERVER_TOKEN")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
+    let addr: SocketAddr = line.trim().rsplit('/').next().unwrap().parse().unwrap();
+    (child, addr)
+}
