@@ -155,21 +155,7 @@ pub fn open_bytes(input: &[u8]) {
             (ref_data.clone(), Some(log_of(header, first_seq, input)))
         }
     };
-    let vfs = FaultyVfs::new();
-    vfs.write_file(&db(), &data);
-    if let Some(log) = log {
-        vfs.write_file(&crate::log_path(&db()), &log);
-    }
-    for read_only in [true, false] {
-        let mut o = options(&vfs, Durability::Immediate);
-        o.read_only(read_only).create(false);
-        if let Ok(store) = o.open(db()) {
-            if !read_only {
-                rewrite_every_leaf(&store);
-            }
-            exercise(&store, read_only);
-        }
-    }
+    open_and_use(&data, log.as_deref());
 }
 
 /// Writes that decode and re-encode every leaf of the reference store, so a damaged one is met
@@ -260,13 +246,13 @@ pub fn resealed_page(input: &[u8]) -> Option<(Vec<u8>, u64)> {
     Some((data, page_no))
 }
 
-/// Open the reference store with one page changed and resealed ([`resealed_page`]) and use it;
-/// panics only on a broken promise (a panic inside the store is one).
-pub fn resealed_pages(input: &[u8]) {
-    let Some((data, _)) = resealed_page(input) else { return };
+/// A store made of `data` (and `log`), opened read-only and then writable, used each way.
+fn open_and_use(data: &[u8], log: Option<&[u8]>) {
     let vfs = FaultyVfs::new();
-    vfs.write_file(&db(), &data);
-    vfs.write_file(&crate::log_path(&db()), &reference().1);
+    vfs.write_file(&db(), data);
+    if let Some(log) = log {
+        vfs.write_file(&crate::log_path(&db()), log);
+    }
     for read_only in [true, false] {
         let mut o = options(&vfs, Durability::Immediate);
         o.read_only(read_only).create(false);
@@ -277,6 +263,13 @@ pub fn resealed_pages(input: &[u8]) {
             exercise(&store, read_only);
         }
     }
+}
+
+/// Open the reference store with one page changed and resealed ([`resealed_page`]) and use it;
+/// panics only on a broken promise (a panic inside the store is one).
+pub fn resealed_pages(input: &[u8]) {
+    let Some((data, _)) = resealed_page(input) else { return };
+    open_and_use(&data, Some(&reference().1));
 }
 
 /// Everything a user can do to a store, bounded; errors are fine, panics are not.
