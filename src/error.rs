@@ -38,6 +38,24 @@ pub enum Error {
         reason: String,
     },
 
+    /// A read followed a link into a page that a later checkpoint rewrote: the state this handle
+    /// reads is gone from the file (a writer in another process reused its pages, which the
+    /// reader table should have prevented: it was removed, or the writer does not use it). The
+    /// store is not damaged; [`KVStore::refresh`](crate::KVStore::refresh) or a new open reads the
+    /// newest state.
+    #[error(
+        "page {page} was rewritten by checkpoint {written_by}, after checkpoint {pinned} that this \
+         handle reads (a writer reused it): refresh or reopen to read the newest state"
+    )]
+    StalePage {
+        /// The page the link led to.
+        page: u64,
+        /// The checkpoint that wrote the page as it is now.
+        written_by: u64,
+        /// The checkpoint this handle reads.
+        pinned: u64,
+    },
+
     /// The write-ahead log holds a record that is damaged somewhere before its end.
     #[error("corrupted write-ahead log at byte {offset}: {reason}")]
     LogCorrupted {

@@ -6,7 +6,7 @@ use super::Engine;
 use super::cache::PageBytes;
 use super::pages::PageRun;
 use crate::error::Result;
-use crate::layout::file::{HEADER_OFFSETS, PageKind, now_ms, seal_page};
+use crate::layout::file::{HEADER_OFFSETS, PageKind, now_ms, seal_page_at};
 use crate::layout::freelist::{self, FreeEntry};
 
 impl Engine {
@@ -15,11 +15,12 @@ impl Engine {
     pub(super) fn seal_working(&mut self) {
         let mut pages: Vec<u64> = self.working.keys().copied().collect();
         pages.sort_unstable();
+        let generation = self.generation();
         for page in pages {
             let node = &self.working[&page];
             let mut buf = vec![0u8; self.page_size];
             node.encode(&mut buf);
-            seal_page(page, &mut buf);
+            seal_page_at(page, generation, &mut buf);
             self.pages.put_unwritten(page, PageBytes::from(buf));
         }
         self.working.clear();
@@ -29,8 +30,12 @@ impl Engine {
     /// snapshot reaches) and keep it in the cache. A write that fails keeps the pages in memory.
     pub(crate) fn spill(&mut self) -> Result<()> {
         self.seal_working();
-        if self.read_only || self.pages.unwritten_count() == 0 {
+        let nowhere = self.read_only && self.pages.scratch.is_none();
+        if nowhere || self.pages.unwritten_count() == 0 {
             return Ok(());
+        }
+        if !self.read_only {
+            self.check_page_count()?;
         }
         let mut run = PageRun::new(self.page_size);
         let mut in_run = Vec::new();
@@ -131,6 +136,7 @@ impl Engine {
         self.durable = meta;
         self.durable_slot = slot;
         self.durable_freelist = list_pages;
+        self.pages.set_generation_limit(self.generation());
         self.this_commit.clear();
         self.since_checkpoint.clear();
         // Pages the old checkpoint reached, and its free list's pages, are free now as far as

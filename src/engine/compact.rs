@@ -8,7 +8,7 @@ use crate::engine::Engine;
 use crate::error::{Error, Result};
 use crate::io::FileIo;
 use crate::layout::file::{
-    FORMAT_VERSION, FileHeader, HEADER_OFFSETS, MAX_TREE_DEPTH, Meta, SECTOR_BYTES, now_ms, seal_page,
+    FORMAT_VERSION, FileHeader, HEADER_OFFSETS, MAX_TREE_DEPTH, Meta, SECTOR_BYTES, now_ms, seal_page_at,
 };
 use crate::layout::node::{Branch, Leaf, LeafEntry, Node, Value, branch_entry_len};
 use crate::layout::overflow;
@@ -55,9 +55,10 @@ impl Builder<'_> {
             Node::Leaf(_) => self.meta.leaf_pages += 1,
             Node::Branch(_) => self.meta.branch_pages += 1,
         }
+        let generation = self.meta.checkpoint_id;
         let (page, buf) = self.page()?;
         node.encode(buf);
-        seal_page(page, buf);
+        seal_page_at(page, generation, buf);
         Ok(page)
     }
 
@@ -66,11 +67,12 @@ impl Builder<'_> {
         let pages = engine.tree().chain_pages(len, first)?;
         let start = self.next_page;
         let (mut old, mut from) = (first, 0);
+        let generation = self.meta.checkpoint_id;
         for index in 0..pages {
             let (chunk, next) = engine.tree().overflow_chunk(old, from, index, len)?;
             let (page, buf) = self.page()?;
             let link = if index + 1 < pages { page + 1 } else { 0 };
-            overflow::encode_page(page, &chunk, link, buf);
+            overflow::encode_page(page, &chunk, link, generation, buf);
             from = old;
             old = next;
         }

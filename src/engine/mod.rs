@@ -27,7 +27,7 @@ use std::time::Instant;
 
 use crate::error::{Error, Result};
 use crate::io::{FileIo, ReaderSlot, ReaderTable};
-use crate::layout::file::{FileHeader, Meta};
+use crate::layout::file::{FileHeader, MAX_PAGE_COUNT, Meta};
 use crate::layout::freelist::FreeEntry;
 use crate::layout::node::Node;
 use cache::PageCache;
@@ -40,8 +40,9 @@ pub(crate) enum Access {
     /// pages a checkpoint freed.
     Write { readers: Option<ReaderTable> },
     /// A read-only engine; `pin` is its slot in the reader table, held as long as any state of
-    /// this engine is.
-    Read { pin: Option<ReaderSlot> },
+    /// this engine is; `scratch`, a private file for the pages its replay of the log makes
+    /// (without one they stay in memory).
+    Read { pin: Option<ReaderSlot>, scratch: Option<Arc<dyn FileIo>> },
 }
 
 /// The tree's pages and the allocator that keeps the last checkpoint's pages and the published
@@ -116,11 +117,16 @@ impl Engine {
     ) -> Result<Engine> {
         let page_size = usize::try_from(header.page_size)
             .map_err(|_| Error::corrupted(0, "page size does not fit in memory"))?;
-        let (read_only, readers, pin) = match access {
-            Access::Write { readers } => (false, readers, None),
-            Access::Read { pin } => (true, None, pin),
+        let (read_only, readers, pin, scratch) = match access {
+            Access::Write { readers } => (false, readers, None, None),
+            Access::Read { pin, scratch } => (true, None, pin, scratch),
         };
-        let pages = Arc::new(SharedPages::new(file, page_size, cache_bytes, pin));
+        // A reader checks that no page it reads was written after the checkpoint it pinned; the
+        // writer, after the checkpoint it writes next.
+        let limit = if read_only { meta.checkpoint_id } else { meta.checkpoint_id.saturating_add(1) };
+        let mut pages = SharedPages::new(file, page_size, cache_bytes, pin, (limit, read_only));
+        pages.scratch = scratch;
+        let pages = Arc::new(pages);
         let root = TreeRoot { root: meta.root, depth: meta.depth, page_count: meta.page_count };
         let version = versions.as_ref().map_or(0, |v| v.pin().version + 1);
         let state = TreeState { version, root, key_count: meta.key_count, pages: pages.clone() };
@@ -170,6 +176,22 @@ impl Engine {
 
     pub(crate) fn page_size(&self) -> usize {
         self.page_size
+    }
+
+    /// The generation pages written now carry: the checkpoint that will reach them. A reader's
+    /// pages (its replay of the log) never reach the file: they carry the checkpoint it read.
+    pub(crate) fn generation(&self) -> u64 {
+        if self.read_only { self.durable.checkpoint_id } else { self.durable.checkpoint_id.saturating_add(1) }
+    }
+
+    /// Refuse to write a file of more pages than page links can name.
+    pub(crate) fn check_page_count(&self) -> Result<()> {
+        if self.meta.page_count > MAX_PAGE_COUNT {
+            return Err(Error::Io(std::io::Error::other(format!(
+                "the store is at its largest: {MAX_PAGE_COUNT} pages"
+            ))));
+        }
+        Ok(())
     }
 
     /// Why this read-only engine opened without its free list, if it did.

@@ -32,11 +32,13 @@ impl Engine {
         let per = overflow::data_per_page(self.page_size);
         let chunks: Vec<&[u8]> = value.chunks(per).collect();
         let pages: Vec<u64> = (0..chunks.len()).map(|_| self.alloc(PageKind::Overflow)).collect();
+        self.check_page_count()?;
         let mut run = PageRun::new(self.page_size);
+        let generation = self.generation();
         for (i, chunk) in chunks.iter().enumerate() {
             let next = pages.get(i + 1).copied().unwrap_or(0);
             let buf = run.next_page(pages[i]);
-            overflow::encode_page(pages[i], chunk, next, buf);
+            overflow::encode_page(pages[i], chunk, next, generation, buf);
             if run.full() {
                 run.flush(self)?;
             }

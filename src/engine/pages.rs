@@ -8,13 +8,13 @@ use std::hash::{BuildHasherDefault, Hasher};
 use std::sync::Arc;
 
 use std::sync::RwLock;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 
 use super::Engine;
 use super::cache::{PageBytes, PageCache};
 use crate::error::{Error, Result};
 use crate::io::{FileIo, ReaderSlot};
-use crate::layout::file::{PageKind, verify_page};
+use crate::layout::file::{PageKind, generation_after, verify_page};
 use crate::layout::node::{Node, NodeView};
 use crate::layout::overflow;
 
@@ -66,6 +66,19 @@ pub(crate) struct SharedPages {
     /// A read-only engine's slot in the reader table: held while any state reading these pages
     /// lives, so the writer in another process keeps their checkpoint's pages.
     _pin: Option<ReaderSlot>,
+    /// No page read from the file may have been written by a checkpoint after this one: for a
+    /// reader, the checkpoint it pinned (a later page means its link is stale); for the writer,
+    /// the checkpoint it writes next (a later page is damage).
+    generation_limit: AtomicU64,
+    /// Whether these pages are a reader's pinned checkpoint (a page past the limit is stale) or
+    /// the writer's (a page past the limit is damage).
+    pinned: bool,
+    /// A read-only engine's private file for the pages its replay of the log made, so they are
+    /// read like any page (through the cache) rather than held in memory: `in_scratch` names
+    /// them; every other page is read from `file`.
+    pub(super) scratch: Option<Arc<dyn FileIo>>,
+    in_scratch: RwLock<PageSet>,
+    scratch_count: AtomicUsize,
 }
 
 impl SharedPages {
@@ -74,15 +87,26 @@ impl SharedPages {
         page_size: usize,
         cache_bytes: usize,
         pin: Option<ReaderSlot>,
+        (generation_limit, pinned): (u64, bool),
     ) -> SharedPages {
         SharedPages {
             _pin: pin,
+            generation_limit: AtomicU64::new(generation_limit),
+            pinned,
+            scratch: None,
+            in_scratch: RwLock::new(PageSet::default()),
+            scratch_count: AtomicUsize::new(0),
             page_size,
             file,
             cache: PageCache::new(cache_bytes, page_size),
             unwritten: (0..UNWRITTEN_SHARDS).map(|_| RwLock::new(PageMap::default())).collect(),
             unwritten_count: AtomicUsize::new(0),
         }
+    }
+
+    /// The writer moved to checkpoint `limit - 1`: pages it writes now carry `limit`.
+    pub(super) fn set_generation_limit(&self, limit: u64) {
+        self.generation_limit.store(limit, Ordering::Release);
     }
 
     pub(crate) fn file(&self) -> &Arc<dyn FileIo> {
@@ -155,12 +179,37 @@ impl SharedPages {
         self.page_size
     }
 
+    /// The file that holds `page`: the scratch file for a page a reader's replay made.
+    fn file_of(&self, page: u64) -> &Arc<dyn FileIo> {
+        match &self.scratch {
+            Some(scratch)
+                if self.scratch_count.load(Ordering::Acquire) > 0
+                    && self.in_scratch.read().unwrap_or_else(|e| e.into_inner()).contains(&page) =>
+            {
+                scratch
+            }
+            _ => &self.file,
+        }
+    }
+
+    /// Write `bytes`, pages from `first_page` on, to the scratch file.
+    fn write_scratch(&self, scratch: &Arc<dyn FileIo>, first_page: u64, bytes: &[u8]) -> Result<()> {
+        scratch.write_all_at(bytes, first_page * self.page_size as u64)?;
+        let mut pages = self.in_scratch.write().unwrap_or_else(|e| e.into_inner());
+        for i in 0..(bytes.len() / self.page_size) as u64 {
+            if pages.insert(first_page + i) {
+                self.scratch_count.fetch_add(1, Ordering::AcqRel);
+            }
+        }
+        Ok(())
+    }
+
     pub(crate) fn read_from_file(&self, page: u64) -> Result<Vec<u8>> {
         let mut buf = vec![0u8; self.page_size];
         let offset = page
             .checked_mul(self.page_size as u64)
             .ok_or_else(|| Error::corrupted(page, "page number past any file"))?;
-        match self.file.read_exact_at(&mut buf, offset) {
+        match self.file_of(page).read_exact_at(&mut buf, offset) {
             Ok(()) => Ok(buf),
             Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => {
                 Err(Error::corrupted(page, "page lies past the end of the file (truncated file)"))
@@ -174,13 +223,31 @@ impl SharedPages {
     /// memory come from the encoder and are not checked again; the cache holds checked pages.
     fn read_checked(&self, page: u64) -> Result<Vec<u8>> {
         let buf = self.read_from_file(page)?;
-        match verify_page(page, &buf)? {
+        let kind = verify_page(page, &buf)?;
+        self.check_generation(page, &buf)?;
+        match kind {
             PageKind::Leaf | PageKind::Branch => NodeView::new(page, &buf)?.validate()?,
             PageKind::Overflow => overflow::check_page(page, &buf)?,
             // Checked entry by entry where the free list is loaded (`freelist::decode_page`).
             PageKind::Freelist => {}
         }
         Ok(buf)
+    }
+
+    /// `bytes`, read from the file as `page`, was written no later than the checkpoint these pages
+    /// may reach.
+    pub(crate) fn check_generation(&self, page: u64, bytes: &[u8]) -> Result<()> {
+        let limit = self.generation_limit.load(Ordering::Acquire);
+        let Some(ahead) = generation_after(bytes, limit) else { return Ok(()) };
+        let written_by = limit.saturating_add(ahead);
+        Err(if self.pinned {
+            Error::StalePage { page, written_by, pinned: limit }
+        } else {
+            Error::corrupted(
+                page,
+                format!("its generation says checkpoint {written_by} wrote it, after any checkpoint yet"),
+            )
+        })
     }
 
     /// Verified bytes of a published page: unwritten, cached, or read from the file.
@@ -269,7 +336,11 @@ impl<'a> Tree<'a> {
 impl Engine {
     fn write_at_page(&mut self, first_page: u64, bytes: &[u8]) -> Result<()> {
         if self.read_only {
-            // A read-only store writes nothing: the pages stay in memory.
+            // A read-only store writes nothing to the store's files: the pages go to its scratch
+            // file, or stay in memory.
+            if let Some(scratch) = &self.pages.scratch {
+                return self.pages.write_scratch(scratch, first_page, bytes);
+            }
             for (i, chunk) in bytes.chunks(self.page_size).enumerate() {
                 self.pages.put_unwritten(first_page + i as u64, Arc::from(chunk));
             }

@@ -113,8 +113,13 @@ impl Checker<'_> {
 
     /// A page's bytes from disk (or memory), verified.
     fn verified(&mut self, page: u64) -> Option<Vec<u8>> {
-        let bytes = self.engine.pages().read_unverified(page);
-        let checked = bytes.and_then(|b| verify_page(page, &b).map(|_| b.to_vec()));
+        let pages = self.engine.pages();
+        let bytes = pages.read_unverified(page);
+        let checked = bytes.and_then(|b| {
+            verify_page(page, &b)?;
+            pages.check_generation(page, &b)?;
+            Ok(b.to_vec())
+        });
         match checked {
             Ok(b) => Some(b),
             Err(e) => {

@@ -69,6 +69,14 @@ pub trait Vfs: Send + Sync {
         let _ = path;
         None
     }
+    /// A private scratch file for the store at `path`, removed from its directory as soon as it
+    /// is made (so it is gone once dropped, whatever happens to the process): where a read-only
+    /// handle keeps the pages of its replay of the log instead of in memory. `None` (the
+    /// default): this file system has none, and those pages stay in memory.
+    fn scratch(&self, path: &Path) -> Option<io::Result<Arc<dyn FileIo>>> {
+        let _ = path;
+        None
+    }
     /// Whether a writer holds the lock of the store at `path` and its process id, where this
     /// file system can tell (`None`: it cannot; see [`crate::KVStore::writer`]).
     fn writer(&self, path: &Path) -> Option<io::Result<Option<Option<u32>>>> {

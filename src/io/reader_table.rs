@@ -100,6 +100,11 @@ impl ReaderTable {
         ReaderTable { dir: PathBuf::from(name) }
     }
 
+    /// The table's directory.
+    pub(crate) fn dir(&self) -> &Path {
+        &self.dir
+    }
+
     /// Take a free slot, creating the table if there is none yet.
     pub(crate) fn acquire(&self) -> io::Result<ReaderSlot> {
         match fs::create_dir(&self.dir) {

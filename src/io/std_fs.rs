@@ -130,6 +130,10 @@ impl Vfs for StdVfs {
         File::open(dir)?.sync_all()
     }
 
+    fn scratch(&self, path: &Path) -> Option<io::Result<Arc<dyn FileIo>>> {
+        Some(scratch_file(path).map(|file| Arc::new(StdFile::new(file, false)) as Arc<dyn FileIo>))
+    }
+
     fn reader_table(&self, path: &Path) -> Option<ReaderTable> {
         Some(ReaderTable::for_store(path))
     }
@@ -157,4 +161,20 @@ impl Vfs for StdVfs {
         (m.dev(), m.ino(), m.len(), m.mtime(), m.mtime_nsec(), m.ctime_nsec(), &head[..got]).hash(&mut h);
         Ok(Some(h.finish()))
     }
+}
+
+/// An unnamed file on the store's disk: made in its reader table's directory (the reader that
+/// asks has just taken a slot there), or in the system's temporary directory when there is none,
+/// and unlinked at once. Only its owner can read it (mode 0600) while it has a name.
+fn scratch_file(store: &Path) -> io::Result<File> {
+    use std::os::unix::fs::OpenOptionsExt;
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static NEXT: AtomicU64 = AtomicU64::new(0);
+    let table = ReaderTable::for_store(store);
+    let dir = if table.dir().is_dir() { table.dir().to_owned() } else { std::env::temp_dir() };
+    let name = format!(".scratch.{}.{}", std::process::id(), NEXT.fetch_add(1, Ordering::Relaxed));
+    let path = dir.join(name);
+    let file = OpenOptions::new().read(true).write(true).create_new(true).mode(0o600).open(&path)?;
+    fs::remove_file(&path)?;
+    Ok(file)
 }

@@ -91,6 +91,11 @@ pub(crate) const DEFAULT_IDENTIFIER: &str = "KVStore";
 
 pub(crate) const PAGE_HEADER_BYTES: usize = 16;
 
+/// Pages a store may have: page numbers fit in 40 bits, since the top 24 bits of a page header's
+/// `next` field hold most of the page's generation. 2^40 pages of 1 KiB are 1 PiB.
+pub(crate) const MAX_PAGE_COUNT: u64 = 1 << 40;
+const PAGE_NEXT_MASK: u64 = MAX_PAGE_COUNT - 1;
+
 /// Largest value: the log stores value lengths as `u32`.
 pub const MAX_VALUE_BYTES: u64 = u32::MAX as u64;
 
@@ -327,7 +332,7 @@ impl Meta {
         if self.depth == 0 || self.depth > MAX_TREE_DEPTH {
             return Err(format!("tree depth {} out of range", self.depth));
         }
-        let max_pages = u64::MAX / page_size as u64;
+        let max_pages = (u64::MAX / page_size as u64).min(MAX_PAGE_COUNT);
         if self.page_count > max_pages {
             return Err(format!("page count {} too large", self.page_count));
         }
@@ -352,7 +357,35 @@ pub(crate) fn page_count_field(page: &[u8]) -> u16 {
     get_u16(page, 2)
 }
 pub(crate) fn page_next(page: &[u8]) -> u64 {
-    get_u64(page, 8)
+    get_u64(page, 8) & PAGE_NEXT_MASK
+}
+
+/// The page's generation: the low 32 bits of the checkpoint that wrote it (0: not recorded, as in
+/// pages written before generations were kept). Byte 1 holds its low 8 bits, bytes 13..16 (the
+/// top of the `next` field) the rest.
+pub(crate) fn page_generation(page: &[u8]) -> u32 {
+    u32::from_le_bytes([page[1], page[13], page[14], page[15]])
+}
+
+/// Record in `page` that checkpoint `checkpoint` writes it (before sealing it).
+pub(crate) fn set_page_generation(page: &mut [u8], checkpoint: u64) {
+    let [low, rest @ ..] = low_32_bits(checkpoint).to_le_bytes();
+    page[1] = low;
+    page[13..16].copy_from_slice(&rest);
+}
+
+fn low_32_bits(n: u64) -> u32 {
+    u32::try_from(n & u64::from(u32::MAX)).unwrap_or(0)
+}
+
+/// How many checkpoints after `pinned` the checkpoint that wrote `page` came, when it came after:
+/// the page was rewritten since the state a reader pinned, and the link that led to it is stale.
+/// Generations are compared on a 2^32 circle, so a page unchanged for 2^31 checkpoints would
+/// read as stale: compaction rewrites every page with a new generation.
+pub(crate) fn generation_after(page: &[u8], pinned: u64) -> Option<u64> {
+    let written = page_generation(page);
+    let ahead = written.wrapping_sub(low_32_bits(pinned));
+    (written != 0 && ahead != 0 && ahead < 1 << 31).then_some(u64::from(ahead))
 }
 pub(crate) fn stored_checksum(page: &[u8]) -> u32 {
     get_u32(page, 4)
@@ -363,7 +396,8 @@ pub(crate) fn write_page_header(page: &mut [u8], kind: PageKind, count: u16, nex
     page[1] = 0;
     put_u16(page, 2, count);
     put_u32(page, 4, 0);
-    put_u64(page, 8, next);
+    debug_assert!(next < MAX_PAGE_COUNT, "page link {next} beyond the largest page number");
+    put_u64(page, 8, next & PAGE_NEXT_MASK);
 }
 
 /// CRC32 of a page, seeded with its number so a page written to the wrong place fails too.
@@ -376,9 +410,16 @@ pub(crate) fn page_checksum(page_no: u64, page: &[u8]) -> u32 {
     h.finalize()
 }
 
+/// Seal `page` as it is (its generation included).
 pub(crate) fn seal_page(page_no: u64, page: &mut [u8]) {
     let crc = page_checksum(page_no, page);
     put_u32(page, 4, crc);
+}
+
+/// Seal `page` as written by checkpoint `generation`.
+pub(crate) fn seal_page_at(page_no: u64, generation: u64, page: &mut [u8]) {
+    set_page_generation(page, generation);
+    seal_page(page_no, page);
 }
 
 /// Verify a page read from disk: its checksum and that its type byte is known.
@@ -398,6 +439,33 @@ pub(crate) fn verify_page(page_no: u64, page: &[u8]) -> Result<PageKind> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn generations_compare_on_a_circle_and_zero_is_unknown() {
+        let mut page = vec![0u8; 1024];
+        write_page_header(&mut page, PageKind::Overflow, 3, (1 << 40) - 1);
+        assert_eq!(generation_after(&page, 5), None, "generation 0: not recorded");
+        for (written, pinned, after) in [
+            (7u64, 7u64, None),
+            (6, 7, None),
+            (8, 7, Some(1)),
+            (7 + (1 << 31) - 1, 7, Some((1 << 31) - 1)),
+            (7 + (1 << 31), 7, None),
+            ((1 << 32) + 2, (1 << 32) - 3, Some(5)),
+            ((1 << 32) - 3, (1 << 32) + 2, None),
+        ] {
+            set_page_generation(&mut page, written);
+            assert_eq!(generation_after(&page, pinned), after, "written {written}, pinned {pinned}");
+        }
+        set_page_generation(&mut page, 0x1234_5678_9abc);
+        assert_eq!(page_generation(&page), 0x5678_9abc);
+        assert_eq!(page_next(&page), (1 << 40) - 1, "the generation leaves the link alone");
+        assert_eq!(page_count_field(&page), 3);
+        seal_page(9, &mut page);
+        assert!(verify_page(9, &page).is_ok());
+        page[14] ^= 1;
+        assert!(verify_page(9, &page).is_err(), "the checksum covers the generation");
+    }
 
     #[test]
     fn header_round_trips_and_rejects_damage() {

@@ -18,7 +18,7 @@
 
 use crate::error::{Error, Result};
 use crate::layout::file::{
-    PAGE_HEADER_BYTES, PageKind, in_page_u16, page_count_field, page_next, seal_page, write_page_header,
+    PAGE_HEADER_BYTES, PageKind, in_page_u16, page_count_field, page_next, seal_page_at, write_page_header,
 };
 
 pub(crate) fn data_per_page(page_size: usize) -> usize {
@@ -29,12 +29,13 @@ pub(crate) fn pages_for(len: u64, page_size: usize) -> u64 {
     len.div_ceil((data_per_page(page_size) as u64).max(1))
 }
 
-/// Fill `out` (one page) with chunk `chunk` of a chain whose next page is `next`.
-pub(crate) fn encode_page(page_no: u64, chunk: &[u8], next: u64, out: &mut [u8]) {
+/// Fill `out` (one page) with chunk `chunk` of a chain whose next page is `next`, as written by
+/// checkpoint `generation`.
+pub(crate) fn encode_page(page_no: u64, chunk: &[u8], next: u64, generation: u64, out: &mut [u8]) {
     out.fill(0);
     write_page_header(out, PageKind::Overflow, in_page_u16(chunk.len()), next);
     out[PAGE_HEADER_BYTES..PAGE_HEADER_BYTES + chunk.len()].copy_from_slice(chunk);
-    seal_page(page_no, out);
+    seal_page_at(page_no, generation, out);
 }
 
 /// The invariants an overflow page keeps on its own, whatever chain it is in: checked when it is
@@ -100,13 +101,13 @@ mod tests {
     fn pages_and_chains_are_checked() {
         // The last page of a two-page chain of 1,108 bytes.
         let mut page = vec![0u8; 1024];
-        encode_page(5, &[7u8; 100], 0, &mut page);
+        encode_page(5, &[7u8; 100], 0, 1, &mut page);
         assert!(check_page(5, &page).is_ok());
         assert_eq!(read_chunk(5, &page, 1, 1108, 1024).unwrap(), (&[7u8; 100][..], 0));
         assert!(read_chunk(5, &page, 0, 1108, 1024).is_err(), "the first page must be full");
         assert!(read_chunk(5, &page, 2, 1108, 1024).is_err(), "an index past the chain");
         let mut linked = vec![0u8; 1024];
-        encode_page(6, &[7u8; 100], 6, &mut linked);
+        encode_page(6, &[7u8; 100], 6, 1, &mut linked);
         assert!(check_page(6, &linked).is_err(), "a page linking to itself");
         put_u16(&mut page, 2, 1009);
         assert!(check_page(5, &page).is_err(), "more data than the page holds");

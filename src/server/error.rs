@@ -192,6 +192,13 @@ impl ApiError {
                 ),
             },
             E::Corrupted { page, .. } => ApiError::internal(format!("'{name}': corrupted page {page}")),
+            E::StalePage { page, .. } => ApiError::Conflict {
+                code: "stale_read",
+                message: format!(
+                    "'{name}': page {page} was rewritten by a writer after the state this read-only \
+                     session reads; close and reopen it"
+                ),
+            },
             other => ApiError::internal(format!("'{name}': {other}")),
         }
     }

@@ -125,7 +125,7 @@ impl KVStore {
         let access = if version == FORMAT_VERSION {
             Access::Write { readers: vfs.reader_table(path) }
         } else {
-            Access::Read { pin: None }
+            Access::Read { pin: None, scratch: None }
         };
         let engine =
             Engine::new(data, page0.header, meta.clone(), slot, opts.cache_bytes, access, versions.clone())?;
@@ -255,13 +255,28 @@ fn open_read_only(
         if pin.is_some() && !last_attempt && read_page_zero(&*data, path)?.newest_id() != newest {
             continue;
         }
+        // The pages a replay of the log makes go to a scratch file, so the memory a reader takes
+        // is its cache, not the log's size.
+        let scratch = match (&log, &state) {
+            (Some(log), LogState::Header(h)) if log.len()? > h.len => match vfs.scratch(path) {
+                Some(Ok(file)) => Some(file),
+                Some(Err(e)) => {
+                    report.notes.push(format!(
+                        "no scratch file for the log's replay ({e}): its pages are held in memory"
+                    ));
+                    None
+                }
+                None => None,
+            },
+            _ => None,
+        };
         let engine = Engine::new(
             data,
             page0.header,
             meta.clone(),
             slot,
             opts.cache_bytes,
-            Access::Read { pin },
+            Access::Read { pin, scratch },
             versions.clone(),
         )?;
         if let Some(why) = engine.freelist_unreadable() {
@@ -273,6 +288,7 @@ fn open_read_only(
         let aside = |_: &Arc<dyn FileIo>, _: u64| Err(Error::ReadOnly);
         // A read-only handle writes nothing anyway: what recovery would refuse changes nothing.
         let _refuse = recover(&mut inner, log.as_ref(), &state, Replay::InMemory, &mut report, &aside)?;
+        inner.engine.spill()?;
         if !last_attempt {
             // The writer restarts the log only after a new checkpoint is in force: if the slots
             // still say what they said before the log was read, the log was not cut under us (a

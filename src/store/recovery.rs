@@ -176,6 +176,10 @@ pub(super) fn recover(
             continue;
         }
         if let Err(e) = apply(&mut inner.engine, ops) {
+            if let (Replay::InMemory, Error::Io(_)) = (replay, &e) {
+                // A reader's scratch file failed: not the record's fault.
+                return Err(e);
+            }
             report.stopped_at = Some((offset, format!("commit {seq} could not be applied: {e}")));
             report.data_may_be_missing.get_or_insert(format!(
                 "commit {seq} (at byte {offset} of the log) could not be applied, nor any after it: {e}"
