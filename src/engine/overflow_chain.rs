@@ -1,6 +1,8 @@
 //! Values too large to sit in a leaf: each lives in its own chain of overflow pages, written whole
 //! before the tree changes and released whole when the value is replaced or deleted.
 
+use std::borrow::Cow;
+
 use super::Engine;
 use super::pages::{PageRun, Tree};
 use crate::error::{Error, Result};
@@ -9,20 +11,22 @@ use crate::layout::node::{Value, inline_entry_len, key_limit_of_page, max_inline
 use crate::layout::overflow;
 
 impl Engine {
-    /// The value as a leaf will hold it: inline, or written to a new overflow chain. This is
+    /// The value as a leaf will hold it: inline (owned, copied only when small enough to sit in
+    /// a leaf), or written to a new overflow chain straight from the slice given, with no copy of
+    /// its own beyond one run of pages (`PageRun`, at most 1 MiB) at a time. This is
     /// the only write to the file a put makes, so a batch does it for all its values before it
     /// changes the tree, and a failing write leaves the tree as it was.
     ///
     /// A key over the page's key limit is refused here, before anything is written: the commit
     /// path checks it first, but a put replayed from the log reaches the tree only through here,
     /// and such a key would make a leaf no split can fit.
-    pub(crate) fn prepare_value(&mut self, key_len: usize, value: Vec<u8>) -> Result<Value> {
+    pub(crate) fn prepare_value(&mut self, key_len: usize, value: Cow<'_, [u8]>) -> Result<Value> {
         let max = key_limit_of_page(self.page_size);
         if key_len > max {
             return Err(Error::KeyTooLarge { len: key_len, max });
         }
         if inline_entry_len(key_len, value.len()) <= max_inline_entry(self.page_size) {
-            Ok(Value::Inline(value))
+            Ok(Value::Inline(value.into_owned()))
         } else {
             self.write_overflow(&value)
         }

@@ -1,6 +1,7 @@
 //! The commit path (see the module comment of `store`): writes checked against the limits, one log
 //! record per commit, applied to the tree, synced with group commit; checkpoints and compaction.
 
+use std::borrow::Cow;
 use std::sync::atomic::Ordering;
 
 use super::paths::{TempKind, create_temp};
@@ -21,10 +22,13 @@ impl KVStore {
     /// Set `key` to `value`, replacing any value it had; durable on return under
     /// [`Durability::Immediate`]. A key or value over the limits fails ([`Error::KeyTooLarge`],
     /// [`Error::ValueTooLarge`]) with nothing written.
+    ///
+    /// The value is borrowed, not copied: the store holds one more copy of it while the call
+    /// runs, in the log record (see `commit_if`).
     pub fn put(&self, key: impl AsRef<[u8]>, value: impl AsRef<[u8]>) -> Result<()> {
         let (key, value) = (key.as_ref(), value.as_ref());
         self.check_sizes(key, Some(value))?;
-        self.commit(vec![LogOp::Put(key.to_vec(), value.to_vec())])
+        self.commit(vec![LogOp::Put(key.to_vec(), Cow::Borrowed(value))])
     }
 
     /// Delete `key`; `Ok(true)` when it existed. The test and the delete are one step: of two
@@ -51,10 +55,11 @@ impl KVStore {
         if !ops.is_sorted_by(|a, b| cmp_keys(batch_key(a), batch_key(b)).is_le()) {
             ops.sort_by(|a, b| cmp_keys(batch_key(a), batch_key(b)));
         }
+        // The batch's values move into the operations: the batch is the caller's copy.
         let ops = ops
             .into_iter()
             .map(|op| match op {
-                BatchOp::Put(k, v) => LogOp::Put(k, v),
+                BatchOp::Put(k, v) => LogOp::Put(k, Cow::Owned(v)),
                 BatchOp::Delete(k) => LogOp::Delete(k),
             })
             .collect();
@@ -74,13 +79,23 @@ impl KVStore {
         Ok(())
     }
 
-    pub(super) fn commit(&self, ops: Vec<LogOp>) -> Result<()> {
+    pub(super) fn commit(&self, ops: Vec<LogOp<'_>>) -> Result<()> {
         self.commit_if(ops, |_| Ok(true)).map(|_| ())
     }
 
     /// Commit `ops` if `precondition` holds of the tree once the write lock is held; `Ok(false)`,
     /// with nothing logged, when it does not.
-    fn commit_if(&self, ops: Vec<LogOp>, precondition: impl FnOnce(&Engine) -> Result<bool>) -> Result<bool> {
+    ///
+    /// Memory: the record is encoded once into the log buffer, the one copy of the values the
+    /// store makes. A record that goes out at once (immediate durability, or a buffer past
+    /// [`LOG_BUFFER_BYTES`]) is written and its buffer given back before the tree is touched;
+    /// the tree then takes each value from the operation itself (a borrowed slice for `put`),
+    /// writing an overflow chain page run by page run.
+    fn commit_if(
+        &self,
+        ops: Vec<LogOp<'_>>,
+        precondition: impl FnOnce(&Engine) -> Result<bool>,
+    ) -> Result<bool> {
         self.check_writable()?;
         let seq = {
             let mut guard = self.write_inner()?;
@@ -252,7 +267,7 @@ fn batch_key(op: &BatchOp) -> &[u8] {
 /// overflow chains are written first, then the tree changes in memory. Spilling changed pages
 /// between operations bounds memory; a spill that fails keeps the pages in memory, so its error
 /// waits for the end of the commit.
-pub(super) fn apply(engine: &mut Engine, ops: Vec<LogOp>) -> Result<()> {
+pub(super) fn apply(engine: &mut Engine, ops: Vec<LogOp<'_>>) -> Result<()> {
     engine.begin_commit();
     enum Ready {
         Put(Vec<u8>, Value),

@@ -785,7 +785,7 @@ fn choose(
 /// (format 2).
 #[derive(Default)]
 struct LogRead {
-    records: Vec<(u64, Vec<LogOp>)>,
+    records: Vec<(u64, Vec<LogOp<'static>>)>,
     follows: Option<Meta>,
 }
 
@@ -854,7 +854,7 @@ fn read_log(src: &Path, header: Option<&FileHeader>, report: &mut SalvageReport)
 /// win, deletes remove); and the identifier.
 fn apply_log(
     metas: &[Meta],
-    records: Vec<(u64, Vec<LogOp>)>,
+    records: Vec<(u64, Vec<LogOp<'static>>)>,
     mut pairs: Pairs,
     report: &mut SalvageReport,
 ) -> (Pairs, Option<String>) {
@@ -874,7 +874,7 @@ fn apply_log(
         for op in ops {
             match op {
                 LogOp::Put(key, value) => {
-                    pairs.insert(key, Value::Inline(value));
+                    pairs.insert(key, Value::Inline(value.into_owned()));
                 }
                 LogOp::Delete(key) => {
                     pairs.remove(&key);

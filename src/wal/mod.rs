@@ -36,6 +36,7 @@
 //! than the body can hold): the checksum only says the bytes are as written, not that this
 //! store wrote them.
 
+use std::borrow::Cow;
 use std::sync::Arc;
 
 use crate::error::{Error, Result};
@@ -70,10 +71,12 @@ const OP_PUT: u8 = 1;
 const OP_DELETE: u8 = 2;
 const OP_SET_IDENTIFIER: u8 = 3;
 
-/// One logged change.
+/// One logged change. A put's value is borrowed on the commit path (the caller's slice, or a
+/// batch's own buffer moved in): it is encoded into the log buffer and written to the tree from
+/// where it is, never copied into an operation of its own. A decoded record owns its values.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) enum LogOp {
-    Put(Vec<u8>, Vec<u8>),
+pub(crate) enum LogOp<'a> {
+    Put(Vec<u8>, Cow<'a, [u8]>),
     Delete(Vec<u8>),
     SetIdentifier(String),
 }
@@ -130,7 +133,7 @@ pub(crate) fn decode_header(b: &[u8]) -> Option<LogHeader> {
 }
 
 /// Bytes the record for `ops` will take.
-pub(crate) fn record_len(ops: &[LogOp]) -> usize {
+pub(crate) fn record_len(ops: &[LogOp<'_>]) -> usize {
     RECORD_HEADER_BYTES
         + 4
         + ops
@@ -146,7 +149,7 @@ pub(crate) fn record_len(ops: &[LogOp]) -> usize {
 /// Append the record for `ops` to `out`, or refuse a commit whose record the format cannot hold
 /// (a body over [`MAX_RECORD_BODY_BYTES`]) before anything is appended. Every length inside was
 /// checked by the caller against the key and value limits, which fit `u32`.
-pub(crate) fn encode_record(seq: u64, ops: &[LogOp], out: &mut Vec<u8>) -> Result<()> {
+pub(crate) fn encode_record(seq: u64, ops: &[LogOp<'_>], out: &mut Vec<u8>) -> Result<()> {
     let body_bytes = record_len(ops) - RECORD_HEADER_BYTES;
     let body_len = u32::try_from(body_bytes).map_err(|_| Error::CommitTooLarge {
         bytes: u64::try_from(body_bytes).unwrap_or(u64::MAX),
@@ -198,7 +201,7 @@ const MIN_OP_BYTES: usize = 5;
 /// limits a commit was held to before it was logged (`max_key_bytes`, [`MAX_VALUE_BYTES`],
 /// [`MAX_IDENTIFIER_BYTES`] of UTF-8): a body that breaks one was never written by this store,
 /// whatever its checksum says, and none of it may be applied.
-fn decode_body(body: &[u8], max_key_bytes: usize) -> std::result::Result<Vec<LogOp>, String> {
+fn decode_body(body: &[u8], max_key_bytes: usize) -> std::result::Result<Vec<LogOp<'static>>, String> {
     let mut at = 0usize;
     let take = |at: &mut usize, n: usize| -> std::result::Result<&[u8], String> {
         let end = at.checked_add(n).filter(|end| *end <= body.len());
@@ -239,7 +242,7 @@ fn decode_body(body: &[u8], max_key_bytes: usize) -> std::result::Result<Vec<Log
                 if u64::from(vlen) > MAX_VALUE_BYTES {
                     return Err(format!("operation {i} holds a value of {vlen} bytes"));
                 }
-                LogOp::Put(first, take(&mut at, as_len(vlen)?)?.to_vec())
+                LogOp::Put(first, Cow::Owned(take(&mut at, as_len(vlen)?)?.to_vec()))
             }
             OP_DELETE => LogOp::Delete(first),
             _ => LogOp::SetIdentifier(
@@ -262,7 +265,7 @@ pub(crate) struct LogDamage {
 }
 
 /// A record as `(seq, ops)`, `None` at a clean end, or where and why the log is damaged.
-pub(crate) type NextRecord = std::result::Result<Option<(u64, Vec<LogOp>)>, LogDamage>;
+pub(crate) type NextRecord = std::result::Result<Option<(u64, Vec<LogOp<'static>>)>, LogDamage>;
 
 /// Reads records one at a time; never allocates more than the file holds.
 pub(crate) struct LogReader {
@@ -404,10 +407,10 @@ mod tests {
     #[test]
     fn records_round_trip() {
         let ops = vec![
-            LogOp::Put(b"k".to_vec(), vec![0, 1, 2]),
+            LogOp::Put(b"k".to_vec(), vec![0, 1, 2].into()),
             LogOp::Delete(b"gone".to_vec()),
             LogOp::SetIdentifier("Idé".into()),
-            LogOp::Put(vec![], vec![]),
+            LogOp::Put(vec![], Cow::Borrowed(&[])),
         ];
         let mut out = Vec::new();
         encode_record(42, &ops, &mut out).expect("a small record");
@@ -428,14 +431,14 @@ mod tests {
     /// A body that decodes as the format goes but holds what no commit could: refused whole.
     #[test]
     fn bodies_over_the_limits_do_not_decode() {
-        let body = |ops: &[LogOp]| {
+        let body = |ops: &[LogOp<'_>]| {
             let mut out = Vec::new();
             encode_record(1, ops, &mut out).expect("a small record");
             out.split_off(RECORD_HEADER_BYTES)
         };
         let key = |n: usize| vec![b'k'; n];
-        assert!(decode_body(&body(&[LogOp::Put(key(315), vec![1])]), 315).is_ok());
-        assert!(decode_body(&body(&[LogOp::Put(key(316), vec![1])]), 315).is_err());
+        assert!(decode_body(&body(&[LogOp::Put(key(315), vec![1].into())]), 315).is_ok());
+        assert!(decode_body(&body(&[LogOp::Put(key(316), vec![1].into())]), 315).is_err());
         assert!(decode_body(&body(&[LogOp::Delete(key(316))]), 315).is_err());
         let id = |s: String| body(&[LogOp::SetIdentifier(s)]);
         assert!(decode_body(&id("i".repeat(64)), 315).is_ok());

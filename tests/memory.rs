@@ -1,0 +1,176 @@
+//! Memory of a large write: during `put` and a `WriteBatch` commit the store holds at most one
+//! more copy of the value than the caller does (the log record it is encoded into), in both
+//! durability modes. Measured with a counting global allocator, which is why this test is a
+//! binary of its own: every allocation of the process goes through it.
+
+use std::alloc::{GlobalAlloc, Layout, System};
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use wind_kvstore::{Durability, KVStore, OpenOptions, WriteBatch};
+
+/// `System`, counting the bytes allocated now and the most allocated at once since the last
+/// [`reset_peak`].
+struct Counting;
+
+static CURRENT: AtomicUsize = AtomicUsize::new(0);
+static PEAK: AtomicUsize = AtomicUsize::new(0);
+
+impl Counting {
+    fn grew(by: usize) {
+        let now = CURRENT.fetch_add(by, Ordering::SeqCst) + by;
+        PEAK.fetch_max(now, Ordering::SeqCst);
+    }
+
+    fn shrank(by: usize) {
+        CURRENT.fetch_sub(by, Ordering::SeqCst);
+    }
+}
+
+// SAFETY: every call is passed on to `System` unchanged; the counters only observe sizes.
+#[allow(unsafe_code)]
+unsafe impl GlobalAlloc for Counting {
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        // SAFETY: the caller's contract for `alloc` is passed on as it is.
+        let p = unsafe { System.alloc(layout) };
+        if !p.is_null() {
+            Counting::grew(layout.size());
+        }
+        p
+    }
+
+    unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
+        // SAFETY: as for `alloc`.
+        let p = unsafe { System.alloc_zeroed(layout) };
+        if !p.is_null() {
+            Counting::grew(layout.size());
+        }
+        p
+    }
+
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        // SAFETY: `ptr` and `layout` come from this allocator, that is from `System`.
+        unsafe { System.dealloc(ptr, layout) };
+        Counting::shrank(layout.size());
+    }
+
+    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+        // A moving realloc holds both blocks for a moment: count the new one first.
+        Counting::grew(new_size);
+        // SAFETY: as for `dealloc`; `new_size` is the caller's, passed on.
+        let p = unsafe { System.realloc(ptr, layout, new_size) };
+        if p.is_null() {
+            Counting::shrank(new_size);
+        } else {
+            Counting::shrank(layout.size());
+        }
+        p
+    }
+}
+
+#[global_allocator]
+static ALLOCATOR: Counting = Counting;
+
+/// One measurement at a time: the counters are the whole process's.
+static SERIAL: Mutex<()> = Mutex::new(());
+
+/// Heap in use now, and the peak set back to it.
+fn reset_peak() -> usize {
+    let now = CURRENT.load(Ordering::SeqCst);
+    PEAK.store(now, Ordering::SeqCst);
+    now
+}
+
+/// The most heap held at once since `base` was taken by [`reset_peak`], beyond `base`.
+fn peak_above(base: usize) -> usize {
+    PEAK.load(Ordering::SeqCst).saturating_sub(base)
+}
+
+const VALUE_BYTES: usize = 64 << 20;
+
+/// A value whose bytes differ along it, so a read-back proves the right bytes were stored.
+fn big_value() -> Vec<u8> {
+    let pattern: Vec<u8> = (0..=250u8).collect();
+    let mut value = Vec::with_capacity(VALUE_BYTES);
+    while value.len() < VALUE_BYTES {
+        let n = pattern.len().min(VALUE_BYTES - value.len());
+        value.extend_from_slice(&pattern[..n]);
+    }
+    value
+}
+
+fn open(dir: &tempfile::TempDir, durability: Durability) -> KVStore {
+    OpenOptions::new().durability(durability).open(dir.path().join("memory.db")).unwrap()
+}
+
+/// Peak heap beyond what the caller holds while `write` runs, as a multiple of the value.
+fn ratio(extra: usize) -> f64 {
+    extra as f64 / VALUE_BYTES as f64
+}
+
+/// Beyond the caller's own copy, one more copy of the value and slack, not two.
+const LIMIT: f64 = 1.5;
+
+fn check_put(durability: Durability) {
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(&dir, durability);
+    store.put("small", "before").unwrap();
+    let value = big_value();
+    let base = reset_peak();
+    store.put("big", &value).unwrap();
+    let extra = peak_above(base);
+    eprintln!("put ({durability:?}): peak extra heap {extra} bytes, {:.3}x the value", ratio(extra));
+    assert!(
+        ratio(extra) < LIMIT,
+        "put ({durability:?}) held {extra} bytes beyond the caller's value ({:.3}x of {VALUE_BYTES})",
+        ratio(extra)
+    );
+    drop(store);
+    let store = open(&dir, durability);
+    assert!(store.get("big").unwrap().as_deref() == Some(&value[..]), "the value survives a reopen");
+    assert_eq!(store.get("small").unwrap().as_deref(), Some(&b"before"[..]));
+}
+
+fn check_batch(durability: Durability) {
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(&dir, durability);
+    let value = big_value();
+    let mut batch = WriteBatch::new();
+    batch.put("big", &value).put("small", "beside it").delete("nothing");
+    // The batch holds a copy of its own: the caller's, for this measurement.
+    let base = reset_peak();
+    store.write(batch).unwrap();
+    let extra = peak_above(base);
+    eprintln!("batch ({durability:?}): peak extra heap {extra} bytes, {:.3}x the value", ratio(extra));
+    assert!(
+        ratio(extra) < LIMIT,
+        "a batch ({durability:?}) held {extra} bytes beyond the caller's value ({:.3}x of {VALUE_BYTES})",
+        ratio(extra)
+    );
+    drop(store);
+    let store = open(&dir, durability);
+    assert!(store.get("big").unwrap().as_deref() == Some(&value[..]), "the value survives a reopen");
+    assert_eq!(store.get("small").unwrap().as_deref(), Some(&b"beside it"[..]));
+}
+
+#[test]
+fn a_durable_put_holds_the_value_at_most_twice() {
+    check_put(Durability::Immediate);
+}
+
+#[test]
+fn a_buffered_put_holds_the_value_at_most_twice() {
+    check_put(Durability::Buffered);
+}
+
+#[test]
+fn a_durable_batch_holds_its_value_at_most_twice() {
+    check_batch(Durability::Immediate);
+}
+
+#[test]
+fn a_buffered_batch_holds_its_value_at_most_twice() {
+    check_batch(Durability::Buffered);
+}
