@@ -1,6 +1,6 @@
 //! Memory of a large write: during `put` and a `WriteBatch` commit the store holds at most one
 //! more copy of the value than the caller does (the log record it is encoded into), in both
-//! durability modes. Measured with a counting global allocator, which is why this test is a
+//! durability modes. Memory of a read-only open: bounded by its cache, not by the log it replays. Measured with a counting global allocator, which is why this test is a
 //! binary of its own: every allocation of the process goes through it.
 
 use std::alloc::{GlobalAlloc, Layout, System};
@@ -173,4 +173,63 @@ fn a_durable_batch_holds_its_value_at_most_twice() {
 #[test]
 fn a_buffered_batch_holds_its_value_at_most_twice() {
     check_batch(Durability::Buffered);
+}
+
+// A read-only open beside a writer replays the commits still only in the log. The pages that
+// replay makes go to a private scratch file and are read back through the cache, so the memory
+// the reader takes is bounded by its cache, not by the log.
+
+const KEYS: u32 = 150_000;
+const MIB: usize = 1 << 20;
+
+fn key(i: u32) -> Vec<u8> {
+    // Scattered, so the replay touches pages all over the tree.
+    format!("k:{:08}", i.wrapping_mul(2_654_435_761) % 100_000_000).into_bytes()
+}
+
+fn value(i: u32) -> Vec<u8> {
+    format!("{i:>200}").into_bytes()
+}
+
+#[test]
+fn a_read_only_open_takes_memory_by_its_cache_not_by_the_log() {
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let dir = tempfile::tempdir().expect("temp dir");
+    let path = dir.path().join("replay.db");
+    // The writer never checkpoints while the test reads: every commit stays in the log.
+    let writer = OpenOptions::new()
+        .durability(Durability::Buffered)
+        .checkpoint_log_bytes(1 << 30)
+        .open(&path)
+        .expect("open writable");
+    for chunk in (0..KEYS).collect::<Vec<_>>().chunks(1_000) {
+        let mut batch = WriteBatch::new();
+        for &i in chunk {
+            batch.put(key(i), value(i));
+        }
+        writer.write(batch).expect("commit");
+    }
+    let log_bytes = std::fs::metadata(path.with_file_name("replay.db.wal")).expect("log").len();
+    assert!(log_bytes > 30 * MIB as u64, "the log holds the commits: {log_bytes} bytes");
+
+    let before = reset_peak();
+    let reader = OpenOptions::new().read_only(true).cache_bytes(MIB).open(&path).expect("open read-only");
+    let peak = peak_above(before);
+    let kept = CURRENT.load(Ordering::SeqCst).saturating_sub(before);
+    println!(
+        "log {:.1} MiB: the read-only open peaked at {:.1} MiB of heap and kept {:.1} MiB",
+        log_bytes as f64 / MIB as f64,
+        peak as f64 / MIB as f64,
+        kept as f64 / MIB as f64
+    );
+
+    assert_eq!(reader.len(), u64::from(KEYS), "the reader sees every commit in the log");
+    for i in (0..KEYS).step_by(37) {
+        assert_eq!(reader.get(key(i)).expect("get"), Some(value(i)), "key {i}");
+    }
+    assert_eq!(reader.iter().count(), usize::try_from(KEYS).expect("fits"));
+    assert!(reader.check().expect("check").is_ok());
+    assert!(peak < 12 * MIB, "the open peaked at {peak} bytes of heap for a {log_bytes}-byte log");
+    assert!(kept < 6 * MIB, "the open kept {kept} bytes of heap for a {log_bytes}-byte log");
+    drop(writer);
 }
