@@ -129,6 +129,13 @@ pub(super) fn recover(
         LogState::Header(h) => (h.len, log.len()?),
     };
 
+    // A log whose header names the checkpoint in force holds only commits after it, or (a crash
+    // between rewriting the header and cutting the log) only commits it covers: a commit after it
+    // behind one it covers means the checkpoint's record of its last commit is not what was
+    // written.
+    let mut covered_seen = false;
+    let follows_this_checkpoint =
+        state.follows().is_some_and(|m| m.checkpoint_id == inner.engine.durable().checkpoint_id);
     let max_key = max_key_bytes(inner.engine.header().page_size);
     let mut reader = LogReader::with_max_key_bytes(log.clone(), start, max_key)?;
     let mut beyond = None;
@@ -171,8 +178,18 @@ pub(super) fn recover(
             report.stopped_at = Some((offset, format!("sequence number {seq} where {want} was expected")));
             break;
         }
+        if seq > checkpoint_seq && covered_seen && follows_this_checkpoint {
+            report.stopped_at = Some((offset, format!("commit {seq} after commits the checkpoint covers")));
+            report.data_may_be_missing.get_or_insert(format!(
+                "the log follows checkpoint {} (ending at commit {checkpoint_seq}) and holds commit {seq} \
+                 after commits that checkpoint covers: the checkpoint's record of its last commit is damaged",
+                inner.engine.durable().checkpoint_id
+            ));
+            break;
+        }
         expected = seq.checked_add(1);
         if seq <= checkpoint_seq {
+            covered_seen = true;
             continue;
         }
         if let Err(e) = apply(&mut inner.engine, ops) {
