@@ -421,6 +421,23 @@ mod tests {
     }
 
     #[test]
+    fn a_commit_over_the_length_field_is_refused_before_anything_is_written() {
+        // Zeroed and never touched: the allocator maps it lazily, so this costs no memory.
+        let half = vec![0u8; 1 << 31];
+        let ops = vec![
+            LogOp::Put(b"a".to_vec(), Cow::Borrowed(&half)),
+            LogOp::Put(b"b".to_vec(), Cow::Borrowed(&half)),
+        ];
+        let mut out = b"earlier records".to_vec();
+        let refused = encode_record(7, &ops, &mut out);
+        assert!(
+            matches!(refused, Err(Error::CommitTooLarge { bytes, max }) if bytes > 1 << 32 && max == MAX_RECORD_BODY_BYTES),
+            "{refused:?}"
+        );
+        assert_eq!(out, b"earlier records", "nothing was appended");
+    }
+
+    #[test]
     fn hostile_bodies_do_not_decode() {
         assert!(decode_body(&[], 315).is_err());
         assert!(decode_body(&[255, 255, 255, 255], 315).is_err());
