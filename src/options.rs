@@ -29,6 +29,7 @@ pub struct OpenOptions {
     pub(crate) create: bool,
     pub(crate) lock_timeout: Duration,
     pub(crate) checkpoint_log_bytes: u64,
+    pub(crate) reader_hold_bytes: u64,
     pub(crate) vfs: Option<Arc<dyn Vfs>>,
 }
 
@@ -43,6 +44,7 @@ impl std::fmt::Debug for OpenOptions {
             .field("create", &self.create)
             .field("lock_timeout", &self.lock_timeout)
             .field("checkpoint_log_bytes", &self.checkpoint_log_bytes)
+            .field("reader_hold_bytes", &self.reader_hold_bytes)
             .finish_non_exhaustive()
     }
 }
@@ -58,6 +60,7 @@ impl Default for OpenOptions {
             create: true,
             lock_timeout: Duration::ZERO,
             checkpoint_log_bytes: DEFAULT_CHECKPOINT_LOG_BYTES,
+            reader_hold_bytes: DEFAULT_READER_HOLD_BYTES,
             vfs: None,
         }
     }
@@ -66,6 +69,10 @@ impl Default for OpenOptions {
 /// Default size of the page cache: enough for the upper levels of a tree of tens of millions of
 /// keys, small enough for an embedded library.
 pub const DEFAULT_CACHE_BYTES: usize = 64 << 20;
+
+/// A writer holds back at most this many bytes of freed pages for readers in other processes
+/// before it reuses the oldest of them (see [`OpenOptions::reader_hold_bytes`]).
+pub const DEFAULT_READER_HOLD_BYTES: u64 = 1 << 30;
 
 /// The log is checkpointed into the data file once it grows past this many bytes. It bounds both
 /// recovery time and the memory held by pages changed since the last checkpoint.
@@ -129,6 +136,17 @@ impl OpenOptions {
     /// Checkpoint once the log passes this many bytes (default 64 MiB; at least 64 KiB).
     pub fn checkpoint_log_bytes(&mut self, bytes: u64) -> &mut Self {
         self.checkpoint_log_bytes = bytes;
+        self
+    }
+
+    /// How many bytes of freed pages a writer keeps from reuse for readers in other processes
+    /// that pinned an older checkpoint (default [`DEFAULT_READER_HOLD_BYTES`], 1 GiB): the file
+    /// grows by at most about this much while a reader stays pinned. Past it the writer reuses
+    /// the pages freed longest ago; a reader that still pins that old state then gets
+    /// [`Error::StalePage`](crate::Error::StalePage) where it reaches one, never a wrong answer,
+    /// and moves on with `refresh()`. `u64::MAX`: hold everything, whatever the file grows to.
+    pub fn reader_hold_bytes(&mut self, bytes: u64) -> &mut Self {
+        self.reader_hold_bytes = bytes;
         self
     }
 

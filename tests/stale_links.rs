@@ -117,3 +117,57 @@ fn a_reader_whose_pages_were_reused_gets_an_error_never_a_wrong_answer() {
     }
     assert!(fresh.check().expect("check").is_ok(), "the store passes check");
 }
+
+/// The file size after three rounds of rewriting every key while a reader pins the first state,
+/// with the writer holding at most `hold` bytes for it; and whether the reader's answers were
+/// right or stale (never wrong), with how many were stale.
+fn rewrite_beside_a_pinned_reader(dir: &Path, hold: Option<u64>, pinned: bool) -> (u64, u32, u64) {
+    let path = dir.join("held.db");
+    let w = writer(&path);
+    for i in 0..KEYS {
+        w.put(key(i), value(i, 0)).expect("put");
+    }
+    w.close().expect("close");
+    let mut options = OpenOptions::new();
+    options.page_size(1024).durability(Durability::Buffered).checkpoint_log_bytes(256 * 1024);
+    if let Some(bytes) = hold {
+        options.reader_hold_bytes(bytes);
+    }
+    let w = options.open(&path).expect("open writable");
+    let reader = pinned.then(|| {
+        OpenOptions::new().read_only(true).cache_bytes(16 * 1024).open(&path).expect("open read-only")
+    });
+    for round in 1..=3 {
+        for i in 0..KEYS {
+            w.put(key(i), value(i, round)).expect("put");
+        }
+    }
+    let taken = w.stats().pages_taken_from_readers;
+    w.close().expect("close");
+    let stale = reader.map_or(0, |r| (0..KEYS).filter(|&i| matches!(read_old(&r, i), Read::Stale)).count());
+    let size = std::fs::metadata(&path).expect("store").len();
+    (size, u32::try_from(stale).expect("fits"), taken)
+}
+
+#[test]
+fn a_reader_pinned_for_long_makes_the_file_grow_by_the_hold_limit_at_most() {
+    let run = |hold, pinned| {
+        let dir = tempfile::tempdir().expect("temp dir");
+        rewrite_beside_a_pinned_reader(dir.path(), hold, pinned)
+    };
+    let (alone, _, _) = run(None, false);
+    let (held, held_stale, held_taken) = run(None, true);
+    let limit = 512 * 1024;
+    let (bounded, bounded_stale, taken) = run(Some(limit), true);
+    println!(
+        "file after 3 rounds: {alone} bytes with no reader, {held} with a pinned reader, \
+         {bounded} with it and a {limit}-byte hold limit ({taken} pages taken, {bounded_stale} stale reads)"
+    );
+    assert_eq!((held_stale, held_taken), (0, 0), "under the default limit the reader's state is kept whole");
+    assert!(held > alone + 2 * limit, "a pinned reader holds the old pages: {held} against {alone}");
+    assert!(taken > 0 && bounded_stale > 0, "past the limit the writer reuses the reader's pages");
+    assert!(
+        bounded <= alone + limit + limit / 2,
+        "the file grew past the hold limit: {bounded} against {alone}"
+    );
+}

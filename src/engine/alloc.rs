@@ -108,6 +108,27 @@ impl Engine {
         }
     }
 
+    /// Past the hold limit, make the pages freed longest ago free again, whoever pins them: a
+    /// reader of that old state reads a page rewritten since as `Error::StalePage` (each page
+    /// carries the checkpoint that wrote it), so the file stops growing without a wrong answer.
+    pub(super) fn take_from_readers_past_limit(&mut self) {
+        let mut held = self.pages_held_for_readers();
+        while held > self.hold_limit_pages {
+            let Some((_, pages)) = self.held.pop_first() else { break };
+            held -= pages.len() as u64;
+            self.pages_taken_from_readers += pages.len() as u64;
+            for page in pages {
+                self.pages.forget(page);
+                self.free.insert(page);
+            }
+        }
+    }
+
+    /// Held pages reused past the hold limit since this handle opened.
+    pub(crate) fn pages_taken_from_readers(&self) -> u64 {
+        self.pages_taken_from_readers
+    }
+
     /// Pages held back from reuse for readers in other processes.
     pub(crate) fn pages_held_for_readers(&self) -> u64 {
         self.held.values().map(|pages| pages.len() as u64).sum()

@@ -109,6 +109,8 @@ impl Engine {
             let next = list_pages.get(i + 1).copied().unwrap_or(0);
             let buf = run.next_page(page);
             freelist::encode_page(page, chunks.get(i).copied().unwrap_or(&[]), next, buf);
+            // A list page may be a reader's old tree page reused: it carries its checkpoint too.
+            seal_page_at(page, id, buf);
             if run.full() {
                 run.flush(self)?;
             }

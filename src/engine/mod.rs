@@ -38,7 +38,8 @@ pub(crate) use versions::{TreeState, Versions};
 pub(crate) enum Access {
     /// The writer: it reads `readers` (if its file system has a reader table) before reusing
     /// pages a checkpoint freed.
-    Write { readers: Option<ReaderTable> },
+    /// Past `hold_bytes` of pages held back for readers, it reuses the oldest of them.
+    Write { readers: Option<ReaderTable>, hold_bytes: u64 },
     /// A read-only engine; `pin` is its slot in the reader table, held as long as any state of
     /// this engine is; `scratch`, a private file for the pages its replay of the log makes
     /// (without one they stay in memory).
@@ -91,6 +92,10 @@ pub(crate) struct Engine {
     readers: Option<ReaderTable>,
     /// When the reader table was last read, and how many readers it held.
     readers_read_at: Option<Instant>,
+    /// Pages held for readers past which the oldest are reused (`OpenOptions::reader_hold_bytes`).
+    hold_limit_pages: u64,
+    /// Held pages reused past that limit since this engine opened.
+    pages_taken_from_readers: u64,
     reader_count: u64,
     read_only: bool,
     /// Unwritten pages beyond this are written out (to their fresh places) before the next
@@ -117,9 +122,9 @@ impl Engine {
     ) -> Result<Engine> {
         let page_size = usize::try_from(header.page_size)
             .map_err(|_| Error::corrupted(0, "page size does not fit in memory"))?;
-        let (read_only, readers, pin, scratch) = match access {
-            Access::Write { readers } => (false, readers, None, None),
-            Access::Read { pin, scratch } => (true, None, pin, scratch),
+        let (read_only, readers, pin, scratch, hold_bytes) = match access {
+            Access::Write { readers, hold_bytes } => (false, readers, None, None, hold_bytes),
+            Access::Read { pin, scratch } => (true, None, pin, scratch, u64::MAX),
         };
         // A reader checks that no page it reads was written after the checkpoint it pinned; the
         // writer, after the checkpoint it writes next.
@@ -157,6 +162,8 @@ impl Engine {
             reader_floor: u64::MAX,
             readers,
             readers_read_at: None,
+            hold_limit_pages: hold_bytes / page_size as u64,
+            pages_taken_from_readers: 0,
             reader_count: 0,
             freelist_unreadable: None,
             read_only,
@@ -272,6 +279,9 @@ impl Engine {
             && self.readers_read_at.is_none_or(|at| at.elapsed() >= alloc::READER_TABLE_INTERVAL)
         {
             self.read_reader_table();
+        }
+        if self.free.is_empty() {
+            self.take_from_readers_past_limit();
         }
         self.reclaim();
     }

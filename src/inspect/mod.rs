@@ -104,6 +104,11 @@ pub struct Stats {
     /// Free pages the writer holds back because a reader has pinned a checkpoint that reaches
     /// them; they are reused once it moves on or closes.
     pub pages_held_for_readers: u64,
+    /// Held pages the writer reused since it opened because more than
+    /// [`OpenOptions::reader_hold_bytes`](crate::OpenOptions::reader_hold_bytes) were held: a
+    /// reader still pinning the state they belonged to gets `Error::StalePage` where it reaches
+    /// one. 0 on a read-only handle.
+    pub pages_taken_from_readers: u64,
 }
 
 /// One reader in the store's reader table (see [`crate::KVStore::readers`]).

@@ -229,7 +229,10 @@ impl KVStore {
             let _ = self.vfs.remove(&tmp);
             return Err(e.into());
         }
-        let access = Access::Write { readers: self.vfs.reader_table(&self.path) };
+        let access = Access::Write {
+            readers: self.vfs.reader_table(&self.path),
+            hold_bytes: self.options.reader_hold_bytes,
+        };
         match Engine::new(file, header, meta, 0, self.cache_bytes, access, Some(self.versions.clone())) {
             Ok(engine) => inner.engine = engine,
             Err(e) => return self.fail_poisoned("reopening the compacted file", e),

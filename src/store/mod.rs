@@ -307,6 +307,7 @@ impl KVStore {
             format_version: e.header().version,
             readers: e.reader_count(),
             pages_held_for_readers: e.pages_held_for_readers(),
+            pages_taken_from_readers: e.pages_taken_from_readers(),
         }
     }
 

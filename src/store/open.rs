@@ -123,7 +123,7 @@ impl KVStore {
         let version = page0.header.version;
         // A version-1 file is replayed in memory, then rewritten in the current format.
         let access = if version == FORMAT_VERSION {
-            Access::Write { readers: vfs.reader_table(path) }
+            Access::Write { readers: vfs.reader_table(path), hold_bytes: opts.reader_hold_bytes }
         } else {
             Access::Read { pin: None, scratch: None }
         };
