@@ -47,7 +47,9 @@ pub use inspect::{
 };
 pub use layout::file::{MAX_IDENTIFIER_BYTES, MAX_VALUE_BYTES};
 pub use layout::node::max_key_bytes;
-pub use options::{DEFAULT_CACHE_BYTES, DEFAULT_CHECKPOINT_LOG_BYTES, Durability, OpenOptions};
+pub use options::{
+    DEFAULT_CACHE_BYTES, DEFAULT_CHECKPOINT_LOG_BYTES, DEFAULT_READER_HOLD_BYTES, Durability, OpenOptions,
+};
 pub use store::{
     Iter, KVStore, Keys, KeysRev, PageIter, PageSizeSource, SalvageOptions, SalvageReport, SkipReason,
     SkippedPage, Snapshot, TEMP_SUFFIXES, is_store_or_log, is_temp_name, log_path, salvage,
