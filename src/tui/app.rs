@@ -1177,6 +1177,13 @@ impl App {
     }
 
     fn run_command(&mut self, text: &str) {
+        // A salvage reads every page: it runs on a thread, in its dialog, not in the bar.
+        if let Some(path) = CommandBar::lone_salvage(text) {
+            self.command.hand_over(text, "(running in the salvage dialog; its report is shown there)");
+            let view = SalvageView::run_into(&self.store, path, Instant::now());
+            self.overlays.push(Overlay::Salvage(Box::new(view)));
+            return;
+        }
         let ran = self.command.run(&mut self.store, text);
         if !self.output_open() {
             self.overlays.push(Overlay::Output);

@@ -269,6 +269,27 @@ impl CommandBar {
         }
     }
 
+    /// A line that is one `SALVAGE TO` statement: the file it names. The browser runs it in the
+    /// salvage dialog, on a thread, instead of holding the screen until it ends.
+    pub(crate) fn lone_salvage(text: &str) -> Option<String> {
+        let text = text.trim();
+        let script = if is_complete(text) { text.to_owned() } else { format!("{text};") };
+        match crate::command::parse_script(&script).ok()?.as_slice() {
+            [Statement::Salvage { path }] => Some(path.clone()),
+            _ => None,
+        }
+    }
+
+    /// Notes a statement handed to a dialog: kept in the history and echoed in the panel with
+    /// where its answer goes.
+    pub(crate) fn hand_over(&mut self, text: &str, note: &str) {
+        let text = text.trim().to_owned();
+        self.remember(&text);
+        self.push(LineKind::Echo, &format!("› {text}"));
+        self.push(LineKind::Answer, note);
+        self.scroll_to_end();
+    }
+
     /// Runs every statement of `text` in order, stopping at the first error, as typed in a
     /// shell. A missing final `;` is added.
     pub(crate) fn run(&mut self, store: &mut KVStore, text: &str) -> Ran {

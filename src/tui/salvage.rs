@@ -53,6 +53,14 @@ impl SalvageView {
         }
     }
 
+    /// The salvage into `path`, started at once (`SALVAGE TO` in the command bar); a name that
+    /// is refused leaves the prompt open saying why.
+    pub(crate) fn run_into(store: &KVStore, path: String, now: Instant) -> SalvageView {
+        let mut view = SalvageView { state: SalvageState::Prompt { path, error: None }, scroll: 0 };
+        view.start(store, now);
+        view
+    }
+
     /// Whether the name is being typed.
     pub(crate) fn typing(&self) -> bool {
         matches!(self.state, SalvageState::Prompt { .. })

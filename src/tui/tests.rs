@@ -1740,3 +1740,41 @@ fn the_command_bar_hints_and_completes_every_statement() {
     let writer = format!("writer: pid {} (this process)", std::process::id());
     assert!(output.iter().any(|line| line.ends_with(&writer)), "{output:?}");
 }
+
+/// `SALVAGE TO` typed in the command bar runs in the salvage dialog, on a thread, so the screen
+/// is not held until it ends; the statement is kept in the history.
+#[test]
+fn salvage_typed_in_the_command_bar_runs_on_a_thread() {
+    let mut h = harness();
+    let out = h.app.store.path().with_file_name("from-bar.db");
+    h.press(":").type_text(&format!("SALVAGE TO \"{}\"", out.display())).press("<enter>");
+    assert!(h.has(|o| matches!(o, Overlay::Salvage(_))), "the dialog runs it");
+    wait_for_salvage(&mut h);
+    let screen = h.screen();
+    assert!(screen.contains("Salvaged 307 keys into"), "{screen}");
+    assert_eq!(OpenOptions::new().read_only(true).open(&out).expect("opens").len(), 307);
+    assert!(h.app.command.history.last().is_some_and(|l| l.starts_with("SALVAGE TO")));
+    // A name that exists: the dialog says so, nothing runs.
+    h.press("<esc> <esc> :").type_text(&format!("salvage to \"{}\";", out.display())).press("<enter>");
+    assert!(h.screen().contains("exists; salvage writes only a new store"));
+    // With other statements it runs in the bar as before.
+    h.press("<esc> <esc> :").type_text("COUNT; SALVAGE TO \"\"").press("<enter>");
+    assert!(!h.has(|o| matches!(o, Overlay::Salvage(_))));
+}
+
+/// Feature 2 in the browser's own editor: the save is refused when the value changed since the
+/// editor opened (compare and set); the editor stays open with the text.
+#[test]
+fn the_editor_refuses_to_overwrite_a_value_changed_meanwhile() {
+    let mut h = harness();
+    h.press("s").type_text("note:003").press("<enter>");
+    h.press("e").type_text("Mine: ");
+    h.app.store.put(b"note:003", b"theirs").expect("put");
+    h.press("<c-s>");
+    let editor = h.editor().expect("still open");
+    assert_eq!(
+        editor.error.as_deref(),
+        Some("the value changed since the editor opened; esc and edit again")
+    );
+    assert_eq!(h.app.store.get(b"note:003").expect("get").as_deref(), Some(&b"theirs"[..]));
+}
