@@ -486,3 +486,39 @@ fn salvage_from_the_browser_writes_a_new_store() {
     let saved = tmux.path("s-salvaged.db");
     assert_eq!(read(&saved, "city:amsterdam").as_deref(), Some(&b"{\"name\": \"Amsterdam\"}"[..]));
 }
+
+/// Acceptance 2, the rest: while the writer (another process: this test) checkpoints and then
+/// compacts (the file replaced by a rename), the read-only browser keeps following without an
+/// error: each commit after them appears on its own.
+#[test]
+fn live_follow_goes_on_through_checkpoints_and_compaction() {
+    need_tmux!();
+    let tmux = Tmux::start("compact");
+    let db = tmux.path("c.db");
+    store_with(&db, 200);
+    let writer = wind_kvstore::KVStore::open(&db, None).expect("writer");
+    tmux.run(&format!("{} {} --read-only", program(), db.display()));
+    tmux.wait_for("city:amsterdam");
+    tmux.wait_for("● live");
+    // Keys after the selected one (the first), so they show below it.
+    let appears = |key: &str| {
+        let screen = tmux.wait_for(&format!("+ {key}"));
+        assert!(!screen.contains("live: ") && !screen.contains("refresh failed"), "{screen}");
+    };
+    writer.put("city:x1", "before the checkpoint").expect("put");
+    appears("city:x1");
+    writer.checkpoint().expect("checkpoint");
+    writer.put("city:x2", "after the checkpoint").expect("put");
+    appears("city:x2");
+    for i in 0..100 {
+        writer.delete(format!("k{i:05}")).expect("delete");
+    }
+    writer.compact().expect("compact");
+    writer.put("city:x3", "after the compaction").expect("put");
+    appears("city:x3");
+    let screen = tmux.wait_for("keys 104");
+    assert!(screen.contains("READ-ONLY"), "{screen}");
+    tmux.keys(&["q"]);
+    tmux.wait_for("shell>");
+    writer.close().expect("close");
+}
