@@ -1778,3 +1778,43 @@ fn the_editor_refuses_to_overwrite_a_value_changed_meanwhile() {
     );
     assert_eq!(h.app.store.get(b"note:003").expect("get").as_deref(), Some(&b"theirs"[..]));
 }
+
+/// A check that finds problems offers the salvage: `S` on its report opens the salvage dialog.
+#[test]
+fn a_check_with_problems_offers_the_salvage() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let path = dir.path().join("test.db");
+    let store = KVStore::open(&path, None).expect("open");
+    let mut batch = WriteBatch::new();
+    for i in 0..2_000 {
+        batch.put(format!("key:{i:05}"), format!("value {i}"));
+    }
+    store.write(batch).expect("write");
+    store.checkpoint().expect("checkpoint");
+    let page_size = u64::from(store.stats().page_size);
+    let leaf = (1..store.stats().page_count)
+        .find(|&n| store.page_info(n).is_ok_and(|p| p.page_type == crate::PageType::Leaf))
+        .expect("a leaf");
+    store.close().expect("close");
+    // One byte of a leaf flipped, as a bad sector would.
+    let mut bytes = std::fs::read(&path).expect("read");
+    let at = usize::try_from(leaf * page_size + page_size / 2).expect("small");
+    bytes[at] ^= 0xff;
+    std::fs::write(&path, bytes).expect("write");
+    let store = OpenOptions::new().open(&path).expect("opens");
+    let mut h = harness_with(store, dir, Config::default());
+    h.press("c");
+    h.app.run_requested_check();
+    let screen = h.screen();
+    assert!(screen.contains("problem(s) found"), "{screen}");
+    assert!(screen.contains("S salvages every readable key into a new store"), "{screen}");
+    assert!(screen.contains("S salvage"), "the hints: {screen}");
+    h.press("S");
+    assert!(!h.has(|o| matches!(o, Overlay::Check { .. })));
+    assert!(h.screen().contains("test-salvaged.db█"));
+    // A clean check does not offer it.
+    let mut h = harness();
+    h.press("c");
+    h.app.run_requested_check();
+    assert!(!h.screen().contains("salvages"));
+}
