@@ -1757,9 +1757,17 @@ fn salvage_typed_in_the_command_bar_runs_on_a_thread() {
     // A name that exists: the dialog says so, nothing runs.
     h.press("<esc> <esc> :").type_text(&format!("salvage to \"{}\";", out.display())).press("<enter>");
     assert!(h.screen().contains("exists; salvage writes only a new store"));
+    // An empty name is refused by the dialog before anything is written (SALVAGE TO "" itself
+    // leaves a stray ".wal" in the working directory).
+    h.press("<esc> <esc> :").type_text("SALVAGE TO \"\"").press("<enter>");
+    assert!(h.screen().contains("type the new store's file name"));
     // With other statements it runs in the bar as before.
-    h.press("<esc> <esc> :").type_text("COUNT; SALVAGE TO \"\"").press("<enter>");
+    let second = out.with_file_name("in-bar.db");
+    h.press("<esc> <esc> :")
+        .type_text(&format!("COUNT; SALVAGE TO \"{}\"", second.display()))
+        .press("<enter>");
     assert!(!h.has(|o| matches!(o, Overlay::Salvage(_))));
+    assert!(h.app.command.output.iter().any(|(_, line)| line.starts_with("Salvaged 307 keys into")));
 }
 
 /// Feature 2 in the browser's own editor: the save is refused when the value changed since the
