@@ -430,3 +430,95 @@ fn commits_by_another_process_appear_on_their_own() {
     tmux.wait_for("shell>");
     writer.close().expect("close");
 }
+
+/// `w`: the writer and the readers, like `mdb_stat -r`, read again while shown. This test is the
+/// application: it holds the store writable and a read-only handle of its own, beside a
+/// read-only browser.
+#[test]
+fn who_has_the_store_open_is_shown_and_followed() {
+    need_tmux!();
+    let tmux = Tmux::start("readers");
+    let db = tmux.path("r.db");
+    store_with(&db, 10);
+    let writer = wind_kvstore::KVStore::open(&db, None).expect("writer");
+    let reader = wind_kvstore::OpenOptions::new().read_only(true).open(&db).expect("reader");
+    tmux.run(&format!("{} {} --read-only", program(), db.display()));
+    tmux.wait_for("city:amsterdam");
+    let browser = tmux.program_pid();
+    tmux.keys(&["w"]);
+    let screen = tmux.wait_for(" who has the store open ");
+    let own = std::process::id();
+    assert!(screen.contains(&format!("writer                  pid {own}")), "{screen}");
+    assert!(screen.contains("read-only (it holds a slot below)"), "{screen}");
+    assert!(screen.contains("2 readers;"), "{screen}");
+    let browser_row = screen.lines().find(|l| l.contains(&format!(" {browser} "))).unwrap_or_default();
+    assert!(browser_row.contains("this process"), "the browser's own slot: {screen}");
+    // The test's reader closes: within a few seconds the overlay lists one reader, no key pressed.
+    drop(reader);
+    let screen = tmux.wait_for("1 reader;");
+    assert!(screen.contains("this process"), "the browser's slot stays: {screen}");
+    // Esc and a letter in one read are alt and the letter: a pause between them.
+    tmux.keys(&["Escape"]);
+    std::thread::sleep(Duration::from_millis(300));
+    tmux.keys(&["q"]);
+    tmux.wait_for("shell>");
+    writer.close().expect("close");
+}
+
+/// `S`: salvage from the browser into a new store, on a thread, with its report.
+#[test]
+fn salvage_from_the_browser_writes_a_new_store() {
+    need_tmux!();
+    let tmux = Tmux::start("salvage");
+    let db = tmux.path("s.db");
+    store_with(&db, 10);
+    tmux.run(&format!("{} {}", program(), db.display()));
+    tmux.wait_for("city:amsterdam");
+    tmux.keys(&["S"]);
+    tmux.wait_for("s-salvaged.db█");
+    tmux.keys(&["Enter"]);
+    let screen = tmux.wait_for("Salvaged 11 keys into");
+    assert!(screen.contains("Done in "), "{screen}");
+    tmux.keys(&["Escape"]);
+    std::thread::sleep(Duration::from_millis(300));
+    tmux.keys(&["q"]);
+    tmux.wait_for("shell>");
+    let saved = tmux.path("s-salvaged.db");
+    assert_eq!(read(&saved, "city:amsterdam").as_deref(), Some(&b"{\"name\": \"Amsterdam\"}"[..]));
+}
+
+/// Acceptance 2, the rest: while the writer (another process: this test) checkpoints and then
+/// compacts (the file replaced by a rename), the read-only browser keeps following without an
+/// error: each commit after them appears on its own.
+#[test]
+fn live_follow_goes_on_through_checkpoints_and_compaction() {
+    need_tmux!();
+    let tmux = Tmux::start("compact");
+    let db = tmux.path("c.db");
+    store_with(&db, 200);
+    let writer = wind_kvstore::KVStore::open(&db, None).expect("writer");
+    tmux.run(&format!("{} {} --read-only", program(), db.display()));
+    tmux.wait_for("city:amsterdam");
+    tmux.wait_for("● live");
+    // Keys after the selected one (the first), so they show below it.
+    let appears = |key: &str| {
+        let screen = tmux.wait_for(&format!("+ {key}"));
+        assert!(!screen.contains("live: ") && !screen.contains("refresh failed"), "{screen}");
+    };
+    writer.put("city:x1", "before the checkpoint").expect("put");
+    appears("city:x1");
+    writer.checkpoint().expect("checkpoint");
+    writer.put("city:x2", "after the checkpoint").expect("put");
+    appears("city:x2");
+    for i in 0..100 {
+        writer.delete(format!("k{i:05}")).expect("delete");
+    }
+    writer.compact().expect("compact");
+    writer.put("city:x3", "after the compaction").expect("put");
+    appears("city:x3");
+    let screen = tmux.wait_for("keys 104");
+    assert!(screen.contains("READ-ONLY"), "{screen}");
+    tmux.keys(&["q"]);
+    tmux.wait_for("shell>");
+    writer.close().expect("close");
+}

@@ -46,6 +46,8 @@ pub(crate) enum Action {
     ValueNext,
     ValuePrev,
     Recovery,
+    Readers,
+    Salvage,
 }
 
 /// Where an action is mostly used, for grouping the help.
@@ -72,7 +74,7 @@ impl Group {
 
 /// The table every other part reads: name (as in the config file), group, description, and the
 /// default keys.
-const ACTIONS: [(Action, &str, Group, &str, &[&str]); 36] = [
+const ACTIONS: [(Action, &str, Group, &str, &[&str]); 38] = [
     (Action::Quit, "quit", Group::General, "quit", &["q", "ctrl-c"]),
     (Action::Help, "help", Group::General, "show this help", &["?"]),
     (Action::Command, "command", Group::General, "open the command bar (any statement)", &[":"]),
@@ -109,6 +111,8 @@ const ACTIONS: [(Action, &str, Group, &str, &[&str]); 36] = [
     (Action::FreeList, "free_list", Group::Inspect, "free pages", &["f"]),
     (Action::Check, "check", Group::Inspect, "integrity check", &["c"]),
     (Action::Recovery, "recovery", Group::Inspect, "what the open recovered from the log", &["R"]),
+    (Action::Readers, "readers", Group::Inspect, "who has the store open (writer, readers)", &["w"]),
+    (Action::Salvage, "salvage", Group::Inspect, "salvage every readable key into a new store", &["S"]),
 ];
 
 impl Action {
@@ -385,7 +389,7 @@ mod tests {
         assert_eq!(map.action(&ev(KeyCode::Char('C'), KeyModifiers::CONTROL)), Some(Action::Quit));
         assert_eq!(map.action(&ev(KeyCode::BackTab, KeyModifiers::SHIFT)), Some(Action::FocusPrev));
         assert_eq!(map.action(&ev(KeyCode::Char('?'), KeyModifiers::SHIFT)), Some(Action::Help));
-        assert_eq!(map.action(&ev(KeyCode::Char('w'), KeyModifiers::NONE)), None);
+        assert_eq!(map.action(&ev(KeyCode::Char('o'), KeyModifiers::NONE)), None);
     }
 
     #[test]

@@ -25,6 +25,8 @@ use super::layout::{Areas, layout};
 use super::live::{Live, Poll};
 use super::overlay::Overlay;
 use super::page_view::{PageFocus, PageView};
+use super::readers::ReadersView;
+use super::salvage::SalvageView;
 use super::search::SearchView;
 use super::search::{CountJob, Filter, ValueSearch};
 use super::text::{escape_key, human_bytes, thousands};
@@ -288,6 +290,11 @@ impl App {
             }
             Some(Overlay::Export { path }) => path.push_str(&one_line()),
             Some(Overlay::ValueSearch(view)) if view.job.is_none() => view.text.push_str(&one_line()),
+            Some(Overlay::Salvage(view)) => {
+                if let super::salvage::SalvageState::Prompt { path, .. } = &mut view.state {
+                    path.push_str(&one_line());
+                }
+            }
             _ => self.error(format!(
                 "paste of {} ignored: open the command bar (:), the editor (e, a) or the filter (/) first",
                 human_bytes(text.len() as u64)
@@ -332,8 +339,11 @@ impl App {
             return;
         };
         // Any key closes the key info and the recovery report, q too.
+        // A salvage running is not left half done by a q (ctrl-c still quits).
+        let salvaging = matches!(&overlay, Overlay::Salvage(view) if view.running());
         if !overlay.takes_text()
             && !matches!(overlay, Overlay::KeyInfo | Overlay::Recovery)
+            && !salvaging
             && action == Some(Action::Quit)
         {
             self.quit = true;
@@ -358,6 +368,10 @@ impl App {
             Overlay::Check { state, mut scroll } => {
                 if !matches!(state, CheckState::Running(_)) {
                     match action {
+                        Some(Action::Salvage) => {
+                            self.open_salvage();
+                            return;
+                        }
                         Some(Action::Close | Action::Check | Action::Enter) => return,
                         Some(Action::Up) => scroll = scroll.saturating_sub(1),
                         Some(Action::Down) => scroll += 1,
@@ -384,7 +398,28 @@ impl App {
             },
             Overlay::Output => self.output_key(action),
             Overlay::KeyInput(input) => self.key_input_key(input, key),
-            Overlay::KeyInfo | Overlay::Recovery => {}
+            Overlay::KeyInfo => {}
+            // Any key closes the report; the salvage key goes on to the salvage it offers.
+            Overlay::Recovery => {
+                if action == Some(Action::Salvage) {
+                    self.open_salvage();
+                }
+            }
+            Overlay::Readers(mut view) => {
+                let max = super::readers::line_count(&view);
+                view.scroll = match action {
+                    Some(Action::Close | Action::Readers | Action::Enter) => return,
+                    Some(Action::Up) => view.scroll.saturating_sub(1),
+                    Some(Action::Down) => (view.scroll + 1).min(max),
+                    Some(Action::PageUp) => view.scroll.saturating_sub(10),
+                    Some(Action::PageDown) => (view.scroll + 10).min(max),
+                    Some(Action::Top) => 0,
+                    Some(Action::Bottom) => max,
+                    _ => view.scroll,
+                };
+                self.overlays.push(Overlay::Readers(view));
+            }
+            Overlay::Salvage(view) => self.salvage_key(view, key, action),
             Overlay::Copy => match key.code {
                 KeyCode::Char('k') => self.copy_key(),
                 KeyCode::Char('v') => self.copy_value(),
@@ -407,6 +442,51 @@ impl App {
             },
             Overlay::ValueSearch(view) => self.value_search_key(view, key, action),
         }
+    }
+
+    fn salvage_key(&mut self, mut view: Box<SalvageView>, key: KeyEvent, action: Option<Action>) {
+        use super::salvage::SalvageState;
+        let ctrl = key.modifiers.contains(KeyModifiers::CONTROL);
+        match &mut view.state {
+            SalvageState::Prompt { path, error } => match key.code {
+                KeyCode::Enter => view.start(&self.store, Instant::now()),
+                KeyCode::Esc => {
+                    self.info("salvage cancelled");
+                    return;
+                }
+                KeyCode::Backspace => {
+                    path.pop();
+                    *error = None;
+                }
+                KeyCode::Char(c) if !ctrl => {
+                    path.push(c);
+                    *error = None;
+                }
+                _ => {}
+            },
+            SalvageState::Running { .. } => {
+                self.info("the salvage is running; its report follows (ctrl-c quits and leaves the new file partial)");
+            }
+            SalvageState::Done { .. } => {
+                let max = view.line_count();
+                view.scroll = match action {
+                    Some(Action::Close | Action::Enter) => return,
+                    Some(Action::Up) => view.scroll.saturating_sub(1),
+                    Some(Action::Down) => (view.scroll + 1).min(max),
+                    Some(Action::PageUp) => view.scroll.saturating_sub(10),
+                    Some(Action::PageDown) => (view.scroll + 10).min(max),
+                    Some(Action::Top) => 0,
+                    Some(Action::Bottom) => max,
+                    _ => view.scroll,
+                };
+            }
+        }
+        self.overlays.push(Overlay::Salvage(view));
+    }
+
+    /// The salvage's prompt, over whatever is open.
+    fn open_salvage(&mut self) {
+        self.overlays.push(Overlay::Salvage(Box::new(SalvageView::prompt(&self.store))));
     }
 
     fn output_key(&mut self, action: Option<Action>) {
@@ -562,6 +642,14 @@ impl App {
                 } else {
                     self.overlays.push(Overlay::Recovery);
                 }
+                return;
+            }
+            Action::Readers => {
+                self.overlays.push(Overlay::Readers(ReadersView::read(&self.store, Instant::now())));
+                return;
+            }
+            Action::Salvage => {
+                self.open_salvage();
                 return;
             }
             Action::Check => {
@@ -1089,6 +1177,13 @@ impl App {
     }
 
     fn run_command(&mut self, text: &str) {
+        // A salvage reads every page: it runs on a thread, in its dialog, not in the bar.
+        if let Some(path) = CommandBar::lone_salvage(text) {
+            self.command.hand_over(text, "(running in the salvage dialog; its report is shown there)");
+            let view = SalvageView::run_into(&self.store, path, Instant::now());
+            self.overlays.push(Overlay::Salvage(Box::new(view)));
+            return;
+        }
         let ran = self.command.run(&mut self.store, text);
         if !self.output_open() {
             self.overlays.push(Overlay::Output);
@@ -1172,7 +1267,23 @@ impl App {
     /// polls the store; `true` when the screen changed.
     pub(crate) fn tick(&mut self) -> bool {
         let worked = self.work();
-        self.follow(Instant::now(), SystemTime::now()) || worked
+        let now = Instant::now();
+        let watched = self.watch(now);
+        self.follow(now, SystemTime::now()) || worked || watched
+    }
+
+    /// The overlays that change on their own: the reader table read again, a salvage's end
+    /// taken; `true` when one changed.
+    pub(crate) fn watch(&mut self, now: Instant) -> bool {
+        let mut changed = false;
+        for overlay in &mut self.overlays {
+            match overlay {
+                Overlay::Readers(view) => changed |= view.refresh(&self.store, now),
+                Overlay::Salvage(view) => changed |= view.poll(now),
+                _ => {}
+            }
+        }
+        changed
     }
 
     /// Live follow, at `now` (`wall` on the wall clock): marks older than their time go, and
@@ -1321,7 +1432,13 @@ impl App {
         let rows = isize::try_from(WHEEL_ROWS).unwrap_or(1);
         // The overlay on top takes the mouse; most ignore it.
         match self.overlays.last() {
-            Some(Overlay::Help { .. } | Overlay::Check { .. } | Overlay::ValueSearch(_)) => {
+            Some(
+                Overlay::Help { .. }
+                | Overlay::Check { .. }
+                | Overlay::ValueSearch(_)
+                | Overlay::Readers(_)
+                | Overlay::Salvage(_),
+            ) => {
                 if let Some(down) = wheel {
                     let key = if down { KeyCode::Down } else { KeyCode::Up };
                     self.handle_key(KeyEvent::new(key, KeyModifiers::NONE));

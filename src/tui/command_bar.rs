@@ -1,7 +1,10 @@
 //! The command bar (`:`): statements of the command language, run through the same parser and
 //! executor as `--exec` and `wkshell`; answers go to a scrollable output panel. Up and Down walk
 //! the history, which is kept in the data directory between runs, readable by its owner only
-//! (statements hold values).
+//! (statements hold values). While typing, the hint row shows the syntax and summary of the
+//! statement being typed, and Tab completes a keyword, both from the language's own tables
+//! (the help topics and the keyword list that `HELP` and `wkshell` use), so every statement is
+//! known here as soon as the language has it.
 //!
 //! What one statement may bring back is bounded, so a `SCAN LIMIT 1000000` cannot take the
 //! memory: a scan stops at [`BAR_SCAN_MAX_PAIRS`] pairs or [`BAR_MAX_BYTES`] of values and says
@@ -22,7 +25,9 @@ use ratatui_textarea::TextArea;
 use super::config::Theme;
 use super::search::prefix_end;
 use super::text::sanitize;
-use crate::command::{FileAccess, Output, ScanPage, Statement, execute, is_complete, statements};
+use crate::command::{
+    FileAccess, HelpTopic, Keyword, Output, ScanPage, Statement, TOPICS, execute, is_complete, statements,
+};
 use crate::{KVStore, Result as StoreResult};
 
 /// Lines the output panel keeps; whole older answers are dropped beyond it.
@@ -59,6 +64,9 @@ pub(crate) struct CommandBar {
     pub output: Vec<(LineKind, String)>,
     pub output_scroll: usize,
     pub output_height: usize,
+    /// The keywords the last Tab could complete to, when it was more than one (shown in the
+    /// hint row until the next key).
+    pub candidates: Vec<&'static str>,
 }
 
 /// What a key did in the bar.
@@ -121,7 +129,9 @@ impl CommandBar {
     /// Handles a key while the bar is open.
     pub(crate) fn key(&mut self, key: KeyEvent) -> BarKey {
         let ctrl = key.modifiers.contains(KeyModifiers::CONTROL);
+        self.candidates.clear();
         match key.code {
+            KeyCode::Tab => self.complete(),
             KeyCode::Enter => {
                 let text = self.text();
                 return if text.trim().is_empty() { BarKey::Close } else { BarKey::Run(text) };
@@ -138,6 +148,54 @@ impl CommandBar {
             }
         }
         BarKey::Typing
+    }
+
+    /// Tab: completes the keyword before the cursor, as far as the keywords it may be agree
+    /// (in the case it is typed in); when more than one remains, they are listed in the hints.
+    fn complete(&mut self) {
+        let cursor = self.input.cursor();
+        let (row, col) = (cursor.0, cursor.1);
+        let lines = self.input.lines();
+        let before: String = lines
+            .iter()
+            .take(row)
+            .map(|l| format!("{l}\n"))
+            .chain(lines.get(row).map(|l| l.chars().take(col).collect::<String>()))
+            .collect();
+        let (typed, candidates) = keyword_completions(&before);
+        let Some(first) = candidates.first() else { return };
+        let common = candidates.iter().fold(first.len(), |n, c| {
+            first.bytes().zip(c.bytes()).take(n).take_while(|(a, b)| a == b).count()
+        });
+        let lower = typed.chars().all(|c| !c.is_ascii_uppercase());
+        let mut rest = first[typed.len()..common].to_owned();
+        if candidates.len() == 1 {
+            rest.push(' ');
+        } else {
+            self.candidates = candidates;
+        }
+        if lower {
+            rest = rest.to_ascii_lowercase();
+        }
+        self.input.insert_str(rest);
+    }
+
+    /// The help topic of the statement being typed: the last statement's first word, when it
+    /// names (or begins only one) statement.
+    pub(crate) fn typed_topic(&self) -> Option<&'static HelpTopic> {
+        let text = self.text();
+        let last = text.split(';').rev().find(|s| !s.trim().is_empty())?;
+        let word: String = last.trim_start().chars().take_while(char::is_ascii_alphabetic).collect();
+        if word.is_empty() {
+            return None;
+        }
+        let statements = || TOPICS.iter().filter(|t| t.name != "SYNTAX");
+        if let Some(exact) = statements().find(|t| t.name.eq_ignore_ascii_case(&word)) {
+            return Some(exact);
+        }
+        let mut starting = statements().filter(|t| starts_with_ignoring_case(t.name, &word));
+        let first = starting.next()?;
+        starting.next().is_none().then_some(first)
     }
 
     fn walk_history(&mut self, step: isize) {
@@ -211,6 +269,27 @@ impl CommandBar {
         }
     }
 
+    /// A line that is one `SALVAGE TO` statement: the file it names. The browser runs it in the
+    /// salvage dialog, on a thread, instead of holding the screen until it ends.
+    pub(crate) fn lone_salvage(text: &str) -> Option<String> {
+        let text = text.trim();
+        let script = if is_complete(text) { text.to_owned() } else { format!("{text};") };
+        match crate::command::parse_script(&script).ok()?.as_slice() {
+            [Statement::Salvage { path }] => Some(path.clone()),
+            _ => None,
+        }
+    }
+
+    /// Notes a statement handed to a dialog: kept in the history and echoed in the panel with
+    /// where its answer goes.
+    pub(crate) fn hand_over(&mut self, text: &str, note: &str) {
+        let text = text.trim().to_owned();
+        self.remember(&text);
+        self.push(LineKind::Echo, &format!("› {text}"));
+        self.push(LineKind::Answer, note);
+        self.scroll_to_end();
+    }
+
     /// Runs every statement of `text` in order, stopping at the first error, as typed in a
     /// shell. A missing final `;` is added.
     pub(crate) fn run(&mut self, store: &mut KVStore, text: &str) -> Ran {
@@ -272,6 +351,40 @@ impl CommandBar {
     pub(crate) fn scroll_to_end(&mut self) {
         self.output_scroll = self.max_scroll();
     }
+}
+
+fn starts_with_ignoring_case(name: &str, typed: &str) -> bool {
+    name.len() >= typed.len() && name.as_bytes()[..typed.len()].eq_ignore_ascii_case(typed.as_bytes())
+}
+
+/// The keyword typed at the end of `before` and the keywords it may be (upper case, sorted);
+/// nothing inside a string literal.
+pub(crate) fn keyword_completions(before: &str) -> (String, Vec<&'static str>) {
+    let mut inside = false;
+    let mut escaped = false;
+    for c in before.chars() {
+        if inside {
+            if escaped {
+                escaped = false;
+            } else if c == '\\' {
+                escaped = true;
+            } else if c == '"' {
+                inside = false;
+            }
+        } else if c == '"' {
+            inside = true;
+        }
+    }
+    let typed: String = before.chars().rev().take_while(char::is_ascii_alphabetic).collect();
+    let typed: String = typed.chars().rev().collect();
+    if inside || typed.is_empty() {
+        return (typed, Vec::new());
+    }
+    let mut names: Vec<&'static str> =
+        Keyword::ALL.iter().map(|k| k.as_str()).filter(|k| starts_with_ignoring_case(k, &typed)).collect();
+    names.sort_unstable();
+    names.dedup();
+    (typed, names)
 }
 
 /// One line of the history file as the statement it holds: a statement of several lines is

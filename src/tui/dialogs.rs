@@ -84,7 +84,15 @@ pub(crate) enum CheckState {
     Failed(String),
 }
 
-pub(crate) fn render_check(check: &CheckState, theme: &Theme, scroll: usize, frame: &mut Frame, area: Rect) {
+/// The check's overlay; a report with problems offers the salvage (on `salvage_key`).
+pub(crate) fn render_check(
+    check: &CheckState,
+    theme: &Theme,
+    scroll: usize,
+    salvage_key: Option<&str>,
+    frame: &mut Frame,
+    area: Rect,
+) {
     let popup = centered(area, 70, 60);
     frame.render_widget(Clear, popup);
     let block = Block::default()
@@ -127,6 +135,10 @@ pub(crate) fn render_check(check: &CheckState, theme: &Theme, scroll: usize, fra
             for problem in &report.problems {
                 lines.push(Line::styled(format!("• {problem}"), Style::new().fg(theme.error)));
             }
+            if let Some(key) = salvage_key.filter(|_| !report.is_ok()) {
+                lines.push(Line::default());
+                lines.push(salvage_offer(key, theme));
+            }
             let block = block.title_bottom(Line::from(" j/k scroll · esc closes ").right_aligned());
             frame.render_widget(
                 Paragraph::new(lines).block(block).wrap(Wrap { trim: false }).scroll((to_u16(scroll), 0)),
@@ -164,7 +176,14 @@ pub(crate) fn render_key_info(key: &[u8], value_len: u64, theme: &Theme, frame: 
 
 /// The recovery report of the open, on open when it is not quiet and on `R`: in the error colour
 /// when acknowledged commits may be missing.
-pub(crate) fn render_recovery(report: &RecoveryReport, theme: &Theme, frame: &mut Frame, area: Rect) {
+/// The report offers the salvage (on `salvage_key`) when the log was damaged.
+pub(crate) fn render_recovery(
+    report: &RecoveryReport,
+    theme: &Theme,
+    salvage_key: Option<&str>,
+    frame: &mut Frame,
+    area: Rect,
+) {
     let lost = report.may_have_lost_data();
     let colour = if lost { theme.error } else { theme.info };
     let title = if lost { " data may be missing " } else { " recovery " };
@@ -182,6 +201,10 @@ pub(crate) fn render_recovery(report: &RecoveryReport, theme: &Theme, frame: &mu
     for line in report.lines() {
         lines.push(Line::raw(format!("· {}", sanitize(&line))));
     }
+    if let Some(key) = salvage_key {
+        lines.push(Line::default());
+        lines.push(salvage_offer(key, theme));
+    }
     // The rows the lines take once wrapped in the popup, plus its border.
     let inner = usize::from(area.width * 7 / 10).saturating_sub(2).max(1);
     let rows: usize = lines.iter().map(|l| l.width().div_ceil(inner).max(1)).sum();
@@ -191,8 +214,16 @@ pub(crate) fn render_recovery(report: &RecoveryReport, theme: &Theme, frame: &mu
         .borders(Borders::ALL)
         .border_style(Style::new().fg(colour))
         .title(Span::styled(title, Style::new().fg(colour).add_modifier(Modifier::BOLD)))
-        .title_bottom(Line::from(" any key closes ").right_aligned());
+        .title_bottom(Line::from(" any other key closes ").right_aligned());
     frame.render_widget(Paragraph::new(lines).block(block).wrap(Wrap { trim: false }), popup);
+}
+
+/// The line that offers the salvage.
+fn salvage_offer(key: &str, theme: &Theme) -> Line<'static> {
+    Line::from(vec![
+        Span::styled(key.to_owned(), Style::new().fg(theme.accent).add_modifier(Modifier::BOLD)),
+        Span::raw(" salvages every readable key into a new store (this one is only read)"),
+    ])
 }
 
 /// `y`: what to copy.

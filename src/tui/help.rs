@@ -14,7 +14,7 @@ use super::layout::centered;
 const TEXT_KEYS: [(&str, &str); 10] = [
     ("enter", "run the command / keep the filter / jump"),
     ("esc", "cancel (in the filter: put back the one before)"),
-    ("tab", "filter: prefix, contains, glob; new-key dialog: next field"),
+    ("tab", "complete (bar), mode (filter), next field (add)"),
     ("up / down", "command history; in the filter: move in the list"),
     ("ctrl-s", "save in the editor"),
     ("y enter / n esc", "delete dialog: delete / keep"),
@@ -47,10 +47,8 @@ pub(crate) fn lines(keys: &KeyMap, theme: &Theme) -> Vec<Line<'static>> {
     }
     out.push(Line::default());
     out.push(Line::styled("Mouse: click selects, the wheel scrolls.", Style::new().fg(theme.dim)));
-    out.push(Line::styled(
-        "v and E use $PAGER and $VISUAL or $EDITOR; values that are not text open as a hex dump.",
-        Style::new().fg(theme.dim),
-    ));
+    out.push(Line::styled("v and E use $PAGER and $VISUAL or $EDITOR;", Style::new().fg(theme.dim)));
+    out.push(Line::styled("values that are not text open there as a hex dump.", Style::new().fg(theme.dim)));
     out
 }
 

@@ -7,7 +7,8 @@
 //! places the parts for both; one file per pane (`key_list.rs`, `value_view.rs`, `stats_pane.rs`,
 //! `page_view.rs`, `free_list.rs`, `command_bar.rs`, `editor.rs`, `help.rs`, `dialogs.rs`);
 //! `input.rs` reads the terminal and the signals; `terminal.rs` takes and restores the terminal;
-//! `live.rs` follows the commits of the application writing the store;
+//! `live.rs` follows the commits of the application writing the store, `readers.rs` shows who
+//! has it open, `salvage.rs` salvages it into a new store on a thread;
 //! `search.rs` (filters, counting, search in values), `decode.rs` (value decoders), `hexdump.rs`
 //! and `external.rs` ($PAGER, $EDITOR, clipboard, export) do the work behind some keys;
 //! `config.rs` reads the key map and colours; `demo.rs` builds the demo store. This file is the
@@ -33,6 +34,8 @@ mod layout;
 mod live;
 mod overlay;
 mod page_view;
+mod readers;
+mod salvage;
 mod search;
 mod stats_pane;
 mod terminal;

@@ -6,6 +6,8 @@
 use super::dialogs::{CheckState, ConfirmDelete};
 use super::editor::Editor;
 use super::key_list::Input;
+use super::readers::ReadersView;
+use super::salvage::SalvageView;
 use super::search::SearchView;
 
 /// One overlay and its state.
@@ -35,6 +37,11 @@ pub(crate) enum Overlay {
     ValueSearch(SearchView),
     /// The store's recovery report: shown on open when it is not quiet, and by `R`.
     Recovery,
+    /// `w`: the writer and the reader table, read again while open.
+    Readers(ReadersView),
+    /// `S`, or from the recovery report or the check: the new store's name, the salvage
+    /// running, then its report.
+    Salvage(Box<SalvageView>),
 }
 
 impl Overlay {
@@ -43,6 +50,7 @@ impl Overlay {
         match self {
             Overlay::Editor(_) | Overlay::Command | Overlay::KeyInput(_) | Overlay::Export { .. } => true,
             Overlay::ValueSearch(view) => view.job.is_none(),
+            Overlay::Salvage(view) => view.typing(),
             _ => false,
         }
     }

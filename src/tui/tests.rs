@@ -1266,7 +1266,7 @@ fn possibly_missing_commits_are_a_warning() {
     let theme = Config::default().theme;
     let mut terminal = Terminal::new(TestBackend::new(WIDTH, HEIGHT)).expect("terminal");
     terminal
-        .draw(|frame| super::dialogs::render_recovery(&report, &theme, frame, frame.area()))
+        .draw(|frame| super::dialogs::render_recovery(&report, &theme, Some("S"), frame, frame.area()))
         .expect("draw");
     let buffer = terminal.backend().buffer().clone();
     let text = terminal.backend().to_string();
@@ -1494,4 +1494,335 @@ fn the_statistics_show_readers_while_a_read_only_handle_pins_a_checkpoint() {
     assert_eq!((h.app.stats.readers, h.app.stats.pages_held_for_readers), (0, 0));
     let screen = h.screen();
     assert!(!screen.contains("readers ") && !screen.contains("held "), "{screen}");
+}
+
+// ------------------------------------------------------------------ who has the store open
+
+/// A reader table as `READERS` answers it, fixed so its drawing can be a snapshot: this process
+/// is the writer and one reader; another process pins an older checkpoint; a slot is still
+/// being written.
+fn fixed_reader_table() -> crate::command::ReaderTable {
+    let now_ms = 1_700_000_000_000;
+    let reader = |slot, pid, checkpoint_id, age_ms: Option<u64>| crate::ReaderInfo {
+        slot,
+        pid,
+        checkpoint_id,
+        pinned_since_ms: age_ms.map(|age| now_ms - age),
+    };
+    crate::command::ReaderTable {
+        readers: vec![
+            reader(0, Some(4242), Some(9), Some(250)),
+            reader(1, Some(9001), Some(6), Some(200_000)),
+            reader(2, None, None, None),
+        ],
+        now_ms,
+        own_pid: 4242,
+        checkpoint_id: 9,
+        pages_held_for_readers: 37,
+        read_only: false,
+        writer: Some(Some(4242)),
+    }
+}
+
+#[test]
+fn the_reader_table_overlay_draws_the_writer_and_each_reader() {
+    let view = super::readers::ReadersView {
+        table: Ok(fixed_reader_table()),
+        read_at: std::time::Instant::now(),
+        scroll: 0,
+    };
+    let theme = Config::default().theme;
+    let mut terminal = Terminal::new(TestBackend::new(WIDTH, HEIGHT)).expect("terminal");
+    terminal.draw(|frame| super::readers::render(&view, &theme, frame, frame.area())).expect("draw");
+    let screen = terminal.backend().to_string();
+    assert!(screen.contains("pid 4242 (this process)"), "{screen}");
+    assert!(screen.contains("pages held for readers  37"), "{screen}");
+    assert!(screen.contains("9001           6       3    3 min 20 s"), "{screen}");
+    assert!(screen.contains("250 ms  this process"), "{screen}");
+    assert!(screen.contains("(pinning)"), "{screen}");
+    insta::assert_snapshot!("readers_overlay", screen);
+}
+
+/// `w` in a writable browser with a read-only handle of the same file open: the writer is this
+/// process, the reader is listed as this process; the table is read again while open, so a
+/// reader that closes goes from the screen without a key.
+#[test]
+fn w_shows_who_has_the_store_open_and_follows_it() {
+    let (store, dir) = demo_store(false);
+    let path = dir.path().join("test.db");
+    let reader = OpenOptions::new().read_only(true).open(&path).expect("reader");
+    let mut h = harness_with(store, dir, Config::default());
+    let pid = std::process::id();
+    h.press("w");
+    assert!(h.has(|o| matches!(o, Overlay::Readers(_))));
+    let screen = h.screen();
+    assert!(screen.contains(" who has the store open "), "{screen}");
+    assert!(screen.contains(&format!("pid {pid} (this process)")), "{screen}");
+    assert!(screen.contains("this handle             writable"), "{screen}");
+    assert!(screen.contains("  this process"), "{screen}");
+    assert!(screen.contains("1 reader;"), "{screen}");
+    assert!(screen.contains("j/k scroll  esc close"), "the hints: {screen}");
+
+    drop(reader);
+    let now = std::time::Instant::now();
+    assert!(!h.app.watch(now), "read again only once a second");
+    assert!(h.app.watch(now + std::time::Duration::from_secs(2)));
+    let screen = h.screen();
+    assert!(screen.contains("No readers"), "{screen}");
+    // Scrolling and closing.
+    h.press("j k G g");
+    assert!(h.has(|o| matches!(o, Overlay::Readers(_))));
+    h.press("<esc>");
+    assert!(!h.has(|o| matches!(o, Overlay::Readers(_))));
+    h.press("w w");
+    assert!(!h.has(|o| matches!(o, Overlay::Readers(_))), "w closes it too");
+}
+
+/// A read-only browser beside a writer: it holds a slot itself, and it does not know the
+/// writer's count of held pages, so it says so instead of showing 0.
+#[test]
+fn w_in_a_read_only_browser() {
+    let (mut h, writer) = live_harness();
+    h.press("w");
+    let screen = h.screen();
+    assert!(screen.contains(&format!("pid {} (this process)", std::process::id())), "{screen}");
+    assert!(screen.contains("read-only (it holds a slot below)"), "{screen}");
+    assert!(screen.contains("known to the writer only"), "{screen}");
+    assert!(screen.contains("  this process"), "{screen}");
+    drop(writer);
+}
+
+// ------------------------------------------------------------------ salvage from the browser
+
+/// Waits (up to 30 s) for the salvage on screen to end.
+fn wait_for_salvage(h: &mut Harness) {
+    let start = std::time::Instant::now();
+    while h.has(|o| matches!(o, Overlay::Salvage(view) if view.running())) {
+        h.app.watch(std::time::Instant::now());
+        assert!(start.elapsed() < std::time::Duration::from_secs(30), "the salvage did not end");
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    }
+}
+
+/// The recovery report offers the salvage; `S` asks for the new store's name (one beside the
+/// store is proposed), enter runs it on a thread, and its report is shown; the new store holds
+/// what the open recovered.
+#[test]
+fn salvage_from_the_recovery_report() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let path = store_with_replay_stop(dir.path(), 0);
+    let store = OpenOptions::new().open(&path).expect("open");
+    let mut h = harness_with(store, dir, Config::default());
+    let screen = h.screen();
+    assert!(screen.contains("S salvages every readable key into a new store"), "{screen}");
+    assert!(screen.contains("esc close  S salvage"), "the hints: {screen}");
+    h.press("S");
+    assert!(!h.has(|o| matches!(o, Overlay::Recovery)), "the report gave way to the salvage");
+    let proposed = path.with_file_name("test-salvaged.db");
+    let screen = h.screen();
+    assert!(screen.contains(" salvage into a new store "), "{screen}");
+    assert!(screen.contains("test-salvaged.db█"), "{screen}");
+    assert!(screen.contains("enter salvages · esc cancels"), "{screen}");
+    h.press("<enter>");
+    wait_for_salvage(&mut h);
+    let screen = h.screen();
+    assert!(screen.contains("Done in "), "{screen}");
+    assert!(screen.contains("Salvaged 2 keys into"), "{screen}");
+    let saved = OpenOptions::new().read_only(true).open(&proposed).expect("the new store opens");
+    assert_eq!(saved.get(b"k1").expect("get").as_deref(), Some(&b"v"[..]));
+    assert_eq!(saved.len(), 2);
+    h.press("<esc>");
+    assert!(h.app.overlays.is_empty());
+    // The next proposal does not take the name again.
+    h.press("S");
+    assert!(h.screen().contains("test-salvaged-2.db█"));
+}
+
+/// The name is checked before anything runs: not empty, not an existing file, not the store.
+#[test]
+fn salvage_refuses_names_it_cannot_write() {
+    let mut h = harness();
+    let store_path = h.app.store.path().to_owned();
+    let taken = store_path.with_file_name("taken.db");
+    std::fs::write(&taken, b"x").expect("write");
+    let retype = |h: &mut Harness, name: &str| {
+        h.press("S");
+        for _ in 0..300 {
+            h.press("<bs>");
+        }
+        h.app.handle_event(Event::Paste(name.to_owned()));
+        h.press("<enter>");
+        let screen = h.screen();
+        h.press("<esc>");
+        screen
+    };
+    assert!(retype(&mut h, "   ").contains("type the new store's file name"));
+    let screen = retype(&mut h, &taken.display().to_string());
+    assert!(screen.contains("exists; salvage writes only a new store"), "{screen}");
+    let screen = retype(&mut h, &store_path.display().to_string());
+    assert!(screen.contains("exists; salvage writes only a new store"), "{screen}");
+    assert!(h.app.overlays.is_empty());
+    assert_eq!(h.app.message, Some(Message::Info("salvage cancelled".to_owned())));
+}
+
+/// While a salvage runs, q does not quit (that would leave the new file half written) and the
+/// screen answers; its end comes with a tick.
+#[test]
+fn a_running_salvage_keeps_the_screen_answering() {
+    use super::salvage::{SalvageState, SalvageView};
+    let mut h = harness();
+    let (send, done) = std::sync::mpsc::channel();
+    let started = std::time::Instant::now();
+    let dst = std::path::PathBuf::from("out.db");
+    let state = SalvageState::Running { dst, started, elapsed: std::time::Duration::ZERO, done };
+    h.app.overlays.push(Overlay::Salvage(Box::new(SalvageView { state, scroll: 0 })));
+    assert!(h.app.watch(started + std::time::Duration::from_secs(3)), "the time shown moves on");
+    assert!(h.screen().contains("Salvaging into out.db… (3 s)"));
+    h.press("q");
+    assert!(!h.app.quit);
+    assert!(matches!(&h.app.message, Some(Message::Info(m)) if m.contains("the salvage is running")));
+    send.send(Err("disk full".to_owned())).expect("send");
+    assert!(h.app.watch(started + std::time::Duration::from_secs(4)));
+    let screen = h.screen();
+    assert!(screen.contains("The salvage failed."), "{screen}");
+    assert!(screen.contains("Nothing was salvaged into out.db: disk full"), "{screen}");
+    h.press("q");
+    assert!(h.app.quit, "q quits once it is over");
+}
+
+// ------------------------------------------------------------------ the command bar's hints
+
+/// The bar knows every statement of the language, READERS and SALVAGE included: the status line
+/// names them, the hint row shows the syntax of the statement being typed, and Tab completes
+/// keywords (listing them when more than one fits).
+#[test]
+fn the_command_bar_hints_and_completes_every_statement() {
+    let mut h = harness();
+    let screen = h.screen();
+    assert!(
+        screen.contains("command bar: PUT, GET, DEL, SCAN, STATS, CHECK, READERS, SALVAGE, HELP …"),
+        "{screen}"
+    );
+    h.press(":");
+    assert!(h.screen().contains("enter run  tab complete  up/down history  esc cancel"));
+    h.type_text("rea");
+    let screen = h.screen();
+    assert!(
+        screen.contains(" READERS;  The reader table: read-only handles and the checkpoints they pin."),
+        "{screen}"
+    );
+    h.press("<tab>");
+    assert_eq!(h.app.command.text(), "readers ");
+    h.press("<esc> :").type_text("SAL").press("<tab>");
+    assert_eq!(h.app.command.text(), "SALVAGE ");
+    let screen = h.screen();
+    assert!(
+        screen.contains(" SALVAGE TO file;  Copy every key a damaged store file still holds"),
+        "{screen}"
+    );
+    // Several keywords fit: the common start is completed and they are listed.
+    h.press("<esc> :").type_text("P").press("<tab>");
+    assert_eq!(h.app.command.text(), "P");
+    assert!(h.screen().contains(" tab one of PAGE PAGES PREFIX PUT"));
+    h.type_text("U").press("<tab>");
+    assert_eq!(h.app.command.text(), "PUT ");
+    // Nothing is completed inside a string; the statement's hint stays.
+    h.type_text("\"rea").press("<tab>");
+    assert_eq!(h.app.command.text(), "PUT \"rea");
+    assert!(h.screen().contains(" PUT key:value [, key:value ...];  Store one or more key-value pairs"));
+    // The last statement of several is the one hinted.
+    h.press("<esc> :").type_text("COUNT; STA");
+    assert!(h.screen().contains(" STATS;  Page counts by type"));
+    // READERS runs in the bar.
+    h.press("<esc> :").type_text("READERS").press("<enter>");
+    let output: Vec<&str> = h.app.command.output.iter().map(|(_, line)| line.as_str()).collect();
+    assert!(output.contains(&"No readers"), "{output:?}");
+    let writer = format!("writer: pid {} (this process)", std::process::id());
+    assert!(output.iter().any(|line| line.ends_with(&writer)), "{output:?}");
+}
+
+/// `SALVAGE TO` typed in the command bar runs in the salvage dialog, on a thread, so the screen
+/// is not held until it ends; the statement is kept in the history.
+#[test]
+fn salvage_typed_in_the_command_bar_runs_on_a_thread() {
+    let mut h = harness();
+    let out = h.app.store.path().with_file_name("from-bar.db");
+    h.press(":").type_text(&format!("SALVAGE TO \"{}\"", out.display())).press("<enter>");
+    assert!(h.has(|o| matches!(o, Overlay::Salvage(_))), "the dialog runs it");
+    wait_for_salvage(&mut h);
+    let screen = h.screen();
+    assert!(screen.contains("Salvaged 307 keys into"), "{screen}");
+    assert_eq!(OpenOptions::new().read_only(true).open(&out).expect("opens").len(), 307);
+    assert!(h.app.command.history.last().is_some_and(|l| l.starts_with("SALVAGE TO")));
+    // A name that exists: the dialog says so, nothing runs.
+    h.press("<esc> <esc> :").type_text(&format!("salvage to \"{}\";", out.display())).press("<enter>");
+    assert!(h.screen().contains("exists; salvage writes only a new store"));
+    // An empty name is refused by the dialog before anything is written (SALVAGE TO "" itself
+    // leaves a stray ".wal" in the working directory).
+    h.press("<esc> <esc> :").type_text("SALVAGE TO \"\"").press("<enter>");
+    assert!(h.screen().contains("type the new store's file name"));
+    // With other statements it runs in the bar as before.
+    let second = out.with_file_name("in-bar.db");
+    h.press("<esc> <esc> :")
+        .type_text(&format!("COUNT; SALVAGE TO \"{}\"", second.display()))
+        .press("<enter>");
+    assert!(!h.has(|o| matches!(o, Overlay::Salvage(_))));
+    assert!(h.app.command.output.iter().any(|(_, line)| line.starts_with("Salvaged 307 keys into")));
+}
+
+/// Feature 2 in the browser's own editor: the save is refused when the value changed since the
+/// editor opened (compare and set); the editor stays open with the text.
+#[test]
+fn the_editor_refuses_to_overwrite_a_value_changed_meanwhile() {
+    let mut h = harness();
+    h.press("s").type_text("note:003").press("<enter>");
+    h.press("e").type_text("Mine: ");
+    h.app.store.put(b"note:003", b"theirs").expect("put");
+    h.press("<c-s>");
+    let editor = h.editor().expect("still open");
+    assert_eq!(
+        editor.error.as_deref(),
+        Some("the value changed since the editor opened; esc and edit again")
+    );
+    assert_eq!(h.app.store.get(b"note:003").expect("get").as_deref(), Some(&b"theirs"[..]));
+}
+
+/// A check that finds problems offers the salvage: `S` on its report opens the salvage dialog.
+#[test]
+fn a_check_with_problems_offers_the_salvage() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let path = dir.path().join("test.db");
+    let store = KVStore::open(&path, None).expect("open");
+    let mut batch = WriteBatch::new();
+    for i in 0..2_000 {
+        batch.put(format!("key:{i:05}"), format!("value {i}"));
+    }
+    store.write(batch).expect("write");
+    store.checkpoint().expect("checkpoint");
+    let page_size = u64::from(store.stats().page_size);
+    let leaf = (1..store.stats().page_count)
+        .find(|&n| store.page_info(n).is_ok_and(|p| p.page_type == crate::PageType::Leaf))
+        .expect("a leaf");
+    store.close().expect("close");
+    // One byte of a leaf flipped, as a bad sector would.
+    let mut bytes = std::fs::read(&path).expect("read");
+    let at = usize::try_from(leaf * page_size + page_size / 2).expect("small");
+    bytes[at] ^= 0xff;
+    std::fs::write(&path, bytes).expect("write");
+    let store = OpenOptions::new().open(&path).expect("opens");
+    let mut h = harness_with(store, dir, Config::default());
+    h.press("c");
+    h.app.run_requested_check();
+    let screen = h.screen();
+    assert!(screen.contains("problem(s) found"), "{screen}");
+    assert!(screen.contains("S salvages every readable key into a new store"), "{screen}");
+    assert!(screen.contains("S salvage"), "the hints: {screen}");
+    h.press("S");
+    assert!(!h.has(|o| matches!(o, Overlay::Check { .. })));
+    assert!(h.screen().contains("test-salvaged.db█"));
+    // A clean check does not offer it.
+    let mut h = harness();
+    h.press("c");
+    h.app.run_requested_check();
+    assert!(!h.screen().contains("salvages"));
 }

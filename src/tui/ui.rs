@@ -10,13 +10,18 @@ use ratatui::widgets::Paragraph;
 
 use super::action::Action;
 use super::app::{App, Focus, Message, Screen};
+use super::dialogs::CheckState;
 use super::key_list::{InputKind, ListView};
 use super::layout::{StatsStyle, layout};
 use super::live::BadgeKind;
 use super::overlay::Overlay;
 use super::page_view::PageFocus;
+use super::salvage::SalvageState;
 use super::text::{display_key, human_bytes, text_width, thousands};
-use super::{command_bar, dialogs, editor, free_list, help, key_list, page_view, stats_pane, value_view};
+use super::{
+    command_bar, dialogs, editor, free_list, help, key_list, page_view, readers, salvage, stats_pane,
+    value_view,
+};
 
 pub(crate) fn render(app: &App, frame: &mut Frame) {
     let areas = layout(frame.area());
@@ -56,11 +61,12 @@ pub(crate) fn render(app: &App, frame: &mut Frame) {
     render_hints(app, frame, areas.hints);
 
     let filter = filter_words(app);
+    let salvage_key = app.config.keys.hint(Action::Salvage);
     for overlay in &app.overlays {
         match overlay {
             Overlay::Help { scroll } => help::render(&app.config.keys, theme, *scroll, frame, areas.full),
             Overlay::Check { state, scroll } => {
-                dialogs::render_check(state, theme, *scroll, frame, areas.body)
+                dialogs::render_check(state, theme, *scroll, salvage_key.as_deref(), frame, areas.body)
             }
             Overlay::Confirm(confirm) => dialogs::render_confirm(confirm, theme, frame, areas.body),
             Overlay::Editor(editor) => editor::render(editor, theme, frame, areas.full),
@@ -78,9 +84,15 @@ pub(crate) fn render(app: &App, frame: &mut Frame) {
             Overlay::ValueSearch(view) => {
                 dialogs::render_value_search(view, &filter, theme, frame, areas.body)
             }
-            Overlay::Recovery => {
-                dialogs::render_recovery(app.store.recovery_report(), theme, frame, areas.body)
-            }
+            Overlay::Recovery => dialogs::render_recovery(
+                app.store.recovery_report(),
+                theme,
+                salvage_key.as_deref(),
+                frame,
+                areas.body,
+            ),
+            Overlay::Readers(view) => readers::render(view, theme, frame, areas.body),
+            Overlay::Salvage(view) => salvage::render(view, theme, frame, areas.body),
         }
     }
 }
@@ -156,7 +168,7 @@ fn render_bar(app: &App, frame: &mut Frame, area: Rect) {
         (None, None) => {
             let hint = app.config.keys.hint(Action::Command).unwrap_or_default();
             Line::styled(
-                format!(" {hint} command bar: PUT, GET, DEL, SCAN, COUNT, STATS, PAGE n, CHECK, HELP …"),
+                format!(" {hint} command bar: PUT, GET, DEL, SCAN, STATS, CHECK, READERS, SALVAGE, HELP …"),
                 Style::new().fg(theme.dim),
             )
         }
@@ -172,7 +184,9 @@ fn hint_actions(app: &App) -> Hints {
     match app.top() {
         Some(Overlay::Help { .. }) => (&[], &[(Action::Close, "close"), (Action::Down, "scroll")]),
         Some(Overlay::Editor(_)) => (&[("ctrl-s", "save"), ("esc", "cancel")], &[]),
-        Some(Overlay::Command) => (&[("enter", "run"), ("up/down", "history"), ("esc", "cancel")], &[]),
+        Some(Overlay::Command) => {
+            (&[("enter", "run"), ("tab", "complete"), ("up/down", "history"), ("esc", "cancel")], &[])
+        }
         Some(Overlay::Output) => (
             &[],
             &[
@@ -187,13 +201,19 @@ fn hint_actions(app: &App) -> Hints {
         }
         Some(Overlay::Confirm(_)) => (&[("y enter", "delete"), ("n esc", "keep")], &[]),
         Some(Overlay::Copy) => (&[("k", "key"), ("v", "value"), ("p", "PUT"), ("esc", "cancel")], &[]),
-        Some(
-            Overlay::Export { .. }
-            | Overlay::ValueSearch(_)
-            | Overlay::KeyInfo
-            | Overlay::Check { .. }
-            | Overlay::Recovery,
-        ) => (&[("esc", "close")], &[]),
+        Some(Overlay::Recovery) => (&[("esc", "close")], &[(Action::Salvage, "salvage")]),
+        Some(Overlay::Check { state: CheckState::Done(report), .. }) if !report.is_ok() => {
+            (&[("esc", "close"), ("j/k", "scroll")], &[(Action::Salvage, "salvage")])
+        }
+        Some(Overlay::Readers(_)) => (&[("j/k", "scroll"), ("esc", "close")], &[]),
+        Some(Overlay::Salvage(view)) => match &view.state {
+            SalvageState::Prompt { .. } => (&[("enter", "salvage"), ("esc", "cancel")], &[]),
+            SalvageState::Running { .. } => (&[("ctrl-c", "quit")], &[]),
+            SalvageState::Done { .. } => (&[("j/k", "scroll"), ("esc", "close")], &[]),
+        },
+        Some(Overlay::Export { .. } | Overlay::ValueSearch(_) | Overlay::KeyInfo | Overlay::Check { .. }) => {
+            (&[("esc", "close")], &[])
+        }
         None => match app.screen {
             Screen::Browser => (
                 &[],
@@ -246,10 +266,37 @@ fn hint_actions(app: &App) -> Hints {
     }
 }
 
+/// While a statement is typed in the command bar: the keywords a Tab left to choose from, or
+/// the syntax and summary of the statement being typed (from the language's help).
+fn statement_hint(app: &App) -> Option<Line<'static>> {
+    if !matches!(app.top(), Some(Overlay::Command)) {
+        return None;
+    }
+    let theme = &app.config.theme;
+    let bar = &app.command;
+    if !bar.candidates.is_empty() {
+        return Some(Line::from(vec![
+            Span::styled(" tab", Style::new().fg(theme.accent)),
+            Span::styled(" one of ", Style::new().fg(theme.dim)),
+            Span::raw(bar.candidates.join(" ")),
+        ]));
+    }
+    let topic = bar.typed_topic()?;
+    let syntax = topic.syntax.lines().collect::<Vec<_>>().join("  ");
+    Some(Line::from(vec![
+        Span::styled(format!(" {syntax}"), Style::new().fg(theme.accent)),
+        Span::styled(format!("  {}", topic.summary), Style::new().fg(theme.dim)),
+    ]))
+}
+
 /// The hints that fit in the width; when some do not, the line ends with the help key, which
 /// lists them all.
 fn render_hints(app: &App, frame: &mut Frame, area: Rect) {
     let theme = &app.config.theme;
+    if let Some(line) = statement_hint(app) {
+        frame.render_widget(Paragraph::new(line), area);
+        return;
+    }
     let keys = &app.config.keys;
     let (fixed, actions) = hint_actions(app);
     let mut items: Vec<(String, &str)> = fixed.iter().map(|(k, l)| ((*k).to_owned(), *l)).collect();
