@@ -529,3 +529,22 @@ fn help_lists_every_exit_status() {
         assert!(text.contains(line), "{line:?} missing from\n{text}");
     }
 }
+
+#[test]
+fn salvage_to_an_empty_path_is_refused_and_leaves_nothing_behind() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let db = dir.path().join("s.db");
+    assert_eq!(status(&exec(&db, "PUT \"a\":\"1\";", &[])), 0);
+    let before: Vec<_> =
+        std::fs::read_dir(dir.path()).expect("dir").map(|e| e.expect("entry").file_name()).collect();
+    let out = Command::new(BIN)
+        .current_dir(dir.path())
+        .args(["s.db", "--exec", "SALVAGE TO \"\";"])
+        .output()
+        .expect("wkstore-tui runs");
+    assert_ne!(out.status.code(), Some(0), "an empty destination is refused");
+    assert!(stderr(&out).contains("path is empty"), "{}", stderr(&out));
+    let after: Vec<_> =
+        std::fs::read_dir(dir.path()).expect("dir").map(|e| e.expect("entry").file_name()).collect();
+    assert_eq!(before, after, "nothing was made beside the store (before: a file named .wal)");
+}

@@ -62,6 +62,9 @@ impl KVStore {
         }
         let identifier = opts.identifier.as_deref().unwrap_or(DEFAULT_IDENTIFIER);
         check_identifier(identifier)?;
+        if path.as_os_str().is_empty() {
+            return Err(Error::InvalidOption("the store's path is empty".into()));
+        }
         let vfs: Arc<dyn Vfs> = opts.vfs.clone().unwrap_or_else(|| Arc::new(StdVfs));
         let log_path = log_path(path);
 
@@ -94,7 +97,15 @@ impl KVStore {
             }
             log.set_len(0)?;
             // Syncs the directory: the new log's entry is durable with the store's.
-            create_file(&*vfs, path, opts.page_size, identifier)?;
+            if let Err(e) = create_file(&*vfs, path, opts.page_size, identifier) {
+                // No store could be made (a directory in the way, no such folder): leave
+                // nothing beside it.
+                if log_is_new {
+                    drop(log);
+                    let _ = vfs.remove(&log_path);
+                }
+                return Err(e);
+            }
         } else if log_is_new {
             // A store without its log (copied alone, or the empty log removed after a clean
             // close): commits are acknowledged once the log is synced, so its directory
