@@ -31,7 +31,8 @@ impl Engine {
     fn write_overflow(&mut self, value: &[u8]) -> Result<Value> {
         let per = overflow::data_per_page(self.page_size);
         let chunks: Vec<&[u8]> = value.chunks(per).collect();
-        let pages: Vec<u64> = (0..chunks.len()).map(|_| self.alloc(PageKind::Overflow)).collect();
+        let pages =
+            (0..chunks.len()).map(|_| self.alloc(PageKind::Overflow)).collect::<Result<Vec<u64>>>()?;
         let mut run = PageRun::new(self.page_size);
         for (i, chunk) in chunks.iter().enumerate() {
             let next = pages.get(i + 1).copied().unwrap_or(0);
