@@ -22,14 +22,15 @@ mod tree_write;
 mod versions;
 
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
 use crate::error::{Error, Result};
 use crate::io::{FileIo, ReaderSlot, ReaderTable};
 use crate::layout::file::{FileHeader, MAX_PAGE_COUNT, Meta};
-use crate::layout::freelist::FreeEntry;
+use crate::layout::freelist::{self, FreeEntry};
 use crate::layout::node::Node;
+pub(crate) use alloc::FreeChain;
 use cache::PageCache;
 pub(crate) use pages::{PageMap, PageSet, SharedPages, Tree, TreeRoot};
 pub(crate) use versions::{TreeState, Versions};
@@ -64,8 +65,16 @@ pub(crate) struct Engine {
     /// The state of the last checkpoint, and the slot it is in.
     durable: Meta,
     durable_slot: usize,
-    /// Pages holding the persisted free list of the last checkpoint.
-    durable_freelist: Vec<u64>,
+    /// The part of the last checkpoint's free list not read yet (read as pages are needed).
+    chain: FreeChain,
+    /// Pages read from the free list since the last checkpoint, and its pages read: an entry
+    /// naming one again is damage.
+    chain_seen: PageSet,
+    /// A read-only engine that met a free-list page it cannot read takes new pages instead.
+    chain_unusable: bool,
+    /// The pages the unread part of the free list names (`None` inside: it cannot be read), as
+    /// of the last look; cleared whenever the chain changes.
+    tail_cache: Mutex<Option<Option<Arc<BTreeSet<u64>>>>>,
     /// Tree pages changed by the commit being built, decoded; sealed and published at its end.
     working: PageMap<Node>,
     /// Pages allocated by the commit being built: no snapshot reaches them, so they change in
@@ -103,8 +112,6 @@ pub(crate) struct Engine {
     dirty_limit_pages: usize,
     /// Anything changed since the last checkpoint.
     changed: bool,
-    /// Why a read-only engine opened without its free list, if it did.
-    freelist_unreadable: Option<String>,
 }
 
 impl Engine {
@@ -132,6 +139,14 @@ impl Engine {
         let mut pages = SharedPages::new(file, page_size, cache_bytes, pin, (limit, read_only));
         pages.scratch = scratch;
         let pages = Arc::new(pages);
+        // The free list is not read here: its pages are read as the writer needs free pages.
+        // A reader can do without it (it allocates nothing on disk), so a slot whose counts do
+        // not add up leaves a reader with no free list and refuses a writer.
+        let chain = match FreeChain::of(&meta, freelist::entries_per_page(page_size, header.version)) {
+            Ok(chain) => chain,
+            Err(_) if read_only => FreeChain::default(),
+            Err(e) => return Err(e),
+        };
         let root = TreeRoot { root: meta.root, depth: meta.depth, page_count: meta.page_count };
         let version = versions.as_ref().map_or(0, |v| v.pin().version + 1);
         let state = TreeState { version, root, key_count: meta.key_count, pages: pages.clone() };
@@ -151,7 +166,10 @@ impl Engine {
             durable: meta.clone(),
             meta,
             durable_slot: slot,
-            durable_freelist: Vec::new(),
+            chain,
+            chain_seen: PageSet::default(),
+            chain_unusable: false,
+            tail_cache: Mutex::new(None),
             working: PageMap::default(),
             this_commit: PageSet::default(),
             since_checkpoint: PageSet::default(),
@@ -165,19 +183,11 @@ impl Engine {
             hold_limit_pages: hold_bytes / page_size as u64,
             pages_taken_from_readers: 0,
             reader_count: 0,
-            freelist_unreadable: None,
             read_only,
             dirty_limit_pages: (cache_bytes / 2 / page_size).max(256),
             changed: false,
         };
         engine.read_reader_table();
-        match engine.load_freelist() {
-            Ok(()) => {}
-            // A reader can do without the free list (it allocates nothing on disk): a damaged or
-            // missing one is reported, not fatal, so a damaged store still opens for inspection.
-            Err(e) if read_only => engine.freelist_unreadable = Some(e.to_string()),
-            Err(e) => return Err(e),
-        }
         Ok(engine)
     }
 
@@ -199,11 +209,6 @@ impl Engine {
             ))));
         }
         Ok(())
-    }
-
-    /// Why this read-only engine opened without its free list, if it did.
-    pub(crate) fn freelist_unreadable(&self) -> Option<&str> {
-        self.freelist_unreadable.as_deref()
     }
 
     /// Readers in the reader table at the writer's last look.
@@ -228,11 +233,6 @@ impl Engine {
     /// The meta slot (0 or 1) the last checkpoint is in.
     pub(crate) fn durable_slot(&self) -> usize {
         self.durable_slot
-    }
-
-    /// The pages that hold the last checkpoint's free list, in chain order.
-    pub(crate) fn durable_freelist(&self) -> &[u64] {
-        &self.durable_freelist
     }
 
     /// The data file, for reads of the file header and meta slots and its length.
@@ -280,9 +280,6 @@ impl Engine {
         {
             self.read_reader_table();
         }
-        if self.free.is_empty() {
-            self.take_from_readers_past_limit();
-        }
         self.reclaim();
     }
 
@@ -305,7 +302,7 @@ impl Engine {
 
 #[cfg(test)]
 mod tests {
-    use crate::{Durability, KVStore, OpenOptions};
+    use crate::{Durability, Error, KVStore, OpenOptions};
 
     fn small_store(dir: &std::path::Path) -> KVStore {
         OpenOptions::new().page_size(1024).durability(Durability::Buffered).open(dir.join("t.db")).unwrap()
@@ -412,5 +409,92 @@ mod tests {
             free.len()
         );
         assert_healthy(&store);
+    }
+
+    /// A store of 1 KiB pages (63 entries per list page) with some 6,000 free pages listed on
+    /// about 95 list pages: 300 values in overflow chains, checkpointed, deleted but for one,
+    /// checkpointed. Closed.
+    fn store_with_a_long_free_list(dir: &std::path::Path) -> std::path::PathBuf {
+        let store = small_store(dir);
+        for i in 0..300 {
+            store.put(format!("v{i:03}"), vec![7u8; 20_000]).unwrap();
+        }
+        store.checkpoint().unwrap();
+        for i in 1..300 {
+            store.delete(format!("v{i:03}")).unwrap();
+        }
+        store.checkpoint().unwrap();
+        drop(store);
+        dir.join("t.db")
+    }
+
+    /// Pages of `after` that differ from `before` (pages past its end included).
+    fn pages_changed(before: &[u8], after: &[u8]) -> usize {
+        after
+            .chunks(1024)
+            .enumerate()
+            .filter(|(i, page)| before.get(i * 1024..(i + 1) * 1024) != Some(*page))
+            .count()
+    }
+
+    #[test]
+    fn a_checkpoint_after_one_put_writes_a_few_pages_whatever_the_free_list_holds() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = store_with_a_long_free_list(dir.path());
+        let store = small_store(dir.path());
+        let list_pages = store.stats().freelist_pages;
+        assert!(list_pages > 80, "{:?}", store.stats());
+        for round in 0..4 {
+            let before = std::fs::read(&path).unwrap();
+            store.put(format!("one{round}"), b"x").unwrap();
+            store.checkpoint().unwrap();
+            let after = std::fs::read(&path).unwrap();
+            // The meta, the leaf and its copy's parent, the list's new head (the rest of the list
+            // page read for free pages, the pages freed): not the list's other pages.
+            let changed = pages_changed(&before, &after);
+            assert!(changed <= 8, "round {round}: {changed} pages written, {list_pages} list pages");
+        }
+        assert!(store.stats().freelist_pages >= list_pages - 4, "{:?}", store.stats());
+        assert_eq!(store.free_pages().unwrap().len() as u64, store.stats().free_pages);
+        assert_healthy(&store);
+    }
+
+    #[test]
+    fn open_reads_no_free_list_page_and_a_damaged_one_is_an_error_once_reached() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = store_with_a_long_free_list(dir.path());
+        let store = small_store(dir.path());
+        let free = store.stats().free_pages;
+        let mut last = store.with_engine(|e| e.free_chain().next);
+        while store.page_info(last).unwrap().next != 0 {
+            last = store.page_info(last).unwrap().next;
+        }
+        drop(store);
+        // Garble the list's last page: its checksum fails.
+        let mut bytes = std::fs::read(&path).unwrap();
+        let at = usize::try_from(last).unwrap() * 1024 + 200;
+        bytes[at..at + 100].fill(0xEE);
+        std::fs::write(&path, &bytes).unwrap();
+
+        let store = small_store(dir.path());
+        assert_eq!(store.stats().free_pages, free, "counted from the meta slot");
+        assert_eq!(store.get(b"v000").unwrap().unwrap(), vec![7u8; 20_000]);
+        store.put(b"one", b"x").unwrap();
+        store.checkpoint().unwrap();
+        assert!(matches!(store.free_pages(), Err(Error::Corrupted { page, .. }) if page == last));
+        let report = store.check().unwrap();
+        assert!(report.problems.iter().any(|p| p.page == Some(last)), "{:?}", report.problems);
+        // Free pages are taken from the list's head; the damaged page is met last, with an error
+        // naming it, before the file grows.
+        let pages = store.page_count();
+        let mut failed = None;
+        for i in 0..400 {
+            if let Err(e) = store.put(format!("w{i:03}"), vec![1u8; 20_000]) {
+                failed = Some(e);
+                break;
+            }
+        }
+        assert!(matches!(failed, Some(Error::Corrupted { page, .. }) if page == last), "{failed:?}");
+        assert_eq!(store.page_count(), pages, "the file did not grow while free pages were listed");
     }
 }

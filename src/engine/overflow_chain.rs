@@ -35,7 +35,8 @@ impl Engine {
     fn write_overflow(&mut self, value: &[u8]) -> Result<Value> {
         let per = overflow::data_per_page(self.page_size);
         let chunks: Vec<&[u8]> = value.chunks(per).collect();
-        let pages: Vec<u64> = (0..chunks.len()).map(|_| self.alloc(PageKind::Overflow)).collect();
+        let pages =
+            (0..chunks.len()).map(|_| self.alloc(PageKind::Overflow)).collect::<Result<Vec<u64>>>()?;
         self.check_page_count()?;
         let mut run = PageRun::new(self.page_size);
         let generation = self.generation();

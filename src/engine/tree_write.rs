@@ -32,7 +32,7 @@ impl Engine {
             return Ok((page, node));
         }
         let kind = node_kind(&node);
-        let copy = self.alloc(kind);
+        let copy = self.alloc(kind)?;
         self.release(page, kind);
         Ok((copy, node))
     }
@@ -76,7 +76,7 @@ impl Engine {
         let ins = self.insert_rec(root, 1, true, key, value)?;
         self.meta.root = ins.page;
         if let Some((sep, right)) = ins.split {
-            let new_root = self.alloc(PageKind::Branch);
+            let new_root = self.alloc(PageKind::Branch)?;
             self.put_working(new_root, Node::Branch(Branch::new(ins.page, vec![(sep, right)])));
             self.meta.root = new_root;
             self.meta.depth += 1;
@@ -119,7 +119,7 @@ impl Engine {
                     let right = split_leaf(&mut leaf, appended, self.page_size)
                         .ok_or_else(|| Error::corrupted(page, "leaf entries too large to split"))?;
                     let sep = right.entries()[0].key.clone();
-                    let rp = self.alloc(PageKind::Leaf);
+                    let rp = self.alloc(PageKind::Leaf)?;
                     self.put_working(rp, Node::Leaf(right));
                     Some((sep, rp))
                 } else {
@@ -144,7 +144,7 @@ impl Engine {
                 let split = if br.encoded_len() > self.page_size {
                     let (sep, right) = split_branch(&mut br, self.page_size)
                         .ok_or_else(|| Error::corrupted(page, "branch entries too large to split"))?;
-                    let rp = self.alloc(PageKind::Branch);
+                    let rp = self.alloc(PageKind::Branch)?;
                     self.put_working(rp, Node::Branch(right));
                     Some((sep, rp))
                 } else {

@@ -22,17 +22,57 @@ fn slot(page: u64) -> usize {
     usize::try_from(page).unwrap_or(usize::MAX)
 }
 
+/// A free-list page: its number, and its entries and next link, or why it cannot be read.
+type ListPage = (u64, std::result::Result<(Vec<u64>, u64), String>);
+
 /// What the check reads, taken from the engine between two commits: that commit's tree (pinned,
 /// so its pages stay as they are while the check walks them without holding the writer back),
 /// its counts and its free pages.
 pub(crate) struct CheckInput {
     meta: Meta,
     durable: Meta,
-    durable_freelist: Vec<u64>,
+    /// The free list's pages not read by the writer, in chain order, each read (under the
+    /// store's lock, so no checkpoint reuses them meanwhile) and decoded or why not; then the
+    /// page the chain went on to when it did not end where the meta slot says.
+    chain: Vec<ListPage>,
+    chain_next: u64,
+    chain_from: u64,
+    chain_pages: u64,
+    /// The free pages in memory.
     free: Vec<u64>,
     page_size: usize,
-    version: u32,
     state: Arc<TreeState>,
+}
+
+/// The unread part of the engine's free list, page by page, as far as it links on: at most one
+/// page more than the count the engine has for it, each in range before it is read.
+fn read_chain(engine: &Engine) -> Vec<ListPage> {
+    let chain = engine.free_chain();
+    let total = engine.meta().page_count;
+    let mut out = Vec::new();
+    let mut page = chain.next;
+    for _ in 0..=chain.pages {
+        if page == 0 || page >= total {
+            break;
+        }
+        let decoded = engine
+            .pages()
+            .read_unverified(page)
+            .and_then(|bytes| {
+                verify_page(page, &bytes)?;
+                let (entries, next) =
+                    freelist::decode_page(page, &bytes, engine.page_size(), engine.header().version)?;
+                Ok((entries.into_iter().map(|e| e.page).collect(), next))
+            })
+            .map_err(|e| match e {
+                Error::Corrupted { reason, .. } => reason,
+                e => e.to_string(),
+            });
+        let next = decoded.as_ref().map_or(0, |(_, next)| *next);
+        out.push((page, decoded));
+        page = next;
+    }
+    out
 }
 
 impl CheckInput {
@@ -41,10 +81,12 @@ impl CheckInput {
         CheckInput {
             meta: engine.meta().clone(),
             durable: engine.durable().clone(),
-            durable_freelist: engine.durable_freelist().to_vec(),
-            free: engine.free_page_list(),
+            chain: read_chain(engine),
+            chain_next: engine.free_chain().next,
+            chain_from: engine.free_chain().from,
+            chain_pages: engine.free_chain().pages,
+            free: engine.free_pages_in_memory(),
             page_size: engine.page_size(),
-            version: engine.header().version,
             state: engine.versions().pin(),
         }
     }
@@ -55,14 +97,6 @@ impl CheckInput {
 
     fn durable(&self) -> &Meta {
         &self.durable
-    }
-
-    fn durable_freelist(&self) -> &[u64] {
-        &self.durable_freelist
-    }
-
-    fn free_page_list(&self) -> Vec<u64> {
-        self.free.clone()
     }
 
     fn page_size(&self) -> usize {
@@ -231,25 +265,51 @@ impl Checker<'_> {
 
     fn check_free(&mut self) {
         let engine = self.engine;
-        let mut from = 0;
-        let expected_next: Vec<u64> = engine.durable_freelist().iter().skip(1).copied().chain([0]).collect();
-        for (&page, &want_next) in engine.durable_freelist().iter().zip(&expected_next) {
-            if !self.reach(page, from, "free-list") {
-                continue;
+        let mut free = engine.free.clone();
+        let (mut page, mut from) = (engine.chain_next, engine.chain_from);
+        let mut walked = 0;
+        let mut broken = false;
+        for (p, decoded) in &engine.chain {
+            if walked == engine.chain_pages {
+                break;
             }
+            if !self.reach(*p, from, "free-list") {
+                broken = true;
+                break;
+            }
+            walked += 1;
             self.counts[3] += 1;
-            if let Some(bytes) = self.verified(page) {
-                match freelist::decode_page(page, &bytes, engine.page_size(), engine.version) {
-                    Ok((_, next)) if next != want_next => {
-                        self.problem(Some(page), format!("free-list link is {next}, expected {want_next}"))
-                    }
-                    Ok(_) => {}
-                    Err(e) => self.fail(page, e),
+            match decoded {
+                Ok((entries, next)) => {
+                    free.extend(entries);
+                    page = *next;
+                }
+                Err(reason) => {
+                    self.problem(Some(*p), reason.clone());
+                    self.damaged = true;
+                    broken = true;
+                    break;
                 }
             }
-            from = page;
+            from = *p;
         }
-        for page in engine.free_page_list() {
+        if !broken && walked < engine.chain_pages {
+            let total = engine.meta().page_count;
+            let why = if page == 0 {
+                format!(
+                    "free-list chain ends after {walked} pages, the meta slot says {}",
+                    engine.chain_pages
+                )
+            } else {
+                format!("free-list link to page {page}, outside 1..{total}")
+            };
+            self.problem(Some(from), why);
+            self.damaged = true;
+        } else if !broken && page != 0 {
+            self.problem(Some(from), "free-list chain is longer than the meta slot says");
+            self.damaged = true;
+        }
+        for page in free {
             let total = engine.meta().page_count;
             if page == 0 || page >= total {
                 self.problem(Some(page), format!("free page outside 1..{total}"));

@@ -371,7 +371,7 @@ impl KVStore {
 
     /// Free pages (including those freed since the last checkpoint), ascending.
     pub fn free_pages(&self) -> Result<Vec<u64>> {
-        Ok(self.read_inner()?.engine.free_page_list())
+        self.read_inner()?.engine.free_page_list()
     }
 
     /// Run `f` on the engine (unit tests of the tree beside its code).

@@ -290,11 +290,6 @@ fn open_read_only(
             Access::Read { pin, scratch },
             versions.clone(),
         )?;
-        if let Some(why) = engine.freelist_unreadable() {
-            report.notes.push(format!(
-                "the free list could not be read ({why}): free pages are not told apart from lost ones"
-            ));
-        }
         let mut inner = StoreState { engine, log: LogWriter::after(&meta) };
         let aside = |_: &Arc<dyn FileIo>, _: u64| Err(Error::ReadOnly);
         // A read-only handle writes nothing anyway: what recovery would refuse changes nothing.
