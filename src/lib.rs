@@ -42,8 +42,8 @@ mod wal;
 pub use batch::WriteBatch;
 pub use error::{Error, Result};
 pub use inspect::{
-    CheckReport, ChecksumState, PageInfo, PageItem, PageSummary, PageType, Problem, ReaderInfo,
-    RecoveryReport, Stats,
+    CheckReport, ChecksumState, PageInfo, PageItem, PageSummary, PageType, Problem, READER_HELD_LIST_PAGES,
+    ReaderInfo, RecoveryReport, Stats,
 };
 pub use layout::file::{MAX_IDENTIFIER_BYTES, MAX_VALUE_BYTES};
 pub use layout::node::max_key_bytes;

@@ -275,3 +275,35 @@ fn refresh_moves_a_read_only_handle_to_the_newest_commit() {
     writer.refresh().unwrap();
     assert_eq!(writer.len(), 2_002);
 }
+
+#[test]
+fn readers_say_how_many_pages_each_one_holds_back() {
+    let dir = tmp();
+    let path = dir.path().join("held.db");
+    let writer = OpenOptions::new().page_size(1024).open(&path).unwrap();
+    let rewrite = |fill: u8| {
+        for i in 0..2_000 {
+            writer.put(format!("k{i:05}"), vec![fill; 50]).unwrap();
+        }
+        writer.checkpoint().unwrap();
+    };
+    rewrite(b'x');
+    let reader = OpenOptions::new().read_only(true).open(&path).unwrap();
+    let held = |store: &KVStore| store.readers().unwrap().iter().map(|r| r.pages_held).collect::<Vec<_>>();
+    assert_eq!(held(&writer), [Some(0)], "nothing was freed since the checkpoint it pins");
+    rewrite(b'y');
+    let after = held(&writer);
+    assert!(matches!(after[..], [Some(n)] if n > 100), "the reader holds the old tree's pages: {after:?}");
+    assert_eq!(held(&reader), after, "a read-only handle reads the same from the file");
+    use wind_kvstore::command::{FileAccess, Output, Statement, execute_shared};
+    for store in [&writer, &reader] {
+        match execute_shared(store, &Statement::Readers, &FileAccess::Denied).unwrap() {
+            Output::Readers(table) => {
+                assert_eq!(Some(table.pages_held_for_readers), after[0], "READERS sums up the same")
+            }
+            other => panic!("READERS answered {other:?}"),
+        }
+    }
+    drop(reader);
+    assert!(writer.readers().unwrap().is_empty());
+}

@@ -219,12 +219,15 @@ fn readers(store: &KVStore) -> Result<ReaderTable, CommandError> {
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |since| u64::try_from(since.as_millis()).unwrap_or(u64::MAX));
     let stats = store.stats();
+    // The free list says what every reader holds, as of the last checkpoint, also to a
+    // read-only handle; the writer's own count covers only the part of the list it has read.
+    let held = readers.iter().filter_map(|r| r.pages_held).max().unwrap_or(0);
     Ok(ReaderTable {
-        readers,
         now_ms,
         own_pid: std::process::id(),
         checkpoint_id: stats.checkpoint_id,
-        pages_held_for_readers: stats.pages_held_for_readers,
+        pages_held_for_readers: held.max(stats.pages_held_for_readers),
+        readers,
         read_only: store.is_read_only(),
         writer: store.writer()?,
     })

@@ -198,8 +198,10 @@ pub struct ReaderTable {
     pub own_pid: u32,
     /// The checkpoint in force, as this handle sees it ([`Stats::checkpoint_id`]).
     pub checkpoint_id: u64,
-    /// Free pages the writer holds back for readers ([`Stats::pages_held_for_readers`]; 0 on a
-    /// read-only handle, which does not know the writer's count).
+    /// Free pages the writer holds back for readers: the most any reader holds
+    /// ([`ReaderInfo::pages_held`](crate::ReaderInfo::pages_held), from the free list as of the last
+    /// checkpoint, so a read-only handle knows it too), or the writer's own count
+    /// ([`Stats::pages_held_for_readers`]) when that is larger.
     pub pages_held_for_readers: u64,
     /// Whether the handle that ran the statement is read-only (and so holds a slot itself).
     pub read_only: bool,
@@ -410,6 +412,7 @@ fn readers_json(table: &ReaderTable) -> Value {
                 "checkpoint_id": r.checkpoint_id,
                 "pinned_since_ms": r.pinned_since_ms,
                 "age_ms": table.age_ms(r),
+                "pages_held": r.pages_held,
                 "this_process": r.pid == Some(table.own_pid),
             })
         })
@@ -576,13 +579,18 @@ fn write_readers(f: &mut fmt::Formatter<'_>, table: &ReaderTable) -> fmt::Result
     if table.readers.is_empty() {
         f.write_str("No readers")?;
     } else {
-        write!(f, "{:>6}  {:>10}  {:>10}  {:>16}", "slot", "pid", "checkpoint", "pinned for")?;
+        write!(
+            f,
+            "{:>6}  {:>10}  {:>10}  {:>10}  {:>16}",
+            "slot", "pid", "checkpoint", "pages held", "pinned for"
+        )?;
         for reader in &table.readers {
             let unknown = || "-".to_owned();
             let pid = reader.pid.map_or_else(unknown, |pid| pid.to_string());
             let checkpoint = reader.checkpoint_id.map_or_else(unknown, |id| id.to_string());
             let age = table.age_ms(reader).map_or_else(unknown, human_age);
-            write!(f, "\n{:>6}  {pid:>10}  {checkpoint:>10}  {age:>16}", reader.slot)?;
+            let held = reader.pages_held.map_or_else(unknown, |n| n.to_string());
+            write!(f, "\n{:>6}  {pid:>10}  {checkpoint:>10}  {held:>10}  {age:>16}", reader.slot)?;
             if reader.pid == Some(table.own_pid) {
                 f.write_str("  (this process)")?;
             }
@@ -916,7 +924,13 @@ mod tests {
     }
 
     fn reader(slot: u32, pid: Option<u32>, checkpoint_id: Option<u64>, since: Option<u64>) -> ReaderInfo {
-        ReaderInfo { slot, pid, checkpoint_id, pinned_since_ms: since }
+        ReaderInfo {
+            slot,
+            pid,
+            checkpoint_id,
+            pinned_since_ms: since,
+            pages_held: checkpoint_id.map(|c| (7 - c) * 5),
+        }
     }
 
     #[test]
@@ -938,11 +952,11 @@ mod tests {
         let output = Output::Readers(table.clone());
         assert_eq!(
             output.to_string(),
-            "  slot         pid  checkpoint        pinned for\n\
-             \x20    0        4242           7              12 s  (this process)\n\
-             \x20    3          77           6        3 h 05 min\n\
-             \x20    5           -           -                 -\n\
-             \x20    9        4242           7              0 ms  (this process)\n\
+            "  slot         pid  checkpoint  pages held        pinned for\n\
+             \x20    0        4242           7           0              12 s  (this process)\n\
+             \x20    3          77           6           5        3 h 05 min\n\
+             \x20    5           -           -           -                 -\n\
+             \x20    9        4242           7           0              0 ms  (this process)\n\
              4 readers; checkpoint in force: 7; pages held for readers: 12; this handle: read-only; \
              writer: pid 77"
         );
@@ -958,12 +972,12 @@ mod tests {
         assert_eq!(
             json["readers"][0],
             json!({"slot": 0, "pid": 4242, "checkpoint_id": 7, "pinned_since_ms": 99_987_655,
-                   "age_ms": 12_345, "this_process": true})
+                   "age_ms": 12_345, "pages_held": 0, "this_process": true})
         );
         assert_eq!(
             json["readers"][2],
             json!({"slot": 5, "pid": null, "checkpoint_id": null, "pinned_since_ms": null,
-                   "age_ms": null, "this_process": false})
+                   "age_ms": null, "pages_held": null, "this_process": false})
         );
         // A pin time ahead of this clock counts as no time at all.
         assert_eq!(json["readers"][3]["age_ms"], 0);

@@ -102,7 +102,9 @@ pub struct Stats {
     /// writer's last look at it (at each checkpoint); 0 for a read-only handle.
     pub readers: u64,
     /// Free pages the writer holds back because a reader has pinned a checkpoint that reaches
-    /// them; they are reused once it moves on or closes.
+    /// them; they are reused once it moves on or closes. Counted among the pages the writer has
+    /// in memory: held pages still on the unread part of the free list are not (see
+    /// [`ReaderInfo::pages_held`], read from the list itself). 0 on a read-only handle.
     pub pages_held_for_readers: u64,
     /// Held pages the writer reused since it opened because more than
     /// [`OpenOptions::reader_hold_bytes`](crate::OpenOptions::reader_hold_bytes) were held: a
@@ -123,7 +125,15 @@ pub struct ReaderInfo {
     pub checkpoint_id: Option<u64>,
     /// When the reader pinned it, Unix milliseconds.
     pub pinned_since_ms: Option<u64>,
+    /// Pages the writer holds back because of this reader, as of the last checkpoint: the free
+    /// list's pages freed after the checkpoint it pinned (other readers may hold them too).
+    /// `None` when not known: the list is over [`READER_HELD_LIST_PAGES`] pages or could not be
+    /// read whole (the writer rewrote it meanwhile).
+    pub pages_held: Option<u64>,
 }
+
+/// [`ReaderInfo::pages_held`] is counted from a free list of at most this many pages.
+pub const READER_HELD_LIST_PAGES: u64 = 4096;
 
 impl Stats {
     /// Fraction of page reads served from the cache (0 when nothing was read yet).

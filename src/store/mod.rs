@@ -327,6 +327,9 @@ impl KVStore {
     /// system has no reader table (a custom [`crate::io::Vfs`]).
     pub fn readers(&self) -> Result<Vec<ReaderInfo>> {
         let Some(table) = self.vfs.reader_table(&self.path) else { return Ok(Vec::new()) };
+        let freed = open::freed_at_in_newest_list(&*self.vfs, &self.path);
+        let held =
+            |pinned: u64| freed.as_ref().map(|f| (f.len() - f.partition_point(|&at| at <= pinned)) as u64);
         let mut out: Vec<ReaderInfo> = table
             .scan()?
             .into_iter()
@@ -336,10 +339,15 @@ impl KVStore {
                     pid: Some(r.pid),
                     checkpoint_id: Some(r.checkpoint_id),
                     pinned_since_ms: Some(r.since_ms),
+                    pages_held: held(r.checkpoint_id),
                 },
-                HeldSlot::Unknown(slot) => {
-                    ReaderInfo { slot, pid: None, checkpoint_id: None, pinned_since_ms: None }
-                }
+                HeldSlot::Unknown(slot) => ReaderInfo {
+                    slot,
+                    pid: None,
+                    checkpoint_id: None,
+                    pinned_since_ms: None,
+                    pages_held: None,
+                },
             })
             .collect();
         out.sort_by_key(|r| r.slot);

@@ -586,3 +586,33 @@ impl OpenOptions {
         KVStore::open_with(path.as_ref(), self)
     }
 }
+
+/// The checkpoint that freed each page on the free list of the newest checkpoint in the file,
+/// ascending, read straight from the file (not through a handle's pages, which may pin an older
+/// checkpoint): for [`KVStore::readers`]. `None` when the list is longer than
+/// [`crate::inspect::READER_HELD_LIST_PAGES`] or any page of it does not read back whole.
+pub(super) fn freed_at_in_newest_list(vfs: &dyn Vfs, path: &Path) -> Option<Vec<u64>> {
+    let data = vfs.open_unmapped(path).ok()?;
+    let page0 = read_page_zero(&*data, path).ok()?;
+    let (meta, _) = page0.best()?;
+    if meta.freelist_pages > crate::inspect::READER_HELD_LIST_PAGES {
+        return None;
+    }
+    let ps = usize::try_from(page0.header.page_size).ok()?;
+    let mut buf = vec![0u8; ps];
+    let mut freed = Vec::new();
+    let mut page = meta.freelist_head;
+    for _ in 0..meta.freelist_pages {
+        if page == 0 || page >= meta.page_count {
+            return None;
+        }
+        data.read_exact_at(&mut buf, page.checked_mul(ps as u64)?).ok()?;
+        file::verify_page(page, &buf).ok()?;
+        let (entries, next) =
+            crate::layout::freelist::decode_page(page, &buf, ps, page0.header.version).ok()?;
+        freed.extend(entries.iter().map(|e| e.freed_at));
+        page = next;
+    }
+    freed.sort_unstable();
+    Some(freed)
+}

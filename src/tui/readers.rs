@@ -100,14 +100,7 @@ pub(crate) fn lines(table: &ReaderTable, theme: &Theme) -> Vec<Line<'static>> {
             Span::raw(if table.read_only { "read-only (it holds a slot below)" } else { "writable" }),
         ]),
         Line::from(vec![label("checkpoint in force"), Span::raw(table.checkpoint_id.to_string())]),
-        Line::from(vec![
-            label("pages held for readers"),
-            if table.read_only {
-                Span::styled("known to the writer only", dim)
-            } else {
-                Span::raw(thousands(table.pages_held_for_readers))
-            },
-        ]),
+        Line::from(vec![label("pages held for readers"), Span::raw(thousands(table.pages_held_for_readers))]),
         Line::default(),
     ];
     let count = table.readers.len();
@@ -116,7 +109,10 @@ pub(crate) fn lines(table: &ReaderTable, theme: &Theme) -> Vec<Line<'static>> {
         return out;
     }
     out.push(Line::styled(
-        format!("{:>4}  {:>8}  {:>10}  {:>6}  {:>12}", "slot", "pid", "checkpoint", "behind", "pinned for"),
+        format!(
+            "{:>4}  {:>8}  {:>10}  {:>6}  {:>10}  {:>12}",
+            "slot", "pid", "checkpoint", "behind", "pages held", "pinned for"
+        ),
         Style::new().fg(theme.accent).add_modifier(Modifier::BOLD),
     ));
     for reader in &table.readers {
@@ -127,8 +123,9 @@ pub(crate) fn lines(table: &ReaderTable, theme: &Theme) -> Vec<Line<'static>> {
             .checkpoint_id
             .map_or_else(unknown, |id| table.checkpoint_id.saturating_sub(id).to_string());
         let age = table.age_ms(reader).map_or_else(unknown, human_age);
+        let held = reader.pages_held.map_or_else(unknown, thousands);
         let mut spans = vec![Span::raw(format!(
-            "{:>4}  {pid:>8}  {checkpoint:>10}  {behind:>6}  {age:>12}",
+            "{:>4}  {pid:>8}  {checkpoint:>10}  {behind:>6}  {held:>10}  {age:>12}",
             reader.slot
         ))];
         if reader.pid == Some(table.own_pid) {
@@ -141,7 +138,7 @@ pub(crate) fn lines(table: &ReaderTable, theme: &Theme) -> Vec<Line<'static>> {
     out.push(Line::default());
     out.push(Line::styled(
         format!(
-            "{count} {}; \"behind\" counts the checkpoints since the one a reader pins",
+            "{count} {}; \"behind\" and \"pages held\": since the checkpoint each pins",
             if count == 1 { "reader" } else { "readers" }
         ),
         dim,

@@ -1508,6 +1508,7 @@ fn fixed_reader_table() -> crate::command::ReaderTable {
         pid,
         checkpoint_id,
         pinned_since_ms: age_ms.map(|age| now_ms - age),
+        pages_held: checkpoint_id.map(|c: u64| (9 - c) * 120),
     };
     crate::command::ReaderTable {
         readers: vec![
@@ -1537,7 +1538,7 @@ fn the_reader_table_overlay_draws_the_writer_and_each_reader() {
     let screen = terminal.backend().to_string();
     assert!(screen.contains("pid 4242 (this process)"), "{screen}");
     assert!(screen.contains("pages held for readers  37"), "{screen}");
-    assert!(screen.contains("9001           6       3    3 min 20 s"), "{screen}");
+    assert!(screen.contains("9001           6       3         360    3 min 20 s"), "{screen}");
     assert!(screen.contains("250 ms  this process"), "{screen}");
     assert!(screen.contains("(pinning)"), "{screen}");
     insta::assert_snapshot!("readers_overlay", screen);
@@ -1578,8 +1579,8 @@ fn w_shows_who_has_the_store_open_and_follows_it() {
     assert!(!h.has(|o| matches!(o, Overlay::Readers(_))), "w closes it too");
 }
 
-/// A read-only browser beside a writer: it holds a slot itself, and it does not know the
-/// writer's count of held pages, so it says so instead of showing 0.
+/// A read-only browser beside a writer: it holds a slot itself, and it counts the pages held for
+/// readers from the free list (nothing is held yet: it pins the newest checkpoint).
 #[test]
 fn w_in_a_read_only_browser() {
     let (mut h, writer) = live_harness();
@@ -1587,7 +1588,7 @@ fn w_in_a_read_only_browser() {
     let screen = h.screen();
     assert!(screen.contains(&format!("pid {} (this process)", std::process::id())), "{screen}");
     assert!(screen.contains("read-only (it holds a slot below)"), "{screen}");
-    assert!(screen.contains("known to the writer only"), "{screen}");
+    assert!(screen.contains("pages held for readers  0"), "{screen}");
     assert!(screen.contains("  this process"), "{screen}");
     drop(writer);
 }
