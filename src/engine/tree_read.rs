@@ -35,8 +35,32 @@ impl Tree<'_> {
         let mut page = self.at.root;
         let mut from = 0;
         let mut kept: Option<Vec<u8>> = None;
+        // The held slot of `page`, while the descent is within a published state's held pages.
+        let mut slot = self.upper.map(|u| (u, u.root()));
         for level in 1..=depth {
             self.check_link(page, from)?;
+            if level < depth
+                && let Some((upper, at)) = slot
+            {
+                let held = self.upper_page(upper, at, page, level)?;
+                let view = NodeView::new(page, &held.bytes)?;
+                if view.is_leaf() {
+                    return Err(Error::corrupted(
+                        page,
+                        format!("tree level {level} of {depth} holds the wrong kind of page"),
+                    ));
+                }
+                let idx = view.partition_point(&goes_right)?;
+                match keep {
+                    Keep::High if idx < view.count() => kept = Some(view.key(idx)?.to_vec()),
+                    Keep::Low if idx > 0 => kept = Some(view.key(idx - 1)?.to_vec()),
+                    _ => {}
+                }
+                slot = held.children.get(idx).map(|c| (upper, c));
+                from = page;
+                page = view.child(idx)?;
+                continue;
+            }
             let node = self.node(page)?;
             let next = match &node {
                 NodeRef::Working(Node::Leaf(_)) => None,

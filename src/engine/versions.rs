@@ -11,7 +11,7 @@
 use std::collections::VecDeque;
 use std::sync::{Arc, Mutex, RwLock, Weak};
 
-use super::pages::{SharedPages, Tree, TreeRoot};
+use super::pages::{SharedPages, Tree, TreeRoot, UpperPages};
 
 /// One published state of the tree.
 pub(crate) struct TreeState {
@@ -20,11 +20,17 @@ pub(crate) struct TreeState {
     pub(crate) root: TreeRoot,
     pub(crate) key_count: u64,
     pub(crate) pages: Arc<SharedPages>,
+    /// Its branch pages nearest the root, kept once read (see [`UpperPages`]).
+    upper: UpperPages,
 }
 
 impl TreeState {
+    pub(crate) fn new(version: u64, root: TreeRoot, key_count: u64, pages: Arc<SharedPages>) -> TreeState {
+        TreeState { version, root, key_count, pages, upper: UpperPages::default() }
+    }
+
     pub(crate) fn tree(&self) -> Tree<'_> {
-        Tree::published(&self.pages, self.root)
+        Tree::published(&self.pages, self.root, &self.upper)
     }
 }
 
