@@ -32,6 +32,7 @@ use crate::layout::freelist::FreeEntry;
 use crate::layout::node::Node;
 use cache::PageCache;
 pub(crate) use pages::{PageMap, PageSet, SharedPages, Tree, TreeRoot};
+pub(crate) use tree_read::LeafAt;
 pub(crate) use versions::{TreeState, Versions};
 
 /// How an engine uses its file.
