@@ -15,6 +15,7 @@ pub(crate) type PageBytes = Arc<[u8]>;
 pub(crate) struct PageCache {
     shards: Vec<Shard>,
     page_size: usize,
+    capacity_pages: usize,
     /// Lookups while caching is off (no shard): counted as misses.
     uncached: AtomicU64,
 }
@@ -41,7 +42,7 @@ impl PageCache {
                 .collect(),
             None => Vec::new(),
         };
-        PageCache { shards, page_size, uncached: AtomicU64::new(0) }
+        PageCache { shards, page_size, capacity_pages: per_shard * SHARDS, uncached: AtomicU64::new(0) }
     }
 
     fn shard(&self, page: u64) -> Option<&Mutex<ShardInner>> {
@@ -81,6 +82,11 @@ impl PageCache {
 
     fn sum(&self, f: impl Fn(&ShardInner) -> u64) -> u64 {
         self.shards.iter().map(|s| s.0.lock().map(|s| f(&s)).unwrap_or(0)).sum()
+    }
+
+    /// How many pages the cache holds at most.
+    pub(crate) fn capacity_pages(&self) -> usize {
+        self.capacity_pages
     }
 
     pub(crate) fn hits(&self) -> u64 {

@@ -33,6 +33,7 @@ use crate::layout::node::Node;
 pub(crate) use alloc::FreeChain;
 use cache::PageCache;
 pub(crate) use pages::{PageMap, PageSet, SharedPages, Tree, TreeRoot};
+pub(crate) use tree_read::LeafAt;
 pub(crate) use versions::{TreeState, Versions};
 
 /// How an engine uses its file.
@@ -149,7 +150,7 @@ impl Engine {
         };
         let root = TreeRoot { root: meta.root, depth: meta.depth, page_count: meta.page_count };
         let version = versions.as_ref().map_or(0, |v| v.pin().version + 1);
-        let state = TreeState { version, root, key_count: meta.key_count, pages: pages.clone() };
+        let state = TreeState::new(version, root, meta.key_count, pages.clone());
         let versions = match versions {
             Some(v) => {
                 v.publish(state);
@@ -261,7 +262,7 @@ impl Engine {
     /// being built has changed so far.
     pub(crate) fn tree(&self) -> Tree<'_> {
         let at = TreeRoot { root: self.meta.root, depth: self.meta.depth, page_count: self.meta.page_count };
-        Tree { pages: &self.pages, working: Some(&self.working), at }
+        Tree { pages: &self.pages, working: Some(&self.working), at, upper: None }
     }
 
     /// Sets the identifier the next checkpoint writes.
@@ -290,12 +291,7 @@ impl Engine {
         self.this_commit.clear();
         let root =
             TreeRoot { root: self.meta.root, depth: self.meta.depth, page_count: self.meta.page_count };
-        self.versions.publish(TreeState {
-            version: self.version,
-            root,
-            key_count: self.meta.key_count,
-            pages: self.pages.clone(),
-        });
+        self.versions.publish(TreeState::new(self.version, root, self.meta.key_count, self.pages.clone()));
         self.version += 1;
     }
 }

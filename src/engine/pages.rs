@@ -5,7 +5,7 @@
 
 use std::collections::{HashMap, HashSet};
 use std::hash::{BuildHasherDefault, Hasher};
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use std::sync::RwLock;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
@@ -295,6 +295,39 @@ pub(crate) struct Tree<'a> {
     pub(super) pages: &'a SharedPages,
     pub(super) working: Option<&'a PageMap<Node>>,
     pub(super) at: TreeRoot,
+    /// A published state's branch pages nearest the root, kept with the state once read.
+    pub(super) upper: Option<&'a UpperPages>,
+}
+
+/// At most how many branch pages below the root a published state keeps (16 MiB of 4 KiB pages):
+/// with the cache's own bound (an eighth of its pages), what a state keeps beside the cache
+/// stays small even when the cache evicts them.
+const MAX_UPPER_PAGES: usize = 4096;
+
+/// The branch pages of one published state nearest the root, each kept the first time a reader
+/// passes through it and never changed after (a state's pages do not change while it lives).
+/// Every descent passes through them: taken from the shared cache, they would make every reader
+/// thread take the same shard lock and count references on the same few pages; kept here, a
+/// reader takes no lock and writes no shared counter to pass them. The root is always kept;
+/// below it, a branch's children are kept while the state's budget of pages lasts (see
+/// [`MAX_UPPER_PAGES`]), the deepest branch levels and the leaves go through the cache.
+#[derive(Default)]
+pub(crate) struct UpperPages {
+    root: OnceLock<UpperPage>,
+    /// Children slots given out so far, against the budget.
+    reserved: AtomicUsize,
+}
+
+pub(super) struct UpperPage {
+    pub(super) bytes: PageBytes,
+    /// Its children by index, when they are branches and the budget allowed; else empty.
+    pub(super) children: Box<[OnceLock<UpperPage>]>,
+}
+
+impl UpperPages {
+    pub(super) fn root(&self) -> &OnceLock<UpperPage> {
+        &self.root
+    }
 }
 
 /// A page as a reader sees it: changed by the commit being built, or sealed bytes.
@@ -304,9 +337,35 @@ pub(crate) enum NodeRef<'a> {
 }
 
 impl<'a> Tree<'a> {
-    /// The tree published at `at` over `pages`.
-    pub(crate) fn published(pages: &'a SharedPages, at: TreeRoot) -> Tree<'a> {
-        Tree { pages, working: None, at }
+    /// The tree published at `at` over `pages`, keeping its upper branch pages in `upper`.
+    pub(crate) fn published(pages: &'a SharedPages, at: TreeRoot, upper: &'a UpperPages) -> Tree<'a> {
+        Tree { pages, working: None, at, upper: Some(upper) }
+    }
+
+    /// The branch page `page` at `level` (1: the root), from `slot` once read, else read
+    /// (verified, like any page) and kept there.
+    pub(super) fn upper_page(
+        &self,
+        upper: &UpperPages,
+        slot: &'a OnceLock<UpperPage>,
+        page: u64,
+        level: u32,
+    ) -> Result<&'a UpperPage> {
+        if let Some(held) = slot.get() {
+            return Ok(held);
+        }
+        let bytes = self.pages.read_raw(page)?;
+        let mut children = 0;
+        if level + 1 < self.at.depth {
+            let view = NodeView::new(page, &bytes)?;
+            let want = if view.is_leaf() { 0 } else { view.count() + 1 };
+            let budget = (self.pages.cache.capacity_pages() / 8).min(MAX_UPPER_PAGES);
+            if want > 0 && upper.reserved.fetch_add(want, Ordering::Relaxed) + want <= budget {
+                children = want;
+            }
+        }
+        let held = UpperPage { bytes, children: (0..children).map(|_| OnceLock::new()).collect() };
+        Ok(slot.get_or_init(|| held))
     }
 
     pub(crate) fn page_size(&self) -> usize {

@@ -3,6 +3,7 @@
 
 use std::ops::Bound;
 
+use super::cache::PageBytes;
 use super::pages::{NodeRef, Tree};
 use crate::error::{Error, Result};
 use crate::layout::node::{Node, NodeView, Value, ValueRef, cmp_keys};
@@ -35,8 +36,32 @@ impl Tree<'_> {
         let mut page = self.at.root;
         let mut from = 0;
         let mut kept: Option<Vec<u8>> = None;
+        // The held slot of `page`, while the descent is within a published state's held pages.
+        let mut slot = self.upper.map(|u| (u, u.root()));
         for level in 1..=depth {
             self.check_link(page, from)?;
+            if level < depth
+                && let Some((upper, at)) = slot
+            {
+                let held = self.upper_page(upper, at, page, level)?;
+                let view = NodeView::new(page, &held.bytes)?;
+                if view.is_leaf() {
+                    return Err(Error::corrupted(
+                        page,
+                        format!("tree level {level} of {depth} holds the wrong kind of page"),
+                    ));
+                }
+                let idx = view.partition_point(&goes_right)?;
+                match keep {
+                    Keep::High if idx < view.count() => kept = Some(view.key(idx)?.to_vec()),
+                    Keep::Low if idx > 0 => kept = Some(view.key(idx - 1)?.to_vec()),
+                    _ => {}
+                }
+                slot = held.children.get(idx).map(|c| (upper, c));
+                from = page;
+                page = view.child(idx)?;
+                continue;
+            }
             let node = self.node(page)?;
             let next = match &node {
                 NodeRef::Working(Node::Leaf(_)) => None,
@@ -204,6 +229,81 @@ impl Tree<'_> {
         Err(Error::corrupted(self.at.root, "scan did not end: the tree has a cycle"))
     }
 
+    /// The leaf where keys from `start` on begin, for reading its entries one at a time: a
+    /// published tree's leaf is sealed bytes, read in place rather than copied out whole. Leaves
+    /// with no entry from `start` on are passed over (each one a descent, the way
+    /// [`Tree::leaf_chunk`] does). `None`: no key from `start` on.
+    pub(crate) fn leaf_from(&self, start: &Bound<Vec<u8>>) -> Result<Option<LeafAt>> {
+        let mut position: Bound<Vec<u8>> = start.clone();
+        // Each round moves right by one leaf; the bound only guards against a damaged tree whose
+        // separators do not increase.
+        for _ in 0..=self.at.page_count {
+            let key = match &position {
+                Bound::Unbounded => None,
+                Bound::Included(k) | Bound::Excluded(k) => Some(k.as_slice()),
+            };
+            let leaf = self.with_leaf(key, Keep::High, |page, node, high| match node {
+                NodeRef::Clean(no, bytes) => {
+                    let view = NodeView::new(*no, bytes)?;
+                    let next = match &position {
+                        Bound::Unbounded => 0,
+                        Bound::Included(k) => view.search(k)?.unwrap_or_else(|i| i),
+                        Bound::Excluded(k) => view.search(k)?.map_or_else(|i| i, |i| i + 1),
+                    };
+                    Ok(LeafAt { page, bytes: bytes.clone(), next, count: view.count(), high })
+                }
+                // A published tree has no pages changed by a commit being built.
+                NodeRef::Working(_) => {
+                    Err(Error::corrupted(page, "internal: a published tree holds a page being changed"))
+                }
+            })?;
+            if leaf.next < leaf.count {
+                return Ok(Some(leaf));
+            }
+            let Some(high) = leaf.high else { return Ok(None) };
+            if let Some(k) = key
+                && high.as_slice() <= k
+            {
+                return Err(Error::corrupted(self.at.root, "branch separators are out of order"));
+            }
+            position = Bound::Included(high);
+        }
+        Err(Error::corrupted(self.at.root, "scan did not end: the tree has a cycle"))
+    }
+
+    /// The leaf after `leaf` (`None`: it was the last one). Its first key is past every key of
+    /// `leaf`, and its own right bound past `leaf`'s, so a walk returns keys in order and ends
+    /// even over a damaged tree.
+    pub(crate) fn next_leaf(&self, leaf: &mut LeafAt) -> Result<Option<LeafAt>> {
+        let Some(high) = leaf.high.take() else { return Ok(None) };
+        let view = NodeView::new(leaf.page, &leaf.bytes)?;
+        if let Some(last) = view.count().checked_sub(1)
+            && cmp_keys(&high, view.key(last)?).is_le()
+        {
+            return Err(Error::corrupted(leaf.page, "a key lies past the separator on its right"));
+        }
+        let next = self.leaf_from(&Bound::Included(high.clone()))?;
+        if let Some(n) = &next
+            && n.high.as_deref().is_some_and(|h| cmp_keys(h, &high).is_le())
+        {
+            return Err(Error::corrupted(self.at.root, "branch separators are out of order"));
+        }
+        Ok(next)
+    }
+
+    /// The next entry of `leaf`, if any is left: its key and value, the value's link checked.
+    pub(crate) fn next_in_leaf(&self, leaf: &mut LeafAt) -> Result<Option<(Vec<u8>, Value)>> {
+        if leaf.next >= leaf.count {
+            return Ok(None);
+        }
+        let view = NodeView::new(leaf.page, &leaf.bytes)?;
+        let e = view.leaf_entry(leaf.next)?;
+        leaf.next += 1;
+        let value = owned_value(e.value);
+        self.check_value_link(&value, leaf.page)?;
+        Ok(Some((e.key.to_vec(), value)))
+    }
+
     /// The entries of one leaf before `end`, in descending key order, and the smallest key that
     /// leaf may hold (`None`: it is the leftmost leaf). The mirror of [`Engine::leaf_chunk`], for
     /// walking keys backwards: each call is one descent.
@@ -274,6 +374,24 @@ impl Tree<'_> {
             Bound::Excluded(k) => cmp_keys(sep, k).is_lt(),
         };
         self.descend(goes_right, Keep::Low, |_, node, low| Ok((f(node)?, low)))
+    }
+}
+
+/// A leaf being read an entry at a time (see [`Tree::leaf_from`]).
+pub(crate) struct LeafAt {
+    page: u64,
+    bytes: PageBytes,
+    /// The index of the next entry to read, and how many the leaf has.
+    next: usize,
+    count: usize,
+    /// The smallest key of the leaves to its right (`None`: it is the last leaf).
+    high: Option<Vec<u8>>,
+}
+
+impl LeafAt {
+    /// Whether every entry of the leaf has been read.
+    pub(crate) fn done(&self) -> bool {
+        self.next >= self.count
     }
 }
 

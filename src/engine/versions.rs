@@ -6,12 +6,15 @@
 //! published and reuses a page freed by version `v` only once no state older than `v` is still
 //! referenced, so a snapshot's pages never change under it. Taking a snapshot is a read lock
 //! held for one reference-count increment; it never waits for a commit, a spill or a
-//! checkpoint's fsync, and dropping one takes no lock at all.
+//! checkpoint's fsync, and dropping one takes no lock at all. A one-shot read (`KVStore::get`)
+//! pins the state the same way through a per-thread shard of handles on it, so reader threads
+//! do not all write one lock word and one reference count on every read.
 
 use std::collections::VecDeque;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, RwLock, Weak};
 
-use super::pages::{SharedPages, Tree, TreeRoot};
+use super::pages::{SharedPages, Tree, TreeRoot, UpperPages};
 
 /// One published state of the tree.
 pub(crate) struct TreeState {
@@ -20,30 +23,80 @@ pub(crate) struct TreeState {
     pub(crate) root: TreeRoot,
     pub(crate) key_count: u64,
     pub(crate) pages: Arc<SharedPages>,
+    /// Its branch pages nearest the root, kept once read (see [`UpperPages`]).
+    upper: UpperPages,
 }
 
 impl TreeState {
+    pub(crate) fn new(version: u64, root: TreeRoot, key_count: u64, pages: Arc<SharedPages>) -> TreeState {
+        TreeState { version, root, key_count, pages, upper: UpperPages::default() }
+    }
+
     pub(crate) fn tree(&self) -> Tree<'_> {
-        Tree::published(&self.pages, self.root)
+        Tree::published(&self.pages, self.root, &self.upper)
     }
 }
 
 /// The current state, and every state published before it that a snapshot may still hold.
 pub(crate) struct Versions {
     current: RwLock<Arc<TreeState>>,
+    /// The current state again, once per shard, each behind a handle with a reference count of
+    /// its own: a one-shot read ([`Versions::with_current`]) counts on its thread's shard, so
+    /// reader threads do not all write the same lock word and the same count on every read.
+    shards: [PinShard; PIN_SHARDS],
     /// Older states, oldest first, as the writer published them.
     older: Mutex<VecDeque<(u64, Weak<TreeState>)>>,
 }
 
+/// How many shards reader threads are spread over.
+const PIN_SHARDS: usize = 8;
+
+/// A shard's handle on the current state (`None` until a reader needs it after a publish),
+/// aligned so that two shards never share a cache line.
+#[repr(align(128))]
+struct PinShard(RwLock<Option<Arc<ShardPin>>>);
+
+/// A counted handle on one state, on a cache line of its own: while one lives, so does its state.
+#[repr(align(128))]
+struct ShardPin(Arc<TreeState>);
+
+/// Spreads threads over the shards, in the order they first read.
+static NEXT_SHARD: AtomicUsize = AtomicUsize::new(0);
+
+thread_local! {
+    static SHARD: usize = NEXT_SHARD.fetch_add(1, Ordering::Relaxed) % PIN_SHARDS;
+}
+
 impl Versions {
     pub(crate) fn new(initial: TreeState) -> Versions {
-        Versions { current: RwLock::new(Arc::new(initial)), older: Mutex::new(VecDeque::new()) }
+        Versions {
+            current: RwLock::new(Arc::new(initial)),
+            shards: std::array::from_fn(|_| PinShard(RwLock::new(None))),
+            older: Mutex::new(VecDeque::new()),
+        }
     }
 
     /// The current state. Holding it pins it: its pages stay as they are until it is dropped.
     pub(crate) fn pin(&self) -> Arc<TreeState> {
         // Publishing cannot panic halfway; a poisoned lock holds a whole state.
         self.current.read().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
+    /// Run `f` on the current state, pinned for the call through this thread's shard: the same
+    /// guarantees as [`Versions::pin`] (the state's pages stay as they are until `f` returns),
+    /// with the locking and counting on a cache line few other threads write.
+    pub(crate) fn with_current<T>(&self, f: impl FnOnce(&TreeState) -> T) -> T {
+        let shard = &self.shards[SHARD.with(|s| *s)].0;
+        let held = shard.read().unwrap_or_else(|e| e.into_inner()).clone();
+        let pin = match held {
+            Some(pin) => pin,
+            None => {
+                let mut slot = shard.write().unwrap_or_else(|e| e.into_inner());
+                // The lock order is shard, then current, as in `publish`.
+                slot.get_or_insert_with(|| Arc::new(ShardPin(self.pin()))).clone()
+            }
+        };
+        f(&pin.0)
     }
 
     /// The oldest version some snapshot still holds, if any older than the current one.
@@ -60,10 +113,18 @@ impl Versions {
 
     pub(super) fn publish(&self, state: TreeState) {
         let state = Arc::new(state);
-        let previous = {
+        let (previous, stale) = {
+            // Every shard is locked, then the current state, while the state changes: a read
+            // that begins once any shard shows the new state finds it in every shard.
+            let mut shards: [_; PIN_SHARDS] =
+                std::array::from_fn(|i| self.shards[i].0.write().unwrap_or_else(|e| e.into_inner()));
             let mut current = self.current.write().unwrap_or_else(|e| e.into_inner());
-            std::mem::replace(&mut *current, state)
+            let stale: [_; PIN_SHARDS] = std::array::from_fn(|i| shards[i].take());
+            (std::mem::replace(&mut *current, state), stale)
         };
+        // The shards' handles on the previous state go before its count is looked at: a reader
+        // still holding one keeps the state counted as pinned.
+        drop(stale);
         let weak = Arc::downgrade(&previous);
         let version = previous.version;
         drop(previous);

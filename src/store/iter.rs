@@ -6,6 +6,7 @@ use std::marker::PhantomData;
 
 use super::KVStore;
 use super::snapshot::Snapshot;
+use crate::engine::LeafAt;
 use crate::error::Result;
 use crate::inspect::PageSummary;
 use crate::layout::node::Value;
@@ -134,46 +135,58 @@ pub(super) fn prefix_bounds(prefix: &[u8]) -> (Bound<Vec<u8>>, Bound<Vec<u8>>) {
     (Bound::Included(prefix.to_vec()), end)
 }
 
-/// Walks one snapshot's keys a leaf at a time, resuming by key.
+/// Walks one snapshot's keys a leaf at a time: it holds the leaf it is in (its sealed bytes,
+/// shared with the cache) and decodes one entry per step, so a short scan copies out only the
+/// entries it returns. Past a leaf's last entry it descends again from the smallest key of the
+/// leaves to its right.
 struct KeyCursor {
     snapshot: Snapshot,
-    next: Option<Bound<Vec<u8>>>,
+    /// Where the next leaf to read starts, before the first one is read (`None`: started).
+    start: Option<Bound<Vec<u8>>>,
     end: Bound<Vec<u8>>,
-    buf: std::collections::VecDeque<(Vec<u8>, Value)>,
+    /// The leaf being read (`None` once the walk is over).
+    leaf: Option<LeafAt>,
 }
 
 impl KeyCursor {
     fn new(snapshot: Snapshot, start: Bound<Vec<u8>>, end: Bound<Vec<u8>>) -> KeyCursor {
-        KeyCursor { snapshot, next: Some(start), end, buf: Default::default() }
+        KeyCursor { snapshot, start: Some(start), end, leaf: None }
     }
 
     fn next_entry(&mut self) -> Option<Result<(Vec<u8>, Value)>> {
+        match self.step() {
+            Ok(Some(entry)) => Some(Ok(entry)),
+            Ok(None) => {
+                self.leaf = None;
+                None
+            }
+            Err(e) => {
+                // An error ends the walk.
+                self.start = None;
+                self.leaf = None;
+                Some(Err(e))
+            }
+        }
+    }
+
+    fn step(&mut self) -> Result<Option<(Vec<u8>, Value)>> {
+        let tree = self.snapshot.state.tree();
+        if let Some(start) = self.start.take() {
+            self.leaf = tree.leaf_from(&start)?;
+        }
         loop {
-            if let Some((k, v)) = self.buf.pop_front() {
-                let in_range = match &self.end {
-                    Bound::Unbounded => true,
-                    Bound::Included(e) => k <= *e,
-                    Bound::Excluded(e) => k < *e,
-                };
-                if !in_range {
-                    self.buf.clear();
-                    self.next = None;
-                    return None;
-                }
-                return Some(Ok((k, v)));
+            let Some(leaf) = &mut self.leaf else { return Ok(None) };
+            if leaf.done() {
+                self.leaf = tree.next_leaf(leaf)?;
+                continue;
             }
-            let start = self.next.take()?;
-            match self.snapshot.state.tree().leaf_chunk(&start) {
-                Ok((entries, high)) => {
-                    self.next = match (entries.last(), high) {
-                        (Some((last, _)), Some(_)) => Some(Bound::Excluded(last.clone())),
-                        (None, Some(h)) => Some(Bound::Included(h)),
-                        (_, None) => None,
-                    };
-                    self.buf.extend(entries);
-                }
-                Err(e) => return Some(Err(e)),
-            }
+            let Some((k, v)) = tree.next_in_leaf(leaf)? else { continue };
+            let in_range = match &self.end {
+                Bound::Unbounded => true,
+                Bound::Included(e) => k <= *e,
+                Bound::Excluded(e) => k < *e,
+            };
+            return Ok(in_range.then_some((k, v)));
         }
     }
 }
@@ -199,7 +212,10 @@ impl Iterator for Iter<'_> {
             Ok(e) => e,
             Err(e) => return Some(Err(e)),
         };
-        Some(self.keys.snapshot.state.tree().read_value(&value, None).map(|v| (key, v)))
+        match value {
+            Value::Inline(v) => Some(Ok((key, v))),
+            overflow => Some(self.keys.snapshot.state.tree().read_value(&overflow, None).map(|v| (key, v))),
+        }
     }
 }
 

@@ -249,17 +249,17 @@ impl KVStore {
 
     /// The value of `key` as of the last commit, or `None` when the key does not exist.
     pub fn get(&self, key: impl AsRef<[u8]>) -> Result<Option<Vec<u8>>> {
-        self.snapshot().get(key)
+        self.versions.with_current(|state| state.tree().get_bytes(key.as_ref()))
     }
 
     /// Whether `key` exists, without reading its value.
     pub fn contains_key(&self, key: impl AsRef<[u8]>) -> Result<bool> {
-        self.snapshot().contains_key(key)
+        self.versions.with_current(|state| Ok(state.tree().get(key.as_ref())?.is_some()))
     }
 
     /// Length of the value without reading it.
     pub fn value_len(&self, key: impl AsRef<[u8]>) -> Result<Option<u64>> {
-        self.snapshot().value_len(key)
+        self.versions.with_current(|state| Ok(state.tree().get(key.as_ref())?.map(|v| v.len())))
     }
 
     /// At most `max` bytes from the start of the value (previews of large values).
@@ -269,7 +269,7 @@ impl KVStore {
 
     /// Number of keys as of the last commit, kept in the meta slot: O(1).
     pub fn len(&self) -> u64 {
-        self.versions.pin().key_count
+        self.versions.with_current(|state| state.key_count)
     }
 
     /// Whether the store holds no key.
