@@ -153,6 +153,10 @@ fn a_record_that_cannot_be_applied_stops_replay_and_the_rest_is_served() {
     let other =
         leaves.iter().map(|&n| leaf_keys(n)).find(|keys| !keys.iter().any(|k| k == b"key01500")).unwrap()[0]
             .clone();
+    // Two commits replay can apply, then the one it cannot: a writer's replay applies the records
+    // as one commit first, and must start again a record at a time to keep these two.
+    store.put("zz:first", "1").unwrap();
+    store.put("zz:second", "2").unwrap();
     store.put("key01500", "new").unwrap();
     let image = crash_image(&path, "crashed.db");
     drop(store);
@@ -169,6 +173,9 @@ fn a_record_that_cannot_be_applied_stops_replay_and_the_rest_is_served() {
     let report = store.recovery_report().clone();
     assert!(report.may_have_lost_data(), "{report:?}");
     assert!(report.stopped_at.as_ref().unwrap().1.contains("could not be applied"), "{report:?}");
+    assert_eq!(report.commits_replayed, 2, "the commits before the failing one are kept: {report:?}");
+    assert_eq!(store.get("zz:first").unwrap().as_deref(), Some(&b"1"[..]));
+    assert_eq!(store.get("zz:second").unwrap().as_deref(), Some(&b"2"[..]));
     assert!(store.get(&other).unwrap().is_some(), "a key on another page is served");
     assert!(matches!(store.put("x", "y"), Err(Error::Poisoned { .. })));
     store.close().unwrap();

@@ -271,6 +271,17 @@ fn batch_key(op: &BatchOp) -> &[u8] {
 /// between operations bounds memory; a spill that fails keeps the pages in memory, so its error
 /// waits for the end of the commit.
 pub(super) fn apply(engine: &mut Engine, ops: Vec<LogOp<'_>>) -> Result<()> {
+    let spill_error = apply_unpublished(engine, ops)?;
+    // Snapshots taken from here on see this commit.
+    engine.publish();
+    spill_error.map_or(Ok(()), Err)
+}
+
+/// [`apply`] without publishing: the commit's changes stay in the engine's working pages, so a
+/// replay can apply many records and publish once. `Err` when an operation failed part way (the
+/// working pages then hold part of the commit); `Ok(Some(e))` when every operation was applied
+/// but a spill failed (its pages stay in memory).
+pub(super) fn apply_unpublished(engine: &mut Engine, ops: Vec<LogOp<'_>>) -> Result<Option<Error>> {
     engine.begin_commit();
     enum Ready {
         Put(Vec<u8>, Value),
@@ -307,7 +318,5 @@ pub(super) fn apply(engine: &mut Engine, ops: Vec<LogOp<'_>>) -> Result<()> {
             spill_error = Some(e);
         }
     }
-    // Snapshots taken from here on see this commit.
-    engine.publish();
-    spill_error.map_or(Ok(()), Err)
+    Ok(spill_error)
 }

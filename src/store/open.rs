@@ -7,7 +7,7 @@ use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, Instant};
 
 use super::paths::{TempKind, clear_temp, create_temp, log_path, remove_own_leftover, temp_path};
-use super::recovery::{LogState, Replay, recover};
+use super::recovery::{LogState, Rebuild, Replay, recover};
 use super::{DiskStamp, KVStore, StoreState, check_identifier, disk_stamp};
 use crate::engine::{Access, Engine, Versions, compact};
 use crate::error::{Error, Result};
@@ -138,12 +138,44 @@ impl KVStore {
         } else {
             Access::Read { pin: None, scratch: None }
         };
-        let engine =
-            Engine::new(data, page0.header, meta.clone(), slot, opts.cache_bytes, access, versions.clone())?;
+        let engine = Engine::new(
+            data.clone(),
+            page0.header.clone(),
+            meta.clone(),
+            slot,
+            opts.cache_bytes,
+            access,
+            versions.clone(),
+        )?;
         let mut inner = StoreState { engine, log: LogWriter::after(&meta) };
         let replay = if version == FORMAT_VERSION { Replay::Writable } else { Replay::InMemory };
         let aside = |log: &Arc<dyn FileIo>, offset: u64| copy_log_aside(&*vfs, &log_path, &**log, offset);
-        let refuse = recover(&mut inner, Some(&log), &state, replay, &mut report, &aside)?;
+        // A writer's replay applies the records as one commit, and starts again a record at a
+        // time from an engine made afresh if one fails (nothing reads the store before the open
+        // returns; what the first try spilled went to pages the checkpoint in force does not use).
+        let rebuild = || {
+            let access =
+                Access::Write { readers: vfs.reader_table(path), hold_bytes: opts.reader_hold_bytes };
+            Engine::new(
+                data.clone(),
+                page0.header.clone(),
+                meta.clone(),
+                slot,
+                opts.cache_bytes,
+                access,
+                None,
+            )
+        };
+        let batched = version == FORMAT_VERSION && versions.is_none();
+        let refuse = recover(
+            &mut inner,
+            Some(&log),
+            &state,
+            replay,
+            &mut report,
+            &aside,
+            batched.then_some(&rebuild as &Rebuild<'_>),
+        )?;
         if version != FORMAT_VERSION && refuse.is_none() {
             convert_to_current(&*vfs, path, &inner, &*log)?;
             drop(inner);
@@ -293,7 +325,7 @@ fn open_read_only(
         let mut inner = StoreState { engine, log: LogWriter::after(&meta) };
         let aside = |_: &Arc<dyn FileIo>, _: u64| Err(Error::ReadOnly);
         // A read-only handle writes nothing anyway: what recovery would refuse changes nothing.
-        let _refuse = recover(&mut inner, log.as_ref(), &state, Replay::InMemory, &mut report, &aside)?;
+        let _refuse = recover(&mut inner, log.as_ref(), &state, Replay::InMemory, &mut report, &aside, None)?;
         inner.engine.spill()?;
         if !last_attempt {
             // The writer restarts the log only after a new checkpoint is in force: if the slots

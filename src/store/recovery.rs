@@ -9,7 +9,8 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use super::StoreState;
-use super::commit::{apply, restart_log};
+use super::commit::{apply, apply_unpublished, restart_log};
+use crate::engine::Engine;
 use crate::error::{Error, Result};
 use crate::inspect::RecoveryReport;
 use crate::io::FileIo;
@@ -69,9 +70,17 @@ pub(super) enum Replay {
     InMemory,
 }
 
+/// Makes the engine of the checkpoint in force afresh, as the open first made it.
+pub(super) type Rebuild<'a> = dyn Fn() -> Result<Engine> + 'a;
+
 /// Replay the log into `inner`. The log's file id was checked by the caller. Fills `report`, and
 /// returns why writes must be refused when the log was left as found (data may be missing and
 /// nothing may be cut or checkpointed over it).
+///
+/// With `rebuild`, the records are applied as one commit of the engine, published once at the
+/// end: the pages near the root are decoded and encoded once, not once per record. A record that
+/// cannot be applied leaves that commit half made, so then the engine is made afresh and the log
+/// replayed again a record at a time, which keeps every record before the one that failed.
 pub(super) fn recover(
     inner: &mut StoreState,
     log: Option<&Arc<dyn FileIo>>,
@@ -79,7 +88,9 @@ pub(super) fn recover(
     replay: Replay,
     report: &mut RecoveryReport,
     set_aside: &SetAside<'_>,
+    rebuild: Option<&Rebuild<'_>>,
 ) -> Result<Option<String>> {
+    let report_at_start = report.clone();
     let checkpoint_seq = inner.engine.durable().checkpoint_seq;
     let next_after_checkpoint = checkpoint_seq.checked_add(1).ok_or_else(|| {
         Error::corrupted(0, "the meta slot's last log sequence number is the largest there is")
@@ -192,7 +203,15 @@ pub(super) fn recover(
             covered_seen = true;
             continue;
         }
-        if let Err(e) = apply(&mut inner.engine, ops) {
+        if let Some(rebuild) = rebuild {
+            if !matches!(apply_unpublished(&mut inner.engine, ops), Ok(None)) {
+                // Replay again a record at a time, from the checkpoint: it stops where this did,
+                // with every record before kept.
+                inner.engine = rebuild()?;
+                *report = report_at_start;
+                return recover(inner, Some(log), state, replay, report, set_aside, None);
+            }
+        } else if let Err(e) = apply(&mut inner.engine, ops) {
             if let (Replay::InMemory, Error::Io(_)) = (replay, &e) {
                 // A reader's scratch file failed: not the record's fault.
                 return Err(e);
@@ -205,6 +224,10 @@ pub(super) fn recover(
         }
         last_applied = seq;
         report.commits_replayed += 1;
+    }
+    if rebuild.is_some() && report.commits_replayed > report_at_start.commits_replayed {
+        // Snapshots taken from here on see every replayed commit.
+        inner.engine.publish();
     }
     inner.log.next_seq = last_applied.saturating_add(1);
     inner.log.len = len;
