@@ -38,6 +38,7 @@ pub use help::{HelpTopic, TOPICS, find_topic};
 pub use lexer::{Keyword, is_complete};
 pub use limits::{DEFAULT_PAGES_LIMIT, DEFAULT_SCAN_LIMIT, MAX_PAGES_LIMIT, MAX_SCAN_LIMIT};
 pub use literal::{bytes_from_json, bytes_to_json, hex_literal, quote};
+pub(crate) use output::human_age;
 pub use output::{Output, PageList, PageRow, ReaderTable, ScanPage, error_to_json};
 pub use parser::{Statements, parse_script, parse_statement, statements, statements_at};
 pub use position::Position;

@@ -16,7 +16,7 @@ use super::config::Theme;
 use super::layout::{centered_rows, to_u16};
 use super::text::thousands;
 use crate::KVStore;
-use crate::command::{FileAccess, Output, ReaderTable, Statement, execute_shared};
+use crate::command::{FileAccess, Output, ReaderTable, Statement, execute_shared, human_age};
 
 /// How often the open overlay reads the table again (ages count on between reads).
 pub(crate) const READ_EVERY: Duration = Duration::from_secs(1);
@@ -52,26 +52,6 @@ fn read_table(store: &KVStore) -> Result<ReaderTable, String> {
         Ok(Output::Readers(table)) => Ok(table),
         Ok(other) => Err(format!("unexpected answer: {other}")),
         Err(e) => Err(e.to_string()),
-    }
-}
-
-/// A duration in the largest units that keep it short (`250 ms`, `12 s`, `3 min 20 s`,
-/// `5 h 02 min`, `2 d 07 h`), as `READERS` writes it.
-pub(crate) fn human_age(ms: u64) -> String {
-    const SECOND: u64 = 1000;
-    const MINUTE: u64 = 60 * SECOND;
-    const HOUR: u64 = 60 * MINUTE;
-    const DAY: u64 = 24 * HOUR;
-    if ms < SECOND {
-        format!("{ms} ms")
-    } else if ms < MINUTE {
-        format!("{} s", ms / SECOND)
-    } else if ms < HOUR {
-        format!("{} min {} s", ms / MINUTE, ms % MINUTE / SECOND)
-    } else if ms < DAY {
-        format!("{} h {:02} min", ms / HOUR, ms % HOUR / MINUTE)
-    } else {
-        format!("{} d {:02} h", ms / DAY, ms % DAY / HOUR)
     }
 }
 
