@@ -132,30 +132,9 @@ impl KVStore {
         let mut report = RecoveryReport::default();
         let (meta, slot) = choose_meta(&page0, state.follows(), &mut report, false)?;
         let version = page0.header.version;
-        // A version-1 file is replayed in memory, then rewritten in the current format.
-        let access = if version == FORMAT_VERSION {
-            Access::Write { readers: vfs.reader_table(path), hold_bytes: opts.reader_hold_bytes }
-        } else {
-            Access::Read { pin: None, scratch: None }
-        };
-        let engine = Engine::new(
-            data.clone(),
-            page0.header.clone(),
-            meta.clone(),
-            slot,
-            opts.cache_bytes,
-            access,
-            versions.clone(),
-        )?;
-        let mut inner = StoreState { engine, log: LogWriter::after(&meta) };
-        let replay = if version == FORMAT_VERSION { Replay::Writable } else { Replay::InMemory };
-        let aside = |log: &Arc<dyn FileIo>, offset: u64| copy_log_aside(&*vfs, &log_path, &**log, offset);
-        // A writer's replay applies the records as one commit, and starts again a record at a
-        // time from an engine made afresh if one fails (nothing reads the store before the open
-        // returns; what the first try spilled went to pages the checkpoint in force does not use).
-        let rebuild = || {
-            let access =
-                Access::Write { readers: vfs.reader_table(path), hold_bytes: opts.reader_hold_bytes };
+        let write_access =
+            || Access::Write { readers: vfs.reader_table(path), hold_bytes: opts.reader_hold_bytes };
+        let engine_over = |access, versions| {
             Engine::new(
                 data.clone(),
                 page0.header.clone(),
@@ -163,9 +142,23 @@ impl KVStore {
                 slot,
                 opts.cache_bytes,
                 access,
-                None,
+                versions,
             )
         };
+        // A version-1 file is replayed in memory, then rewritten in the current format.
+        let access = if version == FORMAT_VERSION {
+            write_access()
+        } else {
+            Access::Read { pin: None, scratch: None }
+        };
+        let mut inner =
+            StoreState { engine: engine_over(access, versions.clone())?, log: LogWriter::after(&meta) };
+        let replay = if version == FORMAT_VERSION { Replay::Writable } else { Replay::InMemory };
+        let aside = |log: &Arc<dyn FileIo>, offset: u64| copy_log_aside(&*vfs, &log_path, &**log, offset);
+        // A writer's replay applies the records as one commit, and starts again a record at a
+        // time from an engine made afresh if one fails (nothing reads the store before the open
+        // returns; what the first try spilled went to pages the checkpoint in force does not use).
+        let rebuild = || engine_over(write_access(), None);
         let batched = version == FORMAT_VERSION && versions.is_none();
         let refuse = recover(
             &mut inner,
