@@ -377,6 +377,33 @@ impl<'a> Lexer<'a> {
     }
 }
 
+/// Whether `text` ends inside a `"..."` literal (for completion: nothing is completed there).
+pub(crate) fn ends_inside_string(text: &str) -> bool {
+    let mut inside = false;
+    let mut escaped = false;
+    for c in text.chars() {
+        if inside {
+            if escaped {
+                escaped = false;
+            } else if c == '\\' {
+                escaped = true;
+            } else if c == '"' {
+                inside = false;
+            }
+        } else if c == '"' {
+            inside = true;
+        }
+    }
+    inside
+}
+
+/// The keywords (upper case) that `word` starts, ignoring case, for completion.
+pub(crate) fn keywords_starting(word: &str) -> impl Iterator<Item = &'static str> + '_ {
+    Keyword::ALL.iter().map(|k| k.as_str()).filter(move |k| {
+        k.len() >= word.len() && k.as_bytes()[..word.len()].eq_ignore_ascii_case(word.as_bytes())
+    })
+}
+
 /// Whether `text` holds only whole statements: it ends with `;` (comments and blanks aside) and
 /// no string is left open. Empty text is complete. A line shell keeps reading lines until this
 /// holds. Other lexical errors count as complete, so the parser can report them.

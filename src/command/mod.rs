@@ -36,6 +36,7 @@ pub use exec::{Console, FileAccess, execute, execute_shared, scan_page};
 pub use export::{EXPORT_FORMAT, EXPORT_VERSION};
 pub use help::{HelpTopic, TOPICS, find_topic};
 pub use lexer::{Keyword, is_complete};
+pub(crate) use lexer::{ends_inside_string, keywords_starting};
 pub use limits::{DEFAULT_PAGES_LIMIT, DEFAULT_SCAN_LIMIT, MAX_PAGES_LIMIT, MAX_SCAN_LIMIT};
 pub use literal::{bytes_from_json, bytes_to_json, hex_literal, quote};
 pub(crate) use output::human_age;

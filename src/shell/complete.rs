@@ -8,7 +8,7 @@ use rustyline::validate::Validator;
 use rustyline::{Context, Helper};
 
 use super::dot::DOT_COMMANDS;
-use crate::command::Keyword;
+use crate::command::{ends_inside_string, keywords_starting};
 
 pub(crate) struct ShellHelper {
     files: FilenameCompleter,
@@ -33,7 +33,7 @@ pub(crate) fn complete_word(line: &str, pos: usize) -> (usize, Vec<String>) {
         let names = DOT_COMMANDS.iter().map(|d| d.name).filter(|n| n.starts_with(&lower)).map(str::to_owned);
         return (start, names.collect());
     }
-    if inside_string(before) {
+    if ends_inside_string(before) {
         return (pos, Vec::new());
     }
     let start = before
@@ -47,33 +47,10 @@ pub(crate) fn complete_word(line: &str, pos: usize) -> (usize, Vec<String>) {
         return (pos, Vec::new());
     }
     let lower_case = word.chars().all(|c| !c.is_ascii_uppercase());
-    let candidates = Keyword::ALL
-        .iter()
-        .map(|k| k.as_str())
-        .filter(|k| k.len() >= word.len() && k[..word.len()].eq_ignore_ascii_case(word))
+    let candidates = keywords_starting(word)
         .map(|k| if lower_case { k.to_ascii_lowercase() } else { k.to_owned() })
         .collect();
     (start, candidates)
-}
-
-/// Whether `text` ends inside a `"..."` literal.
-fn inside_string(text: &str) -> bool {
-    let mut inside = false;
-    let mut escaped = false;
-    for c in text.chars() {
-        if inside {
-            if escaped {
-                escaped = false;
-            } else if c == '\\' {
-                escaped = true;
-            } else if c == '"' {
-                inside = false;
-            }
-        } else if c == '"' {
-            inside = true;
-        }
-    }
-    inside
 }
 
 impl Completer for ShellHelper {

@@ -26,7 +26,8 @@ use super::config::Theme;
 use super::search::prefix_end;
 use super::text::sanitize;
 use crate::command::{
-    FileAccess, HelpTopic, Keyword, Output, ScanPage, Statement, TOPICS, execute, is_complete, statements,
+    FileAccess, HelpTopic, Output, ScanPage, Statement, TOPICS, ends_inside_string, execute, is_complete,
+    keywords_starting, statements,
 };
 use crate::{KVStore, Result as StoreResult};
 
@@ -360,28 +361,13 @@ fn starts_with_ignoring_case(name: &str, typed: &str) -> bool {
 /// The keyword typed at the end of `before` and the keywords it may be (upper case, sorted);
 /// nothing inside a string literal.
 pub(crate) fn keyword_completions(before: &str) -> (String, Vec<&'static str>) {
-    let mut inside = false;
-    let mut escaped = false;
-    for c in before.chars() {
-        if inside {
-            if escaped {
-                escaped = false;
-            } else if c == '\\' {
-                escaped = true;
-            } else if c == '"' {
-                inside = false;
-            }
-        } else if c == '"' {
-            inside = true;
-        }
-    }
+    let inside = ends_inside_string(before);
     let typed: String = before.chars().rev().take_while(char::is_ascii_alphabetic).collect();
     let typed: String = typed.chars().rev().collect();
     if inside || typed.is_empty() {
         return (typed, Vec::new());
     }
-    let mut names: Vec<&'static str> =
-        Keyword::ALL.iter().map(|k| k.as_str()).filter(|k| starts_with_ignoring_case(k, &typed)).collect();
+    let mut names: Vec<&'static str> = keywords_starting(&typed).collect();
     names.sort_unstable();
     names.dedup();
     (typed, names)
