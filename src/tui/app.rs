@@ -352,17 +352,10 @@ impl App {
         }
         match overlay {
             Overlay::Help { scroll } => {
-                let max = super::help::line_count(&self.config.keys);
-                let scroll = match action {
-                    Some(Action::Close | Action::Help) => return,
-                    Some(Action::Up) => scroll.saturating_sub(1),
-                    Some(Action::Down) => (scroll + 1).min(max),
-                    Some(Action::PageUp) => scroll.saturating_sub(10),
-                    Some(Action::PageDown) => (scroll + 10).min(max),
-                    Some(Action::Top) => 0,
-                    Some(Action::Bottom) => max,
-                    _ => scroll,
-                };
+                if matches!(action, Some(Action::Close | Action::Help)) {
+                    return;
+                }
+                let scroll = scrolled(action, scroll, super::help::line_count(&self.config.keys));
                 self.overlays.push(Overlay::Help { scroll });
             }
             Overlay::Check { state, mut scroll } => {
@@ -406,17 +399,10 @@ impl App {
                 }
             }
             Overlay::Readers(mut view) => {
-                let max = super::readers::line_count(&view);
-                view.scroll = match action {
-                    Some(Action::Close | Action::Readers | Action::Enter) => return,
-                    Some(Action::Up) => view.scroll.saturating_sub(1),
-                    Some(Action::Down) => (view.scroll + 1).min(max),
-                    Some(Action::PageUp) => view.scroll.saturating_sub(10),
-                    Some(Action::PageDown) => (view.scroll + 10).min(max),
-                    Some(Action::Top) => 0,
-                    Some(Action::Bottom) => max,
-                    _ => view.scroll,
-                };
+                if matches!(action, Some(Action::Close | Action::Readers | Action::Enter)) {
+                    return;
+                }
+                view.scroll = scrolled(action, view.scroll, super::readers::line_count(&view));
                 self.overlays.push(Overlay::Readers(view));
             }
             Overlay::Salvage(view) => self.salvage_key(view, key, action),
@@ -468,17 +454,10 @@ impl App {
                 self.info("the salvage is running; its report follows (ctrl-c quits and leaves the new file partial)");
             }
             SalvageState::Done { .. } => {
-                let max = view.line_count();
-                view.scroll = match action {
-                    Some(Action::Close | Action::Enter) => return,
-                    Some(Action::Up) => view.scroll.saturating_sub(1),
-                    Some(Action::Down) => (view.scroll + 1).min(max),
-                    Some(Action::PageUp) => view.scroll.saturating_sub(10),
-                    Some(Action::PageDown) => (view.scroll + 10).min(max),
-                    Some(Action::Top) => 0,
-                    Some(Action::Bottom) => max,
-                    _ => view.scroll,
-                };
+                if matches!(action, Some(Action::Close | Action::Enter)) {
+                    return;
+                }
+                view.scroll = scrolled(action, view.scroll, view.line_count());
             }
         }
         self.overlays.push(Overlay::Salvage(view));
@@ -1512,5 +1491,18 @@ impl App {
             _ => return false,
         }
         true
+    }
+}
+
+/// Where a scrolled overlay's first line goes for a movement key (any other key leaves it).
+fn scrolled(action: Option<Action>, scroll: usize, max: usize) -> usize {
+    match action {
+        Some(Action::Up) => scroll.saturating_sub(1),
+        Some(Action::Down) => (scroll + 1).min(max),
+        Some(Action::PageUp) => scroll.saturating_sub(10),
+        Some(Action::PageDown) => (scroll + 10).min(max),
+        Some(Action::Top) => 0,
+        Some(Action::Bottom) => max,
+        _ => scroll,
     }
 }
