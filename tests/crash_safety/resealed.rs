@@ -1055,6 +1055,68 @@ fn resealed_log_record_bodies() {
 
 // ---------------------------------------------------------------- meta slots
 
+/// The fields of a meta slot (docs/FORMAT.md): offset, size, name.
+const META_FIELDS: [(usize, usize, &str); 14] = [
+    (8, 8, "checkpoint id"),
+    (16, 8, "root page"),
+    (24, 8, "free-list head"),
+    (32, 8, "page count"),
+    (40, 8, "key count"),
+    (48, 8, "last log sequence"),
+    (56, 8, "modified"),
+    (64, 4, "depth"),
+    (72, 8, "branch pages"),
+    (80, 8, "leaf pages"),
+    (88, 8, "overflow pages"),
+    (96, 8, "free-list pages"),
+    (104, 8, "free pages listed"),
+    (112, 1, "identifier length"),
+];
+
+/// Open the store of `data` and `log` (a meta damaged and resealed), check it, read every key of
+/// `want`, write once: a clean error or a right answer each time. A value other than `want`'s is
+/// right only where the report says commits may be missing and one of the `older` states held
+/// it; a key missing is right only where the report says so. Whether the store opened.
+fn exercise_meta(
+    data: &[u8],
+    log: &[u8],
+    want: &BTreeMap<Vec<u8>, Vec<u8>>,
+    older: &[Model],
+    found: &mut Vec<String>,
+) -> bool {
+    let vfs = vfs_with(data, log);
+    let store = match options(&vfs, Durability::Immediate).open(db()) {
+        Ok(s) => s,
+        Err(e) => {
+            note_error(found, "open", &e);
+            return false;
+        }
+    };
+    if let Err(e) = store.check() {
+        note_error(found, "check", &e);
+    }
+    let lost = store.recovery_report().may_have_lost_data();
+    for (k, v) in want {
+        match store.get(k) {
+            Ok(Some(got)) if &got != v => {
+                let was = older.iter().any(|s| s.map.get(k) == Some(&got));
+                if !(lost && was) {
+                    found.push("a wrong value".into());
+                }
+            }
+            Ok(None) if !lost => found.push("a key missing, unreported".into()),
+            Ok(_) => {}
+            Err(e) => note_error(found, "get", &e),
+        }
+    }
+    for r in [store.put(b"after", b"x"), store.checkpoint()] {
+        if let Err(e) = r {
+            note_error(found, "write", &e);
+        }
+    }
+    true
+}
+
 /// Every field of the meta slot in force set to boundary values and the slot resealed (format
 /// version 2: slot `s` at 128 + 512 s, CRC32 of its first 252 bytes at 252): the store opens
 /// (from that slot, the other one, or the copy in the log header) and then answers every call
@@ -1065,24 +1127,8 @@ fn resealed_meta_slot_fields() {
     let slot_at = |s: usize| 128 + 512 * s;
     let id = |s: usize| u64::from_le_bytes(base.data[slot_at(s) + 8..slot_at(s) + 16].try_into().unwrap());
     let at = slot_at(usize::from(id(1) > id(0)));
-    let fields: [(usize, usize, &str); 14] = [
-        (8, 8, "checkpoint id"),
-        (16, 8, "root page"),
-        (24, 8, "free-list head"),
-        (32, 8, "page count"),
-        (40, 8, "key count"),
-        (48, 8, "last log sequence"),
-        (56, 8, "modified"),
-        (64, 4, "depth"),
-        (72, 8, "branch pages"),
-        (80, 8, "leaf pages"),
-        (88, 8, "overflow pages"),
-        (96, 8, "free-list pages"),
-        (104, 8, "free pages listed"),
-        (112, 1, "identifier length"),
-    ];
     let mut tally = Tally::default();
-    for (offset, size, name) in fields {
+    for (offset, size, name) in META_FIELDS {
         let field = at + offset;
         let mut old = [0u8; 8];
         old[..size].copy_from_slice(&base.data[field..field + size]);
@@ -1103,32 +1149,7 @@ fn resealed_meta_slot_fields() {
             let crc = crc32fast::hash(&data[at..at + 252]);
             data[at + 252..at + 256].copy_from_slice(&crc.to_le_bytes());
             tally.run(&format!("meta slot {name} = {v}"), |found| {
-                let vfs = vfs_with(&data, &base.log);
-                let store = match options(&vfs, Durability::Immediate).open(db()) {
-                    Ok(s) => s,
-                    Err(e) => {
-                        note_error(found, "open", &e);
-                        return false;
-                    }
-                };
-                if let Err(e) = store.check() {
-                    note_error(found, "check", &e);
-                }
-                let lost = store.recovery_report().may_have_lost_data();
-                for (k, want) in &base.model {
-                    match store.get(k) {
-                        Ok(Some(got)) if &got != want => found.push("a wrong value".into()),
-                        Ok(None) if !lost => found.push("a key missing, unreported".into()),
-                        Ok(_) => {}
-                        Err(e) => note_error(found, "get", &e),
-                    }
-                }
-                for r in [store.put(b"after", b"x"), store.checkpoint()] {
-                    if let Err(e) = r {
-                        note_error(found, "write", &e);
-                    }
-                }
-                true
+                exercise_meta(&data, &base.log, &base.model, &[], found)
             });
         }
     }
@@ -1148,22 +1169,6 @@ fn resealed_log_header_meta_copy_fields() {
     let lb = log_base();
     let want = lb.states.last().expect("a final state");
     let copy = 32;
-    let fields: [(usize, usize, &str); 14] = [
-        (8, 8, "checkpoint id"),
-        (16, 8, "root page"),
-        (24, 8, "free-list head"),
-        (32, 8, "page count"),
-        (40, 8, "key count"),
-        (48, 8, "last log sequence"),
-        (56, 8, "modified"),
-        (64, 4, "depth"),
-        (72, 8, "branch pages"),
-        (80, 8, "leaf pages"),
-        (88, 8, "overflow pages"),
-        (96, 8, "free-list pages"),
-        (104, 8, "free pages listed"),
-        (112, 1, "identifier length"),
-    ];
     let slot_at = |s: usize| 128 + 512 * s;
     let id = |s: usize| u64::from_le_bytes(lb.data[slot_at(s) + 8..slot_at(s) + 16].try_into().unwrap());
     let in_force = slot_at(usize::from(id(1) > id(0)));
@@ -1171,7 +1176,7 @@ fn resealed_log_header_meta_copy_fields() {
     let (last_at, _) = *lb.records.last().expect("records");
     let last_record = u64::from_le_bytes(lb.log[last_at + 8..last_at + 16].try_into().unwrap());
     let mut tally = Tally::default();
-    for (offset, size, name) in fields {
+    for (offset, size, name) in META_FIELDS {
         let field = copy + offset;
         let mut old = [0u8; 8];
         old[..size].copy_from_slice(&lb.log[field..field + size]);
@@ -1208,39 +1213,7 @@ fn resealed_log_header_meta_copy_fields() {
                     data[in_force + 20] ^= 0x5a;
                 }
                 tally.run(&format!("log header copy {name} = {v}, slot garbled {slot_garbled}"), |found| {
-                    let vfs = vfs_with(&data, &log);
-                    let store = match options(&vfs, Durability::Immediate).open(db()) {
-                        Ok(s) => s,
-                        Err(e) => {
-                            note_error(found, "open", &e);
-                            return false;
-                        }
-                    };
-                    if let Err(e) = store.check() {
-                        note_error(found, "check", &e);
-                    }
-                    // Where the report says commits may be missing, an older commit's value is
-                    // what it promises; otherwise the newest.
-                    let lost = store.recovery_report().may_have_lost_data();
-                    for (k, v) in &want.map {
-                        match store.get(k) {
-                            Ok(Some(got)) if &got != v => {
-                                let older = lb.states.iter().any(|s| s.map.get(k) == Some(&got));
-                                if !(lost && older) {
-                                    found.push("a wrong value".into());
-                                }
-                            }
-                            Ok(None) if !lost => found.push("a key missing, unreported".into()),
-                            Ok(_) => {}
-                            Err(e) => note_error(found, "get", &e),
-                        }
-                    }
-                    for r in [store.put(b"after", b"x"), store.checkpoint()] {
-                        if let Err(e) = r {
-                            note_error(found, "write", &e);
-                        }
-                    }
-                    true
+                    exercise_meta(&data, &log, &want.map, &lb.states, found)
                 });
             }
         }
