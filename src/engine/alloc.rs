@@ -177,6 +177,7 @@ impl Engine {
             self.free.insert(e.page);
         } else {
             self.held.entry(e.freed_at).or_default().push(e.page);
+            self.held_count += 1;
         }
     }
 
@@ -205,6 +206,7 @@ impl Engine {
         self.readers_read_at = Some(std::time::Instant::now());
         let still_held = self.held.split_off(&floor.saturating_add(1));
         for (_, pages) in std::mem::replace(&mut self.held, still_held) {
+            self.held_count -= pages.len() as u64;
             for page in pages {
                 self.pages.forget(page);
                 self.free.insert(page);
@@ -216,10 +218,9 @@ impl Engine {
     /// reader of that old state reads a page rewritten since as `Error::StalePage` (each page
     /// carries the checkpoint that wrote it), so the file stops growing without a wrong answer.
     pub(super) fn take_from_readers_past_limit(&mut self) {
-        let mut held = self.pages_held_for_readers();
-        while held > self.hold_limit_pages {
+        while self.held_count > self.hold_limit_pages {
             let Some((_, pages)) = self.held.pop_first() else { break };
-            held -= pages.len() as u64;
+            self.held_count -= pages.len() as u64;
             self.pages_taken_from_readers += pages.len() as u64;
             for page in pages {
                 self.pages.forget(page);
@@ -235,7 +236,8 @@ impl Engine {
 
     /// Pages held back from reuse for readers in other processes.
     pub(crate) fn pages_held_for_readers(&self) -> u64 {
-        self.held.values().map(|pages| pages.len() as u64).sum()
+        debug_assert_eq!(self.held_count, self.held.values().map(|pages| pages.len() as u64).sum::<u64>());
+        self.held_count
     }
 
     fn counter(&mut self, kind: PageKind) -> &mut u64 {

@@ -102,6 +102,9 @@ pub(crate) struct Engine {
     readers: Option<ReaderTable>,
     /// When the reader table was last read, and how many readers it held.
     readers_read_at: Option<Instant>,
+    /// Pages in `held`, counted as they come and go: the allocator compares it with the limit
+    /// below whenever the file would grow.
+    held_count: u64,
     /// Pages held for readers past which the oldest are reused (`OpenOptions::reader_hold_bytes`).
     hold_limit_pages: u64,
     /// Held pages reused past that limit since this engine opened.
@@ -181,6 +184,7 @@ impl Engine {
             reader_floor: u64::MAX,
             readers,
             readers_read_at: None,
+            held_count: 0,
             hold_limit_pages: hold_bytes / page_size as u64,
             pages_taken_from_readers: 0,
             reader_count: 0,
