@@ -10,7 +10,7 @@ use crate::io::FileIo;
 use crate::layout::file::{
     FORMAT_VERSION, FileHeader, HEADER_OFFSETS, MAX_TREE_DEPTH, Meta, SECTOR_BYTES, now_ms, seal_page_at,
 };
-use crate::layout::node::{Branch, Leaf, LeafEntry, Node, Value, branch_entry_len};
+use crate::layout::node::{Branch, Leaf, Node, Value, branch_entry_len};
 use crate::layout::overflow;
 
 /// Bytes gathered before one write.
@@ -119,13 +119,13 @@ pub(crate) fn build(engine: &Engine, file: &dyn FileIo, seq: u64) -> Result<Meta
                 inline => inline,
             };
             b.meta.key_count += 1;
-            leaf.push(LeafEntry { key, value });
+            leaf.push(&key, value.as_ref());
             if leaf.encoded_len() > page_size {
                 let carry = leaf.pop().expect("just pushed");
-                let first_key = leaf.entries()[0].key.clone();
+                let first_key = leaf.entry(0).key.to_vec();
                 let page = b.write_node(&Node::Leaf(std::mem::take(&mut leaf)))?;
                 level.push((first_key, page));
-                leaf.push(carry);
+                leaf.push(&carry.key, carry.value.as_ref());
             }
         }
         match high {
@@ -134,7 +134,7 @@ pub(crate) fn build(engine: &Engine, file: &dyn FileIo, seq: u64) -> Result<Meta
             None => break,
         }
     }
-    let first_key = leaf.entries().first().map(|e| e.key.clone()).unwrap_or_default();
+    let first_key = leaf.iter().next().map(|e| e.key.to_vec()).unwrap_or_default();
     let page = b.write_node(&Node::Leaf(leaf))?;
     level.push((first_key, page));
 
@@ -153,7 +153,7 @@ pub(crate) fn build(engine: &Engine, file: &dyn FileIo, seq: u64) -> Result<Meta
                 )))?;
                 upper.push((std::mem::replace(&mut first_key, key), page));
             } else {
-                branch.push((key, child));
+                branch.insert(branch.len(), &key, child);
             }
         }
         let page = b.write_node(&Node::Branch(branch))?;

@@ -7,7 +7,7 @@ use super::Engine;
 use super::pages::{PageRun, Tree};
 use crate::error::{Error, Result};
 use crate::layout::file::PageKind;
-use crate::layout::node::{Value, inline_entry_len, key_limit_of_page, max_inline_entry};
+use crate::layout::node::{OldValue, Value, inline_entry_len, key_limit_of_page, max_inline_entry};
 use crate::layout::overflow;
 
 impl Engine {
@@ -52,8 +52,8 @@ impl Engine {
         Ok(Value::Overflow { len: value.len() as u64, first: pages.first().copied().unwrap_or(0) })
     }
 
-    pub(super) fn free_value(&mut self, value: Value, from: u64) -> Result<()> {
-        if let Value::Overflow { len, first } = value {
+    pub(super) fn free_value(&mut self, value: OldValue, from: u64) -> Result<()> {
+        if let OldValue::Overflow { len, first } = value {
             let pages = self.tree().overflow_pages(len, first, from)?;
             for page in pages {
                 self.release(page, PageKind::Overflow);

@@ -66,11 +66,10 @@ impl Tree<'_> {
             let next = match &node {
                 NodeRef::Working(Node::Leaf(_)) => None,
                 NodeRef::Working(Node::Branch(b)) => {
-                    let seps = b.entries();
-                    let idx = seps.partition_point(|(s, _)| goes_right(s));
+                    let idx = b.partition_point(&goes_right);
                     match keep {
-                        Keep::High if idx < seps.len() => kept = Some(seps[idx].0.clone()),
-                        Keep::Low if idx > 0 => kept = Some(seps[idx - 1].0.clone()),
+                        Keep::High if idx < b.len() => kept = Some(b.entry(idx).0.to_vec()),
+                        Keep::Low if idx > 0 => kept = Some(b.entry(idx - 1).0.to_vec()),
                         _ => {}
                     }
                     Some(b.child(idx))
@@ -123,9 +122,9 @@ impl Tree<'_> {
     pub(crate) fn get_bytes(&self, key: &[u8]) -> Result<Option<Vec<u8>>> {
         let found = self.with_leaf(Some(key), Keep::None, |leaf, node, _| match node {
             NodeRef::Working(Node::Leaf(l)) => Ok(match l.search(key) {
-                Ok(i) => match &l.entries()[i].value {
-                    Value::Inline(v) => Some(Ok(v.clone())),
-                    v => Some(Err((leaf, v.clone()))),
+                Ok(i) => match l.entry(i).value {
+                    ValueRef::Inline(v) => Some(Ok(v.to_vec())),
+                    v => Some(Err((leaf, v.to_value()))),
                 },
                 Err(_) => None,
             }),
@@ -162,7 +161,7 @@ impl Tree<'_> {
 
     pub(crate) fn get(&self, key: &[u8]) -> Result<Option<Value>> {
         self.with_leaf(Some(key), Keep::None, |_, node, _| match node {
-            NodeRef::Working(Node::Leaf(l)) => Ok(l.search(key).ok().map(|i| l.entries()[i].value.clone())),
+            NodeRef::Working(Node::Leaf(l)) => Ok(l.search(key).ok().map(|i| l.entry(i).value.to_value())),
             NodeRef::Working(Node::Branch(_)) => unreachable_branch(),
             NodeRef::Clean(no, bytes) => {
                 let view = NodeView::new(*no, bytes)?;
@@ -193,9 +192,9 @@ impl Tree<'_> {
                 let mut out = Vec::new();
                 match node {
                     NodeRef::Working(Node::Leaf(l)) => {
-                        for e in l.entries() {
-                            if keep(&e.key) {
-                                out.push((e.key.clone(), e.value.clone()));
+                        for e in l.iter() {
+                            if keep(e.key) {
+                                out.push((e.key.to_vec(), e.value.to_value()));
                             }
                         }
                     }
@@ -321,9 +320,9 @@ impl Tree<'_> {
                 let mut out = Vec::new();
                 match node {
                     NodeRef::Working(Node::Leaf(l)) => {
-                        for e in l.entries().iter().rev() {
-                            if keep(&e.key) {
-                                out.push((e.key.clone(), e.value.clone()));
+                        for e in l.iter().rev() {
+                            if keep(e.key) {
+                                out.push((e.key.to_vec(), e.value.to_value()));
                             }
                         }
                     }

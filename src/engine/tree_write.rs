@@ -5,17 +5,17 @@ use super::Engine;
 use super::pages::NodeRef;
 use crate::error::{Error, Result};
 use crate::layout::file::{MAX_TREE_DEPTH, PAGE_HEADER_BYTES, PageKind};
-use crate::layout::node::{Branch, Leaf, LeafEntry, Node, NodeView, Value, branch_entry_len};
+use crate::layout::node::{Branch, Leaf, Node, NodeView, OldValue, Value};
 
 struct Inserted {
     page: u64,
     split: Option<(Vec<u8>, u64)>,
-    old: Option<Value>,
+    old: Option<OldValue>,
 }
 
 struct Deleted {
     page: u64,
-    old: Option<Value>,
+    old: Option<OldValue>,
     underfull: bool,
 }
 
@@ -109,16 +109,16 @@ impl Engine {
                     return Err(Error::corrupted(page, "leaf above the bottom level of the tree"));
                 }
                 let (old, appended) = match leaf.search(&key) {
-                    Ok(i) => (Some(leaf.replace_value(i, value)), false),
+                    Ok(i) => (Some(leaf.replace_value(i, value.as_ref())), false),
                     Err(i) => {
-                        leaf.insert(i, LeafEntry { key, value });
+                        leaf.insert(i, &key, value.as_ref());
                         (None, rightmost && i + 1 == leaf.len())
                     }
                 };
                 let split = if leaf.encoded_len() > self.page_size {
                     let right = split_leaf(&mut leaf, appended, self.page_size)
                         .ok_or_else(|| Error::corrupted(page, "leaf entries too large to split"))?;
-                    let sep = right.entries()[0].key.clone();
+                    let sep = right.entry(0).key.to_vec();
                     let rp = self.alloc(PageKind::Leaf)?;
                     self.put_working(rp, Node::Leaf(right));
                     Some((sep, rp))
@@ -139,7 +139,7 @@ impl Engine {
                 let ins = self.insert_rec(child, level + 1, rightmost && last, key, value)?;
                 br.set_child(idx, ins.page);
                 if let Some((sep, right)) = ins.split {
-                    br.insert(idx, (sep, right));
+                    br.insert(idx, &sep, right);
                 }
                 let split = if br.encoded_len() > self.page_size {
                     let (sep, right) = split_branch(&mut br, self.page_size)
@@ -170,7 +170,7 @@ impl Engine {
         while self.meta.depth > 1 {
             let root = self.meta.root;
             let only_child = match self.tree().node(root)? {
-                NodeRef::Working(Node::Branch(b)) if b.entries().is_empty() => Some(b.first_child),
+                NodeRef::Working(Node::Branch(b)) if b.len() == 0 => Some(b.first_child),
                 NodeRef::Clean(no, bytes) => {
                     let v = NodeView::new(no, &bytes)?;
                     (!v.is_leaf() && v.count() == 0).then(|| v.first_child())
@@ -200,7 +200,7 @@ impl Engine {
                 if level != self.meta.depth {
                     return Err(Error::corrupted(page, "leaf above the bottom level of the tree"));
                 }
-                let old = leaf.search(key).ok().map(|i| leaf.remove(i).value);
+                let old = leaf.search(key).ok().map(|i| leaf.remove(i));
                 let underfull = leaf.encoded_len() < quarter;
                 self.put_working(page, Node::Leaf(leaf));
                 Ok(Deleted { page, old, underfull })
@@ -235,7 +235,7 @@ impl Engine {
         if lleaf != rleaf {
             return Err(Error::corrupted(br_page, "children of one branch are at different levels"));
         }
-        let sep_len = branch_entry_len(&br.entries()[ri - 1].0);
+        let sep_len = br.entry_len(ri - 1);
         let merged = lsize + rsize - PAGE_HEADER_BYTES + if lleaf { 0 } else { sep_len };
         if merged > self.page_size {
             return Ok(());
@@ -249,7 +249,7 @@ impl Engine {
                 Node::Leaf(l)
             }
             (Node::Branch(mut l), Node::Branch(r)) => {
-                l.append(sep, r);
+                l.append(&sep, r);
                 Node::Branch(l)
             }
             _ => return Err(Error::corrupted(br_page, "children of one branch are at different levels")),
@@ -271,7 +271,7 @@ fn node_kind(node: &Node) -> PageKind {
 /// (a load in key order) the left page keeps everything but the new entry, so such loads fill
 /// pages; any other split halves the bytes.
 fn split_leaf(leaf: &mut Leaf, appended: bool, page_size: usize) -> Option<Leaf> {
-    let sizes: Vec<usize> = leaf.entries().iter().map(LeafEntry::encoded_len).collect();
+    let sizes: Vec<usize> = (0..leaf.len()).map(|i| leaf.entry_len(i)).collect();
     let n = sizes.len();
     if n < 2 {
         return None;
@@ -287,7 +287,7 @@ fn split_leaf(leaf: &mut Leaf, appended: bool, page_size: usize) -> Option<Leaf>
 
 /// Split an overfull branch around a middle separator; returns it and the right half.
 fn split_branch(br: &mut Branch, page_size: usize) -> Option<(Vec<u8>, Branch)> {
-    let sizes: Vec<usize> = br.entries().iter().map(|(k, _)| branch_entry_len(k)).collect();
+    let sizes: Vec<usize> = (0..br.len()).map(|i| br.entry_len(i)).collect();
     if sizes.len() < 3 {
         return None;
     }

@@ -9,7 +9,7 @@ use crate::error::{Error, Result};
 use crate::inspect::{CheckReport, Problem};
 use crate::io::FileIo;
 use crate::layout::file::{Meta, verify_page};
-use crate::layout::node::{Node, Value};
+use crate::layout::node::{Node, ValueRef};
 use crate::layout::{freelist, overflow};
 
 /// At most this many leaked pages are listed one by one; the rest are counted.
@@ -211,8 +211,8 @@ impl Checker<'_> {
                 self.problem(Some(page), "content larger than a page");
             }
             let keys: Vec<&[u8]> = match &node {
-                Node::Leaf(l) => l.entries().iter().map(|e| e.key.as_slice()).collect(),
-                Node::Branch(b) => b.entries().iter().map(|(k, _)| k.as_slice()).collect(),
+                Node::Leaf(l) => l.iter().map(|e| e.key).collect(),
+                Node::Branch(b) => (0..b.len()).map(|i| b.entry(i).0).collect(),
             };
             if keys.windows(2).any(|w| w[0] >= w[1]) {
                 self.problem(Some(page), "keys out of order");
@@ -233,9 +233,9 @@ impl Checker<'_> {
                     if level != depth {
                         self.problem(Some(page), format!("leaf at level {level} of a tree of depth {depth}"));
                     }
-                    self.report.keys_checked += leaf.entries().len() as u64;
-                    for e in leaf.entries() {
-                        if let Value::Overflow { len, first } = e.value {
+                    self.report.keys_checked += leaf.len() as u64;
+                    for e in leaf.iter() {
+                        if let ValueRef::Overflow { len, first } = e.value {
                             self.check_chain(page, len, first);
                         }
                     }
@@ -251,8 +251,9 @@ impl Checker<'_> {
                     }
                     let mut bounds_low = low.clone();
                     let mut child = b.first_child;
-                    for (key, next_child) in
-                        b.entries().iter().map(|(k, c)| (Some(k.clone()), *c)).chain([(high.clone(), 0)])
+                    for (key, next_child) in (0..b.len())
+                        .map(|i| (Some(b.entry(i).0.to_vec()), b.entry(i).1))
+                        .chain([(high.clone(), 0)])
                     {
                         stack.push((child, level + 1, page, bounds_low.clone(), key.clone()));
                         bounds_low = key;

@@ -3,6 +3,7 @@
 //! store above it: `file` (file header, meta slots, page header and checksum) is the bottom, and
 //! `node`, `freelist` and `overflow` build on it. The log's record layout is in `crate::wal`.
 
+pub(crate) mod entries;
 pub(crate) mod file;
 pub(crate) mod freelist;
 pub(crate) mod node;

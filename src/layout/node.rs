@@ -38,13 +38,15 @@
 //! [`max_inline_entry`] bytes; an overflow value is at most `MAX_VALUE_BYTES` long and has a
 //! chain (a first page other than 0) when it is not empty; no child link is 0. So a decoded node fits its page.
 
+use std::ops::Range;
+
 use crate::error::{Error, Result};
+use crate::layout::entries::{Entries, EntryLayout, SLOT_BYTES, len_field};
 use crate::layout::file::{
     MAX_VALUE_BYTES, PAGE_HEADER_BYTES, PageKind, get_u16, get_u64, in_page_u16, page_count_field, page_next,
-    put_u16, put_u64, write_page_header,
+    put_u64, write_page_header,
 };
 
-const SLOT_BYTES: usize = 2;
 const INLINE_ENTRY_HEADER: usize = 5;
 const OVERFLOW_ENTRY_HEADER: usize = 19;
 const BRANCH_ENTRY_HEADER: usize = 10;
@@ -92,6 +94,13 @@ pub(crate) enum Value {
 }
 
 impl Value {
+    pub(crate) fn as_ref(&self) -> ValueRef<'_> {
+        match self {
+            Value::Inline(v) => ValueRef::Inline(v),
+            Value::Overflow { len, first } => ValueRef::Overflow { len: *len, first: *first },
+        }
+    }
+
     pub(crate) fn len(&self) -> u64 {
         match self {
             Value::Inline(v) => v.len() as u64,
@@ -106,35 +115,29 @@ pub(crate) struct LeafEntry {
     pub value: Value,
 }
 
-impl LeafEntry {
-    pub(crate) fn encoded_len(&self) -> usize {
-        SLOT_BYTES
-            + self.key.len()
-            + match &self.value {
-                Value::Inline(v) => INLINE_ENTRY_HEADER + v.len(),
-                Value::Overflow { .. } => OVERFLOW_ENTRY_HEADER,
-            }
-    }
-}
-
 pub(crate) fn inline_entry_len(key_len: usize, value_len: usize) -> usize {
     SLOT_BYTES + INLINE_ENTRY_HEADER + key_len + value_len
 }
 
-/// A leaf's entries in key order, with the bytes they take on a page kept up to date by every
-/// change (a write checks "does it still fit?" once per insert: that must not walk the page).
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// A leaf's entries in key order, as page bytes (see `entries`).
+#[derive(Clone, Default)]
 pub(crate) struct Leaf {
-    entries: Vec<LeafEntry>,
-    bytes: usize,
+    entries: Entries<LeafLayout>,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// What a replaced or removed leaf entry held, as far as freeing it goes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum OldValue {
+    Inline,
+    Overflow { len: u64, first: u64 },
+}
+
+/// A branch's leftmost child and its separators in key order, as page bytes (see `entries`).
+#[derive(Clone)]
 pub(crate) struct Branch {
     pub first_child: u64,
-    /// `(key, child)`: `child` holds keys `>= key` and below the next entry's key.
-    entries: Vec<(Vec<u8>, u64)>,
-    bytes: usize,
+    /// Entry i: a key and the child holding keys `>= key` and below entry i + 1's key.
+    entries: Entries<BranchLayout>,
 }
 
 pub(crate) fn branch_entry_len(key: &[u8]) -> usize {
@@ -148,20 +151,119 @@ pub(crate) enum Node {
     Branch(Branch),
 }
 
-impl Default for Leaf {
-    fn default() -> Self {
-        Leaf { entries: Vec::new(), bytes: PAGE_HEADER_BYTES }
+impl PartialEq for Leaf {
+    fn eq(&self, other: &Leaf) -> bool {
+        self.len() == other.len() && self.iter().eq(other.iter())
+    }
+}
+
+impl Eq for Leaf {}
+
+impl std::fmt::Debug for Leaf {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_list().entries(self.iter()).finish()
+    }
+}
+
+/// A leaf entry: key length, value kind, then the inline value's length and key and value, or
+/// the overflow value's length and first page and the key.
+struct LeafLayout;
+
+impl EntryLayout for LeafLayout {
+    fn bytes_at(buf: &[u8], at: usize) -> usize {
+        let key_len = len_field(buf, at);
+        match buf[at + 2] {
+            KIND_INLINE => INLINE_ENTRY_HEADER + key_len + len_field(buf, at + 3),
+            _ => OVERFLOW_ENTRY_HEADER + key_len,
+        }
+    }
+
+    fn key_range(buf: &[u8], at: usize) -> Range<usize> {
+        let key = at + if buf[at + 2] == KIND_INLINE { INLINE_ENTRY_HEADER } else { OVERFLOW_ENTRY_HEADER };
+        key..key + len_field(buf, at)
+    }
+}
+
+/// A branch entry: key length, child page, key.
+struct BranchLayout;
+
+impl EntryLayout for BranchLayout {
+    fn bytes_at(buf: &[u8], at: usize) -> usize {
+        BRANCH_ENTRY_HEADER + len_field(buf, at)
+    }
+
+    fn key_range(buf: &[u8], at: usize) -> Range<usize> {
+        at + BRANCH_ENTRY_HEADER..at + BRANCH_ENTRY_HEADER + len_field(buf, at)
+    }
+}
+
+/// Most bytes a leaf entry of this key and value takes, slot excluded.
+fn leaf_entry_bound(key_len: usize, value: ValueRef<'_>) -> usize {
+    match value {
+        ValueRef::Inline(v) => INLINE_ENTRY_HEADER + key_len + v.len(),
+        ValueRef::Overflow { .. } => OVERFLOW_ENTRY_HEADER + key_len,
+    }
+}
+
+/// Append a leaf entry, encoded as on a page, to `buf`; its key is `key` of `buf` itself when
+/// `key` is `Err` (a replaced entry's key, copied within the buffer).
+fn put_leaf_entry(buf: &mut Vec<u8>, key: Result<&[u8], Range<usize>>, value: ValueRef<'_>) {
+    let key_len = match &key {
+        Ok(k) => k.len(),
+        Err(r) => r.len(),
+    };
+    buf.extend_from_slice(&in_page_u16(key_len).to_le_bytes());
+    match value {
+        ValueRef::Inline(v) => {
+            buf.push(KIND_INLINE);
+            buf.extend_from_slice(&in_page_u16(v.len()).to_le_bytes());
+        }
+        ValueRef::Overflow { len, first } => {
+            buf.push(KIND_OVERFLOW);
+            buf.extend_from_slice(&len.to_le_bytes());
+            buf.extend_from_slice(&first.to_le_bytes());
+        }
+    }
+    match key {
+        Ok(k) => buf.extend_from_slice(k),
+        Err(r) => buf.extend_from_within(r),
+    }
+    if let ValueRef::Inline(v) = value {
+        buf.extend_from_slice(v);
     }
 }
 
 impl Leaf {
+    #[cfg(test)]
     pub(crate) fn new(entries: Vec<LeafEntry>) -> Leaf {
-        let bytes = PAGE_HEADER_BYTES + entries.iter().map(LeafEntry::encoded_len).sum::<usize>();
-        Leaf { entries, bytes }
+        let mut leaf = Leaf::default();
+        for e in &entries {
+            leaf.push(&e.key, e.value.as_ref());
+        }
+        leaf
     }
 
-    pub(crate) fn entries(&self) -> &[LeafEntry] {
-        &self.entries
+    /// Entry `i`.
+    pub(crate) fn entry(&self, i: usize) -> LeafEntryRef<'_> {
+        let (buf, at) = (self.entries.buf(), self.entries.at(i));
+        let key = self.entries.key(i);
+        let value = if buf[at + 2] == KIND_INLINE {
+            let from = at + INLINE_ENTRY_HEADER + key.len();
+            ValueRef::Inline(&buf[from..from + len_field(buf, at + 3)])
+        } else {
+            ValueRef::Overflow { len: get_u64(buf, at + 3), first: get_u64(buf, at + 11) }
+        };
+        LeafEntryRef { key, value }
+    }
+
+    /// The entries in key order.
+    pub(crate) fn iter(&self) -> impl DoubleEndedIterator<Item = LeafEntryRef<'_>> + ExactSizeIterator {
+        (0..self.len()).map(|i| self.entry(i))
+    }
+
+    /// Bytes entry `i` takes on a page, its slot included.
+    pub(crate) fn entry_len(&self, i: usize) -> usize {
+        self.entries.entry_len(i)
     }
 
     pub(crate) fn len(&self) -> usize {
@@ -170,124 +272,165 @@ impl Leaf {
 
     /// Bytes on a page, header included.
     pub(crate) fn encoded_len(&self) -> usize {
-        self.bytes
+        self.entries.encoded_len()
     }
 
     /// Index of `key`, or where it would go.
     pub(crate) fn search(&self, key: &[u8]) -> std::result::Result<usize, usize> {
-        self.entries.binary_search_by(|e| cmp_keys(&e.key, key))
+        self.entries.search_by(|k| cmp_keys(k, key))
     }
 
-    pub(crate) fn insert(&mut self, index: usize, entry: LeafEntry) {
-        self.bytes += entry.encoded_len();
-        self.entries.insert(index, entry);
+    pub(crate) fn insert(&mut self, index: usize, key: &[u8], value: ValueRef<'_>) {
+        let need = leaf_entry_bound(key.len(), value);
+        self.entries.insert_with(index, need, |buf| put_leaf_entry(buf, Ok(key), value));
     }
 
-    pub(crate) fn push(&mut self, entry: LeafEntry) {
-        self.bytes += entry.encoded_len();
-        self.entries.push(entry);
+    pub(crate) fn push(&mut self, key: &[u8], value: ValueRef<'_>) {
+        self.insert(self.len(), key, value);
     }
 
+    /// Take the last entry out.
     pub(crate) fn pop(&mut self) -> Option<LeafEntry> {
-        let e = self.entries.pop()?;
-        self.bytes -= e.encoded_len();
-        Some(e)
+        let last = self.len().checked_sub(1)?;
+        let e = self.entry(last);
+        let owned = LeafEntry { key: e.key.to_vec(), value: e.value.to_value() };
+        self.entries.remove(last);
+        Some(owned)
     }
 
-    pub(crate) fn remove(&mut self, index: usize) -> LeafEntry {
-        let e = self.entries.remove(index);
-        self.bytes -= e.encoded_len();
-        e
+    fn old_value(&self, i: usize) -> OldValue {
+        match self.entry(i).value {
+            ValueRef::Inline(_) => OldValue::Inline,
+            ValueRef::Overflow { len, first } => OldValue::Overflow { len, first },
+        }
     }
 
-    /// Put `value` in entry `index`, returning the old one.
-    pub(crate) fn replace_value(&mut self, index: usize, value: Value) -> Value {
-        let e = &mut self.entries[index];
-        self.bytes -= e.encoded_len();
-        let old = std::mem::replace(&mut e.value, value);
-        self.bytes += e.encoded_len();
+    pub(crate) fn remove(&mut self, index: usize) -> OldValue {
+        let old = self.old_value(index);
+        self.entries.remove(index);
+        old
+    }
+
+    /// Put `value` in entry `index`, returning what it held.
+    pub(crate) fn replace_value(&mut self, index: usize, value: ValueRef<'_>) -> OldValue {
+        let old = self.old_value(index);
+        let need = leaf_entry_bound(self.entries.key(index).len(), value);
+        self.entries.replace_with(index, need, |buf, key| put_leaf_entry(buf, Err(key), value));
         old
     }
 
     /// Move entries `at..` into a new leaf.
     pub(crate) fn split_off(&mut self, at: usize) -> Leaf {
-        let right = Leaf::new(self.entries.split_off(at));
-        self.bytes -= right.bytes - PAGE_HEADER_BYTES;
-        right
+        Leaf { entries: self.entries.split_off(at) }
     }
 
     /// Move all of `other`'s entries (all greater than ours) to the end.
-    pub(crate) fn append(&mut self, mut other: Leaf) {
-        self.bytes += other.bytes - PAGE_HEADER_BYTES;
-        self.entries.append(&mut other.entries);
+    pub(crate) fn append(&mut self, other: Leaf) {
+        self.entries.append(other.entries);
+    }
+}
+
+impl PartialEq for Branch {
+    fn eq(&self, other: &Branch) -> bool {
+        self.first_child == other.first_child
+            && self.len() == other.len()
+            && (0..self.len()).all(|i| self.entry(i) == other.entry(i))
+    }
+}
+
+impl Eq for Branch {}
+
+impl std::fmt::Debug for Branch {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Branch")
+            .field("first_child", &self.first_child)
+            .field("entries", &(0..self.len()).map(|i| self.entry(i)).collect::<Vec<_>>())
+            .finish()
     }
 }
 
 impl Branch {
     pub(crate) fn new(first_child: u64, entries: Vec<(Vec<u8>, u64)>) -> Branch {
-        let bytes = PAGE_HEADER_BYTES + entries.iter().map(|(k, _)| branch_entry_len(k)).sum::<usize>();
-        Branch { first_child, entries, bytes }
+        let mut b = Branch { first_child, entries: Entries::default() };
+        for (key, child) in &entries {
+            b.insert(b.len(), key, *child);
+        }
+        b
     }
 
-    pub(crate) fn entries(&self) -> &[(Vec<u8>, u64)] {
-        &self.entries
+    /// The number of separators.
+    pub(crate) fn len(&self) -> usize {
+        self.entries.len()
+    }
+
+    /// Separator `i` and the child to its right.
+    pub(crate) fn entry(&self, i: usize) -> (&[u8], u64) {
+        (self.entries.key(i), get_u64(self.entries.buf(), self.entries.at(i) + 2))
+    }
+
+    /// Bytes separator `i` takes on a page, its slot included.
+    pub(crate) fn entry_len(&self, i: usize) -> usize {
+        self.entries.entry_len(i)
     }
 
     /// Bytes on a page, header included.
     pub(crate) fn encoded_len(&self) -> usize {
-        self.bytes
+        self.entries.encoded_len()
     }
 
-    /// Index of the child to descend into: 0 is the leftmost, i + 1 is `entries[i]`'s.
+    /// The number of leading separators for which `goes_right` holds.
+    pub(crate) fn partition_point(&self, goes_right: impl Fn(&[u8]) -> bool) -> usize {
+        self.entries.partition_point(goes_right)
+    }
+
+    /// Index of the child to descend into: 0 is the leftmost, i + 1 is entry i's.
     pub(crate) fn child_index(&self, key: &[u8]) -> usize {
-        self.entries.partition_point(|(k, _)| cmp_keys(k, key).is_le())
+        self.partition_point(|k| cmp_keys(k, key).is_le())
     }
 
     pub(crate) fn child(&self, index: usize) -> u64 {
-        if index == 0 { self.first_child } else { self.entries[index - 1].1 }
+        if index == 0 { self.first_child } else { self.entry(index - 1).1 }
     }
 
     pub(crate) fn set_child(&mut self, index: usize, page: u64) {
         if index == 0 {
             self.first_child = page;
         } else {
-            self.entries[index - 1].1 = page;
+            put_u64(self.entries.entry_mut(index - 1), 2, page);
         }
     }
 
-    pub(crate) fn insert(&mut self, index: usize, entry: (Vec<u8>, u64)) {
-        self.bytes += branch_entry_len(&entry.0);
-        self.entries.insert(index, entry);
+    pub(crate) fn insert(&mut self, index: usize, key: &[u8], child: u64) {
+        self.entries.insert_with(index, BRANCH_ENTRY_HEADER + key.len(), |buf| {
+            buf.extend_from_slice(&in_page_u16(key.len()).to_le_bytes());
+            buf.extend_from_slice(&child.to_le_bytes());
+            buf.extend_from_slice(key);
+        });
     }
 
-    pub(crate) fn push(&mut self, entry: (Vec<u8>, u64)) {
-        self.bytes += branch_entry_len(&entry.0);
-        self.entries.push(entry);
-    }
-
+    /// Take separator `index` out; its key and child.
     pub(crate) fn remove(&mut self, index: usize) -> (Vec<u8>, u64) {
-        let e = self.entries.remove(index);
-        self.bytes -= branch_entry_len(&e.0);
-        e
+        let (key, child) = self.entry(index);
+        let owned = (key.to_vec(), child);
+        self.entries.remove(index);
+        owned
     }
 
     /// Split around entry `m`: it moves up as the separator; entries after it go right.
     pub(crate) fn split_at(&mut self, m: usize) -> (Vec<u8>, Branch) {
-        let mut right = self.entries.split_off(m);
-        let (sep, first_child) = right.remove(0);
-        self.bytes = PAGE_HEADER_BYTES + self.entries.iter().map(|(k, _)| branch_entry_len(k)).sum::<usize>();
-        (sep, Branch::new(first_child, right))
+        let right = self.entries.split_off(m + 1);
+        let (sep, first_child) = self.remove(m);
+        (sep, Branch { first_child, entries: right })
     }
 
     /// Merge `other` (all keys greater) after us, with `sep` between.
-    pub(crate) fn append(&mut self, sep: Vec<u8>, other: Branch) {
-        self.push((sep, other.first_child));
-        self.bytes += other.bytes - PAGE_HEADER_BYTES;
-        self.entries.extend(other.entries);
+    pub(crate) fn append(&mut self, sep: &[u8], other: Branch) {
+        self.insert(self.len(), sep, other.first_child);
+        self.entries.append(other.entries);
     }
 
     pub(crate) fn child_count(&self) -> usize {
-        self.entries.len() + 1
+        self.len() + 1
     }
 }
 
@@ -295,8 +438,8 @@ impl Node {
     /// The kept byte count equals a recount (checked by debug builds on every dirty write).
     pub(crate) fn size_is_consistent(&self) -> bool {
         match self {
-            Node::Leaf(l) => l.bytes == Leaf::new(l.entries.clone()).bytes,
-            Node::Branch(b) => b.bytes == Branch::new(b.first_child, b.entries.clone()).bytes,
+            Node::Leaf(l) => l.entries.encoded_len() == l.entries.recount(),
+            Node::Branch(b) => b.entries.encoded_len() == b.entries.recount(),
         }
     }
 
@@ -309,48 +452,16 @@ impl Node {
 
     /// Write the node as a page (without its checksum: the caller seals it).
     pub(crate) fn encode(&self, out: &mut [u8]) {
-        out.fill(0);
         match self {
             Node::Leaf(leaf) => {
-                let n = leaf.entries.len();
-                write_page_header(out, PageKind::Leaf, in_page_u16(n), 0);
-                let mut at = PAGE_HEADER_BYTES + n * SLOT_BYTES;
-                for (i, e) in leaf.entries.iter().enumerate() {
-                    put_u16(out, PAGE_HEADER_BYTES + i * SLOT_BYTES, in_page_u16(at));
-                    put_u16(out, at, in_page_u16(e.key.len()));
-                    match &e.value {
-                        Value::Inline(v) => {
-                            out[at + 2] = KIND_INLINE;
-                            put_u16(out, at + 3, in_page_u16(v.len()));
-                            let k = at + INLINE_ENTRY_HEADER;
-                            out[k..k + e.key.len()].copy_from_slice(&e.key);
-                            let vs = k + e.key.len();
-                            out[vs..vs + v.len()].copy_from_slice(v);
-                            at = vs + v.len();
-                        }
-                        Value::Overflow { len, first } => {
-                            out[at + 2] = KIND_OVERFLOW;
-                            put_u64(out, at + 3, *len);
-                            put_u64(out, at + 11, *first);
-                            let k = at + OVERFLOW_ENTRY_HEADER;
-                            out[k..k + e.key.len()].copy_from_slice(&e.key);
-                            at = k + e.key.len();
-                        }
-                    }
-                }
+                out[..PAGE_HEADER_BYTES].fill(0);
+                write_page_header(out, PageKind::Leaf, in_page_u16(leaf.len()), 0);
+                leaf.entries.encode_into(out);
             }
             Node::Branch(br) => {
-                let n = br.entries.len();
-                write_page_header(out, PageKind::Branch, in_page_u16(n), br.first_child);
-                let mut at = PAGE_HEADER_BYTES + n * SLOT_BYTES;
-                for (i, (key, child)) in br.entries.iter().enumerate() {
-                    put_u16(out, PAGE_HEADER_BYTES + i * SLOT_BYTES, in_page_u16(at));
-                    put_u16(out, at, in_page_u16(key.len()));
-                    put_u64(out, at + 2, *child);
-                    let k = at + BRANCH_ENTRY_HEADER;
-                    out[k..k + key.len()].copy_from_slice(key);
-                    at = k + key.len();
-                }
+                out[..PAGE_HEADER_BYTES].fill(0);
+                write_page_header(out, PageKind::Branch, in_page_u16(br.len()), br.first_child);
+                br.entries.encode_into(out);
             }
         }
     }
@@ -360,7 +471,7 @@ impl Node {
     pub(crate) fn decode(page_no: u64, page: &[u8]) -> Result<Node> {
         let view = NodeView::new(page_no, page)?;
         view.validate()?;
-        let node = view.decode_entries()?;
+        let node = view.decode_entries();
         // Implied by the checks above; kept as the one promise the writer relies on.
         if node.encoded_len() > page.len() {
             return Err(Error::corrupted(page_no, "the entries do not fit the page"));
@@ -370,27 +481,16 @@ impl Node {
 }
 
 impl NodeView<'_> {
-    fn decode_entries(&self) -> Result<Node> {
-        let view = self;
-        let n = view.count();
-        if view.is_leaf() {
-            let mut entries = Vec::with_capacity(n);
-            for i in 0..n {
-                let e = view.leaf_entry(i)?;
-                let value = match e.value {
-                    ValueRef::Inline(v) => Value::Inline(v.to_vec()),
-                    ValueRef::Overflow { len, first } => Value::Overflow { len, first },
-                };
-                entries.push(LeafEntry { key: e.key.to_vec(), value });
-            }
-            Ok(Node::Leaf(Leaf::new(entries)))
+    /// The entries of a validated page.
+    fn decode_entries(&self) -> Node {
+        let offsets = (0..self.count).map(|i| self.entry_offset(i));
+        if self.leaf {
+            Node::Leaf(Leaf { entries: Entries::from_page(self.page, offsets) })
         } else {
-            let mut entries = Vec::with_capacity(n);
-            for i in 0..n {
-                let (k, c) = view.branch_entry(i)?;
-                entries.push((k.to_vec(), c));
-            }
-            Ok(Node::Branch(Branch::new(view.first_child(), entries)))
+            Node::Branch(Branch {
+                first_child: self.first_child(),
+                entries: Entries::from_page(self.page, offsets),
+            })
         }
     }
 }
@@ -402,7 +502,16 @@ pub(crate) enum ValueRef<'a> {
     Overflow { len: u64, first: u64 },
 }
 
-#[derive(Debug, Clone, Copy)]
+impl ValueRef<'_> {
+    pub(crate) fn to_value(self) -> Value {
+        match self {
+            ValueRef::Inline(v) => Value::Inline(v.to_vec()),
+            ValueRef::Overflow { len, first } => Value::Overflow { len, first },
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct LeafEntryRef<'a> {
     pub key: &'a [u8],
     pub value: ValueRef<'a>,
@@ -637,6 +746,7 @@ impl<'a> NodeView<'a> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::layout::file::put_u16;
 
     fn leaf(n: usize) -> Leaf {
         Leaf::new(
@@ -663,8 +773,8 @@ mod tests {
         assert_eq!(Node::decode(9, &page).unwrap(), node);
         let view = NodeView::new(9, &page).unwrap();
         assert_eq!(view.used_bytes().unwrap(), node.encoded_len());
-        for (i, e) in l.entries().iter().enumerate() {
-            assert_eq!(view.search(&e.key).unwrap(), Ok(i));
+        for (i, e) in l.iter().enumerate() {
+            assert_eq!(view.search(e.key).unwrap(), Ok(i));
         }
         assert_eq!(view.search(b"key0000x").unwrap(), Err(1));
         assert_eq!(view.search(b"").unwrap(), Err(0));

@@ -136,14 +136,19 @@ struct Recorder {
 
 impl Recorder {
     fn record(&mut self, figure: Figure) {
-        self.max_anon_bytes = self.max_anon_bytes.max(rss_anon_bytes());
+        let anon = rss_anon_bytes();
+        self.max_anon_bytes = self.max_anon_bytes.max(anon);
         let workload = self.names[self.rows.len()].clone();
         let shown = match &figure {
             Figure::Time { secs, .. } => format!("{secs:.3} s"),
             Figure::Bytes { bytes } => format!("{:.1} MiB", *bytes as f64 / (1 << 20) as f64),
             Figure::NotApplicable { why } => why.clone(),
         };
-        eprintln!("[{}] {workload}: {shown}", self.name);
+        eprintln!(
+            "[{}] {workload}: {shown} (heap after it: {:.1} MiB)",
+            self.name,
+            anon as f64 / (1 << 20) as f64
+        );
         self.rows.push(Row { workload, figure });
     }
 }
