@@ -1,14 +1,23 @@
-//! Measures recovery of a log of many small commits: `cargo run --release --example replay_bench
-//! -- DIR` writes 200,000 puts of 100 bytes to `DIR/replay.db`, one commit each (buffered, then
-//! flushed: every commit is its own record in the log), leaves them in the log as a crash would
-//! (the handle is forgotten, so nothing checkpoints them), copies the two files, and times the
-//! open that replays them (median of 5, each on a fresh copy). docs/BENCHMARKS.md quotes it.
+//! Measures recovery: `cargo run --release --example replay_bench -- DIR [small|batches]`.
+//!
+//! - `small` (the default): 200,000 puts of 100 bytes to `DIR/replay.db`, one commit each
+//!   (buffered, then flushed: every commit is its own record in the log).
+//! - `batches`: a store of 200,000 keys (24 random bytes, 150-byte values) checkpointed, then 35
+//!   commits of 1,000 random puts each in the log: what `wind-compare`'s "open after kill -9"
+//!   replays.
+//!
+//! Either way the commits are left in the log as a crash would leave them (the handle is
+//! forgotten, so nothing checkpoints them); the two files are copied and the open that replays
+//! them is timed (median of 5, each on a fresh copy). docs/BENCHMARKS.md quotes it.
 
 use std::time::{Duration, Instant};
 
-use wind_kvstore::{Durability, OpenOptions};
+use wind_kvstore::{Durability, OpenOptions, WriteBatch};
 
 const COMMITS: u32 = 200_000;
+const BASE_KEYS: u64 = 200_000;
+const BATCHES: u64 = 35;
+const BATCH_PUTS: u64 = 1_000;
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let dir = std::path::PathBuf::from(std::env::args().nth(1).ok_or("usage: replay_bench DIR")?);
@@ -16,12 +25,55 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     if path.exists() {
         return Err(format!("{} exists; remove it (and its .wal) first", path.display()).into());
     }
+    let batches = match std::env::args().nth(2).as_deref() {
+        None | Some("small") => false,
+        Some("batches") => true,
+        Some(other) => return Err(format!("unknown scenario {other:?}: small or batches").into()),
+    };
     let store =
         OpenOptions::new().durability(Durability::Buffered).checkpoint_log_bytes(1 << 30).open(&path)?;
-    for i in 0..COMMITS {
-        let key = format!("key:{:010}", u64::from(i).wrapping_mul(2_654_435_761) % 10_000_000_000);
-        store.put(key, [b'v'; 100])?;
-    }
+    let (commits, keys) = if batches {
+        // xorshift64*: random enough for keys, the same every run.
+        let mut state = 0x9E37_79B9_7F4A_7C15u64;
+        let mut fill = |out: &mut [u8]| {
+            for chunk in out.chunks_mut(8) {
+                state ^= state >> 12;
+                state ^= state << 25;
+                state ^= state >> 27;
+                let r = state.wrapping_mul(0x2545_F491_4F6C_DD1D).to_le_bytes();
+                chunk.copy_from_slice(&r[..chunk.len()]);
+            }
+        };
+        let mut pair = || {
+            let mut key = [0u8; 24];
+            fill(&mut key);
+            let mut value = [0u8; 150];
+            fill(&mut value);
+            (key, value)
+        };
+        let mut load = WriteBatch::new();
+        for _ in 0..BASE_KEYS {
+            let (k, v) = pair();
+            load.put(k, v);
+        }
+        store.write(load)?;
+        store.checkpoint()?;
+        for _ in 0..BATCHES {
+            let mut batch = WriteBatch::new();
+            for _ in 0..BATCH_PUTS {
+                let (k, v) = pair();
+                batch.put(k, v);
+            }
+            store.write(batch)?;
+        }
+        (BATCHES, BASE_KEYS + BATCHES * BATCH_PUTS)
+    } else {
+        for i in 0..COMMITS {
+            let key = format!("key:{:010}", u64::from(i).wrapping_mul(2_654_435_761) % 10_000_000_000);
+            store.put(key, [b'v'; 100])?;
+        }
+        (u64::from(COMMITS), u64::from(COMMITS))
+    };
     store.flush()?;
     let log = dir.join("replay.db.wal");
     let log_bytes = std::fs::metadata(&log)?.len();
@@ -35,15 +87,15 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         let start = Instant::now();
         let store = OpenOptions::new().open(&copy)?;
         let took = start.elapsed();
-        assert_eq!(store.len(), u64::from(COMMITS));
-        assert_eq!(store.recovery_report().commits_replayed, u64::from(COMMITS));
+        assert_eq!(store.len(), keys);
+        assert_eq!(store.recovery_report().commits_replayed, commits);
         drop(store);
         times.push(took);
     }
     times.sort_unstable();
     let median: Duration = times[times.len() / 2];
     println!(
-        "{COMMITS} commits in a {:.1} MiB log: open with recovery median {:.1} ms (of 5: {:?})",
+        "{commits} commits in a {:.1} MiB log: open with recovery median {:.1} ms (of 5: {:?})",
         log_bytes as f64 / f64::from(1 << 20),
         median.as_secs_f64() * 1000.0,
         times.iter().map(|t| format!("{:.0} ms", t.as_secs_f64() * 1000.0)).collect::<Vec<_>>()

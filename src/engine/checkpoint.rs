@@ -2,6 +2,8 @@
 //! then a checkpoint writes the free list's new head, syncs, and switches the meta slot (see
 //! docs/DURABILITY.md for the order of the syncs).
 
+use std::sync::Arc;
+
 use super::cache::PageBytes;
 use super::pages::PageRun;
 use super::{Engine, FreeChain};
@@ -18,10 +20,12 @@ impl Engine {
         let generation = self.generation();
         for page in pages {
             let node = &self.working[&page];
-            let mut buf = vec![0u8; self.page_size];
-            node.encode(&mut buf);
-            seal_page_at(page, generation, &mut buf);
-            self.pages.put_unwritten(page, PageBytes::from(buf));
+            // Allocated once, where it stays (a `Vec` turned into `PageBytes` is copied).
+            let mut bytes: PageBytes = std::iter::repeat_n(0u8, self.page_size).collect();
+            let buf = Arc::get_mut(&mut bytes).expect("a page image just made has no other owner");
+            node.encode(buf);
+            seal_page_at(page, generation, buf);
+            self.pages.put_unwritten(page, bytes);
         }
         self.working.clear();
     }

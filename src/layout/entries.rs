@@ -47,6 +47,13 @@ impl<L> Default for Entries<L> {
     }
 }
 
+/// The buffer a node of a page of `page_len` bytes starts with: the page's entries and the one
+/// entry (at most a quarter page: `node::max_inline_entry`) that makes it split, so a buffer
+/// grows only while it holds dead bytes it then drops instead (`make_room`).
+fn capacity_for(page_len: usize) -> usize {
+    page_len + page_len / 4
+}
+
 /// An offset into an entry buffer (at most a few pages long).
 fn offset(n: usize) -> u32 {
     u32::try_from(n).expect("an entry buffer stays far below 4 GiB")
@@ -61,9 +68,11 @@ impl<L: EntryLayout> Entries<L> {
             return entries;
         };
         let end = last + L::bytes_at(page, last);
-        entries.buf.reserve_exact(page.len());
+        entries.buf.reserve_exact(capacity_for(page.len()));
         entries.buf.extend_from_slice(&page[base..end]);
-        entries.offs = offsets.map(|at| offset(at - base)).collect();
+        // Room for the inserts before a split without moving the offsets.
+        entries.offs.reserve_exact(offsets.len() + offsets.len() / 4 + 4);
+        entries.offs.extend(offsets.map(|at| offset(at - base)));
         entries.bytes = entries.recount();
         entries
     }
