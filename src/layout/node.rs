@@ -781,6 +781,109 @@ mod tests {
         assert_eq!(view.search(b"z").unwrap(), Err(40));
     }
 
+    /// A leaf changed by any sequence of inserts, replacements and removals holds what a map
+    /// changed the same way holds, keeps its byte count, encodes to a page that decodes to the
+    /// same entries, and splits and merges back to the same leaf.
+    #[test]
+    fn leaf_changes_match_a_model() {
+        use proptest::prelude::*;
+        use std::collections::BTreeMap;
+        #[derive(Debug, Clone)]
+        enum Op {
+            Put(u8, usize, bool),
+            Remove(u8),
+        }
+        let op = prop_oneof![
+            (any::<u8>(), 0usize..60, any::<bool>()).prop_map(|(k, n, o)| Op::Put(k, n, o)),
+            any::<u8>().prop_map(Op::Remove),
+        ];
+        proptest!(ProptestConfig { cases: 64, ..ProptestConfig::default() }, |(ops in proptest::collection::vec(op, 1..300))| {
+            let mut leaf = Leaf::default();
+            let mut model: BTreeMap<Vec<u8>, Value> = BTreeMap::new();
+            for op in ops {
+                match op {
+                    Op::Put(k, n, overflow) => {
+                        let key = vec![k; 1 + usize::from(k % 7)];
+                        let value = if overflow {
+                            Value::Overflow { len: 10_000 + n as u64, first: 7 + n as u64 }
+                        } else {
+                            Value::Inline(vec![k ^ 0x5a; n])
+                        };
+                        match leaf.search(&key) {
+                            Ok(i) => {
+                                let old = leaf.replace_value(i, value.as_ref());
+                                let was = model.insert(key, value).expect("the model has it");
+                                prop_assert_eq!(old, match was {
+                                    Value::Inline(_) => OldValue::Inline,
+                                    Value::Overflow { len, first } => OldValue::Overflow { len, first },
+                                });
+                            }
+                            Err(i) => {
+                                leaf.insert(i, &key, value.as_ref());
+                                prop_assert!(model.insert(key, value).is_none());
+                            }
+                        }
+                    }
+                    Op::Remove(k) => {
+                        let key = vec![k; 1 + usize::from(k % 7)];
+                        let old = leaf.search(&key).ok().map(|i| leaf.remove(i));
+                        prop_assert_eq!(old.is_some(), model.remove(&key).is_some());
+                    }
+                }
+                prop_assert!(Node::Leaf(leaf.clone()).size_is_consistent());
+            }
+            let entries: Vec<(Vec<u8>, Value)> = leaf.iter().map(|e| (e.key.to_vec(), e.value.to_value())).collect();
+            let expected: Vec<(Vec<u8>, Value)> = model.into_iter().collect();
+            prop_assert_eq!(&entries, &expected);
+            if leaf.encoded_len() <= 16 << 10 {
+                let mut page = vec![0xEEu8; 16 << 10];
+                Node::Leaf(leaf.clone()).encode(&mut page);
+                prop_assert_eq!(Node::decode(3, &page).unwrap(), Node::Leaf(leaf.clone()));
+                prop_assert_eq!(NodeView::new(3, &page).unwrap().used_bytes().unwrap(), leaf.encoded_len());
+            }
+            if leaf.len() >= 2 {
+                let mut left = leaf.clone();
+                let right = left.split_off(leaf.len() / 2);
+                prop_assert_eq!(left.encoded_len() + right.encoded_len() - PAGE_HEADER_BYTES, leaf.encoded_len());
+                left.append(right);
+                prop_assert_eq!(&left, &leaf);
+                prop_assert_eq!(left.encoded_len(), leaf.encoded_len());
+            }
+        });
+    }
+
+    #[test]
+    fn branch_changes_keep_children_and_round_trip() {
+        let mut b = Branch::new(1, Vec::new());
+        for i in 0..200u64 {
+            let key = format!("k{:05}", (i * 7919) % 1000).into_bytes();
+            let at = b.child_index(&key);
+            b.insert(at, &key, 100 + i);
+            assert_branch_in_order(&b);
+        }
+        b.set_child(0, 2);
+        b.set_child(5, 77);
+        assert_eq!((b.child(0), b.child(5)), (2, 77));
+        let before = b.clone();
+        let (sep, right) = b.split_at(100);
+        assert_eq!(b.len() + right.len() + 1, before.len());
+        assert_eq!(right.first_child, before.entry(100).1);
+        b.append(&sep, right);
+        assert_eq!(b, before);
+        let removed = b.remove(3);
+        assert_eq!(removed.0, before.entry(3).0.to_vec());
+        let mut page = vec![0u8; 8192];
+        Node::Branch(b.clone()).encode(&mut page);
+        assert_eq!(Node::decode(9, &page).unwrap(), Node::Branch(b));
+    }
+
+    fn assert_branch_in_order(b: &Branch) {
+        assert!(Node::Branch(b.clone()).size_is_consistent());
+        for i in 1..b.len() {
+            assert!(b.entry(i - 1).0 < b.entry(i).0, "separators out of order at {i}");
+        }
+    }
+
     #[test]
     fn branch_round_trips_and_routes_keys() {
         let b = Branch::new(7, vec![(b"m".to_vec(), 8), (b"t".to_vec(), 9)]);
