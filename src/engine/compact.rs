@@ -2,15 +2,14 @@
 //! allocated in the order they are written, so the whole file is one sequential write: leaves
 //! (each after the overflow chains of its values), then each branch level, then page 0.
 
-use std::ops::Bound;
-
 use crate::engine::Engine;
+use crate::engine::pages::NodeRef;
 use crate::error::{Error, Result};
 use crate::io::FileIo;
 use crate::layout::file::{
     FORMAT_VERSION, FileHeader, HEADER_OFFSETS, MAX_TREE_DEPTH, Meta, SECTOR_BYTES, now_ms, seal_page_at,
 };
-use crate::layout::node::{Branch, Leaf, Node, Value, branch_entry_len};
+use crate::layout::node::{Branch, Leaf, Node, NodeView, Value, ValueRef, branch_entry_len, cmp_keys};
 use crate::layout::overflow;
 
 /// Bytes gathered before one write.
@@ -81,6 +80,43 @@ impl Builder<'_> {
     }
 }
 
+/// Call `f` with each leaf of the engine's tree in key order, read in place. Compaction runs
+/// right after a checkpoint, so every page is in the file (or unwritten, sealed): none is being
+/// changed. The walk is bounded by the page count and the depth.
+fn for_each_leaf(engine: &Engine, mut f: impl FnMut(u64, &NodeView<'_>) -> Result<()>) -> Result<()> {
+    let tree = engine.tree();
+    let meta = engine.meta();
+    let mut stack = vec![(meta.root, 1u32)];
+    let mut visited = 0u64;
+    while let Some((page, level)) = stack.pop() {
+        visited += 1;
+        if visited > meta.page_count {
+            return Err(Error::corrupted(page, "the tree reaches more pages than the file holds"));
+        }
+        let NodeRef::Clean(no, bytes) = tree.node(page)? else {
+            return Err(Error::corrupted(page, "a page of the tree is being changed during compaction"));
+        };
+        let view = NodeView::new(no, &bytes)?;
+        match (view.is_leaf(), level == meta.depth) {
+            (true, true) => f(page, &view)?,
+            (false, false) if level < meta.depth => {
+                for i in (0..=view.count()).rev() {
+                    let child = view.child(i)?;
+                    tree.check_link(child, page)?;
+                    stack.push((child, level + 1));
+                }
+            }
+            _ => {
+                return Err(Error::corrupted(
+                    page,
+                    format!("a page at level {level} of a tree of depth {}", meta.depth),
+                ));
+            }
+        }
+    }
+    Ok(())
+}
+
 /// Write the live contents of `engine` to `file` as a complete store and return its meta.
 /// The caller syncs the file.
 pub(crate) fn build(engine: &Engine, file: &dyn FileIo, seq: u64) -> Result<Meta> {
@@ -107,19 +143,26 @@ pub(crate) fn build(engine: &Engine, file: &dyn FileIo, seq: u64) -> Result<Meta
     // Leaves, full, in key order.
     let mut level: Vec<(Vec<u8>, u64)> = Vec::new();
     let mut leaf = Leaf::default();
-    let mut position = Bound::Unbounded;
-    loop {
-        let (entries, high) = engine.tree().leaf_chunk(&position)?;
-        if let Some((last, _)) = entries.last() {
-            position = Bound::Excluded(last.clone());
-        }
-        for (key, value) in entries {
-            let value = match value {
-                Value::Overflow { len, first } => b.copy_overflow(engine, len, first)?,
-                inline => inline,
+    let mut last_key: Option<Vec<u8>> = None;
+    for_each_leaf(engine, |page, view| {
+        for i in 0..view.count() {
+            let e = view.leaf_entry(i)?;
+            // The leaves in tree order hold ascending keys: anything else is damage the
+            // compacted file must not inherit.
+            if last_key.as_deref().is_some_and(|last| cmp_keys(last, e.key).is_ge()) {
+                return Err(Error::corrupted(page, "keys out of order across leaves"));
+            }
+            let value = match e.value {
+                ValueRef::Overflow { len, first } => {
+                    if len > 0 {
+                        engine.tree().check_link(first, page)?;
+                    }
+                    b.copy_overflow(engine, len, first)?
+                }
+                inline => inline.to_value(),
             };
             b.meta.key_count += 1;
-            leaf.push(&key, value.as_ref());
+            leaf.push(e.key, value.as_ref());
             if leaf.encoded_len() > page_size {
                 let carry = leaf.pop().expect("just pushed");
                 let first_key = leaf.entry(0).key.to_vec();
@@ -128,12 +171,11 @@ pub(crate) fn build(engine: &Engine, file: &dyn FileIo, seq: u64) -> Result<Meta
                 leaf.push(&carry.key, carry.value.as_ref());
             }
         }
-        match high {
-            Some(h) if matches!(position, Bound::Unbounded) => position = Bound::Included(h),
-            Some(_) => {}
-            None => break,
+        if let Some(last) = view.count().checked_sub(1) {
+            last_key = Some(view.key(last)?.to_vec());
         }
-    }
+        Ok(())
+    })?;
     let first_key = leaf.iter().next().map(|e| e.key.to_vec()).unwrap_or_default();
     let page = b.write_node(&Node::Leaf(leaf))?;
     level.push((first_key, page));

@@ -173,65 +173,10 @@ impl Tree<'_> {
         })
     }
 
-    /// The entries of one leaf from `start` on, and where the next leaf starts (`None`: last).
-    pub(crate) fn leaf_chunk(&self, start: &Bound<Vec<u8>>) -> Result<LeafChunk> {
-        let mut position: Bound<Vec<u8>> = start.clone();
-        // Each round moves right by one leaf; the bound only guards against a damaged tree whose
-        // separators do not increase.
-        for _ in 0..=self.at.page_count {
-            let key = match &position {
-                Bound::Unbounded => None,
-                Bound::Included(k) | Bound::Excluded(k) => Some(k.as_slice()),
-            };
-            let (entries, high) = self.with_leaf(key, Keep::High, |leaf, node, high| {
-                let keep = |k: &[u8]| match &position {
-                    Bound::Unbounded => true,
-                    Bound::Included(s) => k >= s.as_slice(),
-                    Bound::Excluded(s) => k > s.as_slice(),
-                };
-                let mut out = Vec::new();
-                match node {
-                    NodeRef::Working(Node::Leaf(l)) => {
-                        for e in l.iter() {
-                            if keep(e.key) {
-                                out.push((e.key.to_vec(), e.value.to_value()));
-                            }
-                        }
-                    }
-                    NodeRef::Working(Node::Branch(_)) => return unreachable_branch(),
-                    NodeRef::Clean(no, bytes) => {
-                        let view = NodeView::new(*no, bytes)?;
-                        for i in 0..view.count() {
-                            let e = view.leaf_entry(i)?;
-                            if keep(e.key) {
-                                out.push((e.key.to_vec(), owned_value(e.value)));
-                            }
-                        }
-                    }
-                }
-                for (_, value) in &out {
-                    self.check_value_link(value, leaf)?;
-                }
-                Ok((out, high))
-            })?;
-            if !entries.is_empty() || high.is_none() {
-                return Ok((entries, high));
-            }
-            let high = high.unwrap_or_default();
-            if let Some(k) = key
-                && high.as_slice() <= k
-            {
-                return Err(Error::corrupted(self.at.root, "branch separators are out of order"));
-            }
-            position = Bound::Included(high);
-        }
-        Err(Error::corrupted(self.at.root, "scan did not end: the tree has a cycle"))
-    }
-
     /// The leaf where keys from `start` on begin, for reading its entries one at a time: a
     /// published tree's leaf is sealed bytes, read in place rather than copied out whole. Leaves
-    /// with no entry from `start` on are passed over (each one a descent, the way
-    /// [`Tree::leaf_chunk`] does). `None`: no key from `start` on.
+    /// with no entry from `start` on are passed over (each one a descent). `None`: no key from
+    /// `start` on.
     pub(crate) fn leaf_from(&self, start: &Bound<Vec<u8>>) -> Result<Option<LeafAt>> {
         let mut position: Bound<Vec<u8>> = start.clone();
         // Each round moves right by one leaf; the bound only guards against a damaged tree whose
@@ -304,7 +249,7 @@ impl Tree<'_> {
     }
 
     /// The entries of one leaf before `end`, in descending key order, and the smallest key that
-    /// leaf may hold (`None`: it is the leftmost leaf). The mirror of [`Engine::leaf_chunk`], for
+    /// leaf may hold (`None`: it is the leftmost leaf). The mirror of [`Tree::leaf_from`], for
     /// walking keys backwards: each call is one descent.
     pub(crate) fn leaf_chunk_rev(&self, end: &Bound<Vec<u8>>) -> Result<LeafChunk> {
         let mut position: Bound<Vec<u8>> = end.clone();
