@@ -5,7 +5,7 @@ use super::Engine;
 use super::pages::NodeRef;
 use crate::error::{Error, Result};
 use crate::layout::file::{MAX_TREE_DEPTH, PAGE_HEADER_BYTES, PageKind};
-use crate::layout::node::{Branch, Leaf, Node, NodeView, OldValue, Value};
+use crate::layout::node::{Branch, Leaf, Node, NodeView, OldValue, Value, cmp_keys};
 
 struct Inserted {
     page: u64,
@@ -26,7 +26,7 @@ impl Engine {
         if let Some(node) = self.working.remove(&page) {
             return Ok((page, node));
         }
-        let node = Node::decode(page, &self.pages.read_raw(page)?)?;
+        let node = Node::decode_valid(page, &self.pages.read_raw(page)?)?;
         if self.this_commit.contains(&page) {
             // Written out by a spill in the middle of a large commit: still this commit's.
             return Ok((page, node));
@@ -41,7 +41,7 @@ impl Engine {
     fn take_node_to_free(&mut self, page: u64) -> Result<Node> {
         let node = match self.working.remove(&page) {
             Some(n) => n,
-            None => Node::decode(page, &self.pages.read_raw(page)?)?,
+            None => Node::decode_valid(page, &self.pages.read_raw(page)?)?,
         };
         self.release(page, node_kind(&node));
         Ok(node)
@@ -243,12 +243,27 @@ impl Engine {
         let (lp2, left) = self.take_node(lp)?;
         let right = self.take_node_to_free(rp)?;
         let (sep, _) = br.remove(ri - 1);
+        // Each page was valid alone; merged, their keys must still ascend (a page changed and
+        // resealed can hold keys its neighbour's range owns): the merge would write a page that
+        // breaks the layout's invariants.
+        let out_of_order = |low: Option<&[u8]>, high: Option<&[u8]>| {
+            low.zip(high).is_some_and(|(a, b)| cmp_keys(a, b).is_ge())
+        };
         let merged = match (left, right) {
             (Node::Leaf(mut l), Node::Leaf(r)) => {
+                let last = l.len().checked_sub(1).map(|i| l.entry(i).key);
+                if out_of_order(last, r.iter().next().map(|e| e.key)) {
+                    return Err(Error::corrupted(br_page, "keys out of order between neighbouring leaves"));
+                }
                 l.append(r);
                 Node::Leaf(l)
             }
             (Node::Branch(mut l), Node::Branch(r)) => {
+                let last = l.len().checked_sub(1).map(|i| l.entry(i).0);
+                let first = (r.len() > 0).then(|| r.entry(0).0);
+                if out_of_order(last, Some(&sep)) || out_of_order(Some(&sep), first) {
+                    return Err(Error::corrupted(br_page, "keys out of order between neighbouring branches"));
+                }
                 l.append(&sep, r);
                 Node::Branch(l)
             }

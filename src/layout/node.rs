@@ -466,6 +466,15 @@ impl Node {
         }
     }
 
+    /// Decode a page validated when it was read from the file, or made by the encoder: the
+    /// pages `SharedPages::read_raw` gives (its cache holds only checked pages). Checking them
+    /// again on every change cost a tenth of a small commit; debug builds still do.
+    pub(crate) fn decode_valid(page_no: u64, page: &[u8]) -> Result<Node> {
+        let view = NodeView::new(page_no, page)?;
+        debug_assert!(view.validate().is_ok(), "page {page_no} reached a write unvalidated");
+        Ok(view.decode_entries())
+    }
+
     /// Decode a verified leaf or branch page, checking every invariant of its layout first
     /// ([`NodeView::validate`]): what a write changes and encodes again always fits the page.
     pub(crate) fn decode(page_no: u64, page: &[u8]) -> Result<Node> {
