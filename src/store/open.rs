@@ -306,19 +306,43 @@ fn open_read_only(
             },
             _ => None,
         };
-        let engine = Engine::new(
-            data,
-            page0.header,
-            meta.clone(),
-            slot,
-            opts.cache_bytes,
-            Access::Read { pin, scratch },
-            versions.clone(),
-        )?;
+        let had_pin = pin.is_some();
+        let reader_engine = |pin: Option<ReaderSlot>| {
+            Engine::new(
+                data.clone(),
+                page0.header.clone(),
+                meta.clone(),
+                slot,
+                opts.cache_bytes,
+                Access::Read { pin, scratch: scratch.clone() },
+                versions.clone(),
+            )
+        };
+        let engine = reader_engine(pin)?;
         let mut inner = StoreState { engine, log: LogWriter::after(&meta) };
         let aside = |_: &Arc<dyn FileIo>, _: u64| Err(Error::ReadOnly);
+        // Like a writer's, a first open's replay applies the records as one commit. Its fallback
+        // (a record that cannot be applied) makes the engine afresh with a slot of its own in the
+        // reader table, taken while the first engine's still pins the checkpoint, so the pages
+        // of `meta` are never unpinned in between; the scratch file is shared (the first
+        // engine's pages in it are dropped with it).
+        let rebuild = || {
+            let pin = match (&table, had_pin) {
+                (Some(table), true) => Some(pin_checkpoint(table, &page0.header, &meta)?),
+                _ => None,
+            };
+            reader_engine(pin)
+        };
         // A read-only handle writes nothing anyway: what recovery would refuse changes nothing.
-        let _refuse = recover(&mut inner, log.as_ref(), &state, Replay::InMemory, &mut report, &aside, None)?;
+        let _refuse = recover(
+            &mut inner,
+            log.as_ref(),
+            &state,
+            Replay::InMemory,
+            &mut report,
+            &aside,
+            versions.is_none().then_some(&rebuild as &Rebuild<'_>),
+        )?;
         inner.engine.spill()?;
         if !last_attempt {
             // The writer restarts the log only after a new checkpoint is in force: if the slots
