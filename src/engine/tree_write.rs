@@ -139,6 +139,18 @@ impl Engine {
                 let ins = self.insert_rec(child, level + 1, rightmost && last, key, value)?;
                 br.set_child(idx, ins.page);
                 if let Some((sep, right)) = ins.split {
+                    // The child's keys lie between its two separators unless a page was changed
+                    // and resealed; then the new separator would break the branch's order.
+                    let below = idx.checked_sub(1).map(|i| br.entry(i).0);
+                    let above = (idx < br.len()).then(|| br.entry(idx).0);
+                    if below.is_some_and(|b| cmp_keys(b, &sep).is_ge())
+                        || above.is_some_and(|a| cmp_keys(&sep, a).is_ge())
+                    {
+                        return Err(Error::corrupted(
+                            page,
+                            "a child holds keys outside the range its parent gives it",
+                        ));
+                    }
                     br.insert(idx, &sep, right);
                 }
                 let split = if br.encoded_len() > self.page_size {

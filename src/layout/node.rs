@@ -471,7 +471,11 @@ impl Node {
     /// again on every change cost a tenth of a small commit; debug builds still do.
     pub(crate) fn decode_valid(page_no: u64, page: &[u8]) -> Result<Node> {
         let view = NodeView::new(page_no, page)?;
-        debug_assert!(view.validate().is_ok(), "page {page_no} reached a write unvalidated");
+        debug_assert!(
+            view.validate().is_ok(),
+            "page {page_no} reached a write unvalidated: {:?}",
+            view.validate()
+        );
         Ok(view.decode_entries())
     }
 
