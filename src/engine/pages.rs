@@ -279,6 +279,19 @@ impl SharedPages {
             None => Ok(Arc::from(self.read_from_file(page)?)),
         }
     }
+
+    /// The file holding every page of `first..first + count`, when one file holds them all and
+    /// none is an unwritten page in memory: they can then be read from it in one piece.
+    pub(crate) fn run_file(&self, first: u64, count: u64) -> Option<&Arc<dyn FileIo>> {
+        let run = first..first.checked_add(count)?;
+        if self.unwritten_count() > 0 && run.clone().any(|page| self.unwritten(page).is_some()) {
+            return None;
+        }
+        let file = self.file_of(first);
+        let mixed = self.scratch_count.load(Ordering::Acquire) > 0
+            && run.skip(1).any(|page| !Arc::ptr_eq(self.file_of(page), file));
+        (!mixed).then_some(file)
+    }
 }
 
 /// Where a tree starts, and how far its links may reach.

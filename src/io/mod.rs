@@ -28,6 +28,24 @@ pub trait FileIo: Send + Sync {
     }
     /// Fill `buf` from `offset`; reading past the end is an `UnexpectedEof` error.
     fn read_exact_at(&self, buf: &mut [u8], offset: u64) -> io::Result<()>;
+    /// Call `f` with the `len` bytes at `offset`, read once and not kept (a run of a large
+    /// value's pages): in place where the implementation holds them in memory already (a memory
+    /// map), else read into `buf` (grown to `len` if shorter) first. The default reads them with
+    /// [`FileIo::read_exact_at`].
+    fn with_bytes_at(
+        &self,
+        offset: u64,
+        len: usize,
+        buf: &mut Vec<u8>,
+        f: &mut dyn FnMut(&[u8]),
+    ) -> io::Result<()> {
+        if buf.len() < len {
+            buf.resize(len, 0);
+        }
+        self.read_exact_at(&mut buf[..len], offset)?;
+        f(&buf[..len]);
+        Ok(())
+    }
     /// Write all of `buf` at `offset`, growing the file if needed.
     fn write_all_at(&self, buf: &[u8], offset: u64) -> io::Result<()>;
     /// Cut the file to `len` bytes, or extend it with zeros.

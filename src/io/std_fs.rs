@@ -59,6 +59,28 @@ impl FileIo for StdFile {
         self.file.read_exact_at(buf, offset)
     }
 
+    fn with_bytes_at(
+        &self,
+        offset: u64,
+        len: usize,
+        buf: &mut Vec<u8>,
+        f: &mut dyn FnMut(&[u8]),
+    ) -> io::Result<()> {
+        if let Some(map) = &self.map {
+            let m = map.read().map_err(|_| io::Error::other("map lock poisoned"))?;
+            if let Some(bytes) = m.bytes(offset, len) {
+                f(bytes);
+                return Ok(());
+            }
+        }
+        if buf.len() < len {
+            buf.resize(len, 0);
+        }
+        self.file.read_exact_at(&mut buf[..len], offset)?;
+        f(&buf[..len]);
+        Ok(())
+    }
+
     fn write_all_at(&self, buf: &[u8], offset: u64) -> io::Result<()> {
         self.file.write_all_at(buf, offset)
     }

@@ -32,9 +32,11 @@ pub(crate) fn pages_for(len: u64, page_size: usize) -> u64 {
 /// Fill `out` (one page) with chunk `chunk` of a chain whose next page is `next`, as written by
 /// checkpoint `generation`.
 pub(crate) fn encode_page(page_no: u64, chunk: &[u8], next: u64, generation: u64, out: &mut [u8]) {
-    out.fill(0);
+    let end = PAGE_HEADER_BYTES + chunk.len();
+    // The header and the data cover `..end`: only the rest needs zeroing.
     write_page_header(out, PageKind::Overflow, in_page_u16(chunk.len()), next);
-    out[PAGE_HEADER_BYTES..PAGE_HEADER_BYTES + chunk.len()].copy_from_slice(chunk);
+    out[PAGE_HEADER_BYTES..end].copy_from_slice(chunk);
+    out[end..].fill(0);
     seal_page_at(page_no, generation, out);
 }
 
