@@ -167,7 +167,19 @@ impl Tree<'_> {
         // A failed read (past the end of a cut file, an I/O error) is left to the page by page
         // read, which names the page.
         let mut walk = |images: &[u8]| walked = self.walk_run(start, images, step, read);
-        if file.with_bytes_at(offset, bytes, buf, &mut walk).is_err() {
+        let taken = if self.pages.is_reader() {
+            // A writer in another process may reuse these pages under a reader (past its hold
+            // limit): bytes checked in place could change before they are copied. The reader
+            // checks a copy, as it does every page it reads.
+            if buf.len() < bytes {
+                buf.resize(bytes, 0);
+            }
+            file.read_exact_at(&mut buf[..bytes], offset).map(|()| walk(&buf[..bytes]))
+        } else {
+            // This process's pages change only where no snapshot reads (copy on write).
+            file.with_bytes_at(offset, bytes, buf, &mut walk)
+        };
+        if taken.is_err() {
             return Ok(0);
         }
         walked

@@ -280,6 +280,12 @@ impl SharedPages {
         }
     }
 
+    /// Whether these are a reader's pages (a read-only handle, whose file another process may
+    /// write).
+    pub(crate) fn is_reader(&self) -> bool {
+        self.pinned
+    }
+
     /// The file holding every page of `first..first + count`, when one file holds them all and
     /// none is an unwritten page in memory: they can then be read from it in one piece.
     pub(crate) fn run_file(&self, first: u64, count: u64) -> Option<&Arc<dyn FileIo>> {
