@@ -1,5 +1,12 @@
 //! The page cache: verified page images, least recently used evicted first, bounded in bytes.
 //! Split in shards by page number so readers on several threads rarely wait for each other.
+//!
+//! Page buffers are recycled: a page evicted (or removed) while no reader holds it is kept as a
+//! spare of its shard, and the next miss in that shard reads into it instead of allocating. Once
+//! the cache is full, a steady stream of misses allocates nothing, so the buffers stay the ones
+//! first allocated, whichever thread misses: without this, each reader thread's misses allocated
+//! new buffers in that thread's malloc arena while the evicted ones were freed into another arena
+//! that kept them, and the process held close to two caches' worth of pages.
 
 use std::num::NonZeroUsize;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -10,7 +17,16 @@ use lru::LruCache;
 /// Shards: enough that two or four reader threads rarely meet on a lock.
 const SHARDS: usize = 16;
 
+/// Spare page buffers a shard keeps at most (8 × 16 shards × 4 KiB: 512 KiB beside the cache's
+/// budget): enough for the miss that follows each eviction, not a second cache.
+const SPARES_PER_SHARD: usize = 8;
+
 pub(crate) type PageBytes = Arc<[u8]>;
+
+/// A new zeroed page buffer, allocated once (an `Arc::from(vec)` would allocate twice).
+pub(crate) fn new_page_bytes(page_size: usize) -> PageBytes {
+    std::iter::repeat_n(0u8, page_size).collect()
+}
 
 pub(crate) struct PageCache {
     shards: Vec<Shard>,
@@ -28,8 +44,22 @@ struct Shard(Mutex<ShardInner>);
 
 struct ShardInner {
     lru: LruCache<u64, PageBytes>,
+    /// Evicted buffers of `page_size` bytes that nothing else holds (each one's only reference
+    /// is here), for the next miss; at most [`SPARES_PER_SHARD`].
+    spares: Vec<PageBytes>,
     hits: u64,
     misses: u64,
+}
+
+impl ShardInner {
+    /// Keep `old` as a spare when it is a page buffer nothing else holds and the shard has room;
+    /// else drop this reference (a reader holding the page keeps its bytes unchanged).
+    fn keep_spare(&mut self, mut old: PageBytes, page_size: usize) {
+        if self.spares.len() < SPARES_PER_SHARD && old.len() == page_size && Arc::get_mut(&mut old).is_some()
+        {
+            self.spares.push(old);
+        }
+    }
 }
 
 impl PageCache {
@@ -38,7 +68,14 @@ impl PageCache {
         let per_shard = pages / SHARDS;
         let shards = match NonZeroUsize::new(per_shard) {
             Some(n) => (0..SHARDS)
-                .map(|_| Shard(Mutex::new(ShardInner { lru: LruCache::new(n), hits: 0, misses: 0 })))
+                .map(|_| {
+                    Shard(Mutex::new(ShardInner {
+                        lru: LruCache::new(n),
+                        spares: Vec::with_capacity(SPARES_PER_SHARD),
+                        hits: 0,
+                        misses: 0,
+                    }))
+                })
                 .collect(),
             None => Vec::new(),
         };
@@ -68,15 +105,32 @@ impl PageCache {
         found
     }
 
+    /// Cache `bytes` as `page`; the page it evicts (or replaces) becomes a spare if nothing
+    /// else holds it.
     pub(crate) fn insert(&self, page: u64, bytes: PageBytes) {
-        if let Some(Ok(mut s)) = self.shard(page).map(|s| s.lock()) {
-            s.lru.put(page, bytes);
+        if let Some(Ok(mut s)) = self.shard(page).map(|s| s.lock())
+            && let Some((_, old)) = s.lru.push(page, bytes)
+        {
+            s.keep_spare(old, self.page_size);
         }
     }
 
     pub(crate) fn remove(&self, page: u64) {
-        if let Some(Ok(mut s)) = self.shard(page).map(|s| s.lock()) {
-            s.lru.pop(&page);
+        if let Some(Ok(mut s)) = self.shard(page).map(|s| s.lock())
+            && let Some(old) = s.lru.pop(&page)
+        {
+            s.keep_spare(old, self.page_size);
+        }
+    }
+
+    /// A buffer of `page_size` bytes to read `page` into on a miss, held by no one but the
+    /// caller (`Arc::get_mut` succeeds on it): a spare of the page's shard, else a new one. Its
+    /// bytes are whatever it held before; the caller overwrites all of them.
+    pub(crate) fn buffer(&self, page: u64) -> PageBytes {
+        let spare = self.shard(page).and_then(|s| s.lock().ok()).and_then(|mut s| s.spares.pop());
+        match spare {
+            Some(b) => b,
+            None => new_page_bytes(self.page_size),
         }
     }
 
@@ -118,6 +172,51 @@ mod tests {
         assert_eq!((c.hits(), c.misses()), (1, 1));
         c.remove(999);
         assert!(c.get(999).is_none());
+    }
+
+    #[test]
+    fn evicted_buffers_are_reused_for_the_next_miss() {
+        // 16 shards of 2 pages: pages 0, 16, 32 all fall in shard 0.
+        let c = PageCache::new(32 * 1024, 1024);
+        let first = c.buffer(0);
+        let first_at = first.as_ptr();
+        c.insert(0, first);
+        c.insert(16, c.buffer(16));
+        c.insert(32, c.buffer(32)); // evicts page 0, which nothing else holds
+        let mut reused = c.buffer(48);
+        assert_eq!(reused.as_ptr(), first_at, "the evicted buffer is handed out again");
+        assert!(Arc::get_mut(&mut reused).is_some(), "a spare is held by the caller alone");
+        assert_eq!(reused.len(), 1024);
+    }
+
+    #[test]
+    fn a_buffer_a_reader_holds_is_never_reused() {
+        let c = PageCache::new(32 * 1024, 1024);
+        c.insert(0, Arc::from(vec![7u8; 1024]));
+        let held = c.get(0).expect("cached");
+        c.insert(16, c.buffer(16));
+        c.insert(32, c.buffer(32)); // evicts page 0 while `held` still reads it
+        c.remove(16); // removed and unheld: a spare
+        for page in [48, 64, 80] {
+            let mut b = c.buffer(page);
+            assert_ne!(b.as_ptr(), held.as_ptr(), "a buffer a reader holds was handed out");
+            Arc::get_mut(&mut b).expect("held by the caller alone").fill(1);
+        }
+        assert!(held.iter().all(|b| *b == 7), "the reader's page changed under it");
+    }
+
+    #[test]
+    fn spares_stay_bounded() {
+        let c = PageCache::new(32 * 1024, 1024);
+        for p in 0..1000u64 {
+            c.insert(p, c.buffer(p));
+        }
+        for p in 0..1000u64 {
+            c.remove(p);
+        }
+        let spares: usize = c.shards.iter().map(|s| s.0.lock().map(|s| s.spares.len()).unwrap_or(0)).sum();
+        assert!(spares <= SHARDS * SPARES_PER_SHARD, "{spares} spares");
+        assert_eq!(c.bytes(), 0);
     }
 
     #[test]

@@ -32,6 +32,18 @@ use crate::layout::freelist::{self, FreeEntry};
 use crate::layout::node::Node;
 pub(crate) use alloc::FreeChain;
 use cache::PageCache;
+
+/// The pages changed in memory and not yet in the file (decoded nodes of the commit being built,
+/// sealed images of published commits) that the writer holds at most, as a share of the cache
+/// budget, before a spill writes them out: they are held beside the cache, so this share adds to
+/// the process's heap. An eighth (8 MiB beside a 64 MiB cache); it was half, and those 32 MiB of
+/// changed pages (more as decoded nodes) made the write-side peaks of the heap (BENCHMARKS.md,
+/// "Peak heap").
+const DIRTY_LIMIT_CACHE_DIVISOR: usize = 8;
+
+/// The fewest changed pages held before a spill, whatever the cache: below it a small cache
+/// would spill after nearly every operation of a batch.
+const MIN_DIRTY_LIMIT_PAGES: usize = 256;
 pub(crate) use pages::{PageMap, PageSet, SharedPages, Tree, TreeRoot};
 pub(crate) use tree_read::LeafAt;
 pub(crate) use versions::{TreeState, Versions};
@@ -189,7 +201,8 @@ impl Engine {
             pages_taken_from_readers: 0,
             reader_count: 0,
             read_only,
-            dirty_limit_pages: (cache_bytes / 2 / page_size).max(256),
+            dirty_limit_pages: (cache_bytes / DIRTY_LIMIT_CACHE_DIVISOR / page_size)
+                .max(MIN_DIRTY_LIMIT_PAGES),
             changed: false,
         };
         engine.read_reader_table();

@@ -11,7 +11,7 @@ use std::sync::RwLock;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 
 use super::Engine;
-use super::cache::{PageBytes, PageCache};
+use super::cache::{PageBytes, PageCache, new_page_bytes};
 use crate::error::{Error, Result};
 use crate::io::{FileIo, ReaderSlot};
 use crate::layout::file::{PageKind, generation_after, verify_page};
@@ -206,11 +206,17 @@ impl SharedPages {
 
     pub(crate) fn read_from_file(&self, page: u64) -> Result<Vec<u8>> {
         let mut buf = vec![0u8; self.page_size];
+        self.read_from_file_into(page, &mut buf)?;
+        Ok(buf)
+    }
+
+    /// Fill `buf` (one page) with `page` as the file holds it.
+    fn read_from_file_into(&self, page: u64, buf: &mut [u8]) -> Result<()> {
         let offset = page
             .checked_mul(self.page_size as u64)
             .ok_or_else(|| Error::corrupted(page, "page number past any file"))?;
-        match self.file_of(page).read_exact_at(&mut buf, offset) {
-            Ok(()) => Ok(buf),
+        match self.file_of(page).read_exact_at(buf, offset) {
+            Ok(()) => Ok(()),
             Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => {
                 Err(Error::corrupted(page, "page lies past the end of the file (truncated file)"))
             }
@@ -218,20 +224,29 @@ impl SharedPages {
         }
     }
 
-    /// A page read from the file, checked before anything believes it: its checksum, then the
+    /// `page` read from the file into `bytes`, a buffer the caller alone holds (a new one, or a
+    /// spare of the cache), checked before anything believes it: its checksum, then the
     /// invariants of its layout (a page changed and resealed passes the checksum). Pages in
     /// memory come from the encoder and are not checked again; the cache holds checked pages.
-    fn read_checked(&self, page: u64) -> Result<Vec<u8>> {
-        let buf = self.read_from_file(page)?;
-        let kind = verify_page(page, &buf)?;
-        self.check_generation(page, &buf)?;
+    fn read_checked_into(&self, page: u64, mut bytes: PageBytes) -> Result<PageBytes> {
+        if bytes.len() != self.page_size {
+            bytes = new_page_bytes(self.page_size);
+        }
+        let buf = match Arc::get_mut(&mut bytes) {
+            Some(buf) => buf,
+            // Never the case for a new buffer or a spare; a shared one must not be written.
+            None => return self.read_checked_into(page, new_page_bytes(self.page_size)),
+        };
+        self.read_from_file_into(page, buf)?;
+        let kind = verify_page(page, &bytes)?;
+        self.check_generation(page, &bytes)?;
         match kind {
-            PageKind::Leaf | PageKind::Branch => NodeView::new(page, &buf)?.validate()?,
-            PageKind::Overflow => overflow::check_page(page, &buf)?,
+            PageKind::Leaf | PageKind::Branch => NodeView::new(page, &bytes)?.validate()?,
+            PageKind::Overflow => overflow::check_page(page, &bytes)?,
             // Checked entry by entry where the free list is loaded (`freelist::decode_page`).
             PageKind::Freelist => {}
         }
-        Ok(buf)
+        Ok(bytes)
     }
 
     /// `bytes`, read from the file as `page`, was written no later than the checkpoint these pages
@@ -258,8 +273,9 @@ impl SharedPages {
         if let Some(b) = self.cache.get(page) {
             return Ok(b);
         }
-        let buf = self.read_checked(page)?;
-        let bytes: PageBytes = Arc::from(buf);
+        // One allocation at most: straight into the buffer the cache keeps, and none once the
+        // cache is full and evicts pages no reader holds (see `cache.rs`).
+        let bytes = self.read_checked_into(page, self.cache.buffer(page))?;
         self.cache.insert(page, bytes.clone());
         Ok(bytes)
     }
@@ -269,14 +285,20 @@ impl SharedPages {
         if let Some(b) = self.unwritten(page) {
             return Ok(b);
         }
-        Ok(Arc::from(self.read_checked(page)?))
+        self.read_checked_into(page, new_page_bytes(self.page_size))
     }
 
     /// The bytes of `page` as they are, unverified: for inspecting damage.
     pub(crate) fn read_unverified(&self, page: u64) -> Result<PageBytes> {
         match self.unwritten(page) {
             Some(b) => Ok(b),
-            None => Ok(Arc::from(self.read_from_file(page)?)),
+            None => {
+                let mut bytes = new_page_bytes(self.page_size);
+                if let Some(buf) = Arc::get_mut(&mut bytes) {
+                    self.read_from_file_into(page, buf)?;
+                }
+                Ok(bytes)
+            }
         }
     }
 
