@@ -100,7 +100,7 @@ impl OpenOptions {
         self
     }
 
-    /// Upper bound of the page cache, in bytes. The writer also holds up to an eighth of it in
+    /// Upper bound of the page cache, in bytes. The writer also holds up to a quarter of it in
     /// changed pages not yet written, beside the cache.
     pub fn cache_bytes(&mut self, bytes: usize) -> &mut Self {
         self.cache_bytes = bytes;

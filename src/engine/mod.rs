@@ -36,10 +36,11 @@ use cache::PageCache;
 /// The pages changed in memory and not yet in the file (decoded nodes of the commit being built,
 /// sealed images of published commits) that the writer holds at most, as a share of the cache
 /// budget, before a spill writes them out: they are held beside the cache, so this share adds to
-/// the process's heap. An eighth (8 MiB beside a 64 MiB cache); it was half, and those 32 MiB of
-/// changed pages (more as decoded nodes) made the write-side peaks of the heap (BENCHMARKS.md,
+/// the process's heap. A quarter (16 MiB beside a 64 MiB cache); it was half, and those 32 MiB of
+/// changed pages made the write-side peaks of the heap. An eighth saves 9 MiB more of the peak
+/// but costs a fifth of the batch-write speed in spills of pages changed again (BENCHMARKS.md,
 /// "Peak heap").
-const DIRTY_LIMIT_CACHE_DIVISOR: usize = 8;
+const DIRTY_LIMIT_CACHE_DIVISOR: usize = 4;
 
 /// The fewest changed pages held before a spill, whatever the cache: below it a small cache
 /// would spill after nearly every operation of a batch.
