@@ -100,8 +100,8 @@ impl OpenOptions {
         self
     }
 
-    /// Upper bound of the page cache, in bytes. The writer also holds up to a quarter of it in
-    /// changed pages not yet written, beside the cache.
+    /// Upper bound of the pages held in memory, in bytes: the page cache and the writer's changed
+    /// pages not yet written (up to half of it) share it, the cache giving up what they take.
     pub fn cache_bytes(&mut self, bytes: usize) -> &mut Self {
         self.cache_bytes = bytes;
         self

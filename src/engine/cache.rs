@@ -9,7 +9,7 @@
 //! that kept them, and the process held close to two caches' worth of pages.
 
 use std::num::NonZeroUsize;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
 use lru::LruCache;
@@ -34,6 +34,9 @@ pub(crate) struct PageCache {
     capacity_pages: usize,
     /// Lookups while caching is off (no shard): counted as misses.
     uncached: AtomicU64,
+    /// Pages of the budget the writer's changed pages take (`reserve`): the cache holds at most
+    /// the rest, so the two together stay within the budget.
+    reserved: AtomicUsize,
 }
 
 /// One shard: its pages and its own hit and miss counts, counted under its lock (a counter
@@ -79,7 +82,13 @@ impl PageCache {
                 .collect(),
             None => Vec::new(),
         };
-        PageCache { shards, page_size, capacity_pages: per_shard * SHARDS, uncached: AtomicU64::new(0) }
+        PageCache {
+            shards,
+            page_size,
+            capacity_pages: per_shard * SHARDS,
+            uncached: AtomicU64::new(0),
+            reserved: AtomicUsize::new(0),
+        }
     }
 
     fn shard(&self, page: u64) -> Option<&Mutex<ShardInner>> {
@@ -108,11 +117,30 @@ impl PageCache {
     /// Cache `bytes` as `page`; the page it evicts (or replaces) becomes a spare if nothing
     /// else holds it.
     pub(crate) fn insert(&self, page: u64, bytes: PageBytes) {
-        if let Some(Ok(mut s)) = self.shard(page).map(|s| s.lock())
-            && let Some((_, old)) = s.lru.push(page, bytes)
-        {
-            s.keep_spare(old, self.page_size);
+        if let Some(Ok(mut s)) = self.shard(page).map(|s| s.lock()) {
+            if let Some((_, old)) = s.lru.push(page, bytes) {
+                s.keep_spare(old, self.page_size);
+            }
+            // What the writer's changed pages take of the budget is not cached.
+            let limit = self.shard_limit();
+            while s.lru.len() > limit {
+                let Some((_, old)) = s.lru.pop_lru() else { break };
+                s.keep_spare(old, self.page_size);
+            }
         }
+    }
+
+    /// Pages one shard may hold now: its share of the budget the changed pages leave (at least
+    /// one page).
+    fn shard_limit(&self) -> usize {
+        let reserved = self.reserved.load(Ordering::Relaxed);
+        (self.capacity_pages.saturating_sub(reserved) / SHARDS).max(1)
+    }
+
+    /// The writer holds `pages` changed pages in memory, beside the cache: the cache gives up as
+    /// many of its budget (shards shrink as pages are next cached into them).
+    pub(crate) fn reserve(&self, pages: usize) {
+        self.reserved.store(pages, Ordering::Relaxed);
     }
 
     pub(crate) fn remove(&self, page: u64) {
@@ -172,6 +200,31 @@ mod tests {
         assert_eq!((c.hits(), c.misses()), (1, 1));
         c.remove(999);
         assert!(c.get(999).is_none());
+    }
+
+    #[test]
+    fn changed_pages_take_their_share_of_the_budget() {
+        // 16 shards of 4 pages; shard 0 holds pages 0, 16, 32, ...
+        let c = PageCache::new(64 * 1024, 1024);
+        let shard0 = |n: u64| (0..n).map(|i| i * 16);
+        for page in shard0(4) {
+            c.insert(page, c.buffer(page));
+        }
+        assert!(shard0(4).all(|p| c.get(p).is_some()), "a shard holds its share of the budget");
+        // The writer holds 32 changed pages: half the budget is theirs, a shard keeps 2 pages.
+        c.reserve(32);
+        c.insert(64, c.buffer(64));
+        assert_eq!(shard0(5).filter(|&p| c.get(p).is_some()).count(), 2);
+        // More changed pages than the budget: a shard still keeps one page.
+        c.reserve(1000);
+        c.insert(80, c.buffer(80));
+        assert_eq!(shard0(6).filter(|&p| c.get(p).is_some()).count(), 1);
+        // Written out: the whole budget is the cache's again.
+        c.reserve(0);
+        for page in shard0(6) {
+            c.insert(page, c.buffer(page));
+        }
+        assert_eq!(shard0(6).filter(|&p| c.get(p).is_some()).count(), 4);
     }
 
     #[test]

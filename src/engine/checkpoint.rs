@@ -57,11 +57,14 @@ impl Engine {
         for (page, bytes) in in_run {
             self.pages.written(page, bytes);
         }
+        self.pages.reserve_for_changed(self.dirty_count());
         Ok(())
     }
 
     pub(crate) fn maybe_spill(&mut self) -> Result<()> {
-        if self.dirty_count() > self.dirty_limit_pages { self.spill() } else { Ok(()) }
+        let dirty = self.dirty_count();
+        self.pages.reserve_for_changed(dirty);
+        if dirty > self.dirty_limit_pages { self.spill() } else { Ok(()) }
     }
 
     /// Fold every change into the data file: write changed pages and the free list's new head,

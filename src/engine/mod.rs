@@ -35,12 +35,12 @@ use cache::PageCache;
 
 /// The pages changed in memory and not yet in the file (decoded nodes of the commit being built,
 /// sealed images of published commits) that the writer holds at most, as a share of the cache
-/// budget, before a spill writes them out: they are held beside the cache, so this share adds to
-/// the process's heap. A quarter (16 MiB beside a 64 MiB cache); it was half, and those 32 MiB of
-/// changed pages made the write-side peaks of the heap. An eighth saves 9 MiB more of the peak
-/// but costs a fifth of the batch-write speed in spills of pages changed again (BENCHMARKS.md,
+/// budget, before a spill writes them out. They count against the budget: the cache gives up as
+/// many pages as they take (`PageCache::reserve`), so cached and changed pages together stay
+/// within it. Half: a quarter (not sharing the budget) saved about 35 MiB of peak heap but cost a
+/// tenth of the batch-write speed and replayed a large log at half the speed (BENCHMARKS.md,
 /// "Peak heap").
-const DIRTY_LIMIT_CACHE_DIVISOR: usize = 4;
+const DIRTY_LIMIT_CACHE_DIVISOR: usize = 2;
 
 /// The fewest changed pages held before a spill, whatever the cache: below it a small cache
 /// would spill after nearly every operation of a batch.
@@ -127,8 +127,6 @@ pub(crate) struct Engine {
     /// Unwritten pages beyond this are written out (to their fresh places) before the next
     /// operation.
     dirty_limit_pages: usize,
-    /// The cache budget this engine was made with (the dirty limit is a share of it).
-    cache_bytes: usize,
     /// Anything changed since the last checkpoint.
     changed: bool,
 }
@@ -206,7 +204,6 @@ impl Engine {
             read_only,
             dirty_limit_pages: (cache_bytes / DIRTY_LIMIT_CACHE_DIVISOR / page_size)
                 .max(MIN_DIRTY_LIMIT_PAGES),
-            cache_bytes,
             changed: false,
         };
         engine.read_reader_table();
@@ -272,16 +269,6 @@ impl Engine {
 
     pub(crate) fn versions(&self) -> &Arc<Versions> {
         &self.versions
-    }
-
-    /// While the log is replayed at open (`on`), or after: a replay may hold changed pages up to
-    /// half the cache budget, as the writer did before [`DIRTY_LIMIT_CACHE_DIVISOR`] was lowered.
-    /// The cache is still empty then, so they do not sit beside a full one; and a replay applies
-    /// the whole log as one commit, whose pages change again and again: spilled at a quarter,
-    /// 200,000 one-put commits took 1.05 s to replay instead of 0.62 s (`replay_bench`).
-    pub(crate) fn replaying(&mut self, on: bool) {
-        let divisor = if on { 2 } else { DIRTY_LIMIT_CACHE_DIVISOR };
-        self.dirty_limit_pages = (self.cache_bytes / divisor / self.page_size).max(MIN_DIRTY_LIMIT_PAGES);
     }
 
     /// Pages changed in memory and not yet in the file.

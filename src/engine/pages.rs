@@ -302,6 +302,12 @@ impl SharedPages {
         }
     }
 
+    /// The writer holds `pages` changed pages beside the cache: the cache's budget shrinks by as
+    /// many, so the two stay within the budget together.
+    pub(crate) fn reserve_for_changed(&self, pages: usize) {
+        self.cache.reserve(pages);
+    }
+
     /// Whether these are a reader's pages (a read-only handle, whose file another process may
     /// write).
     pub(crate) fn is_reader(&self) -> bool {

@@ -90,23 +90,6 @@ pub(super) fn recover(
     set_aside: &SetAside<'_>,
     rebuild: Option<&Rebuild<'_>>,
 ) -> Result<Option<String>> {
-    // The replay may hold more changed pages than the writer later does (`Engine::replaying`).
-    inner.engine.replaying(true);
-    let result = replay_log(inner, log, state, replay, report, set_aside, rebuild);
-    inner.engine.replaying(false);
-    result
-}
-
-/// [`recover`], with the engine in replay's dirty limit.
-fn replay_log(
-    inner: &mut StoreState,
-    log: Option<&Arc<dyn FileIo>>,
-    state: &LogState,
-    replay: Replay,
-    report: &mut RecoveryReport,
-    set_aside: &SetAside<'_>,
-    rebuild: Option<&Rebuild<'_>>,
-) -> Result<Option<String>> {
     let report_at_start = report.clone();
     let checkpoint_seq = inner.engine.durable().checkpoint_seq;
     let next_after_checkpoint = checkpoint_seq.checked_add(1).ok_or_else(|| {
@@ -225,9 +208,8 @@ fn replay_log(
                 // Replay again a record at a time, from the checkpoint: it stops where this did,
                 // with every record before kept.
                 inner.engine = rebuild()?;
-                inner.engine.replaying(true);
                 *report = report_at_start;
-                return replay_log(inner, Some(log), state, replay, report, set_aside, None);
+                return recover(inner, Some(log), state, replay, report, set_aside, None);
             }
         } else if let Err(e) = apply(&mut inner.engine, ops) {
             if let (Replay::InMemory, Error::Io(_)) = (replay, &e) {
