@@ -18,6 +18,10 @@ use crate::wal::{self, LOG_HEADER_BYTES, LogOp};
 /// Buffered durability writes the log out once this many bytes have gathered.
 const LOG_BUFFER_BYTES: usize = 1 << 20;
 
+/// A commit's record larger than this goes to the log a piece at a time, never whole in memory
+/// (`LogWriter::write_large`).
+const LARGE_RECORD_BYTES: usize = 4 << 20;
+
 impl KVStore {
     /// Set `key` to `value`, replacing any value it had; durable on return under
     /// [`Durability::Immediate`]. A key or value over the limits fails ([`Error::KeyTooLarge`],
@@ -87,7 +91,8 @@ impl KVStore {
     /// with nothing logged, when it does not.
     ///
     /// Memory: the record is encoded once into the log buffer, the one copy of the values the
-    /// store makes. A record that goes out at once (immediate durability, or a buffer past
+    /// store makes; a record over [`LARGE_RECORD_BYTES`] is written to the file a piece at a
+    /// time instead (after the buffered records), so not even that copy is whole. A record that goes out at once (immediate durability, or a buffer past
     /// [`LOG_BUFFER_BYTES`]) is written and its buffer given back before the tree is touched;
     /// the tree then takes each value from the operation itself (a borrowed slice for `put`),
     /// writing an overflow chain page run by page run.
@@ -106,9 +111,13 @@ impl KVStore {
             }
             let seq = inner.log.next_seq;
             let record_start = inner.log.buf.len();
-            wal::encode_record(seq, &ops, &mut inner.log.buf)?;
-            if self.durability == Durability::Immediate || inner.log.buf.len() >= LOG_BUFFER_BYTES {
-                if let Err(e) = inner.log.write_out() {
+            let large = wal::record_len(&ops) > LARGE_RECORD_BYTES;
+            if !large {
+                wal::encode_record(seq, &ops, &mut inner.log.buf)?;
+            }
+            if large || self.durability == Durability::Immediate || inner.log.buf.len() >= LOG_BUFFER_BYTES {
+                let written = if large { inner.log.write_large(seq, &ops) } else { inner.log.write_out() };
+                if let Err(e) = written {
                     return match e {
                         Error::Poisoned { .. } => self.fail_poisoned("log write", e),
                         // Cut back cleanly: this commit is dropped and nothing of it applied;

@@ -150,37 +150,13 @@ pub(crate) fn record_len(ops: &[LogOp<'_>]) -> usize {
 /// (a body over [`MAX_RECORD_BODY_BYTES`]) before anything is appended. Every length inside was
 /// checked by the caller against the key and value limits, which fit `u32`.
 pub(crate) fn encode_record(seq: u64, ops: &[LogOp<'_>], out: &mut Vec<u8>) -> Result<()> {
-    let body_bytes = record_len(ops) - RECORD_HEADER_BYTES;
-    let body_len = u32::try_from(body_bytes).map_err(|_| Error::CommitTooLarge {
-        bytes: u64::try_from(body_bytes).unwrap_or(u64::MAX),
-        max: MAX_RECORD_BODY_BYTES,
-    })?;
-    // Lengths inside the body are each at most the body's length.
-    let len32 = |n: usize| u32::try_from(n).unwrap_or(u32::MAX);
+    let (body_bytes, body_len) = body_length(ops)?;
     let start = out.len();
     out.reserve(record_len(ops));
     out.extend_from_slice(&[0u8; RECORD_HEADER_BYTES]);
     out.extend_from_slice(&len32(ops.len()).to_le_bytes());
     for op in ops {
-        match op {
-            LogOp::Put(k, v) => {
-                out.push(OP_PUT);
-                out.extend_from_slice(&len32(k.len()).to_le_bytes());
-                out.extend_from_slice(k);
-                out.extend_from_slice(&len32(v.len()).to_le_bytes());
-                out.extend_from_slice(v);
-            }
-            LogOp::Delete(k) => {
-                out.push(OP_DELETE);
-                out.extend_from_slice(&len32(k.len()).to_le_bytes());
-                out.extend_from_slice(k);
-            }
-            LogOp::SetIdentifier(s) => {
-                out.push(OP_SET_IDENTIFIER);
-                out.extend_from_slice(&len32(s.len()).to_le_bytes());
-                out.extend_from_slice(s.as_bytes());
-            }
-        }
+        encode_op(op, out);
     }
     debug_assert_eq!(out.len() - start - RECORD_HEADER_BYTES, body_bytes);
     let rec = &mut out[start..];
@@ -192,6 +168,86 @@ pub(crate) fn encode_record(seq: u64, ops: &[LogOp<'_>], out: &mut Vec<u8>) -> R
     let crc = h.finalize();
     put_u32(rec, 4, crc);
     Ok(())
+}
+
+/// The record of `ops` written to `file` at `offset` a piece of at most about `piece` bytes at
+/// a time, never built whole in memory (a commit of a million pairs made a record of 180 MiB):
+/// the body first, then its header, whose checksum covers it. A crash in between leaves a
+/// header of zeros (or of the bytes there before) that fails its checksum: a torn record, as
+/// any other. Returns the record's length; refuses (before writing anything) what
+/// [`encode_record`] refuses.
+pub(crate) fn write_record(
+    seq: u64,
+    ops: &[LogOp<'_>],
+    file: &dyn FileIo,
+    offset: u64,
+    piece: usize,
+) -> Result<u64> {
+    let (body_bytes, body_len) = body_length(ops)?;
+    let mut h = crc32fast::Hasher::new();
+    h.update(&body_len.to_le_bytes());
+    h.update(&seq.to_le_bytes());
+    let mut at = offset + RECORD_HEADER_BYTES as u64;
+    let mut buf = Vec::with_capacity(piece);
+    buf.extend_from_slice(&len32(ops.len()).to_le_bytes());
+    let mut flush = |buf: &mut Vec<u8>| -> Result<()> {
+        h.update(buf);
+        file.write_all_at(buf, at)?;
+        at += buf.len() as u64;
+        buf.clear();
+        Ok(())
+    };
+    for op in ops {
+        encode_op(op, &mut buf);
+        if buf.len() >= piece {
+            flush(&mut buf)?;
+        }
+    }
+    flush(&mut buf)?;
+    let mut head = [0u8; RECORD_HEADER_BYTES];
+    put_u32(&mut head, 0, body_len);
+    put_u32(&mut head, 4, h.finalize());
+    put_u64(&mut head, 8, seq);
+    file.write_all_at(&head, offset)?;
+    Ok((RECORD_HEADER_BYTES + body_bytes) as u64)
+}
+
+/// The body's length of the record of `ops`, or `CommitTooLarge` when the format cannot hold it.
+fn body_length(ops: &[LogOp<'_>]) -> Result<(usize, u32)> {
+    let body_bytes = record_len(ops) - RECORD_HEADER_BYTES;
+    let body_len = u32::try_from(body_bytes).map_err(|_| Error::CommitTooLarge {
+        bytes: u64::try_from(body_bytes).unwrap_or(u64::MAX),
+        max: MAX_RECORD_BODY_BYTES,
+    })?;
+    Ok((body_bytes, body_len))
+}
+
+/// A length inside a body: each is at most the body's length, checked to fit `u32`.
+fn len32(n: usize) -> u32 {
+    u32::try_from(n).unwrap_or(u32::MAX)
+}
+
+/// Append one operation's encoding to a body.
+fn encode_op(op: &LogOp<'_>, out: &mut Vec<u8>) {
+    match op {
+        LogOp::Put(k, v) => {
+            out.push(OP_PUT);
+            out.extend_from_slice(&len32(k.len()).to_le_bytes());
+            out.extend_from_slice(k);
+            out.extend_from_slice(&len32(v.len()).to_le_bytes());
+            out.extend_from_slice(v);
+        }
+        LogOp::Delete(k) => {
+            out.push(OP_DELETE);
+            out.extend_from_slice(&len32(k.len()).to_le_bytes());
+            out.extend_from_slice(k);
+        }
+        LogOp::SetIdentifier(s) => {
+            out.push(OP_SET_IDENTIFIER);
+            out.extend_from_slice(&len32(s.len()).to_le_bytes());
+            out.extend_from_slice(s.as_bytes());
+        }
+    }
 }
 
 /// Bytes the smallest operation takes: a kind and a length (a delete of the empty key).

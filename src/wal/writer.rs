@@ -66,6 +66,32 @@ impl LogWriter {
     }
 }
 
+impl LogWriter {
+    /// Append the record of `ops` straight to the file, a piece at a time (`wal::write_record`),
+    /// after the buffered records: for a commit too large to build whole in memory. On failure
+    /// the file is cut back to its last whole record, as [`LogWriter::write_out`] does.
+    pub(crate) fn write_large(&mut self, seq: u64, ops: &[super::LogOp<'_>]) -> Result<()> {
+        self.write_out()?;
+        let Some(file) = &self.file else { return Err(Error::ReadOnly) };
+        match super::write_record(seq, ops, &**file, self.len, WRITE_PIECE_BYTES) {
+            Ok(n) => {
+                self.len += n;
+                Ok(())
+            }
+            Err(e @ Error::CommitTooLarge { .. }) => Err(e),
+            Err(e) => match file.set_len(self.len) {
+                Ok(()) => Err(e),
+                Err(e2) => Err(Error::Poisoned {
+                    reason: format!("log write failed ({e}) and the log could not be cut back ({e2})"),
+                }),
+            },
+        }
+    }
+}
+
+/// A large record goes to the file in pieces of about this many bytes.
+const WRITE_PIECE_BYTES: usize = 1 << 20;
+
 #[cfg(test)]
 mod tests {
     use super::*;
