@@ -4,7 +4,7 @@
 
 use std::sync::Arc;
 
-use super::cache::PageBytes;
+use super::cache::new_page_bytes;
 use super::pages::PageRun;
 use super::{Engine, FreeChain};
 use crate::error::Result;
@@ -20,8 +20,7 @@ impl Engine {
         let generation = self.generation();
         for page in pages {
             let node = &self.working[&page];
-            // Allocated once, where it stays (a `Vec` turned into `PageBytes` is copied).
-            let mut bytes: PageBytes = std::iter::repeat_n(0u8, self.page_size).collect();
+            let mut bytes = new_page_bytes(self.page_size);
             let buf = Arc::get_mut(&mut bytes).expect("a page image just made has no other owner");
             node.encode(buf);
             seal_page_at(page, generation, buf);

@@ -6,6 +6,7 @@ use std::borrow::Cow;
 use super::Engine;
 use super::pages::{PageRun, SharedPages, Tree};
 use crate::error::{Error, Result};
+use crate::io::through_buffer;
 use crate::layout::file::{PageKind, verify_page};
 use crate::layout::node::{OldValue, Value, inline_entry_len, key_limit_of_page, max_inline_entry};
 use crate::layout::overflow;
@@ -171,10 +172,7 @@ impl Tree<'_> {
             // A writer in another process may reuse these pages under a reader (past its hold
             // limit): bytes checked in place could change before they are copied. The reader
             // checks a copy, as it does every page it reads.
-            if buf.len() < bytes {
-                buf.resize(bytes, 0);
-            }
-            file.read_exact_at(&mut buf[..bytes], offset).map(|()| walk(&buf[..bytes]))
+            through_buffer(bytes, buf, |b| file.read_exact_at(b, offset), &mut walk)
         } else {
             // This process's pages change only where no snapshot reads (copy on write).
             file.with_bytes_at(offset, bytes, buf, &mut walk)

@@ -39,12 +39,7 @@ pub trait FileIo: Send + Sync {
         buf: &mut Vec<u8>,
         f: &mut dyn FnMut(&[u8]),
     ) -> io::Result<()> {
-        if buf.len() < len {
-            buf.resize(len, 0);
-        }
-        self.read_exact_at(&mut buf[..len], offset)?;
-        f(&buf[..len]);
-        Ok(())
+        through_buffer(len, buf, |b| self.read_exact_at(b, offset), f)
     }
     /// Write all of `buf` at `offset`, growing the file if needed.
     fn write_all_at(&self, buf: &[u8], offset: u64) -> io::Result<()>;
@@ -120,4 +115,20 @@ pub trait Vfs: Send + Sync {
         (len, head).hash(&mut h);
         Ok(Some(h.finish()))
     }
+}
+
+/// Read `len` bytes with `read` into `buf` (grown to `len` if shorter) and call `f` with them:
+/// [`FileIo::with_bytes_at`] where the bytes are not in memory already.
+pub(crate) fn through_buffer(
+    len: usize,
+    buf: &mut Vec<u8>,
+    read: impl FnOnce(&mut [u8]) -> io::Result<()>,
+    f: &mut dyn FnMut(&[u8]),
+) -> io::Result<()> {
+    if buf.len() < len {
+        buf.resize(len, 0);
+    }
+    read(&mut buf[..len])?;
+    f(&buf[..len]);
+    Ok(())
 }

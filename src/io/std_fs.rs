@@ -73,12 +73,7 @@ impl FileIo for StdFile {
                 return Ok(());
             }
         }
-        if buf.len() < len {
-            buf.resize(len, 0);
-        }
-        self.file.read_exact_at(&mut buf[..len], offset)?;
-        f(&buf[..len]);
-        Ok(())
+        super::through_buffer(len, buf, |b| self.file.read_exact_at(b, offset), f)
     }
 
     fn write_all_at(&self, buf: &[u8], offset: u64) -> io::Result<()> {

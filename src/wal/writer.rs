@@ -53,20 +53,13 @@ impl LogWriter {
             return Ok(());
         }
         if let Err(e) = file.write_all_at(&self.buf, self.len) {
-            if let Err(e2) = file.set_len(self.len) {
-                return Err(Error::Poisoned {
-                    reason: format!("log write failed ({e}) and the log could not be cut back ({e2})"),
-                });
-            }
-            return Err(e.into());
+            return Err(cut_back(&**file, self.len, e.into()));
         }
         self.len += self.buf.len() as u64;
         self.clear_buffer();
         Ok(())
     }
-}
 
-impl LogWriter {
     /// Append the record of `ops` straight to the file, a piece at a time (`wal::write_record`),
     /// after the buffered records: for a commit too large to build whole in memory. On failure
     /// the file is cut back to its last whole record, as [`LogWriter::write_out`] does.
@@ -79,13 +72,19 @@ impl LogWriter {
                 Ok(())
             }
             Err(e @ Error::CommitTooLarge { .. }) => Err(e),
-            Err(e) => match file.set_len(self.len) {
-                Ok(()) => Err(e),
-                Err(e2) => Err(Error::Poisoned {
-                    reason: format!("log write failed ({e}) and the log could not be cut back ({e2})"),
-                }),
-            },
+            Err(e) => Err(cut_back(&**file, self.len, e)),
         }
+    }
+}
+
+/// After a failed write: the log cut back to `len`, its last whole record, and the write's
+/// error; or a poison when even the cut fails.
+fn cut_back(file: &dyn FileIo, len: u64, e: Error) -> Error {
+    match file.set_len(len) {
+        Ok(()) => e,
+        Err(e2) => Error::Poisoned {
+            reason: format!("log write failed ({e}) and the log could not be cut back ({e2})"),
+        },
     }
 }
 
