@@ -14,12 +14,16 @@ use crate::engine::Engine;
 use crate::error::{Error, Result};
 use crate::inspect::RecoveryReport;
 use crate::io::FileIo;
-use crate::layout::node::max_key_bytes;
-use crate::wal::{self, LOG_HEADER_BYTES, LOG_HEADER_LEN, LogHeader, LogReader};
+use crate::layout::node::{cmp_keys, max_key_bytes};
+use crate::wal::{self, LOG_HEADER_BYTES, LOG_HEADER_LEN, LogHeader, LogOp, LogReader};
 
 /// How far past the last checkpoint a sequence number found in damage may be and still count as
 /// one of this store's records (a random 8 bytes falls in this range once in 2^32).
 const SEQ_WINDOW: u64 = 1 << 32;
+
+/// The batched replay gathers records up to this many bytes of the log, then applies their
+/// operations in key order: a page that many records change is changed once.
+const REPLAY_CHUNK_BYTES: usize = 16 << 20;
 
 /// What the start of the log holds.
 pub(super) enum LogState {
@@ -152,78 +156,95 @@ pub(super) fn recover(
     let mut beyond = None;
     let mut expected: Option<u64> = None;
     let mut last_applied = checkpoint_seq;
-    loop {
-        let offset = reader.offset();
-        let (seq, ops) = match reader.next_record()? {
-            Ok(Some(r)) => r,
-            Ok(None) => break,
-            Err(damage) => {
-                let want = expected.unwrap_or(next_after_checkpoint).max(next_after_checkpoint);
-                // A damaged record with a whole one of this store's after it: bit rot in an
-                // acknowledged record, or a crash that tore one record of a group whose sync
-                // never finished. The two look alike, so the log is copied aside before it is
-                // started afresh, and the report says so.
-                if let Some(seq) =
-                    reader.record_beyond(damage.offset, want..=want.saturating_add(SEQ_WINDOW))?
-                {
-                    beyond = Some((seq, damage.offset));
+    // The batched replay's operations not applied yet, and their size in the log.
+    let mut pending: Vec<LogOp<'static>> = Vec::new();
+    let mut pending_bytes = 0usize;
+    let batched = rebuild.is_some();
+    let failed = 'replay: {
+        loop {
+            let offset = reader.offset();
+            let (seq, ops) = match reader.next_record()? {
+                Ok(Some(r)) => r,
+                Ok(None) => break,
+                Err(damage) => {
+                    let want = expected.unwrap_or(next_after_checkpoint).max(next_after_checkpoint);
+                    // A damaged record with a whole one of this store's after it: bit rot in an
+                    // acknowledged record, or a crash that tore one record of a group whose sync
+                    // never finished. The two look alike, so the log is copied aside before it is
+                    // started afresh, and the report says so.
+                    if let Some(seq) =
+                        reader.record_beyond(damage.offset, want..=want.saturating_add(SEQ_WINDOW))?
+                    {
+                        beyond = Some((seq, damage.offset));
+                    }
+                    report.stopped_at = Some((damage.offset, damage.reason));
+                    break;
                 }
-                report.stopped_at = Some((damage.offset, damage.reason));
-                break;
-            }
-        };
-        let want = expected.unwrap_or(seq.min(next_after_checkpoint));
-        // Records the checkpoint covers may be skipped over: only a jump past the first record
-        // after the checkpoint leaves commits out.
-        let gap_is_covered = want <= checkpoint_seq && seq == next_after_checkpoint;
-        if seq != want && !gap_is_covered {
-            if seq > want.max(next_after_checkpoint) {
-                report.data_may_be_missing.get_or_insert(if expected.is_none() {
+            };
+            let want = expected.unwrap_or(seq.min(next_after_checkpoint));
+            // Records the checkpoint covers may be skipped over: only a jump past the first record
+            // after the checkpoint leaves commits out.
+            let gap_is_covered = want <= checkpoint_seq && seq == next_after_checkpoint;
+            if seq != want && !gap_is_covered {
+                if seq > want.max(next_after_checkpoint) {
+                    report.data_may_be_missing.get_or_insert(if expected.is_none() {
                     format!(
                         "the log starts at commit {seq}, but the checkpoint in force ends at commit {checkpoint_seq}: a newer checkpoint is missing"
                     )
                 } else {
                     format!("the log holds commit {seq} but not commit {want}: commits between them are missing")
                 });
+                }
+                report.stopped_at =
+                    Some((offset, format!("sequence number {seq} where {want} was expected")));
+                break;
             }
-            report.stopped_at = Some((offset, format!("sequence number {seq} where {want} was expected")));
-            break;
-        }
-        if seq > checkpoint_seq && covered_seen && follows_this_checkpoint {
-            report.stopped_at = Some((offset, format!("commit {seq} after commits the checkpoint covers")));
-            report.data_may_be_missing.get_or_insert(format!(
+            if seq > checkpoint_seq && covered_seen && follows_this_checkpoint {
+                report.stopped_at =
+                    Some((offset, format!("commit {seq} after commits the checkpoint covers")));
+                report.data_may_be_missing.get_or_insert(format!(
                 "the log follows checkpoint {} (ending at commit {checkpoint_seq}) and holds commit {seq} \
                  after commits that checkpoint covers: the checkpoint's record of its last commit is damaged",
                 inner.engine.durable().checkpoint_id
             ));
-            break;
-        }
-        expected = seq.checked_add(1);
-        if seq <= checkpoint_seq {
-            covered_seen = true;
-            continue;
-        }
-        if let Some(rebuild) = rebuild {
-            if !matches!(apply_unpublished(&mut inner.engine, ops), Ok(None)) {
-                // Replay again a record at a time, from the checkpoint: it stops where this did,
-                // with every record before kept.
-                inner.engine = rebuild()?;
-                *report = report_at_start;
-                return recover(inner, Some(log), state, replay, report, set_aside, None);
+                break;
             }
-        } else if let Err(e) = apply(&mut inner.engine, ops) {
-            if let (Replay::InMemory, Error::Io(_)) = (replay, &e) {
-                // A reader's scratch file failed: not the record's fault.
-                return Err(e);
+            expected = seq.checked_add(1);
+            if seq <= checkpoint_seq {
+                covered_seen = true;
+                continue;
             }
-            report.stopped_at = Some((offset, format!("commit {seq} could not be applied: {e}")));
-            report.data_may_be_missing.get_or_insert(format!(
-                "commit {seq} (at byte {offset} of the log) could not be applied, nor any after it: {e}"
-            ));
-            break;
+            if batched {
+                pending_bytes += wal::record_len(&ops);
+                pending.extend(ops);
+                if pending_bytes >= REPLAY_CHUNK_BYTES {
+                    pending_bytes = 0;
+                    if !apply_in_key_order(&mut inner.engine, &mut pending) {
+                        break 'replay true;
+                    }
+                }
+            } else if let Err(e) = apply(&mut inner.engine, ops) {
+                if let (Replay::InMemory, Error::Io(_)) = (replay, &e) {
+                    // A reader's scratch file failed: not the record's fault.
+                    return Err(e);
+                }
+                report.stopped_at = Some((offset, format!("commit {seq} could not be applied: {e}")));
+                report.data_may_be_missing.get_or_insert(format!(
+                    "commit {seq} (at byte {offset} of the log) could not be applied, nor any after it: {e}"
+                ));
+                break;
+            }
+            last_applied = seq;
+            report.commits_replayed += 1;
         }
-        last_applied = seq;
-        report.commits_replayed += 1;
+        !apply_in_key_order(&mut inner.engine, &mut pending)
+    };
+    if let (true, Some(rebuild)) = (failed, rebuild) {
+        // Replay again a record at a time, from the checkpoint: it stops where this did, with
+        // every record before kept.
+        inner.engine = rebuild()?;
+        *report = report_at_start;
+        return recover(inner, Some(log), state, replay, report, set_aside, None);
     }
     if rebuild.is_some() && report.commits_replayed > report_at_start.commits_replayed {
         // Snapshots taken from here on see every replayed commit.
@@ -263,4 +284,96 @@ pub(super) fn recover(
         inner.log.len = LOG_HEADER_BYTES;
     }
     Ok(None)
+}
+
+/// Apply `pending` (and empty it) as part of the engine's unpublished commit, in key order: a
+/// later operation on a key replaces an earlier one, so only the last of each key is applied.
+/// `false` when one failed (the working pages then hold part of the operations).
+fn apply_in_key_order(engine: &mut Engine, pending: &mut Vec<LogOp<'static>>) -> bool {
+    if pending.is_empty() {
+        return true;
+    }
+    matches!(apply_unpublished(engine, in_key_order(std::mem::take(pending))), Ok(None))
+}
+
+/// The operations' net effect, in key order: the last operation of each key (a stable sort
+/// keeps the order among one key's operations), and the identifier changes first, in order.
+fn in_key_order(mut ops: Vec<LogOp<'static>>) -> Vec<LogOp<'static>> {
+    fn key<'o>(op: &'o LogOp<'_>) -> Option<&'o [u8]> {
+        match op {
+            LogOp::Put(k, _) | LogOp::Delete(k) => Some(k),
+            LogOp::SetIdentifier(_) => None,
+        }
+    }
+    let order = |a: &LogOp<'_>, b: &LogOp<'_>| match (key(a), key(b)) {
+        (Some(x), Some(y)) => cmp_keys(x, y),
+        (x, y) => x.cmp(&y),
+    };
+    if !ops.is_sorted_by(|a, b| order(a, b).is_le()) {
+        ops.sort_by(order);
+    }
+    // Reversed, the last operation of a key comes first and `dedup_by` keeps it.
+    ops.reverse();
+    ops.dedup_by(|later, kept| key(later).is_some() && key(later) == key(kept));
+    ops.reverse();
+    ops
+}
+
+#[cfg(test)]
+mod tests {
+    use std::borrow::Cow;
+    use std::collections::BTreeMap;
+
+    use proptest::prelude::*;
+
+    use super::*;
+
+    fn op() -> impl Strategy<Value = LogOp<'static>> {
+        // A few short keys, so one key is often changed many times.
+        let key = proptest::collection::vec(0u8..4, 0..3);
+        prop_oneof![
+            4 => (key.clone(), any::<u8>()).prop_map(|(k, v)| LogOp::Put(k, Cow::Owned(vec![v]))),
+            2 => key.prop_map(LogOp::Delete),
+            1 => (0u8..3).prop_map(|i| LogOp::SetIdentifier(format!("id{i}"))),
+        ]
+    }
+
+    /// The store and identifier `ops` leave, applied one after another.
+    fn outcome(ops: &[LogOp<'_>]) -> (BTreeMap<Vec<u8>, Vec<u8>>, Option<String>) {
+        let mut map = BTreeMap::new();
+        let mut id = None;
+        for op in ops {
+            match op {
+                LogOp::Put(k, v) => {
+                    map.insert(k.clone(), v.to_vec());
+                }
+                LogOp::Delete(k) => {
+                    map.remove(k);
+                }
+                LogOp::SetIdentifier(s) => id = Some(s.clone()),
+            }
+        }
+        (map, id)
+    }
+
+    proptest! {
+        #[test]
+        fn key_order_has_the_same_outcome_with_one_operation_per_key(ops in proptest::collection::vec(op(), 0..40)) {
+            let ordered = in_key_order(ops.clone());
+            prop_assert_eq!(outcome(&ordered), outcome(&ops));
+            let keys: Vec<&Vec<u8>> = ordered
+                .iter()
+                .filter_map(|op| match op {
+                    LogOp::Put(k, _) | LogOp::Delete(k) => Some(k),
+                    LogOp::SetIdentifier(_) => None,
+                })
+                .collect();
+            prop_assert!(keys.windows(2).all(|w| w[0] < w[1]), "keys not strictly ascending: {:?}", keys);
+            // The identifier changes stay in front, in their order.
+            let first_key = ordered.iter().position(|op| !matches!(op, LogOp::SetIdentifier(_)));
+            prop_assert!(ordered[first_key.unwrap_or(ordered.len())..]
+                .iter()
+                .all(|op| !matches!(op, LogOp::SetIdentifier(_))));
+        }
+    }
 }
