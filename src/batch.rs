@@ -1,17 +1,16 @@
 //! Atomic groups of writes.
 
-/// One write in a [`WriteBatch`].
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) enum BatchOp {
-    Put(Vec<u8>, Vec<u8>),
-    Delete(Vec<u8>),
-}
+use std::borrow::Cow;
+
+use crate::wal::LogOp;
 
 /// Puts and deletes applied all-or-nothing by [`crate::KVStore::write`], also across a crash.
 /// Later operations on the same key win.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct WriteBatch {
-    pub(crate) ops: Vec<BatchOp>,
+    /// Kept as the log's operations (puts and deletes only), so a write logs and applies them
+    /// without converting them into a second list.
+    pub(crate) ops: Vec<LogOp<'static>>,
 }
 
 impl WriteBatch {
@@ -23,13 +22,13 @@ impl WriteBatch {
     /// Set `key` to `value` when the batch is written. Sizes are checked by
     /// [`KVStore::write`](crate::KVStore::write), which refuses the whole batch if one is too large.
     pub fn put(&mut self, key: impl AsRef<[u8]>, value: impl AsRef<[u8]>) -> &mut Self {
-        self.ops.push(BatchOp::Put(key.as_ref().to_vec(), value.as_ref().to_vec()));
+        self.ops.push(LogOp::Put(key.as_ref().to_vec(), Cow::Owned(value.as_ref().to_vec())));
         self
     }
 
     /// Remove `key` when the batch is written; a key that does not exist is no error.
     pub fn delete(&mut self, key: impl AsRef<[u8]>) -> &mut Self {
-        self.ops.push(BatchOp::Delete(key.as_ref().to_vec()));
+        self.ops.push(LogOp::Delete(key.as_ref().to_vec()));
         self
     }
 

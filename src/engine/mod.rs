@@ -271,6 +271,11 @@ impl Engine {
         &self.versions
     }
 
+    /// Bytes of changed pages the writer holds in memory before it spills them (half its cache).
+    pub(crate) fn changed_bytes_limit(&self) -> usize {
+        self.dirty_limit_pages.saturating_mul(self.page_size)
+    }
+
     /// Pages changed in memory and not yet in the file.
     pub(crate) fn dirty_count(&self) -> usize {
         self.working.len() + self.pages.unwritten_count()

@@ -6,12 +6,12 @@ use std::sync::atomic::Ordering;
 
 use super::paths::{TempKind, create_temp};
 use super::{KVStore, StoreState};
-use crate::batch::{BatchOp, WriteBatch};
+use crate::batch::WriteBatch;
 use crate::engine::{Access, Engine, compact};
 use crate::error::{Error, Result};
 use crate::io::FileIo;
 use crate::layout::file::{FORMAT_VERSION, FileHeader, MAX_VALUE_BYTES};
-use crate::layout::node::{Value, cmp_keys};
+use crate::layout::node::Value;
 use crate::options::Durability;
 use crate::wal::{self, LOG_HEADER_BYTES, LogOp};
 
@@ -48,25 +48,18 @@ impl KVStore {
         let mut ops = batch.ops;
         for op in &ops {
             match op {
-                BatchOp::Put(k, v) => self.check_sizes(k, Some(v))?,
-                BatchOp::Delete(k) => self.check_sizes(k, None)?,
+                LogOp::Put(k, v) => self.check_sizes(k, Some(v))?,
+                LogOp::Delete(k) => self.check_sizes(k, None)?,
+                // A batch holds none (only `put` and `delete` add to it).
+                LogOp::SetIdentifier(_) => {}
             }
         }
         if ops.is_empty() {
             return Ok(());
         }
         // Key order (stable: a later write to the same key still wins) fills pages left to right.
-        if !ops.is_sorted_by(|a, b| cmp_keys(batch_key(a), batch_key(b)).is_le()) {
-            ops.sort_by(|a, b| cmp_keys(batch_key(a), batch_key(b)));
-        }
-        // The batch's values move into the operations: the batch is the caller's copy.
-        let ops = ops
-            .into_iter()
-            .map(|op| match op {
-                BatchOp::Put(k, v) => LogOp::Put(k, Cow::Owned(v)),
-                BatchOp::Delete(k) => LogOp::Delete(k),
-            })
-            .collect();
+        // The batch's values move into the log's operations: the batch is the caller's copy.
+        wal::sort_by_key(&mut ops);
         self.commit(ops)
     }
 
@@ -267,12 +260,6 @@ pub(super) fn restart_log(log: &dyn FileIo, engine: &Engine) -> Result<()> {
     log.set_len(LOG_HEADER_BYTES)?;
     log.sync_data()?;
     Ok(())
-}
-
-fn batch_key(op: &BatchOp) -> &[u8] {
-    match op {
-        BatchOp::Put(k, _) | BatchOp::Delete(k) => k,
-    }
 }
 
 /// Apply one commit, all of it or (when a write fails) none of it to the tree: the values'

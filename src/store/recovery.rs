@@ -14,15 +14,16 @@ use crate::engine::Engine;
 use crate::error::{Error, Result};
 use crate::inspect::RecoveryReport;
 use crate::io::FileIo;
-use crate::layout::node::{cmp_keys, max_key_bytes};
+use crate::layout::node::max_key_bytes;
 use crate::wal::{self, LOG_HEADER_BYTES, LOG_HEADER_LEN, LogHeader, LogOp, LogReader};
 
 /// How far past the last checkpoint a sequence number found in damage may be and still count as
 /// one of this store's records (a random 8 bytes falls in this range once in 2^32).
 const SEQ_WINDOW: u64 = 1 << 32;
 
-/// The batched replay gathers records up to this many bytes of the log, then applies their
-/// operations in key order: a page that many records change is changed once.
+/// The batched replay gathers records up to this many bytes of the log (and at most half the
+/// changed pages' share of the cache, so a small cache keeps the replay small), then applies
+/// their operations in key order: a page that many records change is changed once.
 const REPLAY_CHUNK_BYTES: usize = 16 << 20;
 
 /// What the start of the log holds.
@@ -160,6 +161,7 @@ pub(super) fn recover(
     let mut pending: Vec<LogOp<'static>> = Vec::new();
     let mut pending_bytes = 0usize;
     let batched = rebuild.is_some();
+    let chunk_bytes = (inner.engine.changed_bytes_limit() / 2).min(REPLAY_CHUNK_BYTES);
     let failed = 'replay: {
         loop {
             let offset = reader.offset();
@@ -217,7 +219,7 @@ pub(super) fn recover(
             if batched {
                 pending_bytes += wal::record_len(&ops);
                 pending.extend(ops);
-                if pending_bytes >= REPLAY_CHUNK_BYTES {
+                if pending_bytes >= chunk_bytes {
                     pending_bytes = 0;
                     if !apply_in_key_order(&mut inner.engine, &mut pending) {
                         break 'replay true;
@@ -299,22 +301,10 @@ fn apply_in_key_order(engine: &mut Engine, pending: &mut Vec<LogOp<'static>>) ->
 /// The operations' net effect, in key order: the last operation of each key (a stable sort
 /// keeps the order among one key's operations), and the identifier changes first, in order.
 fn in_key_order(mut ops: Vec<LogOp<'static>>) -> Vec<LogOp<'static>> {
-    fn key<'o>(op: &'o LogOp<'_>) -> Option<&'o [u8]> {
-        match op {
-            LogOp::Put(k, _) | LogOp::Delete(k) => Some(k),
-            LogOp::SetIdentifier(_) => None,
-        }
-    }
-    let order = |a: &LogOp<'_>, b: &LogOp<'_>| match (key(a), key(b)) {
-        (Some(x), Some(y)) => cmp_keys(x, y),
-        (x, y) => x.cmp(&y),
-    };
-    if !ops.is_sorted_by(|a, b| order(a, b).is_le()) {
-        ops.sort_by(order);
-    }
+    wal::sort_by_key(&mut ops);
     // Reversed, the last operation of a key comes first and `dedup_by` keeps it.
     ops.reverse();
-    ops.dedup_by(|later, kept| key(later).is_some() && key(later) == key(kept));
+    ops.dedup_by(|later, kept| later.key().is_some() && later.key() == kept.key());
     ops.reverse();
     ops
 }
