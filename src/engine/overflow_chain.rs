@@ -80,14 +80,14 @@ struct ChainStep {
 
 /// A value being read out of its chain: `len` bytes in `total` pages, of which the caller wants
 /// the first `want`, gathered in `out`.
-struct ValueRead {
+struct ValueRead<'o> {
     len: u64,
     total: u64,
     want: u64,
-    out: Vec<u8>,
+    out: &'o mut Vec<u8>,
 }
 
-impl ValueRead {
+impl ValueRead<'_> {
     fn done(&self, step: &ChainStep) -> bool {
         step.index >= self.total || self.out.len() as u64 >= self.want
     }
@@ -111,17 +111,26 @@ impl Tree<'_> {
     /// of the run past where the chain leaves it are never believed. A run holding a page still
     /// in memory or in another file, or a run read that fails, falls back to reading one page.
     pub(crate) fn read_value(&self, value: &Value, max: Option<usize>) -> Result<Vec<u8>> {
+        let mut out = Vec::new();
+        self.read_value_into(value, max, &mut out)?;
+        Ok(out)
+    }
+
+    /// [`Tree::read_value`] into `out` (cleared first, its capacity reused).
+    pub(crate) fn read_value_into(&self, value: &Value, max: Option<usize>, out: &mut Vec<u8>) -> Result<()> {
+        out.clear();
         let (len, first) = match value {
             Value::Inline(v) => {
                 let n = max.map_or(v.len(), |m| m.min(v.len()));
-                return Ok(v[..n].to_vec());
+                out.extend_from_slice(&v[..n]);
+                return Ok(());
             }
             Value::Overflow { len, first } => (*len, *first),
         };
         let want = max.map_or(len, |m| (m as u64).min(len));
         let total = self.chain_pages(len, first)?;
         // `want` is at most the value's length, which `chain_pages` bounded by the file's size.
-        let out = Vec::with_capacity(usize::try_from(want).unwrap_or(0));
+        out.reserve(usize::try_from(want).unwrap_or(0));
         let mut read = ValueRead { len, total, want, out };
         let mut step = ChainStep { index: 0, page: first, from: 0 };
         let per = overflow::data_per_page(self.page_size()) as u64;
@@ -150,7 +159,7 @@ impl Tree<'_> {
                 guess = (guess * 2).min(max_run);
             }
         }
-        Ok(read.out)
+        Ok(())
     }
 
     /// Take the `n` pages from `step.page` on in one piece (in place, or read into `buf`) and

@@ -120,11 +120,22 @@ impl Tree<'_> {
 
     /// The value of `key`, read whole.
     pub(crate) fn get_bytes(&self, key: &[u8]) -> Result<Option<Vec<u8>>> {
+        let mut out = Vec::new();
+        Ok(self.get_into(key, &mut out)?.then_some(out))
+    }
+
+    /// The value of `key` into `out` (cleared first, its capacity reused); `true` when the key
+    /// exists.
+    pub(crate) fn get_into(&self, key: &[u8], out: &mut Vec<u8>) -> Result<bool> {
+        out.clear();
         let found = self.with_leaf(Some(key), Keep::None, |leaf, node, _| match node {
             NodeRef::Working(Node::Leaf(l)) => Ok(match l.search(key) {
                 Ok(i) => match l.entry(i).value {
-                    ValueRef::Inline(v) => Some(Ok(v.to_vec())),
-                    v => Some(Err((leaf, v.to_value()))),
+                    ValueRef::Inline(v) => {
+                        out.extend_from_slice(v);
+                        Some(None)
+                    }
+                    v => Some(Some((leaf, v.to_value()))),
                 },
                 Err(_) => None,
             }),
@@ -133,19 +144,23 @@ impl Tree<'_> {
                 let view = NodeView::new(*no, bytes)?;
                 Ok(match view.search(key)? {
                     Ok(i) => match view.leaf_entry(i)?.value {
-                        ValueRef::Inline(v) => Some(Ok(v.to_vec())),
-                        v => Some(Err((leaf, owned_value(v)))),
+                        ValueRef::Inline(v) => {
+                            out.extend_from_slice(v);
+                            Some(None)
+                        }
+                        v => Some(Some((leaf, owned_value(v)))),
                     },
                     Err(_) => None,
                 })
             }
         })?;
         match found {
-            None => Ok(None),
-            Some(Ok(bytes)) => Ok(Some(bytes)),
-            Some(Err((leaf, value))) => {
+            None => Ok(false),
+            Some(None) => Ok(true),
+            Some(Some((leaf, value))) => {
                 self.check_value_link(&value, leaf)?;
-                self.read_value(&value, None).map(Some)
+                self.read_value_into(&value, None, out)?;
+                Ok(true)
             }
         }
     }

@@ -36,6 +36,12 @@ impl Snapshot {
         self.state.tree().get_bytes(key.as_ref())
     }
 
+    /// The value of `key` into `buf` (cleared first, its capacity kept); `Ok(true)` when the key
+    /// exists. See [`KVStore::get_into`](crate::KVStore::get_into).
+    pub fn get_into(&self, key: impl AsRef<[u8]>, buf: &mut Vec<u8>) -> Result<bool> {
+        self.state.tree().get_into(key.as_ref(), buf)
+    }
+
     /// Whether `key` has a value.
     pub fn contains_key(&self, key: impl AsRef<[u8]>) -> Result<bool> {
         Ok(self.state.tree().get(key.as_ref())?.is_some())

@@ -57,17 +57,17 @@ impl Batch for OursBatch {
     }
 }
 
-struct OursReader(Arc<KVStore>);
+/// The store, and a buffer every get reads into (the caller sees a borrowed value, as from the
+/// other engines).
+struct OursReader(Arc<KVStore>, Vec<u8>);
 
 impl Reader for OursReader {
     fn get(&mut self, key: &[u8], f: &mut dyn FnMut(&[u8])) -> Result<bool> {
-        match self.0.get(key)? {
-            Some(v) => {
-                f(&v);
-                Ok(true)
-            }
-            None => Ok(false),
+        let found = self.0.get_into(key, &mut self.1)?;
+        if found {
+            f(&self.1);
         }
+        Ok(found)
     }
 
     fn scan(&mut self, start: &[u8], n: usize, f: &mut dyn FnMut(&[u8], &[u8])) -> Result<usize> {
@@ -104,7 +104,7 @@ impl Store for Ours {
     }
 
     fn reader(&self) -> Result<Box<dyn Reader + '_>> {
-        Ok(Box::new(OursReader(Arc::clone(self.store()?))))
+        Ok(Box::new(OursReader(Arc::clone(self.store()?), Vec::new())))
     }
 
     fn len(&self) -> Result<u64> {
