@@ -18,15 +18,17 @@ impl Engine {
         let mut pages: Vec<u64> = self.working.keys().copied().collect();
         pages.sort_unstable();
         let generation = self.generation();
+        // Each node is dropped as soon as its image is made, so the two are not all held at once
+        // (a commit that changes thousands of pages would briefly need twice their memory).
         for page in pages {
-            let node = &self.working[&page];
+            let Some(node) = self.working.remove(&page) else { continue };
             let mut bytes = new_page_bytes(self.page_size);
             let buf = Arc::get_mut(&mut bytes).expect("a page image just made has no other owner");
             node.encode(buf);
+            drop(node);
             seal_page_at(page, generation, buf);
             self.pages.put_unwritten(page, bytes);
         }
-        self.working.clear();
     }
 
     /// Write every changed page to its place in the file (a place no checkpoint and no pinned
