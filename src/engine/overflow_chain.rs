@@ -1,19 +1,18 @@
 //! Values too large to sit in a leaf: each lives in its own chain of overflow pages, written whole
 //! before the tree changes and released whole when the value is replaced or deleted.
 
-use std::borrow::Cow;
 
 use super::Engine;
 use super::pages::{PageRun, SharedPages, Tree};
 use crate::error::{Error, Result};
 use crate::io::through_buffer;
 use crate::layout::file::{PageKind, verify_page};
-use crate::layout::node::{OldValue, Value, inline_entry_len, key_limit_of_page, max_inline_entry};
+use crate::layout::node::{OldValue, Value, ValueRef, inline_entry_len, key_limit_of_page, max_inline_entry};
 use crate::layout::overflow;
 
 impl Engine {
-    /// The value as a leaf will hold it: inline (owned, copied only when small enough to sit in
-    /// a leaf), or written to a new overflow chain straight from the slice given, with no copy of
+    /// The value as a leaf will hold it: inline (the slice itself, copied into the leaf when the
+    /// tree changes), or written to a new overflow chain straight from the slice, with no copy of
     /// its own beyond one run of pages (`PageRun`, at most 1 MiB) at a time. This is
     /// the only write to the file a put makes, so a batch does it for all its values before it
     /// changes the tree, and a failing write leaves the tree as it was.
@@ -21,19 +20,19 @@ impl Engine {
     /// A key over the page's key limit is refused here, before anything is written: the commit
     /// path checks it first, but a put replayed from the log reaches the tree only through here,
     /// and such a key would make a leaf no split can fit.
-    pub(crate) fn prepare_value(&mut self, key_len: usize, value: Cow<'_, [u8]>) -> Result<Value> {
+    pub(crate) fn prepare_value<'v>(&mut self, key_len: usize, value: &'v [u8]) -> Result<ValueRef<'v>> {
         let max = key_limit_of_page(self.page_size);
         if key_len > max {
             return Err(Error::KeyTooLarge { len: key_len, max });
         }
         if inline_entry_len(key_len, value.len()) <= max_inline_entry(self.page_size) {
-            Ok(Value::Inline(value.into_owned()))
+            Ok(ValueRef::Inline(value))
         } else {
-            self.write_overflow(&value)
+            self.write_overflow(value)
         }
     }
 
-    fn write_overflow(&mut self, value: &[u8]) -> Result<Value> {
+    fn write_overflow(&mut self, value: &[u8]) -> Result<ValueRef<'static>> {
         let per = overflow::data_per_page(self.page_size);
         let chunks: Vec<&[u8]> = value.chunks(per).collect();
         let pages =
@@ -50,7 +49,7 @@ impl Engine {
             }
         }
         run.flush(self)?;
-        Ok(Value::Overflow { len: value.len() as u64, first: pages.first().copied().unwrap_or(0) })
+        Ok(ValueRef::Overflow { len: value.len() as u64, first: pages.first().copied().unwrap_or(0) })
     }
 
     pub(super) fn free_value(&mut self, value: OldValue, from: u64) -> Result<()> {

@@ -5,7 +5,7 @@ use super::Engine;
 use super::pages::NodeRef;
 use crate::error::{Error, Result};
 use crate::layout::file::{MAX_TREE_DEPTH, PAGE_HEADER_BYTES, PageKind};
-use crate::layout::node::{Branch, Leaf, Node, NodeView, OldValue, Value, cmp_keys};
+use crate::layout::node::{Branch, Leaf, Node, NodeView, OldValue, ValueRef, cmp_keys};
 
 struct Inserted {
     page: u64,
@@ -70,7 +70,7 @@ impl Engine {
 
     /// Insert or replace with a value from [`Engine::prepare_value`]; `Ok(true)` when the key
     /// is new.
-    pub(crate) fn put_value(&mut self, key: Vec<u8>, value: Value) -> Result<bool> {
+    pub(crate) fn put_value(&mut self, key: &[u8], value: ValueRef<'_>) -> Result<bool> {
         self.changed = true;
         let root = self.meta.root;
         let ins = self.insert_rec(root, 1, true, key, value)?;
@@ -99,8 +99,8 @@ impl Engine {
         page: u64,
         level: u32,
         rightmost: bool,
-        key: Vec<u8>,
-        value: Value,
+        key: &[u8],
+        value: ValueRef<'_>,
     ) -> Result<Inserted> {
         let (page, node) = self.take_node(page)?;
         match node {
@@ -108,10 +108,10 @@ impl Engine {
                 if level != self.meta.depth {
                     return Err(Error::corrupted(page, "leaf above the bottom level of the tree"));
                 }
-                let (old, appended) = match leaf.search(&key) {
-                    Ok(i) => (Some(leaf.replace_value(i, value.as_ref())), false),
+                let (old, appended) = match leaf.search(key) {
+                    Ok(i) => (Some(leaf.replace_value(i, value)), false),
                     Err(i) => {
-                        leaf.insert(i, &key, value.as_ref());
+                        leaf.insert(i, key, value);
                         (None, rightmost && i + 1 == leaf.len())
                     }
                 };
@@ -132,7 +132,7 @@ impl Engine {
                 if level >= self.meta.depth {
                     return Err(Error::corrupted(page, "branch at the bottom level of the tree"));
                 }
-                let idx = br.child_index(&key);
+                let idx = br.child_index(key);
                 let child = br.child(idx);
                 self.tree().check_link(child, page)?;
                 let last = idx + 1 == br.child_count();

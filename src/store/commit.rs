@@ -11,7 +11,7 @@ use crate::engine::{Access, Engine, compact};
 use crate::error::{Error, Result};
 use crate::io::FileIo;
 use crate::layout::file::{FORMAT_VERSION, FileHeader, MAX_VALUE_BYTES};
-use crate::layout::node::Value;
+use crate::layout::node::ValueRef;
 use crate::options::Durability;
 use crate::wal::{self, LOG_HEADER_BYTES, LogOp};
 
@@ -32,7 +32,7 @@ impl KVStore {
     pub fn put(&self, key: impl AsRef<[u8]>, value: impl AsRef<[u8]>) -> Result<()> {
         let (key, value) = (key.as_ref(), value.as_ref());
         self.check_sizes(key, Some(value))?;
-        self.commit(vec![LogOp::Put(key.to_vec(), Cow::Borrowed(value))])
+        self.commit(vec![LogOp::Put(Cow::Borrowed(key), Cow::Borrowed(value))])
     }
 
     /// Delete `key`; `Ok(true)` when it existed. The test and the delete are one step: of two
@@ -40,12 +40,13 @@ impl KVStore {
     pub fn delete(&self, key: impl AsRef<[u8]>) -> Result<bool> {
         let key = key.as_ref();
         self.check_sizes(key, None)?;
-        self.commit_if(vec![LogOp::Delete(key.to_vec())], |engine| Ok(engine.tree().get(key)?.is_some()))
+        self.commit_if(vec![LogOp::Delete(Cow::Borrowed(key))], |engine| Ok(engine.tree().get(key)?.is_some()))
     }
 
     /// Apply a batch all-or-nothing, also across a crash.
     pub fn write(&self, batch: WriteBatch) -> Result<()> {
-        let mut ops = batch.ops;
+        // The operations borrow the batch's one buffer: the batch is the caller's copy.
+        let mut ops = batch.log_ops();
         for op in &ops {
             match op {
                 LogOp::Put(k, v) => self.check_sizes(k, Some(v))?,
@@ -58,7 +59,6 @@ impl KVStore {
             return Ok(());
         }
         // Key order (stable: a later write to the same key still wins) fills pages left to right.
-        // The batch's values move into the log's operations: the batch is the caller's copy.
         wal::sort_by_key(&mut ops);
         self.commit(ops)
     }
@@ -279,33 +279,29 @@ pub(super) fn apply(engine: &mut Engine, ops: Vec<LogOp<'_>>) -> Result<()> {
 /// but a spill failed (its pages stay in memory).
 pub(super) fn apply_unpublished(engine: &mut Engine, ops: Vec<LogOp<'_>>) -> Result<Option<Error>> {
     engine.begin_commit();
-    enum Ready {
-        Put(Vec<u8>, Value),
-        Delete(Vec<u8>),
-        SetIdentifier(String),
+    // The values' overflow chains first (each with its operation's place): a failed write leaves
+    // the tree untouched. Inline values go to the tree from the operations themselves.
+    let mut chains = Vec::new();
+    for (i, op) in ops.iter().enumerate() {
+        if let LogOp::Put(k, v) = op
+            && let value @ ValueRef::Overflow { .. } = engine.prepare_value(k.len(), v)?
+        {
+            chains.push((i, value));
+        }
     }
-    let mut ready = Vec::with_capacity(ops.len());
-    for op in ops {
-        ready.push(match op {
-            LogOp::Put(k, v) => {
-                let value = engine.prepare_value(k.len(), v)?;
-                Ready::Put(k, value)
-            }
-            LogOp::Delete(k) => Ready::Delete(k),
-            LogOp::SetIdentifier(id) => Ready::SetIdentifier(id),
-        });
-    }
+    let mut chains = chains.into_iter().peekable();
     let mut spill_error = None;
-    for op in ready {
+    for (i, op) in ops.iter().enumerate() {
         match op {
-            Ready::Put(k, value) => {
+            LogOp::Put(k, v) => {
+                let value = chains.next_if(|(at, _)| *at == i).map_or(ValueRef::Inline(v), |(_, chain)| chain);
                 engine.put_value(k, value)?;
             }
-            Ready::Delete(k) => {
-                engine.delete(&k)?;
+            LogOp::Delete(k) => {
+                engine.delete(k)?;
             }
-            Ready::SetIdentifier(id) => {
-                engine.set_identifier(id);
+            LogOp::SetIdentifier(id) => {
+                engine.set_identifier(id.clone());
             }
         }
         if spill_error.is_none()

@@ -322,8 +322,8 @@ mod tests {
         // A few short keys, so one key is often changed many times.
         let key = proptest::collection::vec(0u8..4, 0..3);
         prop_oneof![
-            4 => (key.clone(), any::<u8>()).prop_map(|(k, v)| LogOp::Put(k, Cow::Owned(vec![v]))),
-            2 => key.prop_map(LogOp::Delete),
+            4 => (key.clone(), any::<u8>()).prop_map(|(k, v)| LogOp::Put(k.into(), Cow::Owned(vec![v]))),
+            2 => key.prop_map(|k| LogOp::Delete(k.into())),
             1 => (0u8..3).prop_map(|i| LogOp::SetIdentifier(format!("id{i}"))),
         ]
     }
@@ -335,10 +335,10 @@ mod tests {
         for op in ops {
             match op {
                 LogOp::Put(k, v) => {
-                    map.insert(k.clone(), v.to_vec());
+                    map.insert(k.to_vec(), v.to_vec());
                 }
                 LogOp::Delete(k) => {
-                    map.remove(k);
+                    map.remove(k.as_ref());
                 }
                 LogOp::SetIdentifier(s) => id = Some(s.clone()),
             }
@@ -351,13 +351,7 @@ mod tests {
         fn key_order_has_the_same_outcome_with_one_operation_per_key(ops in proptest::collection::vec(op(), 0..40)) {
             let ordered = in_key_order(ops.clone());
             prop_assert_eq!(outcome(&ordered), outcome(&ops));
-            let keys: Vec<&Vec<u8>> = ordered
-                .iter()
-                .filter_map(|op| match op {
-                    LogOp::Put(k, _) | LogOp::Delete(k) => Some(k),
-                    LogOp::SetIdentifier(_) => None,
-                })
-                .collect();
+            let keys: Vec<&[u8]> = ordered.iter().filter_map(LogOp::key).collect();
             prop_assert!(keys.windows(2).all(|w| w[0] < w[1]), "keys not strictly ascending: {:?}", keys);
             // The identifier changes stay in front, in their order.
             let first_key = ordered.iter().position(|op| !matches!(op, LogOp::SetIdentifier(_)));

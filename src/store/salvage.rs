@@ -874,10 +874,10 @@ fn apply_log(
         for op in ops {
             match op {
                 LogOp::Put(key, value) => {
-                    pairs.insert(key, Value::Inline(value.into_owned()));
+                    pairs.insert(key.into_owned(), Value::Inline(value.into_owned()));
                 }
                 LogOp::Delete(key) => {
-                    pairs.remove(&key);
+                    pairs.remove(key.as_ref());
                 }
                 LogOp::SetIdentifier(id) => identifier = Some(id),
             }

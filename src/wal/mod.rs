@@ -71,13 +71,13 @@ const OP_PUT: u8 = 1;
 const OP_DELETE: u8 = 2;
 const OP_SET_IDENTIFIER: u8 = 3;
 
-/// One logged change. A put's value is borrowed on the commit path (the caller's slice, or a
-/// batch's own buffer moved in): it is encoded into the log buffer and written to the tree from
-/// where it is, never copied into an operation of its own. A decoded record owns its values.
+/// One logged change. Keys and values are borrowed on the commit path (the caller's slices, or
+/// a batch's buffer): they are encoded into the log buffer and written to the tree from where
+/// they are, never copied into an operation of their own. A decoded record owns them.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) enum LogOp<'a> {
-    Put(Vec<u8>, Cow<'a, [u8]>),
-    Delete(Vec<u8>),
+    Put(Cow<'a, [u8]>, Cow<'a, [u8]>),
+    Delete(Cow<'a, [u8]>),
     SetIdentifier(String),
 }
 
@@ -346,9 +346,9 @@ fn decode_body(body: &[u8], max_key_bytes: usize) -> std::result::Result<Vec<Log
                 if u64::from(vlen) > MAX_VALUE_BYTES {
                     return Err(format!("operation {i} holds a value of {vlen} bytes"));
                 }
-                LogOp::Put(first, Cow::Owned(take(&mut at, as_len(vlen)?)?.to_vec()))
+                LogOp::Put(Cow::Owned(first), Cow::Owned(take(&mut at, as_len(vlen)?)?.to_vec()))
             }
-            OP_DELETE => LogOp::Delete(first),
+            OP_DELETE => LogOp::Delete(Cow::Owned(first)),
             _ => LogOp::SetIdentifier(
                 String::from_utf8(first)
                     .map_err(|_| format!("operation {i}: the identifier is not UTF-8"))?,
@@ -523,9 +523,9 @@ mod tests {
                     // A shared 7-byte start for most keys, so the first 8 bytes often tie.
                     let key = if tail == 0 { key } else { [&b"shared_"[..], &key].concat() };
                     match kind {
-                        0 => LogOp::Delete(key),
+                        0 => LogOp::Delete(key.into()),
                         1 => LogOp::SetIdentifier(format!("id{i}")),
-                        _ => LogOp::Put(key, Cow::Owned(i.to_le_bytes().to_vec())),
+                        _ => LogOp::Put(key.into(), Cow::Owned(i.to_le_bytes().to_vec())),
                     }
                 })
                 .collect();
@@ -540,10 +540,10 @@ mod tests {
     #[test]
     fn records_round_trip() {
         let ops = vec![
-            LogOp::Put(b"k".to_vec(), vec![0, 1, 2].into()),
-            LogOp::Delete(b"gone".to_vec()),
+            LogOp::Put(b"k".as_slice().into(), vec![0, 1, 2].into()),
+            LogOp::Delete(b"gone".to_vec().into()),
             LogOp::SetIdentifier("Idé".into()),
-            LogOp::Put(vec![], Cow::Borrowed(&[])),
+            LogOp::Put(Cow::Borrowed(&[]), Cow::Borrowed(&[])),
         ];
         let mut out = Vec::new();
         encode_record(42, &ops, &mut out).expect("a small record");
@@ -558,8 +558,8 @@ mod tests {
         // Zeroed and never touched: the allocator maps it lazily, so this costs no memory.
         let half = vec![0u8; 1 << 31];
         let ops = vec![
-            LogOp::Put(b"a".to_vec(), Cow::Borrowed(&half)),
-            LogOp::Put(b"b".to_vec(), Cow::Borrowed(&half)),
+            LogOp::Put(b"a".as_slice().into(), Cow::Borrowed(&half)),
+            LogOp::Put(b"b".as_slice().into(), Cow::Borrowed(&half)),
         ];
         let mut out = b"earlier records".to_vec();
         let refused = encode_record(7, &ops, &mut out);
@@ -587,9 +587,9 @@ mod tests {
             out.split_off(RECORD_HEADER_BYTES)
         };
         let key = |n: usize| vec![b'k'; n];
-        assert!(decode_body(&body(&[LogOp::Put(key(315), vec![1].into())]), 315).is_ok());
-        assert!(decode_body(&body(&[LogOp::Put(key(316), vec![1].into())]), 315).is_err());
-        assert!(decode_body(&body(&[LogOp::Delete(key(316))]), 315).is_err());
+        assert!(decode_body(&body(&[LogOp::Put(key(315).into(), vec![1].into())]), 315).is_ok());
+        assert!(decode_body(&body(&[LogOp::Put(key(316).into(), vec![1].into())]), 315).is_err());
+        assert!(decode_body(&body(&[LogOp::Delete(key(316).into())]), 315).is_err());
         let id = |s: String| body(&[LogOp::SetIdentifier(s)]);
         assert!(decode_body(&id("i".repeat(64)), 315).is_ok());
         assert!(decode_body(&id("i".repeat(65)), 315).is_err());
@@ -599,7 +599,7 @@ mod tests {
         let n = not_utf8.len();
         not_utf8[n - 1] = 0xff;
         assert!(decode_body(&not_utf8, 315).is_err());
-        let mut counted = body(&[LogOp::Delete(key(1))]);
+        let mut counted = body(&[LogOp::Delete(key(1).into())]);
         counted[0..4].copy_from_slice(&2u32.to_le_bytes());
         assert!(decode_body(&counted, 315).is_err());
     }
