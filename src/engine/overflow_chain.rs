@@ -1,7 +1,6 @@
 //! Values too large to sit in a leaf: each lives in its own chain of overflow pages, written whole
 //! before the tree changes and released whole when the value is replaced or deleted.
 
-
 use super::Engine;
 use super::pages::{PageRun, SharedPages, Tree};
 use crate::error::{Error, Result};

@@ -47,11 +47,14 @@ impl<L> Default for Entries<L> {
     }
 }
 
-/// The buffer a node of a page of `page_len` bytes starts with: the page's entries and the one
-/// entry (at most a quarter page: `node::max_inline_entry`) that makes it split, so a buffer
-/// grows only while it holds dead bytes it then drops instead (`make_room`).
+/// The buffer a node of a page of `page_len` bytes starts with: the size of a page image, so
+/// the allocator serves one from the memory the other gave back (a commit's
+/// changed nodes take the place of the cache's pages they push out). It holds the page's entries
+/// and some more; past that, dead bytes are dropped first and the buffer grows only by what an
+/// insert that will split the page needs (`make_room`).
 fn capacity_for(page_len: usize) -> usize {
-    page_len + page_len / 4
+    // An `Arc<[u8]>` page image also holds its two reference counts.
+    page_len + 2 * std::mem::size_of::<usize>()
 }
 
 /// An offset into an entry buffer (at most a few pages long).
@@ -126,12 +129,15 @@ impl<L: EntryLayout> Entries<L> {
         self.offs.partition_point(|&at| pred(&self.buf[L::key_range(&self.buf, at as usize)]))
     }
 
-    /// Before appending up to `need` bytes: when they do not fit the buffer's capacity but would
-    /// without the dead bytes, drop those rather than grow the buffer.
+    /// Before appending up to `need` bytes: when they do not fit the buffer's capacity, drop the
+    /// dead bytes if there are any, else grow the buffer.
     fn make_room(&mut self, need: usize) {
         let (len, cap) = (self.buf.len(), self.buf.capacity());
         let live = self.bytes - PAGE_HEADER_BYTES - self.offs.len() * SLOT_BYTES;
-        if len + need > cap && live < len {
+        if len + need <= cap {
+            return;
+        }
+        if live < len {
             let mut buf = Vec::with_capacity(cap.max(live + need));
             for at in &mut self.offs {
                 let from = *at as usize;
@@ -139,6 +145,10 @@ impl<L: EntryLayout> Entries<L> {
                 buf.extend_from_slice(&self.buf[from..from + L::bytes_at(&self.buf, from)]);
             }
             self.buf = buf;
+        } else {
+            // No dead bytes to drop: grow by what the insert needs and a margin, not by doubling
+            // (past a page's size, the node is about to split).
+            self.buf.reserve_exact(need.max(cap / 8).max(64));
         }
     }
 

@@ -40,7 +40,9 @@ impl KVStore {
     pub fn delete(&self, key: impl AsRef<[u8]>) -> Result<bool> {
         let key = key.as_ref();
         self.check_sizes(key, None)?;
-        self.commit_if(vec![LogOp::Delete(Cow::Borrowed(key))], |engine| Ok(engine.tree().get(key)?.is_some()))
+        self.commit_if(vec![LogOp::Delete(Cow::Borrowed(key))], |engine| {
+            Ok(engine.tree().get(key)?.is_some())
+        })
     }
 
     /// Apply a batch all-or-nothing, also across a crash.
@@ -294,7 +296,8 @@ pub(super) fn apply_unpublished(engine: &mut Engine, ops: Vec<LogOp<'_>>) -> Res
     for (i, op) in ops.iter().enumerate() {
         match op {
             LogOp::Put(k, v) => {
-                let value = chains.next_if(|(at, _)| *at == i).map_or(ValueRef::Inline(v), |(_, chain)| chain);
+                let value =
+                    chains.next_if(|(at, _)| *at == i).map_or(ValueRef::Inline(v), |(_, chain)| chain);
                 engine.put_value(k, value)?;
             }
             LogOp::Delete(k) => {
