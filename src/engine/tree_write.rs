@@ -171,12 +171,10 @@ impl Engine {
     /// Delete; `Ok(true)` when the key existed.
     pub(crate) fn delete(&mut self, key: &[u8]) -> Result<bool> {
         // A missing key changes nothing: no page is copied.
-        if self.tree().get(key)?.is_none() {
-            return Ok(false);
-        }
+        let Some(path) = self.path_to(key)? else { return Ok(false) };
         self.changed = true;
         let root = self.meta.root;
-        let del = self.delete_rec(root, 1, key)?;
+        let del = self.delete_rec(root, 1, key, &path)?;
         self.meta.root = del.page;
         // A root branch left with one child hands the root to it.
         while self.meta.depth > 1 {
@@ -204,7 +202,47 @@ impl Engine {
         }
     }
 
-    fn delete_rec(&mut self, page: u64, level: u32, key: &[u8]) -> Result<Deleted> {
+    /// The child taken at each branch on the way to `key`'s leaf, read in place; `None` when the
+    /// key is not there.
+    fn path_to(&self, key: &[u8]) -> Result<Option<Vec<usize>>> {
+        let tree = self.tree();
+        let goes_right = |sep: &[u8]| cmp_keys(sep, key).is_le();
+        let mut path = Vec::with_capacity(self.meta.depth as usize);
+        let mut page = self.meta.root;
+        for level in 1..=self.meta.depth {
+            let (leaf, next) = match tree.node(page)? {
+                NodeRef::Working(Node::Leaf(l)) => (Some(l.search(key).is_ok()), None),
+                NodeRef::Working(Node::Branch(b)) => {
+                    let idx = b.partition_point(goes_right);
+                    (None, Some((idx, b.child(idx))))
+                }
+                NodeRef::Clean(no, bytes) => {
+                    let view = NodeView::new(no, &bytes)?;
+                    if view.is_leaf() {
+                        (Some(view.search(key)?.is_ok()), None)
+                    } else {
+                        let idx = view.partition_point(goes_right)?;
+                        (None, Some((idx, view.child(idx)?)))
+                    }
+                }
+            };
+            match (leaf, next) {
+                (Some(found), _) if level == self.meta.depth => return Ok(found.then_some(path)),
+                (Some(_), _) => return Err(Error::corrupted(page, "leaf above the bottom level of the tree")),
+                (None, Some((idx, child))) if level < self.meta.depth => {
+                    tree.check_link(child, page)?;
+                    path.push(idx);
+                    page = child;
+                }
+                _ => return Err(Error::corrupted(page, "branch at the bottom level of the tree")),
+            }
+        }
+        Err(Error::corrupted(self.meta.root, "tree has no levels"))
+    }
+
+    /// Delete `key`, which `path` (from [`Engine::path_to`]) leads to: each branch on the way is
+    /// taken for changing with the child already chosen, not searched again.
+    fn delete_rec(&mut self, page: u64, level: u32, key: &[u8], path: &[usize]) -> Result<Deleted> {
         let (page, node) = self.take_node(page)?;
         let quarter = self.page_size / 4;
         match node {
@@ -221,10 +259,13 @@ impl Engine {
                 if level >= self.meta.depth {
                     return Err(Error::corrupted(page, "branch at the bottom level of the tree"));
                 }
-                let idx = br.child_index(key);
+                let Some(&idx) = path.get(level as usize - 1).filter(|&&i| i < br.child_count()) else {
+                    return Err(Error::corrupted(page, "a branch read again has fewer children"));
+                };
+                debug_assert_eq!(idx, br.child_index(key), "page {page} decoded differs from its view");
                 let child = br.child(idx);
                 self.tree().check_link(child, page)?;
-                let del = self.delete_rec(child, level + 1, key)?;
+                let del = self.delete_rec(child, level + 1, key, path)?;
                 br.set_child(idx, del.page);
                 if del.underfull && br.child_count() > 1 {
                     self.rebalance(&mut br, idx, page)?;
