@@ -132,7 +132,11 @@ impl Engine {
                 if level >= self.meta.depth {
                     return Err(Error::corrupted(page, "branch at the bottom level of the tree"));
                 }
-                let idx = br.child_index(key);
+                // Appends in key order (a load) go past the last separator of every rightmost
+                // branch: one comparison instead of a search.
+                let past_last =
+                    rightmost && br.len() > 0 && cmp_keys(br.entry(br.len() - 1).0, key).is_le();
+                let idx = if past_last { br.len() } else { br.child_index(key) };
                 let child = br.child(idx);
                 self.tree().check_link(child, page)?;
                 let last = idx + 1 == br.child_count();
