@@ -45,7 +45,7 @@ impl Engine {
         let mut run = PageRun::new(self.page_size);
         let mut in_run = Vec::new();
         for (page, bytes) in self.pages.unwritten_pages() {
-            run.next_page(page).copy_from_slice(&bytes);
+            run.push_page(page, &bytes);
             in_run.push((page, bytes));
             if run.full() {
                 run.flush(self)?;

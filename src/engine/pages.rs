@@ -460,37 +460,54 @@ impl Engine {
 /// Pages to write, gathered into runs of consecutive page numbers so each run is one write.
 pub(crate) struct PageRun {
     page_size: usize,
-    runs: Vec<(u64, Vec<u8>)>,
-    bytes: usize,
+    /// The pages' bytes, run after run, in one buffer kept across flushes.
+    buf: Vec<u8>,
+    /// Each run of consecutive pages: its first page and where its bytes start in `buf`.
+    runs: Vec<(u64, usize)>,
 }
 
 impl PageRun {
     pub(crate) fn new(page_size: usize) -> PageRun {
-        PageRun { page_size, runs: Vec::new(), bytes: 0 }
+        PageRun { page_size, buf: Vec::new(), runs: Vec::new() }
+    }
+
+    /// Make room for `page` at the end of `buf`: it extends the last run or starts one.
+    fn start_page(&mut self, page: u64) {
+        let extends = matches!(self.runs.last(), Some(&(first, at)) if first + ((self.buf.len() - at) / self.page_size) as u64 == page);
+        if !extends {
+            self.runs.push((page, self.buf.len()));
+        }
+        if self.buf.capacity() == 0 {
+            self.buf.reserve_exact((16 * self.page_size).min(MAX_WRITE_RUN_BYTES));
+        }
     }
 
     /// A zeroed buffer for `page`.
     pub(crate) fn next_page(&mut self, page: u64) -> &mut [u8] {
-        let extend = matches!(self.runs.last(), Some((first, buf)) if *first + (buf.len() / self.page_size) as u64 == page);
-        if !extend {
-            self.runs.push((page, Vec::new()));
-        }
-        self.bytes += self.page_size;
-        let (_, buf) = self.runs.last_mut().expect("a run was just pushed");
-        let at = buf.len();
-        buf.resize(at + self.page_size, 0);
-        &mut buf[at..]
+        self.start_page(page);
+        let at = self.buf.len();
+        self.buf.resize(at + self.page_size, 0);
+        &mut self.buf[at..]
+    }
+
+    /// A copy of `image`, the bytes of `page`.
+    pub(crate) fn push_page(&mut self, page: u64, image: &[u8]) {
+        debug_assert_eq!(image.len(), self.page_size);
+        self.start_page(page);
+        self.buf.extend_from_slice(image);
     }
 
     pub(crate) fn full(&self) -> bool {
-        self.bytes >= MAX_WRITE_RUN_BYTES
+        self.buf.len() >= MAX_WRITE_RUN_BYTES
     }
 
     pub(crate) fn flush(&mut self, engine: &mut Engine) -> Result<()> {
-        for (first, buf) in std::mem::take(&mut self.runs) {
-            engine.write_at_page(first, &buf)?;
+        let ends = self.runs.iter().skip(1).map(|&(_, at)| at).chain(std::iter::once(self.buf.len()));
+        for (&(first, at), end) in self.runs.iter().zip(ends) {
+            engine.write_at_page(first, &self.buf[at..end])?;
         }
-        self.bytes = 0;
+        self.runs.clear();
+        self.buf.clear();
         Ok(())
     }
 }

@@ -134,8 +134,7 @@ impl Engine {
                 }
                 // Appends in key order (a load) go past the last separator of every rightmost
                 // branch: one comparison instead of a search.
-                let past_last =
-                    rightmost && br.len() > 0 && cmp_keys(br.entry(br.len() - 1).0, key).is_le();
+                let past_last = rightmost && br.len() > 0 && cmp_keys(br.entry(br.len() - 1).0, key).is_le();
                 let idx = if past_last { br.len() } else { br.child_index(key) };
                 let child = br.child(idx);
                 self.tree().check_link(child, page)?;
@@ -232,7 +231,9 @@ impl Engine {
             };
             match (leaf, next) {
                 (Some(found), _) if level == self.meta.depth => return Ok(found.then_some(path)),
-                (Some(_), _) => return Err(Error::corrupted(page, "leaf above the bottom level of the tree")),
+                (Some(_), _) => {
+                    return Err(Error::corrupted(page, "leaf above the bottom level of the tree"));
+                }
                 (None, Some((idx, child))) if level < self.meta.depth => {
                     tree.check_link(child, page)?;
                     path.push(idx);
