@@ -7,16 +7,32 @@ use crate::wal::LogOp;
 /// Puts and deletes applied all-or-nothing by [`crate::KVStore::write`], also across a crash.
 /// Later operations on the same key win.
 ///
-/// The keys and values are kept one after another in one buffer (not an allocation each), so a
-/// large batch is two allocations, given back whole when it is written.
+/// The keys and small values are kept one after another in one buffer (not an allocation
+/// each), so a batch of many pairs is a few allocations, given back whole when it is written; a
+/// value of 64 KiB or more keeps an allocation of its own, so the buffer is not grown (and
+/// copied) by it.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct WriteBatch {
-    /// Every operation's key, then its value (a put's), one after another.
+    /// Every operation's key, each followed by its value when that is small.
     bytes: Vec<u8>,
+    /// The values of 64 KiB or more.
+    large: Vec<Vec<u8>>,
     /// Each operation in order: where its key starts in `bytes`, the key's length, and a put's
-    /// value length (`None`: a delete).
-    ops: Vec<(usize, usize, Option<usize>)>,
+    /// value (`None`: a delete).
+    ops: Vec<(usize, usize, Option<Stored>)>,
 }
+
+/// Where a put's value is kept.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Stored {
+    /// This many bytes right after the key.
+    AfterKey(usize),
+    /// In `large`, at this index.
+    Own(usize),
+}
+
+/// Values from this size on keep an allocation of their own.
+const OWN_ALLOCATION_BYTES: usize = 64 << 10;
 
 impl WriteBatch {
     /// An empty batch.
@@ -28,9 +44,17 @@ impl WriteBatch {
     /// [`KVStore::write`](crate::KVStore::write), which refuses the whole batch if one is too large.
     pub fn put(&mut self, key: impl AsRef<[u8]>, value: impl AsRef<[u8]>) -> &mut Self {
         let (key, value) = (key.as_ref(), value.as_ref());
-        self.ops.push((self.bytes.len(), key.len(), Some(value.len())));
+        let stored = if value.len() >= OWN_ALLOCATION_BYTES {
+            self.large.push(value.to_vec());
+            Stored::Own(self.large.len() - 1)
+        } else {
+            Stored::AfterKey(value.len())
+        };
+        self.ops.push((self.bytes.len(), key.len(), Some(stored)));
         self.bytes.extend_from_slice(key);
-        self.bytes.extend_from_slice(value);
+        if let Stored::AfterKey(_) = stored {
+            self.bytes.extend_from_slice(value);
+        }
         self
     }
 
@@ -56,6 +80,7 @@ impl WriteBatch {
     pub fn clear(&mut self) {
         self.ops.clear();
         self.bytes.clear();
+        self.large.clear();
     }
 
     /// The operations as the log records them, borrowing this batch's buffer, in the order
@@ -63,10 +88,14 @@ impl WriteBatch {
     pub(crate) fn log_ops(&self) -> Vec<LogOp<'_>> {
         self.ops
             .iter()
-            .map(|&(at, key_len, value_len)| {
+            .map(|&(at, key_len, value)| {
                 let key = Cow::Borrowed(&self.bytes[at..at + key_len]);
-                match value_len {
-                    Some(n) => LogOp::Put(key, Cow::Borrowed(&self.bytes[at + key_len..at + key_len + n])),
+                let after = at + key_len;
+                match value {
+                    Some(Stored::AfterKey(n)) => {
+                        LogOp::Put(key, Cow::Borrowed(&self.bytes[after..after + n]))
+                    }
+                    Some(Stored::Own(i)) => LogOp::Put(key, Cow::Borrowed(&self.large[i])),
                     None => LogOp::Delete(key),
                 }
             })
@@ -81,8 +110,11 @@ mod tests {
     #[test]
     fn operations_come_back_in_order_from_one_buffer() {
         let mut batch = WriteBatch::new();
+        let big = vec![9u8; OWN_ALLOCATION_BYTES];
         batch.put(b"k1", b"v1").delete(b"gone").put(b"", b"").put(b"k1", vec![7u8; 5000]).delete(b"");
-        assert_eq!(batch.len(), 5);
+        batch.put(b"big", &big).put(b"after", b"small");
+        assert_eq!(batch.len(), 7);
+        assert_eq!(batch.large.len(), 1, "only the 64 KiB value has an allocation of its own");
         let ops = batch.log_ops();
         assert_eq!(
             ops,
@@ -92,6 +124,8 @@ mod tests {
                 LogOp::Put(b"".as_slice().into(), b"".as_slice().into()),
                 LogOp::Put(b"k1".as_slice().into(), vec![7u8; 5000].into()),
                 LogOp::Delete(b"".as_slice().into()),
+                LogOp::Put(b"big".as_slice().into(), big.into()),
+                LogOp::Put(b"after".as_slice().into(), b"small".as_slice().into()),
             ]
         );
         batch.clear();
