@@ -1,9 +1,5 @@
 //! Atomic groups of writes.
 
-use std::borrow::Cow;
-
-use crate::wal::LogOp;
-
 /// Puts and deletes applied all-or-nothing by [`crate::KVStore::write`], also across a crash.
 /// Later operations on the same key win.
 ///
@@ -83,23 +79,18 @@ impl WriteBatch {
         self.large.clear();
     }
 
-    /// The operations as the log records them, borrowing this batch's buffer, in the order
-    /// they were added.
-    pub(crate) fn log_ops(&self) -> Vec<LogOp<'_>> {
-        self.ops
-            .iter()
-            .map(|&(at, key_len, value)| {
-                let key = Cow::Borrowed(&self.bytes[at..at + key_len]);
-                let after = at + key_len;
-                match value {
-                    Some(Stored::AfterKey(n)) => {
-                        LogOp::Put(key, Cow::Borrowed(&self.bytes[after..after + n]))
-                    }
-                    Some(Stored::Own(i)) => LogOp::Put(key, Cow::Borrowed(&self.large[i])),
-                    None => LogOp::Delete(key),
-                }
-            })
-            .collect()
+    /// The operations in the order they were added: each key, and a put's value (`None`: a
+    /// delete), borrowed from this batch.
+    pub(crate) fn ops(&self) -> impl ExactSizeIterator<Item = (&[u8], Option<&[u8]>)> + '_ {
+        self.ops.iter().map(|&(at, key_len, value)| {
+            let after = at + key_len;
+            let value = match value {
+                Some(Stored::AfterKey(n)) => Some(&self.bytes[after..after + n]),
+                Some(Stored::Own(i)) => Some(self.large[i].as_slice()),
+                None => None,
+            };
+            (&self.bytes[at..after], value)
+        })
     }
 }
 
@@ -115,22 +106,20 @@ mod tests {
         batch.put(b"big", &big).put(b"after", b"small");
         assert_eq!(batch.len(), 7);
         assert_eq!(batch.large.len(), 1, "only the 64 KiB value has an allocation of its own");
-        let ops = batch.log_ops();
-        assert_eq!(
-            ops,
-            vec![
-                LogOp::Put(b"k1".as_slice().into(), b"v1".as_slice().into()),
-                LogOp::Delete(b"gone".as_slice().into()),
-                LogOp::Put(b"".as_slice().into(), b"".as_slice().into()),
-                LogOp::Put(b"k1".as_slice().into(), vec![7u8; 5000].into()),
-                LogOp::Delete(b"".as_slice().into()),
-                LogOp::Put(b"big".as_slice().into(), big.into()),
-                LogOp::Put(b"after".as_slice().into(), b"small".as_slice().into()),
-            ]
-        );
+        let seven = vec![7u8; 5000];
+        let expected: Vec<(&[u8], Option<&[u8]>)> = vec![
+            (b"k1", Some(b"v1")),
+            (b"gone", None),
+            (b"", Some(b"")),
+            (b"k1", Some(&seven)),
+            (b"", None),
+            (b"big", Some(&big)),
+            (b"after", Some(b"small")),
+        ];
+        assert_eq!(batch.ops().collect::<Vec<_>>(), expected);
         batch.clear();
-        assert!(batch.is_empty() && batch.log_ops().is_empty());
+        assert!(batch.is_empty() && batch.ops().next().is_none());
         batch.delete(b"x");
-        assert_eq!(batch.log_ops(), vec![LogOp::Delete(b"x".as_slice().into())]);
+        assert_eq!(batch.ops().collect::<Vec<_>>(), vec![(&b"x"[..], None)]);
     }
 }

@@ -48,7 +48,13 @@ impl KVStore {
     /// Apply a batch all-or-nothing, also across a crash.
     pub fn write(&self, batch: WriteBatch) -> Result<()> {
         // The operations borrow the batch's one buffer: the batch is the caller's copy.
-        let mut ops = batch.log_ops();
+        let mut ops: Vec<LogOp<'_>> = batch
+            .ops()
+            .map(|(k, v)| match v {
+                Some(v) => LogOp::Put(Cow::Borrowed(k), Cow::Borrowed(v)),
+                None => LogOp::Delete(Cow::Borrowed(k)),
+            })
+            .collect();
         for op in &ops {
             match op {
                 LogOp::Put(k, v) => self.check_sizes(k, Some(v))?,
