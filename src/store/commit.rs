@@ -47,6 +47,12 @@ impl KVStore {
 
     /// Apply a batch all-or-nothing, also across a crash.
     pub fn write(&self, batch: WriteBatch) -> Result<()> {
+        for (k, v) in batch.ops() {
+            self.check_sizes(k, v)?;
+        }
+        if batch.is_empty() {
+            return Ok(());
+        }
         // The operations borrow the batch's one buffer: the batch is the caller's copy.
         let mut ops: Vec<LogOp<'_>> = batch
             .ops()
@@ -55,17 +61,6 @@ impl KVStore {
                 None => LogOp::Delete(Cow::Borrowed(k)),
             })
             .collect();
-        for op in &ops {
-            match op {
-                LogOp::Put(k, v) => self.check_sizes(k, Some(v))?,
-                LogOp::Delete(k) => self.check_sizes(k, None)?,
-                // A batch holds none (only `put` and `delete` add to it).
-                LogOp::SetIdentifier(_) => {}
-            }
-        }
-        if ops.is_empty() {
-            return Ok(());
-        }
         // Key order (stable: a later write to the same key still wins) fills pages left to right.
         wal::sort_by_key(&mut ops);
         self.commit(ops)
