@@ -30,6 +30,7 @@ pub struct OpenOptions {
     pub(crate) lock_timeout: Duration,
     pub(crate) checkpoint_log_bytes: u64,
     pub(crate) reader_hold_bytes: u64,
+    pub(crate) write_buffer_bytes: Option<usize>,
     pub(crate) vfs: Option<Arc<dyn Vfs>>,
 }
 
@@ -45,6 +46,7 @@ impl std::fmt::Debug for OpenOptions {
             .field("lock_timeout", &self.lock_timeout)
             .field("checkpoint_log_bytes", &self.checkpoint_log_bytes)
             .field("reader_hold_bytes", &self.reader_hold_bytes)
+            .field("write_buffer_bytes", &self.write_buffer_bytes)
             .finish_non_exhaustive()
     }
 }
@@ -61,6 +63,7 @@ impl Default for OpenOptions {
             lock_timeout: Duration::ZERO,
             checkpoint_log_bytes: DEFAULT_CHECKPOINT_LOG_BYTES,
             reader_hold_bytes: DEFAULT_READER_HOLD_BYTES,
+            write_buffer_bytes: None,
             vfs: None,
         }
     }
@@ -69,6 +72,9 @@ impl Default for OpenOptions {
 /// Default size of the page cache: enough for the upper levels of a tree of tens of millions of
 /// keys, small enough for an embedded library.
 pub const DEFAULT_CACHE_BYTES: usize = 64 << 20;
+
+/// The largest write buffer (see [`OpenOptions::write_buffer_bytes`]).
+pub const MAX_WRITE_BUFFER_BYTES: usize = 256 << 20;
 
 /// A writer holds back at most this many bytes of freed pages for readers in other processes
 /// before it reuses the oldest of them (see [`OpenOptions::reader_hold_bytes`]).
@@ -149,6 +155,24 @@ impl OpenOptions {
     pub fn reader_hold_bytes(&mut self, bytes: u64) -> &mut Self {
         self.reader_hold_bytes = bytes;
         self
+    }
+
+    /// Bytes of small commits held in memory, in front of the tree, before a checkpoint folds
+    /// them in (default: a quarter of [`OpenOptions::cache_bytes`], from 64 KiB to 16 MiB; at
+    /// most [`MAX_WRITE_BUFFER_BYTES`]). A commit whose values all fit in a page, of at most
+    /// half this size, waits there (after its log record, as every commit): many commits then
+    /// change each page once. It also bounds what a replay after a crash reads back into
+    /// memory. `0`: no buffer; every commit changes the tree's pages at once, and the log
+    /// grows to [`OpenOptions::checkpoint_log_bytes`].
+    pub fn write_buffer_bytes(&mut self, bytes: usize) -> &mut Self {
+        self.write_buffer_bytes = Some(bytes);
+        self
+    }
+
+    /// The engine's memory: the cache, and the write buffer.
+    pub(crate) fn memory(&self) -> (usize, usize) {
+        let buffer = self.write_buffer_bytes.unwrap_or((self.cache_bytes / 4).clamp(64 << 10, 16 << 20));
+        (self.cache_bytes, buffer.min(MAX_WRITE_BUFFER_BYTES))
     }
 
     /// Use another file system layer (an in-memory or fault-injecting one in tests).

@@ -196,10 +196,12 @@ fn a_read_only_open_takes_memory_by_its_cache_not_by_the_log() {
     let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
     let dir = tempfile::tempdir().expect("temp dir");
     let path = dir.path().join("replay.db");
-    // The writer never checkpoints while the test reads: every commit stays in the log.
+    // The writer never checkpoints while the test reads: every commit stays in the log (no
+    // write buffer, whose filling would checkpoint).
     let writer = OpenOptions::new()
         .durability(Durability::Buffered)
         .checkpoint_log_bytes(1 << 30)
+        .write_buffer_bytes(0)
         .open(&path)
         .expect("open writable");
     for chunk in (0..KEYS).collect::<Vec<_>>().chunks(1_000) {

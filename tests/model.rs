@@ -38,6 +38,8 @@ enum Op {
     Get(KeySpec),
     Batch(Vec<(KeySpec, Option<ValSpec>)>),
     Range(KeySpec, KeySpec),
+    /// Keys and value lengths in descending order, between two keys.
+    KeysRev(KeySpec, KeySpec),
     Prefix(u8),
     Reopen,
     Compact,
@@ -67,6 +69,7 @@ fn op_strategy() -> impl Strategy<Value = Op> {
         150 => key_strategy().prop_map(Op::Get),
         20 => prop::collection::vec((key_strategy(), prop::option::weighted(0.8, val_strategy())), 1..40).prop_map(Op::Batch),
         20 => (key_strategy(), key_strategy()).prop_map(|(a, b)| Op::Range(a, b)),
+        10 => (key_strategy(), key_strategy()).prop_map(|(a, b)| Op::KeysRev(a, b)),
         10 => any::<u8>().prop_map(Op::Prefix),
         2 => Just(Op::Reopen),
         1 => Just(Op::Compact),
@@ -107,6 +110,14 @@ fn open(path: &Path, page_size: u32, durability: Durability) -> KVStore {
 
 fn assert_same(store: &KVStore, model: &BTreeMap<Vec<u8>, Vec<u8>>) {
     assert_eq!(store.len(), model.len() as u64);
+    let lengths: Vec<(Vec<u8>, u64)> = model.iter().map(|(k, v)| (k.clone(), v.len() as u64)).collect();
+    let keys: Vec<(Vec<u8>, u64)> =
+        store.keys(Bound::Unbounded, Bound::Unbounded).map(|r| r.expect("keys")).collect();
+    assert!(keys == lengths, "key listing differs from the model");
+    let mut rev: Vec<(Vec<u8>, u64)> =
+        store.keys_rev(Bound::Unbounded, Bound::Unbounded).map(|r| r.expect("keys_rev")).collect();
+    rev.reverse();
+    assert!(rev == lengths, "descending key listing differs from the model");
     let got: Vec<(Vec<u8>, Vec<u8>)> = store.iter().map(|r| r.expect("scan")).collect();
     let want: Vec<(Vec<u8>, Vec<u8>)> = model.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
     assert!(got == want, "full scan differs from the model ({} vs {} pairs)", got.len(), want.len());
@@ -167,6 +178,22 @@ fn run(ops: Vec<Op>, page_size: u32, durability: Durability) {
                     .map(|(k, _)| k.clone())
                     .collect();
                 assert_eq!(got, want, "range at op {i}");
+            }
+            Op::KeysRev(a, b) => {
+                let (a, b) = (key_bytes(a, max_key), key_bytes(b, max_key));
+                let (lo, hi) = if a <= b { (a, b) } else { (b, a) };
+                let got: Vec<(Vec<u8>, u64)> = store
+                    .keys_rev(Bound::Excluded(lo.clone()), Bound::Included(hi.clone()))
+                    .take(50)
+                    .map(|r| r.expect("keys_rev"))
+                    .collect();
+                let want: Vec<(Vec<u8>, u64)> = model
+                    .range::<Vec<u8>, _>((Bound::Excluded(lo), Bound::Included(hi)))
+                    .rev()
+                    .take(50)
+                    .map(|(k, v)| (k.clone(), v.len() as u64))
+                    .collect();
+                assert_eq!(got, want, "keys_rev at op {i}");
             }
             Op::Prefix(p) => {
                 let prefix = format!("k{}", p % 16).into_bytes();

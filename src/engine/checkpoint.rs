@@ -58,13 +58,13 @@ impl Engine {
         for (page, bytes) in in_run {
             self.pages.written(page, bytes);
         }
-        self.pages.reserve_for_changed(self.dirty_count());
+        self.pages.reserve_for_changed(self.reserved_pages());
         Ok(())
     }
 
     pub(crate) fn maybe_spill(&mut self) -> Result<()> {
         let dirty = self.dirty_count();
-        self.pages.reserve_for_changed(dirty);
+        self.pages.reserve_for_changed(self.reserved_pages());
         if dirty > self.dirty_limit_pages { self.spill() } else { Ok(()) }
     }
 

@@ -12,6 +12,7 @@
 //!   commit's state for its whole life without a lock on the writer.
 
 mod alloc;
+mod buffer;
 pub(crate) mod cache;
 mod checkpoint;
 pub(crate) mod compact;
@@ -31,6 +32,7 @@ use crate::layout::file::{FileHeader, MAX_PAGE_COUNT, Meta};
 use crate::layout::freelist::{self, FreeEntry};
 use crate::layout::node::Node;
 pub(crate) use alloc::FreeChain;
+pub(crate) use buffer::{Change, SLOT_BYTES as BUFFER_SLOT_BYTES, WriteBuffer};
 use cache::PageCache;
 
 /// The pages changed in memory and not yet in the file (decoded nodes of the commit being built,
@@ -45,6 +47,7 @@ const DIRTY_LIMIT_CACHE_DIVISOR: usize = 2;
 /// The fewest changed pages held before a spill, whatever the cache: below it a small cache
 /// would spill after nearly every operation of a batch.
 const MIN_DIRTY_LIMIT_PAGES: usize = 256;
+
 pub(crate) use pages::{PageMap, PageSet, SharedPages, Tree, TreeRoot};
 pub(crate) use tree_read::LeafAt;
 pub(crate) use versions::{TreeState, Versions};
@@ -74,6 +77,8 @@ pub(crate) struct Engine {
     versions: Arc<Versions>,
     /// The version the commit being built publishes.
     version: u64,
+    /// Publishes that only folded the write buffer (see [`TreeState::commit_number`]).
+    folds: u64,
     /// The live state: root, counts, identifier.
     meta: Meta,
     /// The state of the last checkpoint, and the slot it is in.
@@ -129,18 +134,25 @@ pub(crate) struct Engine {
     dirty_limit_pages: usize,
     /// Anything changed since the last checkpoint.
     changed: bool,
+    /// Small commits' changes not yet in the tree (see `buffer.rs`), and what they add to the
+    /// tree's key count.
+    buffer: WriteBuffer,
+    buffer_delta: i64,
+    /// Bytes the buffer holds at most before it is folded into the tree.
+    buffer_limit: usize,
 }
 
 impl Engine {
-    /// The engine over `file`, whose meta slot `slot` (holding `meta`) is in force. `versions`
-    /// carries the snapshots of an engine this one replaces (compaction), if any.
+    /// The engine over `file`, whose meta slot `slot` (holding `meta`) is in force, with a
+    /// cache of `memory.0` bytes and a write buffer of `memory.1`. `versions` carries the
+    /// snapshots of an engine this one replaces (compaction), if any.
     #[allow(clippy::too_many_arguments)]
     pub(crate) fn new(
         file: Arc<dyn FileIo>,
         header: FileHeader,
         meta: Meta,
         slot: usize,
-        cache_bytes: usize,
+        (cache_bytes, buffer_limit): (usize, usize),
         access: Access,
         versions: Option<Arc<Versions>>,
     ) -> Result<Engine> {
@@ -165,8 +177,12 @@ impl Engine {
             Err(e) => return Err(e),
         };
         let root = TreeRoot { root: meta.root, depth: meta.depth, page_count: meta.page_count };
-        let version = versions.as_ref().map_or(0, |v| v.pin().version + 1);
-        let state = TreeState::new(version, root, meta.key_count, pages.clone());
+        let (version, folds) = versions.as_ref().map_or((0, 0), |v| {
+            let current = v.pin();
+            (current.version + 1, current.folds)
+        });
+        let buffer = WriteBuffer::new(buffer_limit);
+        let state = TreeState::new((version, folds), root, meta.key_count, pages.clone(), buffer.clone());
         let versions = match versions {
             Some(v) => {
                 v.publish(state);
@@ -180,6 +196,7 @@ impl Engine {
             pages,
             versions,
             version: version + 1,
+            folds,
             durable: meta.clone(),
             meta,
             durable_slot: slot,
@@ -205,6 +222,9 @@ impl Engine {
             dirty_limit_pages: (cache_bytes / DIRTY_LIMIT_CACHE_DIVISOR / page_size)
                 .max(MIN_DIRTY_LIMIT_PAGES),
             changed: false,
+            buffer,
+            buffer_delta: 0,
+            buffer_limit,
         };
         engine.read_reader_table();
         Ok(engine)
@@ -271,11 +291,6 @@ impl Engine {
         &self.versions
     }
 
-    /// Bytes of changed pages the writer holds in memory before it spills them (half its cache).
-    pub(crate) fn changed_bytes_limit(&self) -> usize {
-        self.dirty_limit_pages.saturating_mul(self.page_size)
-    }
-
     /// Pages changed in memory and not yet in the file.
     pub(crate) fn dirty_count(&self) -> usize {
         self.working.len() + self.pages.unwritten_count()
@@ -314,8 +329,23 @@ impl Engine {
         self.this_commit.clear();
         let root =
             TreeRoot { root: self.meta.root, depth: self.meta.depth, page_count: self.meta.page_count };
-        self.versions.publish(TreeState::new(self.version, root, self.meta.key_count, self.pages.clone()));
+        let key_count = self.meta.key_count.saturating_add_signed(self.buffer_delta);
+        let state = TreeState::new(
+            (self.version, self.folds),
+            root,
+            key_count,
+            self.pages.clone(),
+            self.buffer.clone(),
+        );
+        self.versions.publish(state);
         self.version += 1;
+    }
+
+    /// [`Engine::publish`] after folding the write buffer into the tree: a new state of the same
+    /// keys and values, so not counted as a commit.
+    pub(crate) fn publish_fold(&mut self) {
+        self.folds += 1;
+        self.publish();
     }
 }
 

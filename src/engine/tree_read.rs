@@ -174,6 +174,45 @@ impl Tree<'_> {
         }
     }
 
+    /// Whether `key` has a value, without copying it out.
+    pub(crate) fn contains(&self, key: &[u8]) -> Result<bool> {
+        self.with_leaf(Some(key), Keep::None, |_, node, _| match node {
+            NodeRef::Working(Node::Leaf(l)) => Ok(l.search(key).is_ok()),
+            NodeRef::Working(Node::Branch(_)) => unreachable_branch(),
+            NodeRef::Clean(no, bytes) => Ok(NodeView::new(*no, bytes)?.search(key)?.is_ok()),
+        })
+    }
+
+    /// How many of `keys` (ascending) have a value: one descent per leaf they fall in, each
+    /// key then searched in that leaf.
+    pub(crate) fn count_present(&self, keys: &[&[u8]]) -> Result<u64> {
+        let mut found = 0;
+        let mut at = 0;
+        while let Some(first) = keys.get(at) {
+            at = self.with_leaf(Some(first), Keep::High, |_, node, high| {
+                // The keys below the smallest key of the leaves to the right are all in this one.
+                let end =
+                    high.map_or(keys.len(), |h| at + keys[at..].partition_point(|k| cmp_keys(k, &h).is_lt()));
+                // A damaged tree whose separators do not increase still moves on by one key.
+                let end = end.max(at + 1);
+                match node {
+                    NodeRef::Working(Node::Leaf(l)) => {
+                        found += keys[at..end].iter().filter(|k| l.search(k).is_ok()).count() as u64;
+                    }
+                    NodeRef::Working(Node::Branch(_)) => return unreachable_branch(),
+                    NodeRef::Clean(no, bytes) => {
+                        let view = NodeView::new(*no, bytes)?;
+                        for k in &keys[at..end] {
+                            found += u64::from(view.search(k)?.is_ok());
+                        }
+                    }
+                }
+                Ok(end)
+            })?;
+        }
+        Ok(found)
+    }
+
     pub(crate) fn get(&self, key: &[u8]) -> Result<Option<Value>> {
         self.with_leaf(Some(key), Keep::None, |_, node, _| match node {
             NodeRef::Working(Node::Leaf(l)) => Ok(l.search(key).ok().map(|i| l.entry(i).value.to_value())),

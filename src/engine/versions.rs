@@ -14,26 +14,80 @@ use std::collections::VecDeque;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, RwLock, Weak};
 
+use super::buffer::WriteBuffer;
 use super::pages::{SharedPages, Tree, TreeRoot, UpperPages};
+use crate::error::Result;
+use crate::layout::node::Value;
 
 /// One published state of the tree.
 pub(crate) struct TreeState {
     /// Counts commits published by this handle since it was opened: a snapshot's identity.
     pub(crate) version: u64,
+    /// Of those publishes, how many only folded the write buffer into the tree (the same keys
+    /// and values as the one before): not commits.
+    pub(crate) folds: u64,
     pub(crate) root: TreeRoot,
+    /// Keys in the tree and the buffer together.
     pub(crate) key_count: u64,
     pub(crate) pages: Arc<SharedPages>,
     /// Its branch pages nearest the root, kept once read (see [`UpperPages`]).
     upper: UpperPages,
+    /// The changes not yet in its tree: read before it.
+    buffer: WriteBuffer,
 }
 
 impl TreeState {
-    pub(crate) fn new(version: u64, root: TreeRoot, key_count: u64, pages: Arc<SharedPages>) -> TreeState {
-        TreeState { version, root, key_count, pages, upper: UpperPages::default() }
+    pub(crate) fn new(
+        (version, folds): (u64, u64),
+        root: TreeRoot,
+        key_count: u64,
+        pages: Arc<SharedPages>,
+        buffer: WriteBuffer,
+    ) -> TreeState {
+        TreeState { version, folds, root, key_count, pages, upper: UpperPages::default(), buffer }
     }
 
+    /// Counts the commits behind this state (folds of the buffer left out): two states with the
+    /// same number hold the same keys and values.
+    pub(crate) fn commit_number(&self) -> u64 {
+        self.version - self.folds
+    }
+
+    /// Its tree, without the changes in its buffer (scans merge the two; see [`TreeState::buffer`]).
     pub(crate) fn tree(&self) -> Tree<'_> {
         Tree::published(&self.pages, self.root, &self.upper)
+    }
+
+    pub(crate) fn buffer(&self) -> &WriteBuffer {
+        &self.buffer
+    }
+
+    /// The value of `key`: the buffer's change if it holds one, else the tree's.
+    pub(crate) fn get(&self, key: &[u8]) -> Result<Option<Value>> {
+        match self.buffer.get(key) {
+            Some(change) => Ok(change.map(|v| Value::Inline(v.to_vec()))),
+            None => self.tree().get(key),
+        }
+    }
+
+    /// The value of `key`, read whole.
+    pub(crate) fn get_bytes(&self, key: &[u8]) -> Result<Option<Vec<u8>>> {
+        match self.buffer.get(key) {
+            Some(change) => Ok(change.map(<[u8]>::to_vec)),
+            None => self.tree().get_bytes(key),
+        }
+    }
+
+    /// The value of `key` into `out` (cleared first); `true` when the key exists.
+    pub(crate) fn get_into(&self, key: &[u8], out: &mut Vec<u8>) -> Result<bool> {
+        match self.buffer.get(key) {
+            Some(change) => {
+                out.clear();
+                out.extend_from_slice(change.unwrap_or_default());
+                Ok(change.is_some())
+            }
+            None => self.tree().get_into(key, out),
+        }
     }
 }
 

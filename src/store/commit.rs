@@ -7,7 +7,7 @@ use std::sync::atomic::Ordering;
 use super::paths::{TempKind, create_temp};
 use super::{KVStore, StoreState};
 use crate::batch::WriteBatch;
-use crate::engine::{Access, Engine, compact};
+use crate::engine::{Access, BUFFER_SLOT_BYTES, Change, Engine, compact};
 use crate::error::{Error, Result};
 use crate::io::FileIo;
 use crate::layout::file::{FORMAT_VERSION, FileHeader, MAX_VALUE_BYTES};
@@ -40,9 +40,7 @@ impl KVStore {
     pub fn delete(&self, key: impl AsRef<[u8]>) -> Result<bool> {
         let key = key.as_ref();
         self.check_sizes(key, None)?;
-        self.commit_if(vec![LogOp::Delete(Cow::Borrowed(key))], |engine| {
-            Ok(engine.tree().get(key)?.is_some())
-        })
+        self.commit_if(vec![LogOp::Delete(Cow::Borrowed(key))], |engine| engine.contains(key))
     }
 
     /// Apply a batch all-or-nothing, also across a crash.
@@ -130,7 +128,10 @@ impl KVStore {
             if let Err(e) = apply(&mut inner.engine, ops) {
                 return self.fail_poisoned("applying a logged commit", e);
             }
-            if inner.log.bytes() > self.checkpoint_log_bytes
+            // A full write buffer is folded into the tree by a checkpoint, which also starts the
+            // log afresh: the log never holds more small commits than the buffer, so a replay
+            // after a crash fills the buffer and no more.
+            if (inner.log.bytes() > self.checkpoint_log_bytes || inner.engine.buffer_is_full())
                 && let Err(e) = self.checkpoint_locked(inner)
             {
                 return self.fail_poisoned("checkpoint", e);
@@ -167,6 +168,7 @@ impl KVStore {
 
     pub(super) fn checkpoint_locked(&self, inner: &mut StoreState) -> Result<()> {
         let seq = inner.log.next_seq - 1;
+        fold(&mut inner.engine)?;
         let before = inner.engine.durable().checkpoint_id;
         inner.engine.checkpoint(seq)?;
         // Everything up to `seq` is now in the data file: the log can start over, under a
@@ -238,7 +240,7 @@ impl KVStore {
             readers: self.vfs.reader_table(&self.path),
             hold_bytes: self.options.reader_hold_bytes,
         };
-        match Engine::new(file, header, meta, 0, self.cache_bytes, access, Some(self.versions.clone())) {
+        match Engine::new(file, header, meta, 0, self.options.memory(), access, Some(self.versions.clone())) {
             Ok(engine) => inner.engine = engine,
             Err(e) => return self.fail_poisoned("reopening the compacted file", e),
         }
@@ -265,10 +267,11 @@ pub(super) fn restart_log(log: &dyn FileIo, engine: &Engine) -> Result<()> {
     Ok(())
 }
 
-/// Apply one commit, all of it or (when a write fails) none of it to the tree: the values'
-/// overflow chains are written first, then the tree changes in memory. Spilling changed pages
-/// between operations bounds memory; a spill that fails keeps the pages in memory, so its error
-/// waits for the end of the commit.
+/// Apply one commit and publish it: into the write buffer when it fits there (see
+/// `engine/buffer.rs`), else to the tree, all of it or (when a write fails) none of it: the
+/// buffer's older changes first, then the values' overflow chains, then the tree changes in
+/// memory. Spilling changed pages between operations bounds memory; a spill that fails keeps
+/// the pages in memory, so its error waits for the end of the commit.
 pub(super) fn apply(engine: &mut Engine, ops: Vec<LogOp<'_>>) -> Result<()> {
     let spill_error = apply_unpublished(engine, ops)?;
     // Snapshots taken from here on see this commit.
@@ -276,14 +279,152 @@ pub(super) fn apply(engine: &mut Engine, ops: Vec<LogOp<'_>>) -> Result<()> {
     spill_error.map_or(Ok(()), Err)
 }
 
-/// [`apply`] without publishing: the commit's changes stay in the engine's working pages, so a
-/// replay can apply many records and publish once. `Err` when an operation failed part way (the
-/// working pages then hold part of the commit); `Ok(Some(e))` when every operation was applied
-/// but a spill failed (its pages stay in memory).
+/// [`apply`] without publishing, so a replay can apply many records and publish once. `Err`
+/// when an operation failed part way (the working pages then hold part of the commit);
+/// `Ok(Some(e))` when every operation was applied but a spill failed (its pages stay in memory).
 pub(super) fn apply_unpublished(engine: &mut Engine, ops: Vec<LogOp<'_>>) -> Result<Option<Error>> {
+    match buffer(engine, &ops)? {
+        Buffered::Kept => Ok(None),
+        Buffered::No => {
+            // The buffer's changes first, published on their own: a commit that then fails part
+            // way (an overflow chain the disk has no room for) leaves the tree whole.
+            let folded = fold_published(engine)?;
+            let applied = apply_to_tree(engine, ops)?;
+            Ok(folded.or(applied))
+        }
+    }
+}
+
+/// A record replayed from the log: [`apply`], then the buffer folded if it holds twice its
+/// limit (see [`Engine::buffer_is_over_full`]).
+pub(super) fn replay(engine: &mut Engine, ops: Vec<LogOp<'_>>) -> Result<()> {
+    apply(engine, ops)?;
+    if engine.buffer_is_over_full() { fold(engine) } else { Ok(()) }
+}
+
+/// [`replay`] without publishing.
+pub(super) fn replay_unpublished(engine: &mut Engine, ops: Vec<LogOp<'_>>) -> Result<Option<Error>> {
+    let spill_error = apply_unpublished(engine, ops)?;
+    if !engine.buffer_is_over_full() {
+        return Ok(spill_error);
+    }
+    Ok(spill_error.or(fold_unpublished(engine)?))
+}
+
+/// Fold the write buffer into the tree and publish the result (nothing when it is empty):
+/// before statistics, the integrity check, page inspection and checkpoints, which read pages.
+pub(super) fn fold(engine: &mut Engine) -> Result<()> {
+    fold_published(engine)?.map_or(Ok(()), Err)
+}
+
+/// [`fold`], a spill's error returned as `Ok(Some(e))`: the fold itself was applied and published.
+fn fold_published(engine: &mut Engine) -> Result<Option<Error>> {
+    if engine.buffer().is_empty() {
+        return Ok(None);
+    }
+    let spill_error = fold_unpublished(engine)?;
+    engine.publish_fold();
+    Ok(spill_error)
+}
+
+/// The buffer's changes applied to the tree, unpublished: one change per key, in key order.
+fn fold_unpublished(engine: &mut Engine) -> Result<Option<Error>> {
+    let Some(run) = engine.take_buffer() else { return Ok(None) };
+    let ops = run
+        .changes()
+        .map(|(k, change)| match change {
+            Some(v) => LogOp::Put(Cow::Borrowed(k), Cow::Borrowed(v)),
+            None => LogOp::Delete(Cow::Borrowed(k)),
+        })
+        .collect();
+    apply_to_tree(engine, ops)
+}
+
+/// Where [`buffer`] put a commit.
+enum Buffered {
+    /// In the buffer (which may now be full: see [`Engine::buffer_is_full`]).
+    Kept,
+    /// Not in the buffer (a value that needs an overflow chain, or a commit larger than half
+    /// the buffer): it goes to the tree after the buffer is folded.
+    No,
+}
+
+/// Put a commit's changes in the write buffer if it fits there: values that fit in a leaf, at
+/// most half the buffer in all.
+fn buffer(engine: &mut Engine, ops: &[LogOp<'_>]) -> Result<Buffered> {
+    match buffered_bytes(engine, ops) {
+        Some(bytes) => {
+            put_in_buffer(engine, ops, bytes)?;
+            Ok(Buffered::Kept)
+        }
+        None => Ok(Buffered::No),
+    }
+}
+
+/// The bytes `ops` take in the write buffer, or `None` when they do not go there: a value
+/// needs an overflow chain, or they take more than half the buffer.
+pub(super) fn buffered_bytes(engine: &Engine, ops: &[LogOp<'_>]) -> Option<usize> {
+    let mut bytes = 0usize;
+    for op in ops {
+        bytes += match op {
+            LogOp::Put(k, v) if engine.fits_buffer(k.len(), v.len()) => k.len() + v.len(),
+            LogOp::Put(..) => return None,
+            LogOp::Delete(k) => k.len(),
+            LogOp::SetIdentifier(_) => 0,
+        } + BUFFER_SLOT_BYTES;
+    }
+    (bytes <= engine.buffer_limit() / 2).then_some(bytes)
+}
+
+/// Put `ops` (of [`buffered_bytes`] `bytes`) in the write buffer as one run: their net effect,
+/// the last change of each key.
+fn put_in_buffer(engine: &mut Engine, ops: &[LogOp<'_>], bytes: usize) -> Result<()> {
+    let mut changes: Vec<(&[u8], Change<'_>)> = ops
+        .iter()
+        .filter_map(|op| match op {
+            LogOp::Put(k, v) => Some((k.as_ref(), Some(v.as_ref()))),
+            LogOp::Delete(k) => Some((k.as_ref(), None)),
+            LogOp::SetIdentifier(_) => None,
+        })
+        .collect();
+    if !changes.windows(2).all(|w| w[0].0 < w[1].0) {
+        // One change per key, the last: a stable sort keeps each key's changes in order, and
+        // reversed, `dedup_by` keeps the last.
+        changes.sort_by(|a, b| a.0.cmp(b.0));
+        changes.reverse();
+        changes.dedup_by(|later, kept| later.0 == kept.0);
+        changes.reverse();
+    }
+    for op in ops {
+        if let LogOp::SetIdentifier(id) = op {
+            engine.set_identifier(id.clone());
+        }
+    }
+    engine.buffer_changes(&changes, bytes)
+}
+
+/// Records a replay gathered for the write buffer (all of them [`buffered_bytes`]), put there
+/// as one run: sorted once, the tree looked up a leaf at a time for the key count. The buffer
+/// is folded if it then holds twice its limit (see [`Engine::buffer_is_over_full`]).
+pub(super) fn replay_into_buffer(
+    engine: &mut Engine,
+    ops: &mut Vec<LogOp<'static>>,
+    bytes: usize,
+) -> Result<Option<Error>> {
+    if ops.is_empty() {
+        return Ok(None);
+    }
+    wal::sort_by_key(ops);
+    put_in_buffer(engine, ops, bytes)?;
+    ops.clear();
+    if engine.buffer_is_over_full() { fold_unpublished(engine) } else { Ok(None) }
+}
+
+/// Apply a commit to the tree: the values' overflow chains first (each with its operation's
+/// place), so a failed write leaves the tree untouched; inline values go to the tree from the
+/// operations themselves.
+fn apply_to_tree(engine: &mut Engine, ops: Vec<LogOp<'_>>) -> Result<Option<Error>> {
     engine.begin_commit();
-    // The values' overflow chains first (each with its operation's place): a failed write leaves
-    // the tree untouched. Inline values go to the tree from the operations themselves.
     let mut chains = Vec::new();
     for (i, op) in ops.iter().enumerate() {
         if let LogOp::Put(k, v) = op

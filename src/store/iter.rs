@@ -57,6 +57,9 @@ impl KVStore {
 
     /// Every page in page-number order, with its type and fill.
     pub fn pages(&self) -> PageIter<'_> {
+        // Pages as the tree holds every commit (a failed fold poisons the store and shows in
+        // the first page read).
+        let _ = self.fold_buffer();
         PageIter { store: self, next: 0 }
     }
 }
@@ -138,7 +141,8 @@ pub(super) fn prefix_bounds(prefix: &[u8]) -> (Bound<Vec<u8>>, Bound<Vec<u8>>) {
 /// Walks one snapshot's keys a leaf at a time: it holds the leaf it is in (its sealed bytes,
 /// shared with the cache) and decodes one entry per step, so a short scan copies out only the
 /// entries it returns. Past a leaf's last entry it descends again from the smallest key of the
-/// leaves to its right.
+/// leaves to its right. The snapshot's write buffer is merged in: a key it holds a change for
+/// shows that change (a delete hides the tree's entry).
 struct KeyCursor {
     snapshot: Snapshot,
     /// Where the next leaf to read starts, before the first one is read (`None`: started).
@@ -146,11 +150,44 @@ struct KeyCursor {
     end: Bound<Vec<u8>>,
     /// The leaf being read (`None` once the walk is over).
     leaf: Option<LeafAt>,
+    /// The tree's next entry, read ahead to compare with the buffer's, and whether the tree
+    /// has none left.
+    tree_next: Option<(Vec<u8>, Value)>,
+    tree_done: bool,
+    /// Where the buffer's next change is looked for.
+    buffer_from: Bound<Vec<u8>>,
+}
+
+/// Whether `key` is inside `end` (at or before it, or before it).
+fn before_end(end: &Bound<Vec<u8>>, key: &[u8]) -> bool {
+    match end {
+        Bound::Unbounded => true,
+        Bound::Included(e) => key <= e.as_slice(),
+        Bound::Excluded(e) => key < e.as_slice(),
+    }
+}
+
+/// Whether `key` is inside `start` (at or after it, or after it).
+fn after_start(start: &Bound<Vec<u8>>, key: &[u8]) -> bool {
+    match start {
+        Bound::Unbounded => true,
+        Bound::Included(s) => key >= s.as_slice(),
+        Bound::Excluded(s) => key > s.as_slice(),
+    }
 }
 
 impl KeyCursor {
     fn new(snapshot: Snapshot, start: Bound<Vec<u8>>, end: Bound<Vec<u8>>) -> KeyCursor {
-        KeyCursor { snapshot, start: Some(start), end, leaf: None }
+        let buffer_from = start.clone();
+        KeyCursor {
+            snapshot,
+            start: Some(start),
+            end,
+            leaf: None,
+            tree_next: None,
+            tree_done: false,
+            buffer_from,
+        }
     }
 
     fn next_entry(&mut self) -> Option<Result<(Vec<u8>, Value)>> {
@@ -158,18 +195,55 @@ impl KeyCursor {
             Ok(Some(entry)) => Some(Ok(entry)),
             Ok(None) => {
                 self.leaf = None;
+                self.tree_done = true;
+                self.buffer_from = Bound::Excluded(Vec::new());
+                self.end = Bound::Excluded(Vec::new());
                 None
             }
             Err(e) => {
                 // An error ends the walk.
                 self.start = None;
                 self.leaf = None;
+                self.tree_done = true;
+                self.end = Bound::Excluded(Vec::new());
                 Some(Err(e))
             }
         }
     }
 
+    /// The next entry of the tree and the buffer merged.
     fn step(&mut self) -> Result<Option<(Vec<u8>, Value)>> {
+        if self.snapshot.state.buffer().is_empty() {
+            return self.tree_step();
+        }
+        loop {
+            if self.tree_next.is_none() && !self.tree_done {
+                self.tree_next = self.tree_step()?;
+                self.tree_done = self.tree_next.is_none();
+            }
+            let buffered = self
+                .snapshot
+                .state
+                .buffer()
+                .first_from(self.buffer_from.as_ref().map(Vec::as_slice))
+                .filter(|(k, _)| before_end(&self.end, k))
+                .map(|(k, change)| (k.to_vec(), change.map(<[u8]>::to_vec)));
+            let Some((key, change)) = buffered else { return Ok(self.tree_next.take()) };
+            match &self.tree_next {
+                Some((tree_key, _)) if *tree_key < key => return Ok(self.tree_next.take()),
+                // The buffer's change replaces the tree's entry.
+                Some((tree_key, _)) if *tree_key == key => self.tree_next = None,
+                _ => {}
+            }
+            self.buffer_from = Bound::Excluded(key.clone());
+            if let Some(value) = change {
+                return Ok(Some((key, Value::Inline(value))));
+            }
+        }
+    }
+
+    /// The tree's next entry.
+    fn tree_step(&mut self) -> Result<Option<(Vec<u8>, Value)>> {
         let tree = self.snapshot.state.tree();
         if let Some(start) = self.start.take() {
             self.leaf = tree.leaf_from(&start)?;
@@ -181,12 +255,11 @@ impl KeyCursor {
                 continue;
             }
             let Some((k, v)) = tree.next_in_leaf(leaf)? else { continue };
-            let in_range = match &self.end {
-                Bound::Unbounded => true,
-                Bound::Included(e) => k <= *e,
-                Bound::Excluded(e) => k < *e,
-            };
-            return Ok(in_range.then_some((k, v)));
+            if !before_end(&self.end, &k) {
+                self.leaf = None;
+                return Ok(None);
+            }
+            return Ok(Some((k, v)));
         }
     }
 }
@@ -240,20 +313,41 @@ impl Iterator for Keys<'_> {
 }
 
 /// Descending iterator over `(key, value length)` pairs of one snapshot; reads no values. Like
-/// [`Keys`], it reads one leaf at a time and resumes by key.
+/// [`Keys`], it reads one leaf at a time, resumes by key and merges the snapshot's write buffer.
 pub struct KeysRev<'a> {
     snapshot: Snapshot,
     _store: PhantomData<&'a ()>,
-    /// Where the next leaf to read ends (`None`: done).
+    /// Where the next leaf to read ends (`None`: the tree has no more).
     next: Option<Bound<Vec<u8>>>,
     start: Bound<Vec<u8>>,
     /// Entries of the leaf read last, greatest first.
     buf: std::collections::VecDeque<(Vec<u8>, u64)>,
+    /// Where the buffer's next change is looked for (`None`: done).
+    buffer_to: Option<Bound<Vec<u8>>>,
 }
 
 impl KeysRev<'_> {
     fn new(snapshot: Snapshot, start: Bound<Vec<u8>>, end: Bound<Vec<u8>>) -> Self {
-        KeysRev { snapshot, _store: PhantomData, next: Some(end), start, buf: Default::default() }
+        let buffer_to = Some(end.clone());
+        KeysRev { snapshot, _store: PhantomData, next: Some(end), start, buf: Default::default(), buffer_to }
+    }
+
+    /// The buffer's greatest change left inside the range: key, and value length (`None`: a delete).
+    fn buffered(&self) -> Option<(Vec<u8>, Option<u64>)> {
+        let to = self.buffer_to.as_ref()?;
+        self.snapshot
+            .state
+            .buffer()
+            .last_before(to.as_ref().map(Vec::as_slice))
+            .filter(|(k, _)| after_start(&self.start, k))
+            .map(|(k, change)| (k.to_vec(), change.map(|v| v.len() as u64)))
+    }
+
+    fn done(&mut self) -> Option<Result<(Vec<u8>, u64)>> {
+        self.buf.clear();
+        self.next = None;
+        self.buffer_to = None;
+        None
     }
 }
 
@@ -262,31 +356,51 @@ impl Iterator for KeysRev<'_> {
 
     fn next(&mut self) -> Option<Self::Item> {
         loop {
-            if let Some((k, len)) = self.buf.pop_front() {
-                let in_range = match &self.start {
-                    Bound::Unbounded => true,
-                    Bound::Included(s) => k >= *s,
-                    Bound::Excluded(s) => k > *s,
-                };
-                if !in_range {
-                    self.buf.clear();
-                    self.next = None;
-                    return None;
+            if self.buf.is_empty()
+                && let Some(end) = self.next.take()
+            {
+                // The tree's next leaf down, before comparing with the buffer.
+                match self.snapshot.state.tree().leaf_chunk_rev(&end) {
+                    Ok((entries, low)) => {
+                        self.next = match (entries.last(), low) {
+                            (Some((smallest, _)), Some(_)) => Some(Bound::Excluded(smallest.clone())),
+                            (None, Some(low)) => Some(Bound::Excluded(low)),
+                            (_, None) => None,
+                        };
+                        self.buf.extend(entries.into_iter().map(|(k, v)| (k, v.len())));
+                    }
+                    Err(e) => {
+                        self.done();
+                        return Some(Err(e));
+                    }
                 }
-                return Some(Ok((k, len)));
+                continue;
             }
-            let end = self.next.take()?;
-            match self.snapshot.state.tree().leaf_chunk_rev(&end) {
-                Ok((entries, low)) => {
-                    self.next = match (entries.last(), low) {
-                        (Some((smallest, _)), Some(_)) => Some(Bound::Excluded(smallest.clone())),
-                        (None, Some(low)) => Some(Bound::Excluded(low)),
-                        (_, None) => None,
-                    };
-                    self.buf.extend(entries.into_iter().map(|(k, v)| (k, v.len())));
-                }
-                Err(e) => return Some(Err(e)),
+            let buffered = self.buffered();
+            let order = match (self.buf.front(), &buffered) {
+                (None, None) => return self.done(),
+                (Some(_), None) => std::cmp::Ordering::Greater,
+                (None, Some(_)) => std::cmp::Ordering::Less,
+                (Some((tree_key, _)), Some((key, _))) => tree_key.cmp(key),
+            };
+            if order.is_eq() {
+                // The buffer's change replaces the tree's entry.
+                self.buf.pop_front();
             }
+            let from_tree = order.is_gt();
+            let (key, len) = if from_tree {
+                let Some(entry) = self.buf.pop_front() else { continue };
+                entry
+            } else {
+                let Some((key, change)) = buffered else { continue };
+                self.buffer_to = Some(Bound::Excluded(key.clone()));
+                let Some(len) = change else { continue };
+                (key, len)
+            };
+            if !after_start(&self.start, &key) {
+                return self.done();
+            }
+            return Some(Ok((key, len)));
         }
     }
 }

@@ -70,7 +70,6 @@ pub struct KVStore {
     poison: Mutex<Option<String>>,
     durability: Durability,
     read_only: bool,
-    cache_bytes: usize,
     checkpoint_log_bytes: u64,
     recovery: RecoveryReport,
     /// A read-only handle's last look at the files, and how many changes it has seen.
@@ -210,7 +209,7 @@ impl KVStore {
     /// small reads), so a browser can poll it and call [`KVStore::refresh`] when it moves. It
     /// never goes down for one handle, across refreshes included.
     pub fn data_version(&self) -> u64 {
-        let local = self.versions.pin().version;
+        let local = self.versions.pin().commit_number();
         if !self.read_only {
             return local;
         }
@@ -249,7 +248,7 @@ impl KVStore {
 
     /// The value of `key` as of the last commit, or `None` when the key does not exist.
     pub fn get(&self, key: impl AsRef<[u8]>) -> Result<Option<Vec<u8>>> {
-        self.versions.with_current(|state| state.tree().get_bytes(key.as_ref()))
+        self.versions.with_current(|state| state.get_bytes(key.as_ref()))
     }
 
     /// The value of `key` into `buf`, which is cleared first and keeps its capacity: `Ok(true)`
@@ -268,17 +267,17 @@ impl KVStore {
     /// # Ok(()) }
     /// ```
     pub fn get_into(&self, key: impl AsRef<[u8]>, buf: &mut Vec<u8>) -> Result<bool> {
-        self.versions.with_current(|state| state.tree().get_into(key.as_ref(), buf))
+        self.versions.with_current(|state| state.get_into(key.as_ref(), buf))
     }
 
     /// Whether `key` exists, without reading its value.
     pub fn contains_key(&self, key: impl AsRef<[u8]>) -> Result<bool> {
-        self.versions.with_current(|state| Ok(state.tree().get(key.as_ref())?.is_some()))
+        self.versions.with_current(|state| Ok(state.get(key.as_ref())?.is_some()))
     }
 
     /// Length of the value without reading it.
     pub fn value_len(&self, key: impl AsRef<[u8]>) -> Result<Option<u64>> {
-        self.versions.with_current(|state| Ok(state.tree().get(key.as_ref())?.map(|v| v.len())))
+        self.versions.with_current(|state| Ok(state.get(key.as_ref())?.map(|v| v.len())))
     }
 
     /// At most `max` bytes from the start of the value (previews of large values).
@@ -300,6 +299,8 @@ impl KVStore {
 
     /// Page counts, sizes and cache counters (all zero if a thread panicked inside the store).
     pub fn stats(&self) -> Stats {
+        // A failed fold poisons the store; the counts are then of the tree as it is.
+        let _ = self.fold_buffer();
         let Ok(inner) = self.read_inner() else { return Stats::default() };
         let e = &inner.engine;
         let (meta, cache) = (e.meta(), e.cache());
@@ -380,6 +381,7 @@ impl KVStore {
 
     /// [`KVStore::check`], calling `progress(pages_done, pages_total)` as it goes.
     pub fn check_with_progress(&self, progress: &mut dyn FnMut(u64, u64)) -> Result<CheckReport> {
+        self.fold_buffer()?;
         // Taken between two commits; the walk itself holds no lock, so writers go on.
         let input = inspect::check::CheckInput::capture(&self.read_inner()?.engine);
         inspect::check::check(&input, progress)
@@ -387,24 +389,42 @@ impl KVStore {
 
     /// Pages in the store, page 0 included: page numbers run `0..page_count()`.
     pub fn page_count(&self) -> u64 {
+        let _ = self.fold_buffer();
         self.read_inner().map(|i| i.engine.meta().page_count).unwrap_or(0)
     }
 
     /// One page in detail: header fields, items, fill and checksum state.
     pub fn page_info(&self, page: u64) -> Result<PageInfo> {
+        self.fold_buffer()?;
         let inner = self.read_inner()?;
         inspect::page_info::page_info(&inner.engine, page)
     }
 
     /// Free pages (including those freed since the last checkpoint), ascending.
     pub fn free_pages(&self) -> Result<Vec<u64>> {
+        self.fold_buffer()?;
         self.read_inner()?.engine.free_page_list()
     }
 
     /// Run `f` on the engine (unit tests of the tree beside its code).
     #[cfg(test)]
     pub(crate) fn with_engine<T>(&self, f: impl FnOnce(&mut Engine) -> T) -> T {
+        self.fold_buffer().expect("fold");
         f(&mut self.inner.write().expect("lock").engine)
+    }
+
+    /// Fold the write buffer into the tree (see `engine/buffer.rs`), for what reads pages:
+    /// statistics, the integrity check, page inspection. On a read-only handle the tree it
+    /// changes is its own, in memory.
+    fn fold_buffer(&self) -> Result<()> {
+        if self.read_inner()?.engine.buffer().is_empty() {
+            return Ok(());
+        }
+        let mut inner = self.write_inner()?;
+        if let Err(e) = commit::fold(&mut inner.engine) {
+            return self.fail_poisoned("folding the write buffer into the tree", e);
+        }
+        Ok(())
     }
 
     // ------------------------------------------------------------------ closing

@@ -140,7 +140,7 @@ impl KVStore {
                 page0.header.clone(),
                 meta.clone(),
                 slot,
-                opts.cache_bytes,
+                opts.memory(),
                 access,
                 versions,
             )
@@ -170,6 +170,9 @@ impl KVStore {
             batched.then_some(&rebuild as &Rebuild<'_>),
         )?;
         if version != FORMAT_VERSION && refuse.is_none() {
+            // The new file is written from the tree: the replayed commits waiting in the write
+            // buffer go into it first.
+            super::commit::fold(&mut inner.engine)?;
             convert_to_current(&*vfs, path, &inner, &*log)?;
             drop(inner);
             drop(log);
@@ -212,7 +215,6 @@ impl KVStore {
             poison: Mutex::new(poison),
             durability: opts.durability,
             read_only: opts.read_only,
-            cache_bytes: opts.cache_bytes,
             checkpoint_log_bytes: opts.checkpoint_log_bytes,
             recovery,
             seen_on_disk: Mutex::new((read_stamp, 0)),
@@ -313,7 +315,7 @@ fn open_read_only(
                 page0.header.clone(),
                 meta.clone(),
                 slot,
-                opts.cache_bytes,
+                opts.memory(),
                 Access::Read { pin, scratch: scratch.clone() },
                 versions.clone(),
             )

@@ -9,7 +9,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use super::StoreState;
-use super::commit::{apply, apply_unpublished, restart_log};
+use super::commit::{self, fold, replay_unpublished, restart_log};
 use crate::engine::Engine;
 use crate::error::{Error, Result};
 use crate::inspect::RecoveryReport;
@@ -20,11 +20,6 @@ use crate::wal::{self, LOG_HEADER_BYTES, LOG_HEADER_LEN, LogHeader, LogOp, LogRe
 /// How far past the last checkpoint a sequence number found in damage may be and still count as
 /// one of this store's records (a random 8 bytes falls in this range once in 2^32).
 const SEQ_WINDOW: u64 = 1 << 32;
-
-/// The batched replay gathers records up to this many bytes of the log (and at most half the
-/// changed pages' share of the cache, so a small cache keeps the replay small), then applies
-/// their operations in key order: a page that many records change is changed once.
-const REPLAY_CHUNK_BYTES: usize = 16 << 20;
 
 /// What the start of the log holds.
 pub(super) enum LogState {
@@ -157,11 +152,10 @@ pub(super) fn recover(
     let mut beyond = None;
     let mut expected: Option<u64> = None;
     let mut last_applied = checkpoint_seq;
-    // The batched replay's operations not applied yet, and their size in the log.
+    let batched = rebuild.is_some();
+    // The batched replay's records for the write buffer, not put there yet, and their size in it.
     let mut pending: Vec<LogOp<'static>> = Vec::new();
     let mut pending_bytes = 0usize;
-    let batched = rebuild.is_some();
-    let chunk_bytes = (inner.engine.changed_bytes_limit() / 2).min(REPLAY_CHUNK_BYTES);
     let failed = 'replay: {
         loop {
             let offset = reader.offset();
@@ -217,15 +211,32 @@ pub(super) fn recover(
                 continue;
             }
             if batched {
-                pending_bytes += wal::record_len(&ops);
-                pending.extend(ops);
-                if pending_bytes >= chunk_bytes {
-                    pending_bytes = 0;
-                    if !apply_in_key_order(&mut inner.engine, &mut pending) {
-                        break 'replay true;
+                // Small records go to the write buffer, gathered and sorted once; a large one
+                // goes to the tree after them.
+                let engine = &mut inner.engine;
+                let applied = match commit::buffered_bytes(engine, &ops) {
+                    Some(bytes) => {
+                        pending_bytes += bytes;
+                        pending.extend(ops);
+                        if engine.buffer().bytes() + pending_bytes < 2 * engine.buffer_limit() {
+                            Ok(None)
+                        } else {
+                            let bytes = std::mem::take(&mut pending_bytes);
+                            commit::replay_into_buffer(engine, &mut pending, bytes)
+                        }
                     }
+                    None => {
+                        let bytes = std::mem::take(&mut pending_bytes);
+                        match commit::replay_into_buffer(engine, &mut pending, bytes) {
+                            Ok(None) => replay_unpublished(engine, ops),
+                            other => other,
+                        }
+                    }
+                };
+                if !matches!(applied, Ok(None)) {
+                    break 'replay true;
                 }
-            } else if let Err(e) = apply(&mut inner.engine, ops) {
+            } else if let Err(e) = commit::replay(&mut inner.engine, ops) {
                 if let (Replay::InMemory, Error::Io(_)) = (replay, &e) {
                     // A reader's scratch file failed: not the record's fault.
                     return Err(e);
@@ -239,7 +250,7 @@ pub(super) fn recover(
             last_applied = seq;
             report.commits_replayed += 1;
         }
-        !apply_in_key_order(&mut inner.engine, &mut pending)
+        !matches!(commit::replay_into_buffer(&mut inner.engine, &mut pending, pending_bytes), Ok(None))
     };
     if let (true, Some(rebuild)) = (failed, rebuild) {
         // Replay again a record at a time, from the checkpoint: it stops where this did, with
@@ -274,90 +285,24 @@ pub(super) fn recover(
     }
     let v1_log = start != LOG_HEADER_BYTES;
     let follows_older = !matches!(state, LogState::Header(h) if h.follows.as_ref().is_some_and(|m| m.checkpoint_id == inner.engine.durable().checkpoint_id));
-    if writable
+    let log_goes_on = report.stopped_at.is_none() && !v1_log && !follows_older && !covered_seen;
+    if writable && log_goes_on && report.commits_replayed > 0 {
+        // The log ends with its last whole record: new commits follow it, and the replayed ones
+        // stay where the replay left them (the write buffer, or the tree in memory) until the
+        // next checkpoint. One sync first: a record read back is durable before anything new is
+        // acknowledged after it.
+        log.sync_data()?;
+    } else if writable
         && (report.commits_replayed > 0
             || report.stopped_at.is_some()
             || len > start
             || v1_log
             || follows_older)
     {
+        fold(&mut inner.engine)?;
         inner.engine.checkpoint(last_applied)?;
         restart_log(&**log, &inner.engine)?;
         inner.log.len = LOG_HEADER_BYTES;
     }
     Ok(None)
-}
-
-/// Apply `pending` (and empty it) as part of the engine's unpublished commit, in key order: a
-/// later operation on a key replaces an earlier one, so only the last of each key is applied.
-/// `false` when one failed (the working pages then hold part of the operations).
-fn apply_in_key_order(engine: &mut Engine, pending: &mut Vec<LogOp<'static>>) -> bool {
-    if pending.is_empty() {
-        return true;
-    }
-    matches!(apply_unpublished(engine, in_key_order(std::mem::take(pending))), Ok(None))
-}
-
-/// The operations' net effect, in key order: the last operation of each key (a stable sort
-/// keeps the order among one key's operations), and the identifier changes first, in order.
-fn in_key_order(mut ops: Vec<LogOp<'static>>) -> Vec<LogOp<'static>> {
-    wal::sort_by_key(&mut ops);
-    // Reversed, the last operation of a key comes first and `dedup_by` keeps it.
-    ops.reverse();
-    ops.dedup_by(|later, kept| later.key().is_some() && later.key() == kept.key());
-    ops.reverse();
-    ops
-}
-
-#[cfg(test)]
-mod tests {
-    use std::borrow::Cow;
-    use std::collections::BTreeMap;
-
-    use proptest::prelude::*;
-
-    use super::*;
-
-    fn op() -> impl Strategy<Value = LogOp<'static>> {
-        // A few short keys, so one key is often changed many times.
-        let key = proptest::collection::vec(0u8..4, 0..3);
-        prop_oneof![
-            4 => (key.clone(), any::<u8>()).prop_map(|(k, v)| LogOp::Put(k.into(), Cow::Owned(vec![v]))),
-            2 => key.prop_map(|k| LogOp::Delete(k.into())),
-            1 => (0u8..3).prop_map(|i| LogOp::SetIdentifier(format!("id{i}"))),
-        ]
-    }
-
-    /// The store and identifier `ops` leave, applied one after another.
-    fn outcome(ops: &[LogOp<'_>]) -> (BTreeMap<Vec<u8>, Vec<u8>>, Option<String>) {
-        let mut map = BTreeMap::new();
-        let mut id = None;
-        for op in ops {
-            match op {
-                LogOp::Put(k, v) => {
-                    map.insert(k.to_vec(), v.to_vec());
-                }
-                LogOp::Delete(k) => {
-                    map.remove(k.as_ref());
-                }
-                LogOp::SetIdentifier(s) => id = Some(s.clone()),
-            }
-        }
-        (map, id)
-    }
-
-    proptest! {
-        #[test]
-        fn key_order_has_the_same_outcome_with_one_operation_per_key(ops in proptest::collection::vec(op(), 0..40)) {
-            let ordered = in_key_order(ops.clone());
-            prop_assert_eq!(outcome(&ordered), outcome(&ops));
-            let keys: Vec<&[u8]> = ordered.iter().filter_map(LogOp::key).collect();
-            prop_assert!(keys.windows(2).all(|w| w[0] < w[1]), "keys not strictly ascending: {:?}", keys);
-            // The identifier changes stay in front, in their order.
-            let first_key = ordered.iter().position(|op| !matches!(op, LogOp::SetIdentifier(_)));
-            prop_assert!(ordered[first_key.unwrap_or(ordered.len())..]
-                .iter()
-                .all(|op| !matches!(op, LogOp::SetIdentifier(_))));
-        }
-    }
 }

@@ -33,30 +33,29 @@ impl Snapshot {
 
     /// The value of `key`, read whole.
     pub fn get(&self, key: impl AsRef<[u8]>) -> Result<Option<Vec<u8>>> {
-        self.state.tree().get_bytes(key.as_ref())
+        self.state.get_bytes(key.as_ref())
     }
 
     /// The value of `key` into `buf` (cleared first, its capacity kept); `Ok(true)` when the key
     /// exists. See [`KVStore::get_into`](crate::KVStore::get_into).
     pub fn get_into(&self, key: impl AsRef<[u8]>, buf: &mut Vec<u8>) -> Result<bool> {
-        self.state.tree().get_into(key.as_ref(), buf)
+        self.state.get_into(key.as_ref(), buf)
     }
 
     /// Whether `key` has a value.
     pub fn contains_key(&self, key: impl AsRef<[u8]>) -> Result<bool> {
-        Ok(self.state.tree().get(key.as_ref())?.is_some())
+        Ok(self.state.get(key.as_ref())?.is_some())
     }
 
     /// Length of the value without reading it.
     pub fn value_len(&self, key: impl AsRef<[u8]>) -> Result<Option<u64>> {
-        Ok(self.state.tree().get(key.as_ref())?.map(|v| v.len()))
+        Ok(self.state.get(key.as_ref())?.map(|v| v.len()))
     }
 
     /// At most `max` bytes from the start of the value (previews of large values).
     pub fn get_prefix(&self, key: impl AsRef<[u8]>, max: usize) -> Result<Option<Vec<u8>>> {
-        let tree = self.state.tree();
-        match tree.get(key.as_ref())? {
-            Some(v) => Ok(Some(tree.read_value(&v, Some(max))?)),
+        match self.state.get(key.as_ref())? {
+            Some(v) => Ok(Some(self.state.tree().read_value(&v, Some(max))?)),
             None => Ok(None),
         }
     }
@@ -74,14 +73,14 @@ impl Snapshot {
     /// Identifies the commit this snapshot sees, among the states this handle has published: a
     /// later snapshot with the same number sees the same state.
     pub fn version(&self) -> u64 {
-        self.state.version
+        self.state.commit_number()
     }
 }
 
 impl std::fmt::Debug for Snapshot {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Snapshot")
-            .field("version", &self.state.version)
+            .field("version", &self.state.commit_number())
             .field("keys", &self.state.key_count)
             .finish()
     }
