@@ -140,7 +140,8 @@ impl OpenOptions {
         self
     }
 
-    /// Checkpoint once the log passes this many bytes (default 64 MiB; at least 64 KiB).
+    /// Checkpoint once the log passes this many bytes (default 64 MiB; at least 64 KiB), or
+    /// sooner, when the write buffer fills ([`OpenOptions::write_buffer_bytes`]).
     pub fn checkpoint_log_bytes(&mut self, bytes: u64) -> &mut Self {
         self.checkpoint_log_bytes = bytes;
         self

@@ -13,8 +13,10 @@
 //!
 //! Runs never change once made, so a published state holds the runs it saw (`Arc`s) and reads
 //! them without a lock. Runs are merged as they come, newest into the one before it while it
-//! is at least a quarter of that one's size, so a buffer of `n` entries has few runs (about
-//! log4 of `n` over the commit size).
+//! is at least a quarter of that one's size and the two together at most a quarter of the
+//! limit, so a buffer has few runs (about four of the largest size, and log4 of the rest)
+//! and no merge copies more than a quarter of it. The fold reads the runs in one merged pass,
+//! copying nothing.
 //!
 //! One filter, shared by every state published since the buffer was last folded, answers "not
 //! in the buffer" for most keys that are not: a bit array in which each key sets three bits of
@@ -50,6 +52,10 @@ const LIMIT_BYTES_PER_FILTER_WORD: usize = 512;
 
 /// Entries per filter word at most before the buffer is folded, whatever their size.
 const ENTRIES_PER_FILTER_WORD: usize = 4;
+
+/// Runs are merged up to this share of the buffer's limit (and at least [`MIN_MERGED_BYTES`]).
+const MERGED_LIMIT_DIVISOR: usize = 4;
+const MIN_MERGED_BYTES: usize = 64 << 10;
 
 #[derive(Clone, Copy)]
 struct Slot {
@@ -247,6 +253,8 @@ pub(crate) struct WriteBuffer {
     filter: Arc<Filter>,
     bytes: usize,
     entries: usize,
+    /// The largest run a merge makes, in bytes.
+    merged_limit: usize,
 }
 
 impl WriteBuffer {
@@ -257,6 +265,7 @@ impl WriteBuffer {
             filter: Arc::new(Filter::new(limit_bytes / LIMIT_BYTES_PER_FILTER_WORD)),
             bytes: 0,
             entries: 0,
+            merged_limit: (limit_bytes / MERGED_LIMIT_DIVISOR).max(MIN_MERGED_BYTES),
         }
     }
 
@@ -288,6 +297,35 @@ impl WriteBuffer {
         self.runs.iter().rev().find_map(|run| run.find(key))
     }
 
+    /// For each of `keys` (ascending), the buffer's change if it holds one, as [`WriteBuffer::get`]
+    /// gives it: the keys the filter passes are looked for in each run from the newest, each
+    /// search starting where the one for the key before it ended.
+    pub(crate) fn get_sorted(&self, keys: &[&[u8]]) -> Vec<Option<Change<'_>>> {
+        let mut out = vec![None; keys.len()];
+        if self.runs.is_empty() {
+            return out;
+        }
+        let mut unresolved: Vec<usize> =
+            (0..keys.len()).filter(|&i| self.filter.may_contain(hash(keys[i]))).collect();
+        for run in self.runs.iter().rev() {
+            if unresolved.is_empty() {
+                break;
+            }
+            let mut from = 0;
+            unresolved.retain(|&i| {
+                let at = from + run.index[from..].partition_point(|s| run.slot_key(s) < keys[i]);
+                from = at;
+                if at < run.len() && run.key(at) == keys[i] {
+                    out[i] = Some(run.entry(at).1);
+                    false
+                } else {
+                    true
+                }
+            });
+        }
+        out
+    }
+
     /// Add one commit's changes, `entries` sorted by key with one change per key.
     pub(crate) fn push<'a>(
         &mut self,
@@ -304,9 +342,11 @@ impl WriteBuffer {
         self.bytes += run.bytes();
         self.entries += run.len();
         let mut run = Arc::new(run);
-        // Merge into the run before while this one is at least a quarter of its size.
+        // Merge into the run before while this one is at least a quarter of its size, up to the
+        // largest merged run.
         while let Some(older) = self.runs.last()
             && run.len() * 4 >= older.len()
+            && older.bytes() + run.bytes() <= self.merged_limit
         {
             let older = self.runs.pop().unwrap_or_else(|| unreachable!("looked at just above"));
             self.bytes -= older.bytes() + run.bytes();
@@ -319,11 +359,32 @@ impl WriteBuffer {
         self.runs.push(run);
     }
 
-    /// The net effect of every change held: one run, in key order, the newest change of each key.
-    pub(crate) fn merged(&self) -> Option<Arc<Run>> {
-        let mut runs = self.runs.iter();
-        let first = runs.next()?.clone();
-        Some(runs.fold(first, |older, newer| Arc::new(Run::merge(&older, newer))))
+    /// The net effect of every change held, in key order: `f` gets the newest change of each
+    /// key, read from the runs in one merged pass (each step takes the smallest key among the
+    /// runs' next entries, the newest run's change for a key several hold). Stops at `f`'s
+    /// first error.
+    pub(crate) fn try_for_each_change<'s, E>(
+        &'s self,
+        mut f: impl FnMut(&'s [u8], Change<'s>) -> Result<(), E>,
+    ) -> Result<(), E> {
+        let mut at = vec![0usize; self.runs.len()];
+        loop {
+            // The newest run holding the smallest next key.
+            let mut best: Option<(usize, &'s [u8])> = None;
+            for (r, run) in self.runs.iter().enumerate().rev() {
+                if at[r] < run.len() && best.is_none_or(|(_, b)| run.key(at[r]) < b) {
+                    best = Some((r, run.key(at[r])));
+                }
+            }
+            let Some((r, key)) = best else { return Ok(()) };
+            let (_, change) = self.runs[r].entry(at[r]);
+            for (i, run) in self.runs.iter().enumerate() {
+                if at[i] < run.len() && run.key(at[i]) == key {
+                    at[i] += 1;
+                }
+            }
+            f(key, change)?;
+        }
     }
 
     /// The first key inside `from` that the buffer has a change for, with the newest change.
@@ -351,13 +412,6 @@ impl WriteBuffer {
             }
         }
         best
-    }
-}
-
-impl Run {
-    /// Its entries in key order (for folding into the tree).
-    pub(crate) fn changes(&self) -> impl Iterator<Item = (&[u8], Change<'_>)> {
-        self.entries()
     }
 }
 
@@ -392,9 +446,10 @@ impl Engine {
         // up a leaf at a time: many keys of a large run share leaves).
         let mut delta = 0i64;
         let mut in_tree = Vec::new();
-        for (key, change) in changes {
+        let keys: Vec<&[u8]> = changes.iter().map(|(k, _)| *k).collect();
+        for ((key, change), before) in changes.iter().zip(self.buffer.get_sorted(&keys)) {
             delta += i64::from(change.is_some());
-            match self.buffer.get(key) {
+            match before {
                 Some(before) => delta -= i64::from(before.is_some()),
                 None => in_tree.push(*key),
             }
@@ -427,19 +482,23 @@ impl Engine {
     /// Pages' worth of memory the cache leaves to changes: pages changed and not written, and
     /// the buffer.
     pub(crate) fn reserved_pages(&self) -> usize {
-        self.dirty_count() + self.buffer.bytes().div_ceil(self.page_size)
+        self.dirty_count() + (self.buffer.bytes() + self.folding_bytes).div_ceil(self.page_size)
     }
 
-    /// Empty the buffer, for its changes to be applied to the tree: the newest change of each
-    /// key, in key order (`None` when it held nothing).
-    pub(crate) fn take_buffer(&mut self) -> Option<Arc<Run>> {
-        let merged = self.buffer.merged();
-        if merged.is_some() {
-            self.buffer = WriteBuffer::new(self.buffer_limit);
-            self.buffer_delta = 0;
-            self.pages.reserve_for_changed(self.reserved_pages());
-        }
-        merged
+    /// Empty the buffer, for its changes to be applied to the tree
+    /// ([`WriteBuffer::try_for_each_change`]).
+    /// Its memory stays counted against the cache until [`Engine::folded`].
+    pub(crate) fn take_buffer(&mut self) -> WriteBuffer {
+        let taken = std::mem::replace(&mut self.buffer, WriteBuffer::new(self.buffer_limit));
+        self.buffer_delta = 0;
+        self.folding_bytes = taken.bytes();
+        taken
+    }
+
+    /// The buffer taken by [`Engine::take_buffer`] is applied and dropped.
+    pub(crate) fn folded(&mut self) {
+        self.folding_bytes = 0;
+        self.pages.reserve_for_changed(self.reserved_pages());
     }
 }
 
@@ -487,7 +546,13 @@ mod tests {
                 states.push((buffer.clone(), model.clone()));
             }
             // Every state published along the way still answers as it did (runs never change).
+            let mut sorted: Vec<&[u8]> = probes.iter().map(Vec::as_slice).collect();
+            sorted.sort();
+            sorted.dedup();
             for (state, model) in &states {
+                let got: Vec<_> = state.get_sorted(&sorted).into_iter().map(|c| c.map(|c| c.map(<[u8]>::to_vec))).collect();
+                let want: Vec<_> = sorted.iter().map(|k| model.get(*k).cloned()).collect();
+                prop_assert_eq!(got, want);
                 for p in &probes {
                     prop_assert_eq!(state.get(p).map(|c| c.map(<[u8]>::to_vec)), model.get(p).cloned());
                     for b in [Bound::Included(p.clone()), Bound::Excluded(p.clone()), Bound::Unbounded] {
@@ -505,10 +570,10 @@ mod tests {
                         prop_assert_eq!(got.map(|(k, v)| (k.to_vec(), v.map(<[u8]>::to_vec))), want.map(|(k, v)| (k.clone(), v.clone())));
                     }
                 }
-                let merged: Model = state
-                    .merged()
-                    .map(|run| run.changes().map(|(k, v)| (k.to_vec(), v.map(<[u8]>::to_vec))).collect())
-                    .unwrap_or_default();
+                let mut changes = Vec::new();
+                state.try_for_each_change(|k, v| { changes.push((k, v)); Ok::<(), ()>(()) }).unwrap();
+                prop_assert!(changes.windows(2).all(|w| w[0].0 < w[1].0), "not in key order");
+                let merged: Model = changes.into_iter().map(|(k, v)| (k.to_vec(), v.map(<[u8]>::to_vec))).collect();
                 prop_assert_eq!(&merged, model);
                 prop_assert!(state.runs.len() <= 12, "{} runs", state.runs.len());
             }
@@ -525,7 +590,13 @@ mod tests {
         assert!(buffer.runs.len() <= 8, "{} runs", buffer.runs.len());
         assert_eq!(buffer.entries(), 1000);
         assert_eq!(buffer.bytes(), 1000 * (4 + 1 + SLOT_BYTES));
-        let keys: Vec<Vec<u8>> = buffer.merged().unwrap().changes().map(|(k, _)| k.to_vec()).collect();
+        let mut keys: Vec<Vec<u8>> = Vec::new();
+        buffer
+            .try_for_each_change(|k, _| {
+                keys.push(k.to_vec());
+                Ok::<(), ()>(())
+            })
+            .unwrap();
         assert!(keys.windows(2).all(|w| w[0] < w[1]));
         assert_eq!(keys.len(), 1000);
     }

@@ -140,6 +140,8 @@ pub(crate) struct Engine {
     buffer_delta: i64,
     /// Bytes the buffer holds at most before it is folded into the tree.
     buffer_limit: usize,
+    /// Bytes of a buffer being folded into the tree, still in memory.
+    folding_bytes: usize,
 }
 
 impl Engine {
@@ -225,6 +227,7 @@ impl Engine {
             buffer,
             buffer_delta: 0,
             buffer_limit,
+            folding_bytes: 0,
         };
         engine.read_reader_table();
         Ok(engine)

@@ -327,17 +327,30 @@ fn fold_published(engine: &mut Engine) -> Result<Option<Error>> {
     Ok(spill_error)
 }
 
-/// The buffer's changes applied to the tree, unpublished: one change per key, in key order.
+/// The buffer's changes applied to the tree, unpublished: one change per key, in key order,
+/// straight from its runs (every value in the buffer fits in a leaf).
 fn fold_unpublished(engine: &mut Engine) -> Result<Option<Error>> {
-    let Some(run) = engine.take_buffer() else { return Ok(None) };
-    let ops = run
-        .changes()
-        .map(|(k, change)| match change {
-            Some(v) => LogOp::Put(Cow::Borrowed(k), Cow::Borrowed(v)),
-            None => LogOp::Delete(Cow::Borrowed(k)),
-        })
-        .collect();
-    apply_to_tree(engine, ops)
+    if engine.buffer().is_empty() {
+        return Ok(None);
+    }
+    let buffer = engine.take_buffer();
+    engine.begin_commit();
+    let mut spill_error = None;
+    let applied = buffer.try_for_each_change(|key, change| {
+        match change {
+            Some(value) => engine.put_value(key, ValueRef::Inline(value)).map(|_| ())?,
+            None => engine.delete(key).map(|_| ())?,
+        }
+        if spill_error.is_none()
+            && let Err(e) = engine.maybe_spill()
+        {
+            spill_error = Some(e);
+        }
+        Ok::<(), Error>(())
+    });
+    drop(buffer);
+    engine.folded();
+    applied.map(|()| spill_error)
 }
 
 /// Where [`buffer`] put a commit.

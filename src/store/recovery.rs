@@ -218,7 +218,9 @@ pub(super) fn recover(
                     Some(bytes) => {
                         pending_bytes += bytes;
                         pending.extend(ops);
-                        if engine.buffer().bytes() + pending_bytes < 2 * engine.buffer_limit() {
+                        // Put there a quarter of the buffer at a time: the records' decoded
+                        // operations and the run made of them are in memory together.
+                        if pending_bytes < engine.buffer_limit() / 4 {
                             Ok(None)
                         } else {
                             let bytes = std::mem::take(&mut pending_bytes);
