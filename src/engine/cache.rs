@@ -138,9 +138,23 @@ impl PageCache {
     }
 
     /// The writer holds `pages` changed pages in memory, beside the cache: the cache gives up as
-    /// many of its budget (shards shrink as pages are next cached into them).
+    /// many of its budget, at once.
     pub(crate) fn reserve(&self, pages: usize) {
-        self.reserved.store(pages, Ordering::Relaxed);
+        let before = self.reserved.swap(pages, Ordering::Relaxed);
+        if pages <= before {
+            return;
+        }
+        // Give the pages up now, not as pages are next cached: the memory they take is being
+        // taken already.
+        let limit = self.shard_limit();
+        for shard in &self.shards {
+            if let Ok(mut s) = shard.0.lock() {
+                while s.lru.len() > limit {
+                    let Some((_, old)) = s.lru.pop_lru() else { break };
+                    s.keep_spare(old, self.page_size);
+                }
+            }
+        }
     }
 
     pub(crate) fn remove(&self, page: u64) {
@@ -211,8 +225,10 @@ mod tests {
             c.insert(page, c.buffer(page));
         }
         assert!(shard0(4).all(|p| c.get(p).is_some()), "a shard holds its share of the budget");
-        // The writer holds 32 changed pages: half the budget is theirs, a shard keeps 2 pages.
+        // The writer holds 32 changed pages: half the budget is theirs, and the shard gives up
+        // its pages at once, before anything else is cached.
         c.reserve(32);
+        assert_eq!(shard0(4).filter(|&p| c.get(p).is_some()).count(), 2);
         c.insert(64, c.buffer(64));
         assert_eq!(shard0(5).filter(|&p| c.get(p).is_some()).count(), 2);
         // More changed pages than the budget: a shard still keeps one page.
