@@ -30,8 +30,13 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         Some("batches") => true,
         Some(other) => return Err(format!("unknown scenario {other:?}: small or batches").into()),
     };
-    let store =
-        OpenOptions::new().durability(Durability::Buffered).checkpoint_log_bytes(1 << 30).open(&path)?;
+    // Every commit stays in the log: no checkpoint, and no write buffer, whose filling would
+    // checkpoint.
+    let store = OpenOptions::new()
+        .durability(Durability::Buffered)
+        .checkpoint_log_bytes(1 << 30)
+        .write_buffer_bytes(0)
+        .open(&path)?;
     let (commits, keys) = if batches {
         // xorshift64*: random enough for keys, the same every run.
         let mut state = 0x9E37_79B9_7F4A_7C15u64;

@@ -84,7 +84,7 @@ pub fn run(kind: Kind, workload: &str, keys: u64, dir: &Path, cache_bytes: usize
                     store.write(&mut |b| b.put(&k, &v))
                 })
             })?;
-            return store.close();
+            return measured(|| store.close());
         }
         "compact" => {
             let mut store = store;
@@ -114,7 +114,7 @@ pub fn run(kind: Kind, workload: &str, keys: u64, dir: &Path, cache_bytes: usize
             };
             if workload == "large-write" {
                 measured(write)?;
-                return store.close();
+                return measured(|| store.close());
             }
             write()?;
             measured(|| {
