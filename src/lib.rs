@@ -48,7 +48,8 @@ pub use inspect::{
 pub use layout::file::{MAX_IDENTIFIER_BYTES, MAX_VALUE_BYTES};
 pub use layout::node::max_key_bytes;
 pub use options::{
-    DEFAULT_CACHE_BYTES, DEFAULT_CHECKPOINT_LOG_BYTES, DEFAULT_READER_HOLD_BYTES, Durability, OpenOptions,
+    DEFAULT_CACHE_BYTES, DEFAULT_CHECKPOINT_LOG_BYTES, DEFAULT_READER_HOLD_BYTES, Durability,
+    MAX_WRITE_BUFFER_BYTES, OpenOptions,
 };
 pub use store::{
     Iter, KVStore, Keys, KeysRev, PageIter, PageSizeSource, SalvageOptions, SalvageReport, SkipReason,
