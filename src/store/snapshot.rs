@@ -11,7 +11,9 @@ use crate::error::Result;
 /// and the writer never waits for it. It is `Send` and `Sync`, and cheap to clone.
 ///
 /// While it lives, the pages it reaches are not reused, so the file may grow by the pages the
-/// writer frees meanwhile: drop snapshots when done with them.
+/// writer frees meanwhile, and the write buffer's runs it saw stay in memory (at most one
+/// buffer, [`OpenOptions::write_buffer_bytes`](crate::OpenOptions::write_buffer_bytes)): drop
+/// snapshots when done with them.
 ///
 /// ```no_run
 /// # fn main() -> wind_kvstore::Result<()> {
