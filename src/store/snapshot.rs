@@ -11,8 +11,8 @@ use crate::error::Result;
 /// and the writer never waits for it. It is `Send` and `Sync`, and cheap to clone.
 ///
 /// While it lives, the pages it reaches are not reused, so the file may grow by the pages the
-/// writer frees meanwhile, and the write buffer's runs it saw stay in memory (at most one
-/// buffer, [`OpenOptions::write_buffer_bytes`](crate::OpenOptions::write_buffer_bytes)): drop
+/// writer frees meanwhile, and the write buffer's runs it saw stay in memory (about one
+/// buffer's worth, [`OpenOptions::write_buffer_bytes`](crate::OpenOptions::write_buffer_bytes)): drop
 /// snapshots when done with them.
 ///
 /// ```no_run
