@@ -403,6 +403,31 @@ mod tests {
     }
 
     #[test]
+    fn count_present_walks_the_tree_once_and_counts_like_lookups() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = small_store(dir.path());
+        for i in (0..6000).step_by(2) {
+            store.put(key(i), [1u8; 20]).unwrap();
+        }
+        store.checkpoint().unwrap();
+        // Published pages, and pages a commit being built has changed: both kinds of node.
+        store.with_engine(|e| {
+            assert!(e.meta().depth >= 3, "{}", e.meta().depth);
+            e.begin_commit();
+            e.put_value(&key(1), crate::layout::node::ValueRef::Inline(b"x")).unwrap();
+            for (from, step) in [(0u32, 1u32), (0, 2), (1, 2), (3, 7), (5999, 1)] {
+                let mut keys: Vec<Vec<u8>> = (from..6000).step_by(step as usize).map(key).collect();
+                keys.sort();
+                let refs: Vec<&[u8]> = keys.iter().map(Vec::as_slice).collect();
+                let want = refs.iter().filter(|k| e.tree().contains(k).unwrap()).count() as u64;
+                assert_eq!(e.tree().count_present(&refs).unwrap(), want, "from {from} step {step}");
+            }
+            assert_eq!(e.tree().count_present(&[]).unwrap(), 0);
+            e.publish();
+        });
+    }
+
+    #[test]
     fn overflow_chains_are_allocated_and_freed_whole() {
         let dir = tempfile::tempdir().unwrap();
         let store = small_store(dir.path());

@@ -183,34 +183,72 @@ impl Tree<'_> {
         })
     }
 
-    /// How many of `keys` (ascending) have a value: one descent per leaf they fall in, each
-    /// key then searched in that leaf.
+    /// How many of `keys` (ascending) have a value: the tree walked once from the root, each
+    /// branch handing each child the keys that fall under it, each page read once.
     pub(crate) fn count_present(&self, keys: &[&[u8]]) -> Result<u64> {
-        let mut found = 0;
+        if keys.is_empty() {
+            return Ok(0);
+        }
+        self.count_under(self.at.root, 1, 0, keys)
+    }
+
+    /// [`Tree::count_present`] under `page`, at `level` (1: the root), linked from `from`.
+    fn count_under(&self, page: u64, level: u32, from: u64, keys: &[&[u8]]) -> Result<u64> {
+        self.check_link(page, from)?;
+        let bottom = level == self.at.depth;
+        let wrong_kind = || {
+            Error::corrupted(
+                page,
+                format!("tree level {level} of {} holds the wrong kind of page", self.at.depth),
+            )
+        };
+        let node = self.node(page)?;
+        // Each child's share of the keys: those below the separator after it.
+        let mut total = 0;
+        let mut per_child = |sep: Option<&[u8]>, child: u64, at: &mut usize| -> Result<()> {
+            let end =
+                sep.map_or(keys.len(), |sep| *at + keys[*at..].partition_point(|k| cmp_keys(k, sep).is_lt()));
+            // A damaged branch whose separators do not increase still moves on by one key.
+            let end = end.max(*at + 1);
+            total += self.count_under(child, level + 1, page, &keys[*at..end])?;
+            *at = end;
+            Ok(())
+        };
         let mut at = 0;
-        while let Some(first) = keys.get(at) {
-            at = self.with_leaf(Some(first), Keep::High, |_, node, high| {
-                // The keys below the smallest key of the leaves to the right are all in this one.
-                let end =
-                    high.map_or(keys.len(), |h| at + keys[at..].partition_point(|k| cmp_keys(k, &h).is_lt()));
-                // A damaged tree whose separators do not increase still moves on by one key.
-                let end = end.max(at + 1);
-                match node {
-                    NodeRef::Working(Node::Leaf(l)) => {
-                        found += keys[at..end].iter().filter(|k| l.search(k).is_ok()).count() as u64;
-                    }
-                    NodeRef::Working(Node::Branch(_)) => return unreachable_branch(),
-                    NodeRef::Clean(no, bytes) => {
-                        let view = NodeView::new(*no, bytes)?;
-                        for k in &keys[at..end] {
+        match &node {
+            NodeRef::Working(Node::Leaf(l)) if bottom => {
+                return Ok(keys.iter().filter(|k| l.search(k).is_ok()).count() as u64);
+            }
+            NodeRef::Working(Node::Branch(b)) if !bottom => {
+                while at < keys.len() {
+                    let idx = b.partition_point(|sep| cmp_keys(sep, keys[at]).is_le());
+                    let sep = (idx < b.len()).then(|| b.entry(idx).0);
+                    per_child(sep, b.child(idx), &mut at)?;
+                }
+            }
+            NodeRef::Working(_) => return Err(wrong_kind()),
+            NodeRef::Clean(no, bytes) => {
+                let view = NodeView::new(*no, bytes)?;
+                match (view.is_leaf(), bottom) {
+                    (true, true) => {
+                        let mut found = 0;
+                        for k in keys {
                             found += u64::from(view.search(k)?.is_ok());
                         }
+                        return Ok(found);
                     }
+                    (false, false) => {
+                        while at < keys.len() {
+                            let idx = view.partition_point(|sep| cmp_keys(sep, keys[at]).is_le())?;
+                            let sep = if idx < view.count() { Some(view.key(idx)?) } else { None };
+                            per_child(sep, view.child(idx)?, &mut at)?;
+                        }
+                    }
+                    _ => return Err(wrong_kind()),
                 }
-                Ok(end)
-            })?;
+            }
         }
-        Ok(found)
+        Ok(total)
     }
 
     pub(crate) fn get(&self, key: &[u8]) -> Result<Option<Value>> {
