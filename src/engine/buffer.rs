@@ -442,8 +442,22 @@ impl Engine {
     /// Put one commit's changes in the buffer: `changes` in ascending key order, one per key,
     /// `bytes` their size. Each key is looked up first, for the key count.
     pub(crate) fn buffer_changes(&mut self, changes: &[(&[u8], Change<'_>)], bytes: usize) -> Result<()> {
-        // For the key count: what each key had before, from the buffer or else the tree (looked
-        // up a leaf at a time: many keys of a large run share leaves).
+        let delta = self.count_change(changes)?;
+        self.buffer.push(changes.iter().copied(), bytes);
+        self.buffer_delta += delta;
+        self.changed = true;
+        self.pages.reserve_for_changed(self.reserved_pages());
+        Ok(())
+    }
+
+    /// What `changes` (ascending, one per key) do to the key count: what each key had before,
+    /// from the buffer or else the tree (looked up a leaf at a time: many keys of a large run
+    /// share leaves).
+    fn count_change(&self, changes: &[(&[u8], Change<'_>)]) -> Result<i64> {
+        if let [(key, change)] = changes {
+            // One key (a `put` or a `delete`): one lookup, no lists.
+            return Ok(i64::from(change.is_some()) - i64::from(self.contains(key)?));
+        }
         let mut delta = 0i64;
         let mut in_tree = Vec::new();
         let keys: Vec<&[u8]> = changes.iter().map(|(k, _)| *k).collect();
@@ -454,12 +468,7 @@ impl Engine {
                 None => in_tree.push(*key),
             }
         }
-        delta -= i64::try_from(self.tree().count_present(&in_tree)?).unwrap_or(i64::MAX);
-        self.buffer.push(changes.iter().copied(), bytes);
-        self.buffer_delta += delta;
-        self.changed = true;
-        self.pages.reserve_for_changed(self.reserved_pages());
-        Ok(())
+        Ok(delta - i64::try_from(self.tree().count_present(&in_tree)?).unwrap_or(i64::MAX))
     }
 
     /// Whether the buffer holds its limit (in bytes, or in entries for its filter).
