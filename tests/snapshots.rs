@@ -129,6 +129,14 @@ fn scans_beside_a_committing_and_checkpointing_writer_see_whole_commits() {
                         let sum: u64 = first.iter().map(|(_, v)| amount(v)).sum();
                         assert_eq!((first.len() as u64, sum), (ACCOUNTS, TOTAL), "snapshot scan");
                         assert_eq!(snap.len(), ACCOUNTS);
+                        // The descending listing of the same snapshot (the write buffer merged
+                        // the other way) is the same keys, lengths and all.
+                        let mut rev: Vec<(Vec<u8>, u64)> =
+                            snap.prefix_keys_rev(b"acct:").map(|i| i.unwrap()).collect();
+                        rev.reverse();
+                        let lengths: Vec<(Vec<u8>, u64)> =
+                            first.iter().map(|(k, v)| (k.clone(), v.len() as u64)).collect();
+                        assert!(rev == lengths, "descending listing differs from the scan");
                     } else {
                         let mut count = 0;
                         let mut sum = 0;
