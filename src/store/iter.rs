@@ -194,21 +194,25 @@ impl KeyCursor {
         match self.step() {
             Ok(Some(entry)) => Some(Ok(entry)),
             Ok(None) => {
-                self.leaf = None;
-                self.tree_done = true;
-                self.buffer_from = Bound::Excluded(Vec::new());
-                self.end = Bound::Excluded(Vec::new());
+                self.finish();
                 None
             }
             Err(e) => {
                 // An error ends the walk.
-                self.start = None;
-                self.leaf = None;
-                self.tree_done = true;
-                self.end = Bound::Excluded(Vec::new());
+                self.finish();
                 Some(Err(e))
             }
         }
+    }
+
+    /// End the walk: nothing more from the tree, and an end bound no key is inside, which
+    /// stops the buffer's side too.
+    fn finish(&mut self) {
+        self.start = None;
+        self.leaf = None;
+        self.tree_next = None;
+        self.tree_done = true;
+        self.end = Bound::Excluded(Vec::new());
     }
 
     /// The next entry of the tree and the buffer merged.

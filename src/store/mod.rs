@@ -381,9 +381,8 @@ impl KVStore {
 
     /// [`KVStore::check`], calling `progress(pages_done, pages_total)` as it goes.
     pub fn check_with_progress(&self, progress: &mut dyn FnMut(u64, u64)) -> Result<CheckReport> {
-        self.fold_buffer()?;
         // Taken between two commits; the walk itself holds no lock, so writers go on.
-        let input = inspect::check::CheckInput::capture(&self.read_inner()?.engine);
+        let input = inspect::check::CheckInput::capture(&self.read_folded()?.engine);
         inspect::check::check(&input, progress)
     }
 
@@ -395,15 +394,12 @@ impl KVStore {
 
     /// One page in detail: header fields, items, fill and checksum state.
     pub fn page_info(&self, page: u64) -> Result<PageInfo> {
-        self.fold_buffer()?;
-        let inner = self.read_inner()?;
-        inspect::page_info::page_info(&inner.engine, page)
+        inspect::page_info::page_info(&self.read_folded()?.engine, page)
     }
 
     /// Free pages (including those freed since the last checkpoint), ascending.
     pub fn free_pages(&self) -> Result<Vec<u64>> {
-        self.fold_buffer()?;
-        self.read_inner()?.engine.free_page_list()
+        self.read_folded()?.engine.free_page_list()
     }
 
     /// Run `f` on the engine (unit tests of the tree beside its code).
@@ -425,6 +421,12 @@ impl KVStore {
             return self.fail_poisoned("folding the write buffer into the tree", e);
         }
         Ok(())
+    }
+
+    /// The store's state for reading pages, the write buffer folded into the tree first.
+    fn read_folded(&self) -> Result<RwLockReadGuard<'_, StoreState>> {
+        self.fold_buffer()?;
+        self.read_inner()
     }
 
     // ------------------------------------------------------------------ closing
