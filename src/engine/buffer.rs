@@ -440,20 +440,19 @@ impl Engine {
     }
 
     /// Put one commit's changes in the buffer: `changes` in ascending key order, one per key,
-    /// `bytes` their size. Each key is looked up first, for the key count.
-    pub(crate) fn buffer_changes(&mut self, changes: &[(&[u8], Change<'_>)], bytes: usize) -> Result<()> {
-        let delta = self.count_change(changes)?;
+    /// `bytes` their size, `key_delta` what they do to the key count
+    /// ([`Engine::count_change`], or read back from their log record).
+    pub(crate) fn buffer_changes(&mut self, changes: &[(&[u8], Change<'_>)], bytes: usize, key_delta: i64) {
         self.buffer.push(changes.iter().copied(), bytes);
-        self.buffer_delta += delta;
+        self.buffer_delta = self.buffer_delta.saturating_add(key_delta);
         self.changed = true;
         self.pages.reserve_for_changed(self.reserved_pages());
-        Ok(())
     }
 
     /// What `changes` (ascending, one per key) do to the key count: what each key had before,
     /// from the buffer or else the tree (looked up a leaf at a time: many keys of a large run
     /// share leaves).
-    fn count_change(&self, changes: &[(&[u8], Change<'_>)]) -> Result<i64> {
+    pub(crate) fn count_change(&self, changes: &[(&[u8], Change<'_>)]) -> Result<i64> {
         if let [(key, change)] = changes {
             // One key (a `put` or a `delete`): one lookup, no lists.
             return Ok(i64::from(change.is_some()) - i64::from(self.contains(key)?));

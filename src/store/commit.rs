@@ -103,14 +103,19 @@ impl KVStore {
             if !precondition(&inner.engine)? {
                 return Ok(false);
             }
+            // Where the commit goes is decided first: one kept in the write buffer is counted
+            // now, and its record says what it did to the key count (a replay adds that up).
+            let plan = plan(&inner.engine, &ops, None)?;
+            let key_delta = plan.key_delta();
             let seq = inner.log.next_seq;
             let record_start = inner.log.buf.len();
-            let large = wal::record_len(&ops) > LARGE_RECORD_BYTES;
+            let large = wal::record_len(&ops, key_delta) > LARGE_RECORD_BYTES;
             if !large {
-                wal::encode_record(seq, &ops, &mut inner.log.buf)?;
+                wal::encode_record(seq, &ops, key_delta, &mut inner.log.buf)?;
             }
             if large || self.durability == Durability::Immediate || inner.log.buf.len() >= LOG_BUFFER_BYTES {
-                let written = if large { inner.log.write_large(seq, &ops) } else { inner.log.write_out() };
+                let written =
+                    if large { inner.log.write_large(seq, &ops, key_delta) } else { inner.log.write_out() };
                 if let Err(e) = written {
                     return match e {
                         Error::Poisoned { .. } => self.fail_poisoned("log write", e),
@@ -125,7 +130,7 @@ impl KVStore {
                 self.written_seq.fetch_max(seq, Ordering::SeqCst);
             }
             inner.log.next_seq += 1;
-            if let Err(e) = apply(&mut inner.engine, ops) {
+            if let Err(e) = apply(&mut inner.engine, &ops, plan) {
                 return self.fail_poisoned("applying a logged commit", e);
             }
             // A full write buffer is folded into the tree by a checkpoint, which also starts the
@@ -267,13 +272,74 @@ pub(super) fn restart_log(log: &dyn FileIo, engine: &Engine) -> Result<()> {
     Ok(())
 }
 
-/// Apply one commit and publish it: into the write buffer when it fits there (see
-/// `engine/buffer.rs`), else to the tree, all of it or (when a write fails) none of it: the
+/// Where a commit goes, decided before it is logged ([`plan`]).
+pub(super) enum Plan<'o> {
+    /// Into the write buffer: its changes (ascending, one per key, the last of each), their
+    /// size there, and what they do to the key count.
+    Buffer { changes: Vec<(&'o [u8], Change<'o>)>, bytes: usize, key_delta: i64 },
+    /// To the tree, after the buffer's changes (a value that needs an overflow chain, or a
+    /// commit larger than half the buffer).
+    Tree,
+}
+
+impl Plan<'_> {
+    /// The key count change a record of this commit carries: known before it is applied only
+    /// for a commit kept in the buffer (the tree counts its own as it goes).
+    pub(super) fn key_delta(&self) -> Option<i64> {
+        match self {
+            Plan::Buffer { key_delta, .. } => Some(*key_delta),
+            Plan::Tree => None,
+        }
+    }
+}
+
+/// Where `ops` go: into the write buffer when they fit there (values that fit in a leaf, at most
+/// half the buffer in all), counted (each key looked up, unless `key_delta`, read back from
+/// the commit's record, says what they do); else to the tree.
+pub(super) fn plan<'o>(engine: &Engine, ops: &'o [LogOp<'_>], key_delta: Option<i64>) -> Result<Plan<'o>> {
+    match buffered_bytes(engine, ops) {
+        Some(bytes) => buffer_plan(engine, ops, bytes, key_delta),
+        None => Ok(Plan::Tree),
+    }
+}
+
+/// [`Plan::Buffer`] for `ops`, which take `bytes` in the buffer.
+fn buffer_plan<'o>(
+    engine: &Engine,
+    ops: &'o [LogOp<'_>],
+    bytes: usize,
+    key_delta: Option<i64>,
+) -> Result<Plan<'o>> {
+    let mut changes: Vec<(&[u8], Change<'_>)> = ops
+        .iter()
+        .filter_map(|op| match op {
+            LogOp::Put(k, v) => Some((k.as_ref(), Some(v.as_ref()))),
+            LogOp::Delete(k) => Some((k.as_ref(), None)),
+            LogOp::SetIdentifier(_) => None,
+        })
+        .collect();
+    if !changes.windows(2).all(|w| w[0].0 < w[1].0) {
+        // One change per key, the last: a stable sort keeps each key's changes in order, and
+        // reversed, `dedup_by` keeps the last.
+        changes.sort_by(|a, b| a.0.cmp(b.0));
+        changes.reverse();
+        changes.dedup_by(|later, kept| later.0 == kept.0);
+        changes.reverse();
+    }
+    let key_delta = match key_delta {
+        Some(delta) => delta,
+        None => engine.count_change(&changes)?,
+    };
+    Ok(Plan::Buffer { changes, bytes, key_delta })
+}
+
+/// Apply one commit (`ops`, as [`plan`] placed them) and publish it: into the write buffer
+/// (see `engine/buffer.rs`), or to the tree, all of it or (when a write fails) none of it: the
 /// buffer's older changes first, then the values' overflow chains, then the tree changes in
 /// memory. Spilling changed pages between operations bounds memory; a spill that fails keeps
 /// the pages in memory, so its error waits for the end of the commit.
-pub(super) fn apply(engine: &mut Engine, ops: Vec<LogOp<'_>>) -> Result<()> {
-    let spill_error = apply_unpublished(engine, ops)?;
+pub(super) fn apply(engine: &mut Engine, ops: &[LogOp<'_>], plan: Plan<'_>) -> Result<()> {
+    let spill_error = apply_unpublished(engine, ops, plan)?;
     // Snapshots taken from here on see this commit.
     engine.publish();
     spill_error.map_or(Ok(()), Err)
@@ -282,10 +348,22 @@ pub(super) fn apply(engine: &mut Engine, ops: Vec<LogOp<'_>>) -> Result<()> {
 /// [`apply`] without publishing, so a replay can apply many records and publish once. `Err`
 /// when an operation failed part way (the working pages then hold part of the commit);
 /// `Ok(Some(e))` when every operation was applied but a spill failed (its pages stay in memory).
-pub(super) fn apply_unpublished(engine: &mut Engine, ops: Vec<LogOp<'_>>) -> Result<Option<Error>> {
-    match buffer(engine, &ops)? {
-        Buffered::Kept => Ok(None),
-        Buffered::No => {
+pub(super) fn apply_unpublished(
+    engine: &mut Engine,
+    ops: &[LogOp<'_>],
+    plan: Plan<'_>,
+) -> Result<Option<Error>> {
+    match plan {
+        Plan::Buffer { changes, bytes, key_delta } => {
+            for op in ops {
+                if let LogOp::SetIdentifier(id) = op {
+                    engine.set_identifier(id.clone());
+                }
+            }
+            engine.buffer_changes(&changes, bytes, key_delta);
+            Ok(None)
+        }
+        Plan::Tree => {
             // The buffer's changes first, published on their own: a commit that then fails part
             // way (an overflow chain the disk has no room for) leaves the tree whole.
             let folded = fold_published(engine)?;
@@ -295,16 +373,22 @@ pub(super) fn apply_unpublished(engine: &mut Engine, ops: Vec<LogOp<'_>>) -> Res
     }
 }
 
-/// A record replayed from the log: [`apply`], then the buffer folded if it holds twice its
-/// limit (see [`Engine::buffer_is_over_full`]).
-pub(super) fn replay(engine: &mut Engine, ops: Vec<LogOp<'_>>) -> Result<()> {
-    apply(engine, ops)?;
+/// A record replayed from the log (with the key count change it carries, if any): [`apply`],
+/// then the buffer folded if it holds twice its limit (see [`Engine::buffer_is_over_full`]).
+pub(super) fn replay(engine: &mut Engine, ops: &[LogOp<'_>], key_delta: Option<i64>) -> Result<()> {
+    let plan = plan(engine, ops, key_delta)?;
+    apply(engine, ops, plan)?;
     if engine.buffer_is_over_full() { fold(engine) } else { Ok(()) }
 }
 
 /// [`replay`] without publishing.
-pub(super) fn replay_unpublished(engine: &mut Engine, ops: Vec<LogOp<'_>>) -> Result<Option<Error>> {
-    let spill_error = apply_unpublished(engine, ops)?;
+pub(super) fn replay_unpublished(
+    engine: &mut Engine,
+    ops: &[LogOp<'_>],
+    key_delta: Option<i64>,
+) -> Result<Option<Error>> {
+    let plan = plan(engine, ops, key_delta)?;
+    let spill_error = apply_unpublished(engine, ops, plan)?;
     if !engine.buffer_is_over_full() {
         return Ok(spill_error);
     }
@@ -353,27 +437,6 @@ fn fold_unpublished(engine: &mut Engine) -> Result<Option<Error>> {
     applied.map(|()| spill_error)
 }
 
-/// Where [`buffer`] put a commit.
-enum Buffered {
-    /// In the buffer (which may now be full: see [`Engine::buffer_is_full`]).
-    Kept,
-    /// Not in the buffer (a value that needs an overflow chain, or a commit larger than half
-    /// the buffer): it goes to the tree after the buffer is folded.
-    No,
-}
-
-/// Put a commit's changes in the write buffer if it fits there: values that fit in a leaf, at
-/// most half the buffer in all.
-fn buffer(engine: &mut Engine, ops: &[LogOp<'_>]) -> Result<Buffered> {
-    match buffered_bytes(engine, ops) {
-        Some(bytes) => {
-            put_in_buffer(engine, ops, bytes)?;
-            Ok(Buffered::Kept)
-        }
-        None => Ok(Buffered::No),
-    }
-}
-
 /// The bytes `ops` take in the write buffer, or `None` when they do not go there: a value
 /// needs an overflow chain, or they take more than half the buffer.
 pub(super) fn buffered_bytes(engine: &Engine, ops: &[LogOp<'_>]) -> Option<usize> {
@@ -389,54 +452,31 @@ pub(super) fn buffered_bytes(engine: &Engine, ops: &[LogOp<'_>]) -> Option<usize
     (bytes <= engine.buffer_limit() / 2).then_some(bytes)
 }
 
-/// Put `ops` (of [`buffered_bytes`] `bytes`) in the write buffer as one run: their net effect,
-/// the last change of each key.
-fn put_in_buffer(engine: &mut Engine, ops: &[LogOp<'_>], bytes: usize) -> Result<()> {
-    let mut changes: Vec<(&[u8], Change<'_>)> = ops
-        .iter()
-        .filter_map(|op| match op {
-            LogOp::Put(k, v) => Some((k.as_ref(), Some(v.as_ref()))),
-            LogOp::Delete(k) => Some((k.as_ref(), None)),
-            LogOp::SetIdentifier(_) => None,
-        })
-        .collect();
-    if !changes.windows(2).all(|w| w[0].0 < w[1].0) {
-        // One change per key, the last: a stable sort keeps each key's changes in order, and
-        // reversed, `dedup_by` keeps the last.
-        changes.sort_by(|a, b| a.0.cmp(b.0));
-        changes.reverse();
-        changes.dedup_by(|later, kept| later.0 == kept.0);
-        changes.reverse();
-    }
-    for op in ops {
-        if let LogOp::SetIdentifier(id) = op {
-            engine.set_identifier(id.clone());
-        }
-    }
-    engine.buffer_changes(&changes, bytes)
-}
-
-/// Records a replay gathered for the write buffer (all of them [`buffered_bytes`]), put there
-/// as one run: sorted once, the tree looked up a leaf at a time for the key count. The buffer
-/// is folded if it then holds twice its limit (see [`Engine::buffer_is_over_full`]).
+/// Records a replay gathered for the write buffer (all of them [`buffered_bytes`], `bytes` in
+/// all), put there as one run: sorted once; counted by the key count changes their records
+/// carry (`key_delta`, their sum) or, when one carried none, by looking the keys up in the tree
+/// a leaf at a time. The buffer is folded if it then holds twice its limit (see
+/// [`Engine::buffer_is_over_full`]).
 pub(super) fn replay_into_buffer(
     engine: &mut Engine,
     ops: &mut Vec<LogOp<'static>>,
     bytes: usize,
+    key_delta: Option<i64>,
 ) -> Result<Option<Error>> {
     if ops.is_empty() {
         return Ok(None);
     }
     wal::sort_by_key(ops);
-    put_in_buffer(engine, ops, bytes)?;
+    let plan = buffer_plan(engine, ops, bytes, key_delta)?;
+    let spill_error = apply_unpublished(engine, ops, plan)?;
     ops.clear();
-    if engine.buffer_is_over_full() { fold_unpublished(engine) } else { Ok(None) }
+    if engine.buffer_is_over_full() { Ok(spill_error.or(fold_unpublished(engine)?)) } else { Ok(spill_error) }
 }
 
 /// Apply a commit to the tree: the values' overflow chains first (each with its operation's
 /// place), so a failed write leaves the tree untouched; inline values go to the tree from the
 /// operations themselves.
-fn apply_to_tree(engine: &mut Engine, ops: Vec<LogOp<'_>>) -> Result<Option<Error>> {
+fn apply_to_tree(engine: &mut Engine, ops: &[LogOp<'_>]) -> Result<Option<Error>> {
     engine.begin_commit();
     let mut chains = Vec::new();
     for (i, op) in ops.iter().enumerate() {

@@ -108,7 +108,7 @@ pub(super) fn recover(
         report.log_kept = true;
     }
     let Some(log) = log else { return Ok(kept(report)) };
-    let (start, len) = match state {
+    let (start, len, version) = match state {
         LogState::Absent => return Ok(kept(report)),
         LogState::Blank => {
             if writable {
@@ -137,7 +137,7 @@ pub(super) fn recover(
             inner.log.len = LOG_HEADER_BYTES;
             return Ok(kept(report));
         }
-        LogState::Header(h) => (h.len, log.len()?),
+        LogState::Header(h) => (h.len, log.len()?, h.version),
     };
 
     // A log whose header names the checkpoint in force holds only commits after it, or (a crash
@@ -148,18 +148,20 @@ pub(super) fn recover(
     let follows_this_checkpoint =
         state.follows().is_some_and(|m| m.checkpoint_id == inner.engine.durable().checkpoint_id);
     let max_key = max_key_bytes(inner.engine.header().page_size);
-    let mut reader = LogReader::with_max_key_bytes(log.clone(), start, max_key)?;
+    let mut reader = LogReader::with_max_key_bytes(log.clone(), start, max_key)?.of_version(version);
     let mut beyond = None;
     let mut expected: Option<u64> = None;
     let mut last_applied = checkpoint_seq;
     let batched = rebuild.is_some();
-    // The batched replay's records for the write buffer, not put there yet, and their size in it.
+    // The batched replay's records for the write buffer, not put there yet, their size in it, and
+    // what they do to the key count (`None` once one of them did not say).
     let mut pending: Vec<LogOp<'static>> = Vec::new();
     let mut pending_bytes = 0usize;
+    let mut pending_delta = Some(0i64);
     let failed = 'replay: {
         loop {
             let offset = reader.offset();
-            let (seq, ops) = match reader.next_record()? {
+            let wal::Record { seq, ops, key_delta } = match reader.next_record()? {
                 Ok(Some(r)) => r,
                 Ok(None) => break,
                 Err(damage) => {
@@ -217,6 +219,7 @@ pub(super) fn recover(
                 let applied = match commit::buffered_bytes(engine, &ops) {
                     Some(bytes) => {
                         pending_bytes += bytes;
+                        pending_delta = pending_delta.zip(key_delta).map(|(a, b)| a.saturating_add(b));
                         pending.extend(ops);
                         // Put there a quarter of the buffer at a time: the records' decoded
                         // operations and the run made of them are in memory together.
@@ -224,13 +227,15 @@ pub(super) fn recover(
                             Ok(None)
                         } else {
                             let bytes = std::mem::take(&mut pending_bytes);
-                            commit::replay_into_buffer(engine, &mut pending, bytes)
+                            let delta = pending_delta.replace(0);
+                            commit::replay_into_buffer(engine, &mut pending, bytes, delta)
                         }
                     }
                     None => {
                         let bytes = std::mem::take(&mut pending_bytes);
-                        match commit::replay_into_buffer(engine, &mut pending, bytes) {
-                            Ok(None) => replay_unpublished(engine, ops),
+                        let delta = pending_delta.replace(0);
+                        match commit::replay_into_buffer(engine, &mut pending, bytes, delta) {
+                            Ok(None) => replay_unpublished(engine, &ops, key_delta),
                             other => other,
                         }
                     }
@@ -238,7 +243,7 @@ pub(super) fn recover(
                 if !matches!(applied, Ok(None)) {
                     break 'replay true;
                 }
-            } else if let Err(e) = commit::replay(&mut inner.engine, ops) {
+            } else if let Err(e) = commit::replay(&mut inner.engine, &ops, key_delta) {
                 if let (Replay::InMemory, Error::Io(_)) = (replay, &e) {
                     // A reader's scratch file failed: not the record's fault.
                     return Err(e);
@@ -252,7 +257,10 @@ pub(super) fn recover(
             last_applied = seq;
             report.commits_replayed += 1;
         }
-        !matches!(commit::replay_into_buffer(&mut inner.engine, &mut pending, pending_bytes), Ok(None))
+        !matches!(
+            commit::replay_into_buffer(&mut inner.engine, &mut pending, pending_bytes, pending_delta),
+            Ok(None)
+        )
     };
     if let (true, Some(rebuild)) = (failed, rebuild) {
         // Replay again a record at a time, from the checkpoint: it stops where this did, with
@@ -285,9 +293,11 @@ pub(super) fn recover(
             return Ok(kept(report));
         }
     }
-    let v1_log = start != LOG_HEADER_BYTES;
+    // A log of an older format (version 1, or 2 without key counts) is started afresh: new
+    // records never follow a header that says they cannot hold what they hold.
+    let old_format = version != wal::LOG_VERSION;
     let follows_older = !matches!(state, LogState::Header(h) if h.follows.as_ref().is_some_and(|m| m.checkpoint_id == inner.engine.durable().checkpoint_id));
-    let log_goes_on = report.stopped_at.is_none() && !v1_log && !follows_older && !covered_seen;
+    let log_goes_on = report.stopped_at.is_none() && !old_format && !follows_older && !covered_seen;
     if writable && log_goes_on && report.commits_replayed > 0 {
         // The log ends with its last whole record: new commits follow it, and the replayed ones
         // stay where the replay left them (the write buffer, or the tree in memory) until the
@@ -298,7 +308,7 @@ pub(super) fn recover(
         && (report.commits_replayed > 0
             || report.stopped_at.is_some()
             || len > start
-            || v1_log
+            || old_format
             || follows_older)
     {
         fold(&mut inner.engine)?;

@@ -827,10 +827,11 @@ fn read_log(src: &Path, header: Option<&FileHeader>, report: &mut SalvageReport)
     };
     read.follows = log_header.follows;
     let records = &mut read.records;
-    let mut reader = LogReader::new(file, log_header.len)?;
+    let mut reader = LogReader::new(file, log_header.len)?.of_version(log_header.version);
     loop {
+        // The key count entries are not needed: salvage counts the keys it writes.
         let (seq, ops) = match reader.next_record()? {
-            Ok(Some(record)) => record,
+            Ok(Some(record)) => (record.seq, record.ops),
             Ok(None) => break,
             Err(damage) => {
                 report

@@ -3,9 +3,9 @@
 //! data file and truncates it back to its header.
 //!
 //! ```text
-//! log header (version 2: 512 bytes, one sector; rewritten when a checkpoint cuts the log)
+//! log header (versions 2 and 3: 512 bytes, one sector; rewritten when a checkpoint cuts the log)
 //!   0  8  magic "WINDKVL\0"
-//!   8  4  log format version (2)
+//!   8  4  log format version (3; 2 is read)
 //!  12  4  zero
 //!  16  8  file id of the data file this log belongs to
 //!  24  8  checkpoint id of the checkpoint this log follows
@@ -22,12 +22,18 @@
 //!  16  b  body
 //!
 //! body
-//!   0  4  operation count
-//!   then each operation:
+//!   0  4  entry count
+//!   then each entry:
+//!     key count:      4 (u8) | i64     (version 3; first if present, at most once)
 //!     put:            1 (u8) | key length u32 | key | value length u32 | value
 //!     delete:         2 (u8) | key length u32 | key
 //!     set identifier: 3 (u8) | length u32 | UTF-8 bytes
 //! ```
+//!
+//! The key count entry says by how much the commit changed the number of keys, as its writer
+//! counted it (a commit kept in the write buffer is counted before it is logged): a replay adds
+//! it up instead of looking every key up in the tree. It is at most the commit's puts and
+//! deletes in size; a version-2 log has none, and its records are counted by lookups.
 //!
 //! Recovery reads records in order from the header on, skips those the data file's meta slot
 //! already covers, applies the rest, and stops at the first record that is torn (runs past the
@@ -51,7 +57,9 @@ pub(crate) mod writer;
 
 pub(crate) const LOG_MAGIC: [u8; 8] = *b"WINDKVL\0";
 /// The log format this build writes.
-pub(crate) const LOG_VERSION: u32 = 2;
+pub(crate) const LOG_VERSION: u32 = 3;
+/// Version 2: the header of version 3, records without a key count entry.
+const LOG_VERSION_2: u32 = 2;
 const LOG_VERSION_1: u32 = 1;
 pub(crate) const LOG_HEADER_BYTES: u64 = LOG_HEADER_LEN as u64;
 /// [`LOG_HEADER_BYTES`] as a buffer length: one sector.
@@ -70,6 +78,9 @@ pub(crate) const RECORD_HEADER_BYTES: usize = 16;
 const OP_PUT: u8 = 1;
 const OP_DELETE: u8 = 2;
 const OP_SET_IDENTIFIER: u8 = 3;
+const OP_KEY_COUNT: u8 = 4;
+/// Bytes of a key count entry: its kind and an `i64`.
+const KEY_COUNT_ENTRY_BYTES: usize = 9;
 
 /// One logged change. Keys and values are borrowed on the commit path (the caller's slices, or
 /// a batch's buffer): they are encoded into the log buffer and written to the tree from where
@@ -132,6 +143,8 @@ pub(crate) fn sort_by_key(ops: &mut [LogOp<'_>]) {
 /// A decoded log header.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct LogHeader {
+    /// Its format version: 1, 2 or [`LOG_VERSION`].
+    pub version: u32,
     /// The data file this log belongs to.
     pub file_id: u64,
     /// The checkpoint the log follows, as its meta slot said (version 2 only): proof of how far
@@ -162,11 +175,12 @@ pub(crate) fn decode_header(b: &[u8]) -> Option<LogHeader> {
     }
     match get_u32(b, 8) {
         LOG_VERSION_1 => (crc32fast::hash(&b[..28]) == get_u32(b, 28)).then(|| LogHeader {
+            version: LOG_VERSION_1,
             file_id: get_u64(b, 16),
             follows: None,
             len: V1_LOG_HEADER_LEN as u64,
         }),
-        LOG_VERSION => {
+        version @ (LOG_VERSION_2 | LOG_VERSION) => {
             let b = b.get(..LOG_HEADER_LEN)?;
             if crc32fast::hash(&b[..LOG_HEADER_CRC]) != get_u32(b, LOG_HEADER_CRC) {
                 return None;
@@ -174,16 +188,17 @@ pub(crate) fn decode_header(b: &[u8]) -> Option<LogHeader> {
             // The copy must be a whole slot naming the checkpoint the header names.
             let meta = Meta::decode(&b[LOG_META_AT..LOG_META_AT + META_SLOT_BYTES])
                 .filter(|m| m.checkpoint_id == get_u64(b, 24))?;
-            Some(LogHeader { file_id: get_u64(b, 16), follows: Some(meta), len: LOG_HEADER_BYTES })
+            Some(LogHeader { version, file_id: get_u64(b, 16), follows: Some(meta), len: LOG_HEADER_BYTES })
         }
         _ => None,
     }
 }
 
-/// Bytes the record for `ops` will take.
-pub(crate) fn record_len(ops: &[LogOp<'_>]) -> usize {
+/// Bytes the record for `ops` (and a key count change, if given) will take.
+pub(crate) fn record_len(ops: &[LogOp<'_>], key_delta: Option<i64>) -> usize {
     RECORD_HEADER_BYTES
         + 4
+        + key_delta.map_or(0, |_| KEY_COUNT_ENTRY_BYTES)
         + ops
             .iter()
             .map(|op| match op {
@@ -194,15 +209,21 @@ pub(crate) fn record_len(ops: &[LogOp<'_>]) -> usize {
             .sum::<usize>()
 }
 
-/// Append the record for `ops` to `out`, or refuse a commit whose record the format cannot hold
+/// Append the record for `ops` to `out`, with the key count change `key_delta` when the
+/// writer counted it, or refuse a commit whose record the format cannot hold
 /// (a body over [`MAX_RECORD_BODY_BYTES`]) before anything is appended. Every length inside was
 /// checked by the caller against the key and value limits, which fit `u32`.
-pub(crate) fn encode_record(seq: u64, ops: &[LogOp<'_>], out: &mut Vec<u8>) -> Result<()> {
-    let (body_bytes, body_len) = body_length(ops)?;
+pub(crate) fn encode_record(
+    seq: u64,
+    ops: &[LogOp<'_>],
+    key_delta: Option<i64>,
+    out: &mut Vec<u8>,
+) -> Result<()> {
+    let (body_bytes, body_len) = body_length(ops, key_delta)?;
     let start = out.len();
-    out.reserve(record_len(ops));
+    out.reserve(record_len(ops, key_delta));
     out.extend_from_slice(&[0u8; RECORD_HEADER_BYTES]);
-    out.extend_from_slice(&len32(ops.len()).to_le_bytes());
+    encode_body_start(ops, key_delta, out);
     for op in ops {
         encode_op(op, out);
     }
@@ -226,18 +247,18 @@ pub(crate) fn encode_record(seq: u64, ops: &[LogOp<'_>], out: &mut Vec<u8>) -> R
 /// [`encode_record`] refuses.
 pub(crate) fn write_record(
     seq: u64,
-    ops: &[LogOp<'_>],
+    (ops, key_delta): (&[LogOp<'_>], Option<i64>),
     file: &dyn FileIo,
     offset: u64,
     piece: usize,
 ) -> Result<u64> {
-    let (body_bytes, body_len) = body_length(ops)?;
+    let (body_bytes, body_len) = body_length(ops, key_delta)?;
     let mut h = crc32fast::Hasher::new();
     h.update(&body_len.to_le_bytes());
     h.update(&seq.to_le_bytes());
     let mut at = offset + RECORD_HEADER_BYTES as u64;
     let mut buf = Vec::with_capacity(piece);
-    buf.extend_from_slice(&len32(ops.len()).to_le_bytes());
+    encode_body_start(ops, key_delta, &mut buf);
     let mut flush = |buf: &mut Vec<u8>| -> Result<()> {
         h.update(buf);
         file.write_all_at(buf, at)?;
@@ -261,8 +282,8 @@ pub(crate) fn write_record(
 }
 
 /// The body's length of the record of `ops`, or `CommitTooLarge` when the format cannot hold it.
-fn body_length(ops: &[LogOp<'_>]) -> Result<(usize, u32)> {
-    let body_bytes = record_len(ops) - RECORD_HEADER_BYTES;
+fn body_length(ops: &[LogOp<'_>], key_delta: Option<i64>) -> Result<(usize, u32)> {
+    let body_bytes = record_len(ops, key_delta) - RECORD_HEADER_BYTES;
     let body_len = u32::try_from(body_bytes).map_err(|_| Error::CommitTooLarge {
         bytes: u64::try_from(body_bytes).unwrap_or(u64::MAX),
         max: MAX_RECORD_BODY_BYTES,
@@ -273,6 +294,15 @@ fn body_length(ops: &[LogOp<'_>]) -> Result<(usize, u32)> {
 /// A length inside a body: each is at most the body's length, checked to fit `u32`.
 fn len32(n: usize) -> u32 {
     u32::try_from(n).unwrap_or(u32::MAX)
+}
+
+/// Append the start of a body: its entry count, and the key count entry if there is one.
+fn encode_body_start(ops: &[LogOp<'_>], key_delta: Option<i64>, out: &mut Vec<u8>) {
+    out.extend_from_slice(&len32(ops.len() + usize::from(key_delta.is_some())).to_le_bytes());
+    if let Some(delta) = key_delta {
+        out.push(OP_KEY_COUNT);
+        out.extend_from_slice(&delta.to_le_bytes());
+    }
 }
 
 /// Append one operation's encoding to a body.
@@ -301,11 +331,13 @@ fn encode_op(op: &LogOp<'_>, out: &mut Vec<u8>) {
 /// Bytes the smallest operation takes: a kind and a length (a delete of the empty key).
 const MIN_OP_BYTES: usize = 5;
 
-/// The operations of a record body, or why it is damaged. Every field is checked against the
-/// limits a commit was held to before it was logged (`max_key_bytes`, [`MAX_VALUE_BYTES`],
-/// [`MAX_IDENTIFIER_BYTES`] of UTF-8): a body that breaks one was never written by this store,
-/// whatever its checksum says, and none of it may be applied.
-fn decode_body(body: &[u8], max_key_bytes: usize) -> std::result::Result<Vec<LogOp<'static>>, String> {
+/// The operations of a record body and its key count change, or why it is damaged. Every
+/// field is checked against the limits a commit was held to before it was logged
+/// (`max_key_bytes`, [`MAX_VALUE_BYTES`], [`MAX_IDENTIFIER_BYTES`] of UTF-8, a key count change
+/// no larger than the puts and deletes, and only where `counted`, a version-3 log, allows one):
+/// a body that breaks one was never written by this store, whatever its checksum says, and
+/// none of it may be applied.
+fn decode_body(body: &[u8], max_key_bytes: usize, counted: bool) -> std::result::Result<Decoded, String> {
     let mut at = 0usize;
     let take = |at: &mut usize, n: usize| -> std::result::Result<&[u8], String> {
         let end = at.checked_add(n).filter(|end| *end <= body.len());
@@ -321,13 +353,21 @@ fn decode_body(body: &[u8], max_key_bytes: usize) -> std::result::Result<Vec<Log
     };
     let as_len =
         |n: u32| usize::try_from(n).map_err(|_| format!("a length of {n} bytes does not fit in memory"));
-    let count = as_len(take_u32(&mut at)?)?;
+    let mut count = as_len(take_u32(&mut at)?)?;
     // Each operation takes at least `MIN_OP_BYTES`: a count beyond that is damage, not an
     // allocation.
     if count > (body.len() - at) / MIN_OP_BYTES {
         return Err(format!("{count} operations cannot fit a body of {} bytes", body.len()));
     }
+    let mut key_delta = None;
+    if counted && count > 0 && body.get(at) == Some(&OP_KEY_COUNT) {
+        let b = take(&mut at, KEY_COUNT_ENTRY_BYTES)?;
+        // Two's complement, as written by `encode_body_start`.
+        key_delta = Some(get_u64(b, 1) as i64);
+        count -= 1;
+    }
     let mut ops = Vec::with_capacity(count);
+    let mut keyed = 0u64;
     for i in 0..count {
         let kind = take(&mut at, 1)?[0];
         let len = as_len(take_u32(&mut at)?)?;
@@ -346,9 +386,13 @@ fn decode_body(body: &[u8], max_key_bytes: usize) -> std::result::Result<Vec<Log
                 if u64::from(vlen) > MAX_VALUE_BYTES {
                     return Err(format!("operation {i} holds a value of {vlen} bytes"));
                 }
+                keyed += 1;
                 LogOp::Put(Cow::Owned(first), Cow::Owned(take(&mut at, as_len(vlen)?)?.to_vec()))
             }
-            OP_DELETE => LogOp::Delete(Cow::Owned(first)),
+            OP_DELETE => {
+                keyed += 1;
+                LogOp::Delete(Cow::Owned(first))
+            }
             _ => LogOp::SetIdentifier(
                 String::from_utf8(first)
                     .map_err(|_| format!("operation {i}: the identifier is not UTF-8"))?,
@@ -358,7 +402,29 @@ fn decode_body(body: &[u8], max_key_bytes: usize) -> std::result::Result<Vec<Log
     if at != body.len() {
         return Err(format!("{} bytes follow the last operation", body.len() - at));
     }
-    Ok(ops)
+    if let Some(delta) = key_delta
+        && delta.unsigned_abs() > keyed
+    {
+        return Err(format!("a key count change of {delta} from {keyed} puts and deletes"));
+    }
+    Ok(Decoded { ops, key_delta })
+}
+
+/// A decoded record body.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Decoded {
+    ops: Vec<LogOp<'static>>,
+    key_delta: Option<i64>,
+}
+
+/// One record read back.
+#[derive(Debug)]
+pub(crate) struct Record {
+    pub seq: u64,
+    pub ops: Vec<LogOp<'static>>,
+    /// What the commit did to the key count, when its writer logged that (see the module
+    /// comment).
+    pub key_delta: Option<i64>,
 }
 
 /// A torn or damaged record: nothing from it on is applied.
@@ -368,8 +434,8 @@ pub(crate) struct LogDamage {
     pub reason: String,
 }
 
-/// A record as `(seq, ops)`, `None` at a clean end, or where and why the log is damaged.
-pub(crate) type NextRecord = std::result::Result<Option<(u64, Vec<LogOp<'static>>)>, LogDamage>;
+/// A record, `None` at a clean end, or where and why the log is damaged.
+pub(crate) type NextRecord = std::result::Result<Option<Record>, LogDamage>;
 
 /// Reads records one at a time; never allocates more than the file holds.
 pub(crate) struct LogReader {
@@ -379,6 +445,9 @@ pub(crate) struct LogReader {
     /// Longest key a record may hold: the store's own limit when the caller gives it
     /// ([`LogReader::with_max_key_bytes`]), else the largest any page size allows.
     max_key_bytes: usize,
+    /// Whether records may hold a key count entry: a log of [`LOG_VERSION`]
+    /// ([`LogReader::of_version`]).
+    counted: bool,
 }
 
 impl LogReader {
@@ -395,7 +464,13 @@ impl LogReader {
         max_key_bytes: usize,
     ) -> Result<LogReader> {
         let len = file.len()?;
-        Ok(LogReader { file, offset: start, len, max_key_bytes })
+        Ok(LogReader { file, offset: start, len, max_key_bytes, counted: true })
+    }
+
+    /// The reader for a log whose header says `version`: records of an older version than
+    /// [`LOG_VERSION`] that hold a key count entry are damaged.
+    pub(crate) fn of_version(self, version: u32) -> LogReader {
+        LogReader { counted: version >= LOG_VERSION, ..self }
     }
 
     /// The log's length when the reader was made.
@@ -451,7 +526,7 @@ impl LogReader {
         self.offset
     }
 
-    /// The next record as `(seq, ops)`, `Ok(None)` at a clean end, or `Err(LogDamage)`.
+    /// The next record, `Ok(None)` at a clean end, or `Err(LogDamage)`.
     pub(crate) fn next_record(&mut self) -> Result<NextRecord> {
         let remaining = self.len.saturating_sub(self.offset);
         if remaining == 0 {
@@ -494,13 +569,13 @@ impl LogReader {
         if h.finalize() != get_u32(&head, 4) {
             return damaged(self.offset, "record checksum mismatch");
         }
-        let ops = match decode_body(&body, self.max_key_bytes) {
-            Ok(ops) => ops,
+        let Decoded { ops, key_delta } = match decode_body(&body, self.max_key_bytes, self.counted) {
+            Ok(decoded) => decoded,
             Err(why) => return damaged(self.offset, &format!("record body does not decode: {why}")),
         };
         let seq = get_u64(&head, 8);
         self.offset += RECORD_HEADER_BYTES as u64 + body_len;
-        Ok(Ok(Some((seq, ops))))
+        Ok(Ok(Some(Record { seq, ops, key_delta })))
     }
 }
 
@@ -546,11 +621,53 @@ mod tests {
             LogOp::Put(Cow::Borrowed(&[]), Cow::Borrowed(&[])),
         ];
         let mut out = Vec::new();
-        encode_record(42, &ops, &mut out).expect("a small record");
-        assert_eq!(out.len(), record_len(&ops));
+        encode_record(42, &ops, None, &mut out).expect("a small record");
+        assert_eq!(out.len(), record_len(&ops, None));
         let body = &out[RECORD_HEADER_BYTES..];
-        assert_eq!(decode_body(body, 315), Ok(ops));
+        assert_eq!(decode_body(body, 315, true), Ok(Decoded { ops: ops.clone(), key_delta: None }));
+        assert_eq!(decode_body(body, 315, false), Ok(Decoded { ops: ops.clone(), key_delta: None }));
         assert_eq!(get_u64(&out, 8), 42);
+        for delta in [-3, -1, 0, 2, 3] {
+            let mut out = Vec::new();
+            encode_record(43, &ops, Some(delta), &mut out).expect("a small record");
+            assert_eq!(out.len(), record_len(&ops, Some(delta)));
+            let body = &out[RECORD_HEADER_BYTES..];
+            assert_eq!(
+                decode_body(body, 315, true),
+                Ok(Decoded { ops: ops.clone(), key_delta: Some(delta) })
+            );
+            // A version-2 log never held one: the entry is an unknown operation there.
+            assert!(decode_body(body, 315, false).is_err());
+        }
+    }
+
+    /// The key count entry: first, once, and no larger than the puts and deletes beside it.
+    #[test]
+    fn key_count_entries_out_of_place_or_over_their_commit_do_not_decode() {
+        let ops =
+            vec![LogOp::Put(b"k".as_slice().into(), vec![1].into()), LogOp::Delete(b"d".as_slice().into())];
+        let body = |ops: &[LogOp<'_>], delta| {
+            let mut out = Vec::new();
+            encode_record(1, ops, delta, &mut out).expect("a small record");
+            out.split_off(RECORD_HEADER_BYTES)
+        };
+        assert!(decode_body(&body(&ops, Some(2)), 315, true).is_ok());
+        assert!(decode_body(&body(&ops, Some(3)), 315, true).is_err());
+        assert!(decode_body(&body(&ops, Some(-3)), 315, true).is_err());
+        assert!(decode_body(&body(&ops, Some(i64::MIN)), 315, true).is_err());
+        // An identifier change counts for nothing.
+        assert!(decode_body(&body(&[LogOp::SetIdentifier("x".into())], Some(1)), 315, true).is_err());
+        // Twice, or after an operation: the entry count and the bytes agree, the order does not.
+        let once = body(&ops, Some(1));
+        let entry = &once[4..4 + KEY_COUNT_ENTRY_BYTES];
+        let mut twice = once.clone();
+        twice[0..4].copy_from_slice(&4u32.to_le_bytes());
+        twice.splice(4..4, entry.iter().copied());
+        assert!(decode_body(&twice, 315, true).is_err());
+        let mut after = body(&ops, None);
+        after[0..4].copy_from_slice(&3u32.to_le_bytes());
+        after.extend_from_slice(entry);
+        assert!(decode_body(&after, 315, true).is_err());
     }
 
     #[test]
@@ -562,7 +679,7 @@ mod tests {
             LogOp::Put(b"b".as_slice().into(), Cow::Borrowed(&half)),
         ];
         let mut out = b"earlier records".to_vec();
-        let refused = encode_record(7, &ops, &mut out);
+        let refused = encode_record(7, &ops, None, &mut out);
         assert!(
             matches!(refused, Err(Error::CommitTooLarge { bytes, max }) if bytes > 1 << 32 && max == MAX_RECORD_BODY_BYTES),
             "{refused:?}"
@@ -572,10 +689,10 @@ mod tests {
 
     #[test]
     fn hostile_bodies_do_not_decode() {
-        assert!(decode_body(&[], 315).is_err());
-        assert!(decode_body(&[255, 255, 255, 255], 315).is_err());
-        assert!(decode_body(&[1, 0, 0, 0, 1, 255, 255, 255, 255], 315).is_err());
-        assert!(decode_body(&[1, 0, 0, 0, 9, 0, 0, 0, 0], 315).is_err());
+        assert!(decode_body(&[], 315, true).is_err());
+        assert!(decode_body(&[255, 255, 255, 255], 315, true).is_err());
+        assert!(decode_body(&[1, 0, 0, 0, 1, 255, 255, 255, 255], 315, true).is_err());
+        assert!(decode_body(&[1, 0, 0, 0, 9, 0, 0, 0, 0], 315, true).is_err());
     }
 
     /// A body that decodes as the format goes but holds what no commit could: refused whole.
@@ -583,25 +700,25 @@ mod tests {
     fn bodies_over_the_limits_do_not_decode() {
         let body = |ops: &[LogOp<'_>]| {
             let mut out = Vec::new();
-            encode_record(1, ops, &mut out).expect("a small record");
+            encode_record(1, ops, None, &mut out).expect("a small record");
             out.split_off(RECORD_HEADER_BYTES)
         };
         let key = |n: usize| vec![b'k'; n];
-        assert!(decode_body(&body(&[LogOp::Put(key(315).into(), vec![1].into())]), 315).is_ok());
-        assert!(decode_body(&body(&[LogOp::Put(key(316).into(), vec![1].into())]), 315).is_err());
-        assert!(decode_body(&body(&[LogOp::Delete(key(316).into())]), 315).is_err());
+        assert!(decode_body(&body(&[LogOp::Put(key(315).into(), vec![1].into())]), 315, true).is_ok());
+        assert!(decode_body(&body(&[LogOp::Put(key(316).into(), vec![1].into())]), 315, true).is_err());
+        assert!(decode_body(&body(&[LogOp::Delete(key(316).into())]), 315, true).is_err());
         let id = |s: String| body(&[LogOp::SetIdentifier(s)]);
-        assert!(decode_body(&id("i".repeat(64)), 315).is_ok());
-        assert!(decode_body(&id("i".repeat(65)), 315).is_err());
+        assert!(decode_body(&id("i".repeat(64)), 315, true).is_ok());
+        assert!(decode_body(&id("i".repeat(65)), 315, true).is_err());
         // 63 bytes and a two-byte character: a release build used to cut it inside the character.
-        assert!(decode_body(&id(format!("{}é", "i".repeat(63))), 315).is_err());
+        assert!(decode_body(&id(format!("{}é", "i".repeat(63))), 315, true).is_err());
         let mut not_utf8 = id("idid".into());
         let n = not_utf8.len();
         not_utf8[n - 1] = 0xff;
-        assert!(decode_body(&not_utf8, 315).is_err());
+        assert!(decode_body(&not_utf8, 315, true).is_err());
         let mut counted = body(&[LogOp::Delete(key(1).into())]);
         counted[0..4].copy_from_slice(&2u32.to_le_bytes());
-        assert!(decode_body(&counted, 315).is_err());
+        assert!(decode_body(&counted, 315, true).is_err());
     }
 
     #[test]
@@ -609,7 +726,16 @@ mod tests {
         let meta = Meta { checkpoint_id: 9, root: 1, page_count: 2, depth: 1, ..Meta::default() };
         let h = encode_header(77, &meta);
         let d = decode_header(&h).expect("a whole header");
-        assert_eq!((d.file_id, d.follows.as_ref(), d.len), (77, Some(&meta), LOG_HEADER_BYTES));
+        assert_eq!(
+            (d.version, d.file_id, d.follows.as_ref(), d.len),
+            (LOG_VERSION, 77, Some(&meta), LOG_HEADER_BYTES)
+        );
+        // Version 2 has the same header; its records hold no key count.
+        let mut v2 = h;
+        put_u32(&mut v2, 8, 2);
+        let crc = crc32fast::hash(&v2[..LOG_HEADER_CRC]);
+        put_u32(&mut v2, LOG_HEADER_CRC, crc);
+        assert_eq!(decode_header(&v2).map(|d| d.version), Some(2));
         for at in [17, 24, 40, 300, 509] {
             let mut bad = h;
             bad[at] ^= 1;
@@ -627,6 +753,6 @@ mod tests {
         put_u64(&mut b, 16, 5);
         let crc = crc32fast::hash(&b[..28]);
         put_u32(&mut b, 28, crc);
-        assert_eq!(decode_header(&b), Some(LogHeader { file_id: 5, follows: None, len: 32 }));
+        assert_eq!(decode_header(&b), Some(LogHeader { version: 1, file_id: 5, follows: None, len: 32 }));
     }
 }

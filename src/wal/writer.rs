@@ -63,10 +63,15 @@ impl LogWriter {
     /// Append the record of `ops` straight to the file, a piece at a time (`wal::write_record`),
     /// after the buffered records: for a commit too large to build whole in memory. On failure
     /// the file is cut back to its last whole record, as [`LogWriter::write_out`] does.
-    pub(crate) fn write_large(&mut self, seq: u64, ops: &[super::LogOp<'_>]) -> Result<()> {
+    pub(crate) fn write_large(
+        &mut self,
+        seq: u64,
+        ops: &[super::LogOp<'_>],
+        key_delta: Option<i64>,
+    ) -> Result<()> {
         self.write_out()?;
         let Some(file) = &self.file else { return Err(Error::ReadOnly) };
-        match super::write_record(seq, ops, &**file, self.len, WRITE_PIECE_BYTES) {
+        match super::write_record(seq, (ops, key_delta), &**file, self.len, WRITE_PIECE_BYTES) {
             Ok(n) => {
                 self.len += n;
                 Ok(())

@@ -896,8 +896,14 @@ fn exercise_log(lb: &LogBase, r: usize, log: &[u8], replay: Replay, found: &mut 
         Ok(_) => {}
         Err(e) => found.push(format!("check: {e}")),
     }
-    if let Err(e) = dump(&store) {
-        found.push(format!("reads: {e}"));
+    match dump(&store) {
+        // The check folded the write buffer: the key count is the tree's again, whatever a
+        // resealed key count entry said.
+        Ok(state) if store.len() != state.map.len() as u64 => {
+            found.push(format!("{} keys counted, {} listed", store.len(), state.map.len()))
+        }
+        Ok(_) => {}
+        Err(e) => found.push(format!("reads: {e}")),
     }
     let id = store.get_identifier().to_owned();
     if id.len() > MAX_IDENTIFIER_BYTES {
@@ -926,14 +932,24 @@ fn exercise_log(lb: &LogBase, r: usize, log: &[u8], replay: Replay, found: &mut 
     true
 }
 
+/// Where an operation's fields are in its body: see [`body_ops`].
+type OpOffsets = (usize, usize, Option<usize>);
+
 /// The operations of a body, as `(offset of the kind byte, offset of the first length,
-/// offset of the value length if a put)`.
-fn body_ops(body: &[u8]) -> Vec<(usize, usize, Option<usize>)> {
+/// offset of the value length if a put)`, and the offset of its key count entry if it has one
+/// (kind 4 and an `i64`, first: docs/FORMAT.md).
+fn body_ops(body: &[u8]) -> (Vec<OpOffsets>, Option<usize>) {
     let u32_at = |at: usize| u32::from_le_bytes(body[at..at + 4].try_into().unwrap()) as usize;
     let mut out = Vec::new();
     let mut at = 4;
+    let mut count_at = None;
     for _ in 0..u32_at(0) {
         let kind = body[at];
+        if kind == 4 {
+            count_at = Some(at);
+            at += 9;
+            continue;
+        }
         let len = u32_at(at + 1);
         let after_key = at + 5 + len;
         if kind == 1 {
@@ -944,7 +960,7 @@ fn body_ops(body: &[u8]) -> Vec<(usize, usize, Option<usize>)> {
             at = after_key;
         }
     }
-    out
+    (out, count_at)
 }
 
 #[test]
@@ -955,19 +971,21 @@ fn resealed_log_record_bodies() {
     for (r, &(at, len)) in lb.records.iter().enumerate() {
         let body = &lb.log[at + 16..at + len];
         let b = body.len() as u64;
-        let mut edits: Vec<(String, Vec<u8>)> = Vec::new();
-        let mut set = |what: String, pos: usize, bytes: &[u8]| {
+        let mut edits: Vec<(String, Vec<u8>, Replay)> = Vec::new();
+        let mut set_as = |what: String, pos: usize, bytes: &[u8], replay: Replay| {
             let mut nb = body.to_vec();
             nb[pos..pos + bytes.len()].copy_from_slice(bytes);
             if nb != body {
-                edits.push((what, nb));
+                edits.push((what, nb, replay));
             }
         };
+        let mut set = |what: String, pos: usize, bytes: &[u8]| set_as(what, pos, bytes, Replay::Any);
         let count = u64::from(u32::from_le_bytes(body[0..4].try_into().unwrap()));
         for v in [0, count - 1, count + 1, (b - 4) / 5, (b - 4) / 5 + 1, b, u64::from(u32::MAX)] {
             set(format!("count = {v}"), 0, &u32le(v));
         }
-        for (i, (kind_at, len_at, vlen_at)) in body_ops(body).into_iter().enumerate() {
+        let (ops, count_at) = body_ops(body);
+        for (i, (kind_at, len_at, vlen_at)) in ops.iter().copied().enumerate() {
             for k in [0u8, 1, 2, 3, 4, 255] {
                 set(format!("op {i} kind = {k}"), kind_at, &[k]);
             }
@@ -987,9 +1005,24 @@ fn resealed_log_record_bodies() {
                 }
             }
         }
-        for (what, nb) in edits {
+        if let Some(at) = count_at {
+            // The key count entry: a change as large as the puts and deletes beside it replays (the
+            // count is taken from the tree again at the next fold, which `exercise_log`'s check
+            // makes); a larger one is damage.
+            let keyed = i64::try_from(ops.len()).unwrap();
+            for k in [0u8, 1, 2, 3, 255] {
+                set(format!("key count kind = {k}"), at, &[k]);
+            }
+            for v in [-keyed, 0, keyed] {
+                set(format!("key count = {v}"), at + 1, &v.to_le_bytes());
+            }
+            for v in [i64::MIN, -keyed - 1, keyed + 1, i64::MAX] {
+                set_as(format!("key count = {v}"), at + 1, &v.to_le_bytes(), Replay::Stops);
+            }
+        }
+        for (what, nb, replay) in edits {
             let log = log_with_body(lb, r, &nb);
-            tally.run(&format!("record {r} {what}"), |found| exercise_log(lb, r, &log, Replay::Any, found));
+            tally.run(&format!("record {r} {what}"), |found| exercise_log(lb, r, &log, replay, found));
         }
     }
     // Whole bodies that decode but break a limit: each must stop the replay there.
