@@ -1,10 +1,17 @@
-//! Measures recovery: `cargo run --release --example replay_bench -- DIR [small|batches]`.
+//! Measures recovery: `cargo run --release --example replay_bench -- DIR [small|batches|full]`.
 //!
 //! - `small` (the default): 200,000 puts of 100 bytes to `DIR/replay.db`, one commit each
 //!   (buffered, then flushed: every commit is its own record in the log).
 //! - `batches`: a store of 200,000 keys (24 random bytes, 150-byte values) checkpointed, then 35
-//!   commits of 1,000 random puts each in the log: what `wind-compare`'s "open after kill -9"
-//!   replays.
+//!   commits of 1,000 random puts each in the log.
+//! - `full`: the store of `batches`, then 88 such commits through a 16 MiB write buffer (the
+//!   default's largest), which the 91st would fill and checkpoint: the fullest log such a
+//!   store leaves, each record carrying its key count change (`wind-compare`'s "open after
+//!   kill -9" replays part of one).
+//!
+//! `small` and `batches` write with the write buffer off, so that the log keeps every commit
+//! (a full buffer would checkpoint): their records carry no key count change, and the replay
+//! looks their keys up in the tree.
 //!
 //! Either way the commits are left in the log as a crash would leave them (the handle is
 //! forgotten, so nothing checkpoints them); the two files are copied and the open that replays
@@ -17,6 +24,10 @@ use wind_kvstore::{Durability, OpenOptions, WriteBatch};
 const COMMITS: u32 = 200_000;
 const BASE_KEYS: u64 = 200_000;
 const BATCHES: u64 = 35;
+/// Commits of `BATCH_PUTS` that a 16 MiB write buffer holds without filling (186 bytes each
+/// there: a 24-byte key, a 150-byte value, a 12-byte slot).
+const FULL_BATCHES: u64 = 88;
+const FULL_BUFFER_BYTES: usize = 16 << 20;
 const BATCH_PUTS: u64 = 1_000;
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
@@ -25,19 +36,28 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     if path.exists() {
         return Err(format!("{} exists; remove it (and its .wal) first", path.display()).into());
     }
-    let batches = match std::env::args().nth(2).as_deref() {
-        None | Some("small") => false,
-        Some("batches") => true,
-        Some(other) => return Err(format!("unknown scenario {other:?}: small or batches").into()),
+    let (batches, buffer) = match std::env::args().nth(2).as_deref() {
+        None | Some("small") => (0, 0),
+        Some("batches") => (BATCHES, 0),
+        Some("full") => (FULL_BATCHES, FULL_BUFFER_BYTES),
+        Some(other) => return Err(format!("unknown scenario {other:?}: small, batches or full").into()),
     };
-    // Every commit stays in the log: no checkpoint, and no write buffer, whose filling would
-    // checkpoint.
+    // The opens that replay: the default write buffer, or the one `full` writes through.
+    let options = || {
+        let mut o = OpenOptions::new();
+        if buffer > 0 {
+            o.write_buffer_bytes(buffer);
+        }
+        o
+    };
+    // Every commit stays in the log: no checkpoint (and for `small` and `batches` no write
+    // buffer, whose filling would checkpoint).
     let store = OpenOptions::new()
         .durability(Durability::Buffered)
         .checkpoint_log_bytes(1 << 30)
-        .write_buffer_bytes(0)
+        .write_buffer_bytes(buffer)
         .open(&path)?;
-    let (commits, keys) = if batches {
+    let (commits, keys) = if batches > 0 {
         // xorshift64*: random enough for keys, the same every run.
         let mut state = 0x9E37_79B9_7F4A_7C15u64;
         let mut fill = |out: &mut [u8]| {
@@ -63,7 +83,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         }
         store.write(load)?;
         store.checkpoint()?;
-        for _ in 0..BATCHES {
+        for _ in 0..batches {
             let mut batch = WriteBatch::new();
             for _ in 0..BATCH_PUTS {
                 let (k, v) = pair();
@@ -71,7 +91,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             }
             store.write(batch)?;
         }
-        (BATCHES, BASE_KEYS + BATCHES * BATCH_PUTS)
+        (batches, BASE_KEYS + batches * BATCH_PUTS)
     } else {
         for i in 0..COMMITS {
             let key = format!("key:{:010}", u64::from(i).wrapping_mul(2_654_435_761) % 10_000_000_000);
@@ -91,12 +111,12 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         std::fs::copy(&log, dir.join(format!("copy{run}.db.wal")))?;
         // A reader first (it changes nothing on disk), then the writer's open.
         let start = Instant::now();
-        let reader = OpenOptions::new().read_only(true).open(&copy)?;
+        let reader = options().read_only(true).open(&copy)?;
         read_only.push(start.elapsed());
         assert_eq!(reader.len(), keys);
         drop(reader);
         let start = Instant::now();
-        let store = OpenOptions::new().open(&copy)?;
+        let store = options().open(&copy)?;
         let took = start.elapsed();
         assert_eq!(store.len(), keys);
         assert_eq!(store.recovery_report().commits_replayed, commits);

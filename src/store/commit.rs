@@ -13,7 +13,7 @@ use crate::io::FileIo;
 use crate::layout::file::{FORMAT_VERSION, FileHeader, MAX_VALUE_BYTES};
 use crate::layout::node::ValueRef;
 use crate::options::Durability;
-use crate::wal::{self, LOG_HEADER_BYTES, LogOp};
+use crate::wal::{self, LOG_HEADER_BYTES, LogOp, OpAt};
 
 /// Buffered durability writes the log out once this many bytes have gathered.
 const LOG_BUFFER_BYTES: usize = 1 << 20;
@@ -310,7 +310,7 @@ fn buffer_plan<'o>(
     bytes: usize,
     key_delta: Option<i64>,
 ) -> Result<Plan<'o>> {
-    let mut changes: Vec<(&[u8], Change<'_>)> = ops
+    let changes = ops
         .iter()
         .filter_map(|op| match op {
             LogOp::Put(k, v) => Some((k.as_ref(), Some(v.as_ref()))),
@@ -318,14 +318,7 @@ fn buffer_plan<'o>(
             LogOp::SetIdentifier(_) => None,
         })
         .collect();
-    if !changes.windows(2).all(|w| w[0].0 < w[1].0) {
-        // One change per key, the last: a stable sort keeps each key's changes in order, and
-        // reversed, `dedup_by` keeps the last.
-        changes.sort_by(|a, b| a.0.cmp(b.0));
-        changes.reverse();
-        changes.dedup_by(|later, kept| later.0 == kept.0);
-        changes.reverse();
-    }
+    let changes = last_change_of_each_key(changes);
     let key_delta = match key_delta {
         Some(delta) => delta,
         None => engine.count_change(&changes)?,
@@ -440,37 +433,129 @@ fn fold_unpublished(engine: &mut Engine) -> Result<Option<Error>> {
 /// The bytes `ops` take in the write buffer, or `None` when they do not go there: a value
 /// needs an overflow chain, or they take more than half the buffer.
 pub(super) fn buffered_bytes(engine: &Engine, ops: &[LogOp<'_>]) -> Option<usize> {
+    buffer_size(
+        engine,
+        ops.iter().map(|op| match op {
+            LogOp::Put(k, v) => (k.len(), Some(v.len())),
+            LogOp::Delete(k) => (k.len(), None),
+            LogOp::SetIdentifier(_) => (0, None),
+        }),
+    )
+}
+
+/// [`buffered_bytes`] of operations given as (key length, value length if a put).
+fn buffer_size(engine: &Engine, ops: impl Iterator<Item = (usize, Option<usize>)>) -> Option<usize> {
     let mut bytes = 0usize;
-    for op in ops {
-        bytes += match op {
-            LogOp::Put(k, v) if engine.fits_buffer(k.len(), v.len()) => k.len() + v.len(),
-            LogOp::Put(..) => return None,
-            LogOp::Delete(k) => k.len(),
-            LogOp::SetIdentifier(_) => 0,
-        } + BUFFER_SLOT_BYTES;
+    for (key, value) in ops {
+        if let Some(v) = value
+            && !engine.fits_buffer(key, v)
+        {
+            return None;
+        }
+        bytes += key + value.unwrap_or(0) + BUFFER_SLOT_BYTES;
     }
     (bytes <= engine.buffer_limit() / 2).then_some(bytes)
 }
 
-/// Records a replay gathered for the write buffer (all of them [`buffered_bytes`], `bytes` in
-/// all), put there as one run: sorted once; counted by the key count changes their records
-/// carry (`key_delta`, their sum) or, when one carried none, by looking the keys up in the tree
-/// a leaf at a time. The buffer is folded if it then holds twice its limit (see
-/// [`Engine::buffer_is_over_full`]).
-pub(super) fn replay_into_buffer(
-    engine: &mut Engine,
-    ops: &mut Vec<LogOp<'static>>,
+/// `changes` in ascending key order, one per key: the last of each (a later change to a key
+/// wins). Sorts places rather than changes: (first 8 key bytes, place) pairs, a tie broken by
+/// the whole key, then by the place (so the sort is stable).
+fn last_change_of_each_key<'k>(changes: Vec<(&'k [u8], Change<'k>)>) -> Vec<(&'k [u8], Change<'k>)> {
+    if changes.windows(2).all(|w| w[0].0 < w[1].0) {
+        return changes;
+    }
+    let prefix = |k: &[u8]| {
+        let mut p = [0u8; 8];
+        let n = k.len().min(8);
+        p[..n].copy_from_slice(&k[..n]);
+        u64::from_be_bytes(p)
+    };
+    let mut order: Vec<(u64, usize)> = changes.iter().enumerate().map(|(i, (k, _))| (prefix(k), i)).collect();
+    order.sort_unstable_by(|a, b| {
+        a.0.cmp(&b.0).then_with(|| changes[a.1].0.cmp(changes[b.1].0)).then(a.1.cmp(&b.1))
+    });
+    let mut out = Vec::with_capacity(order.len());
+    for (j, &(_, i)) in order.iter().enumerate() {
+        if order.get(j + 1).is_none_or(|&(_, next)| changes[next].0 != changes[i].0) {
+            out.push(changes[i]);
+        }
+    }
+    out
+}
+
+/// Records a batched replay gathers for the write buffer, put there as one run: their bodies as
+/// read ([`wal::LogReader::next_record_into`]), their operations by where their bytes are in
+/// them, their size in the buffer, and what they do to the key count (`None` once one of them
+/// did not say: a version-2 log).
+pub(super) struct Gathered {
+    /// The bodies read: the gathered records' and the one being looked at.
+    pub(super) bodies: Vec<u8>,
+    ops: Vec<OpAt>,
     bytes: usize,
     key_delta: Option<i64>,
-) -> Result<Option<Error>> {
-    if ops.is_empty() {
-        return Ok(None);
+}
+
+impl Gathered {
+    pub(super) fn new() -> Gathered {
+        Gathered { bodies: Vec::new(), ops: Vec::new(), bytes: 0, key_delta: Some(0) }
     }
-    wal::sort_by_key(ops);
-    let plan = buffer_plan(engine, ops, bytes, key_delta)?;
-    let spill_error = apply_unpublished(engine, ops, plan)?;
-    ops.clear();
-    if engine.buffer_is_over_full() { Ok(spill_error.or(fold_unpublished(engine)?)) } else { Ok(spill_error) }
+
+    /// The bytes a record's operations take in the buffer, or `None` when they do not go there
+    /// (see [`buffered_bytes`]).
+    pub(super) fn buffered_bytes(engine: &Engine, ops: &[OpAt]) -> Option<usize> {
+        buffer_size(
+            engine,
+            ops.iter().map(|op| match op {
+                OpAt::Put { key, value } => (key.len(), Some(value.len())),
+                OpAt::Delete { key } => (key.len(), None),
+                OpAt::SetIdentifier(_) => (0, None),
+            }),
+        )
+    }
+
+    /// Gather a record's operations (their bytes already in `bodies`), which take `bytes` in the
+    /// buffer and change the key count by `key_delta` if the record says.
+    pub(super) fn add(&mut self, ops: Vec<OpAt>, bytes: usize, key_delta: Option<i64>) {
+        self.ops.extend(ops);
+        self.bytes += bytes;
+        self.key_delta = self.key_delta.zip(key_delta).map(|(a, b)| a.saturating_add(b));
+    }
+
+    /// Bytes gathered, as they will take in the buffer.
+    pub(super) fn bytes(&self) -> usize {
+        self.bytes
+    }
+
+    /// Put what was gathered in the write buffer as one run (sorted once, the last change of
+    /// each key; counted by the records' key count changes, or, when one had none, by looking
+    /// the keys up in the tree a leaf at a time), unpublished, and start gathering afresh (the
+    /// bodies stay until the caller clears them). The buffer is folded if it then holds twice
+    /// its limit (see [`Engine::buffer_is_over_full`]).
+    pub(super) fn put_in_buffer(&mut self, engine: &mut Engine) -> Result<Option<Error>> {
+        if self.ops.is_empty() {
+            return Ok(None);
+        }
+        let mut changes = Vec::with_capacity(self.ops.len());
+        for op in &self.ops {
+            match op {
+                OpAt::Put { key, value } => {
+                    changes.push((&self.bodies[key.clone()], Some(&self.bodies[value.clone()])));
+                }
+                OpAt::Delete { key } => changes.push((&self.bodies[key.clone()], None)),
+                OpAt::SetIdentifier(id) => engine.set_identifier(id.clone()),
+            }
+        }
+        let changes = last_change_of_each_key(changes);
+        let key_delta = match self.key_delta {
+            Some(delta) => delta,
+            None => engine.count_change(&changes)?,
+        };
+        engine.buffer_changes(&changes, self.bytes, key_delta);
+        self.ops.clear();
+        self.bytes = 0;
+        self.key_delta = Some(0);
+        if engine.buffer_is_over_full() { fold_unpublished(engine) } else { Ok(None) }
+    }
 }
 
 /// Apply a commit to the tree: the values' overflow chains first (each with its operation's
@@ -509,4 +594,41 @@ fn apply_to_tree(engine: &mut Engine, ops: &[LogOp<'_>]) -> Result<Option<Error>
         }
     }
     Ok(spill_error)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeMap;
+
+    use proptest::prelude::*;
+
+    use super::*;
+
+    proptest! {
+        /// Keys that tie in their first 8 bytes, keys that are prefixes of others (and a key
+        /// and itself followed by zeros), repeated keys: one change per key, the last, in key
+        /// order.
+        #[test]
+        fn the_last_change_of_each_key_in_key_order(
+            raw in proptest::collection::vec((0u8..3, proptest::collection::vec(0u8..3, 0..11), any::<bool>()), 0..80)
+        ) {
+            let keys: Vec<Vec<u8>> = raw
+                .iter()
+                .map(|(shared, tail, _)| if *shared == 0 { tail.clone() } else { [&b"sharedpfx"[..], tail].concat() })
+                .collect();
+            let values: Vec<[u8; 8]> = (0..raw.len()).map(|i| i.to_le_bytes()).collect();
+            let changes: Vec<(&[u8], Change<'_>)> = keys
+                .iter()
+                .zip(&raw)
+                .zip(&values)
+                .map(|((k, (_, _, put)), v)| (k.as_slice(), put.then_some(&v[..])))
+                .collect();
+            let mut want: BTreeMap<&[u8], Change<'_>> = BTreeMap::new();
+            for (k, c) in &changes {
+                want.insert(k, *c);
+            }
+            let got = last_change_of_each_key(changes);
+            prop_assert_eq!(got, want.into_iter().collect::<Vec<_>>());
+        }
+    }
 }

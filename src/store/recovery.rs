@@ -9,7 +9,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use super::StoreState;
-use super::commit::{self, fold, replay_unpublished, restart_log};
+use super::commit::{self, Gathered, fold, replay_unpublished, restart_log};
 use crate::engine::Engine;
 use crate::error::{Error, Result};
 use crate::inspect::RecoveryReport;
@@ -153,15 +153,14 @@ pub(super) fn recover(
     let mut expected: Option<u64> = None;
     let mut last_applied = checkpoint_seq;
     let batched = rebuild.is_some();
-    // The batched replay's records for the write buffer, not put there yet, their size in it, and
-    // what they do to the key count (`None` once one of them did not say).
-    let mut pending: Vec<LogOp<'static>> = Vec::new();
-    let mut pending_bytes = 0usize;
-    let mut pending_delta = Some(0i64);
+    // Each record's body is read into `gathered.bodies`; the batched replay gathers the records
+    // for the write buffer there until a quarter of the buffer is gathered.
+    let mut gathered = Gathered::new();
     let failed = 'replay: {
         loop {
             let offset = reader.offset();
-            let wal::Record { seq, ops, key_delta } = match reader.next_record()? {
+            let mark = gathered.bodies.len();
+            let wal::RecordAt { seq, ops, key_delta } = match reader.next_record_into(&mut gathered.bodies)? {
                 Ok(Some(r)) => r,
                 Ok(None) => break,
                 Err(damage) => {
@@ -210,57 +209,63 @@ pub(super) fn recover(
             expected = seq.checked_add(1);
             if seq <= checkpoint_seq {
                 covered_seen = true;
+                gathered.bodies.truncate(mark);
                 continue;
             }
             if batched {
                 // Small records go to the write buffer, gathered and sorted once; a large one
                 // goes to the tree after them.
                 let engine = &mut inner.engine;
-                let applied = match commit::buffered_bytes(engine, &ops) {
+                let applied = match Gathered::buffered_bytes(engine, &ops) {
                     Some(bytes) => {
-                        pending_bytes += bytes;
-                        pending_delta = pending_delta.zip(key_delta).map(|(a, b)| a.saturating_add(b));
-                        pending.extend(ops);
-                        // Put there a quarter of the buffer at a time: the records' decoded
-                        // operations and the run made of them are in memory together.
-                        if pending_bytes < engine.buffer_limit() / 4 {
+                        gathered.add(ops, bytes, key_delta);
+                        // Put there a quarter of the buffer at a time: the records' bodies and
+                        // the run made of them are in memory together.
+                        if gathered.bytes() < engine.buffer_limit() / 4 {
                             Ok(None)
                         } else {
-                            let bytes = std::mem::take(&mut pending_bytes);
-                            let delta = pending_delta.replace(0);
-                            commit::replay_into_buffer(engine, &mut pending, bytes, delta)
+                            let put = gathered.put_in_buffer(engine);
+                            gathered.bodies.clear();
+                            put
                         }
                     }
                     None => {
-                        let bytes = std::mem::take(&mut pending_bytes);
-                        let delta = pending_delta.replace(0);
-                        match commit::replay_into_buffer(engine, &mut pending, bytes, delta) {
-                            Ok(None) => replay_unpublished(engine, &ops, key_delta),
+                        let applied = match gathered.put_in_buffer(engine) {
+                            Ok(None) => {
+                                let ops: Vec<LogOp<'_>> =
+                                    ops.iter().map(|op| op.to_op(&gathered.bodies)).collect();
+                                replay_unpublished(engine, &ops, key_delta)
+                            }
                             other => other,
-                        }
+                        };
+                        gathered.bodies.clear();
+                        applied
                     }
                 };
                 if !matches!(applied, Ok(None)) {
                     break 'replay true;
                 }
-            } else if let Err(e) = commit::replay(&mut inner.engine, &ops, key_delta) {
-                if let (Replay::InMemory, Error::Io(_)) = (replay, &e) {
-                    // A reader's scratch file failed: not the record's fault.
-                    return Err(e);
+            } else {
+                let ops: Vec<LogOp<'_>> = ops.iter().map(|op| op.to_op(&gathered.bodies)).collect();
+                let replayed = commit::replay(&mut inner.engine, &ops, key_delta);
+                drop(ops);
+                gathered.bodies.clear();
+                if let Err(e) = replayed {
+                    if let (Replay::InMemory, Error::Io(_)) = (replay, &e) {
+                        // A reader's scratch file failed: not the record's fault.
+                        return Err(e);
+                    }
+                    report.stopped_at = Some((offset, format!("commit {seq} could not be applied: {e}")));
+                    report.data_may_be_missing.get_or_insert(format!(
+                        "commit {seq} (at byte {offset} of the log) could not be applied, nor any after it: {e}"
+                    ));
+                    break;
                 }
-                report.stopped_at = Some((offset, format!("commit {seq} could not be applied: {e}")));
-                report.data_may_be_missing.get_or_insert(format!(
-                    "commit {seq} (at byte {offset} of the log) could not be applied, nor any after it: {e}"
-                ));
-                break;
             }
             last_applied = seq;
             report.commits_replayed += 1;
         }
-        !matches!(
-            commit::replay_into_buffer(&mut inner.engine, &mut pending, pending_bytes, pending_delta),
-            Ok(None)
-        )
+        !matches!(gathered.put_in_buffer(&mut inner.engine), Ok(None))
     };
     if let (true, Some(rebuild)) = (failed, rebuild) {
         // Replay again a record at a time, from the checkpoint: it stops where this did, with

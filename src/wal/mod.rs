@@ -43,6 +43,7 @@
 //! store wrote them.
 
 use std::borrow::Cow;
+use std::ops::Range;
 use std::sync::Arc;
 
 use crate::error::{Error, Result};
@@ -93,6 +94,15 @@ pub(crate) enum LogOp<'a> {
 }
 
 impl LogOp<'_> {
+    /// The operation owning its key and value.
+    pub(crate) fn into_owned(self) -> LogOp<'static> {
+        match self {
+            LogOp::Put(k, v) => LogOp::Put(Cow::Owned(k.into_owned()), Cow::Owned(v.into_owned())),
+            LogOp::Delete(k) => LogOp::Delete(Cow::Owned(k.into_owned())),
+            LogOp::SetIdentifier(s) => LogOp::SetIdentifier(s),
+        }
+    }
+
     /// The key a put or delete changes; `None` for an identifier change.
     pub(crate) fn key(&self) -> Option<&[u8]> {
         match self {
@@ -337,8 +347,21 @@ const MIN_OP_BYTES: usize = 5;
 /// no larger than the puts and deletes, and only where `counted`, a version-3 log, allows one):
 /// a body that breaks one was never written by this store, whatever its checksum says, and
 /// none of it may be applied.
-fn decode_body(body: &[u8], max_key_bytes: usize, counted: bool) -> std::result::Result<Decoded, String> {
+///
+/// The operations come as where their bytes are: `base` plus their place in `body`.
+fn decode_ops(
+    body: &[u8],
+    base: usize,
+    max_key_bytes: usize,
+    counted: bool,
+) -> std::result::Result<(Vec<OpAt>, Option<i64>), String> {
     let mut at = 0usize;
+    let span = |at: &mut usize, n: usize| -> std::result::Result<Range<usize>, String> {
+        let end = at.checked_add(n).filter(|end| *end <= body.len());
+        let start = *at;
+        *at = end.ok_or_else(|| format!("a field of {n} bytes runs past the body"))?;
+        Ok(base + start..base + *at)
+    };
     let take = |at: &mut usize, n: usize| -> std::result::Result<&[u8], String> {
         let end = at.checked_add(n).filter(|end| *end <= body.len());
         let s = end
@@ -379,22 +402,22 @@ fn decode_body(body: &[u8], max_key_bytes: usize, counted: bool) -> std::result:
         if len > limit {
             return Err(format!("operation {i} holds {len} bytes where at most {limit} may be"));
         }
-        let first = take(&mut at, len)?.to_vec();
         ops.push(match kind {
             OP_PUT => {
+                let key = span(&mut at, len)?;
                 let vlen = take_u32(&mut at)?;
                 if u64::from(vlen) > MAX_VALUE_BYTES {
                     return Err(format!("operation {i} holds a value of {vlen} bytes"));
                 }
                 keyed += 1;
-                LogOp::Put(Cow::Owned(first), Cow::Owned(take(&mut at, as_len(vlen)?)?.to_vec()))
+                OpAt::Put { key, value: span(&mut at, as_len(vlen)?)? }
             }
             OP_DELETE => {
                 keyed += 1;
-                LogOp::Delete(Cow::Owned(first))
+                OpAt::Delete { key: span(&mut at, len)? }
             }
-            _ => LogOp::SetIdentifier(
-                String::from_utf8(first)
+            _ => OpAt::SetIdentifier(
+                String::from_utf8(take(&mut at, len)?.to_vec())
                     .map_err(|_| format!("operation {i}: the identifier is not UTF-8"))?,
             ),
         });
@@ -407,14 +430,28 @@ fn decode_body(body: &[u8], max_key_bytes: usize, counted: bool) -> std::result:
     {
         return Err(format!("a key count change of {delta} from {keyed} puts and deletes"));
     }
-    Ok(Decoded { ops, key_delta })
+    Ok((ops, key_delta))
 }
 
-/// A decoded record body.
+/// One operation of a record, by where its key and value are in the bytes it was read into.
 #[derive(Debug, Clone, PartialEq, Eq)]
-struct Decoded {
-    ops: Vec<LogOp<'static>>,
-    key_delta: Option<i64>,
+pub(crate) enum OpAt {
+    Put { key: Range<usize>, value: Range<usize> },
+    Delete { key: Range<usize> },
+    SetIdentifier(String),
+}
+
+impl OpAt {
+    /// The operation, borrowing its key and value from `bytes` (what the record was read into).
+    pub(crate) fn to_op<'b>(&self, bytes: &'b [u8]) -> LogOp<'b> {
+        match self {
+            OpAt::Put { key, value } => {
+                LogOp::Put(Cow::Borrowed(&bytes[key.clone()]), Cow::Borrowed(&bytes[value.clone()]))
+            }
+            OpAt::Delete { key } => LogOp::Delete(Cow::Borrowed(&bytes[key.clone()])),
+            OpAt::SetIdentifier(id) => LogOp::SetIdentifier(id.clone()),
+        }
+    }
 }
 
 /// One record read back.
@@ -422,9 +459,6 @@ struct Decoded {
 pub(crate) struct Record {
     pub seq: u64,
     pub ops: Vec<LogOp<'static>>,
-    /// What the commit did to the key count, when its writer logged that (see the module
-    /// comment).
-    pub key_delta: Option<i64>,
 }
 
 /// A torn or damaged record: nothing from it on is applied.
@@ -526,8 +560,24 @@ impl LogReader {
         self.offset
     }
 
-    /// The next record, `Ok(None)` at a clean end, or `Err(LogDamage)`.
+    /// The next record (its key count entry left out), `Ok(None)` at a clean end, or
+    /// `Err(LogDamage)`.
     pub(crate) fn next_record(&mut self) -> Result<NextRecord> {
+        let mut body = Vec::new();
+        Ok(match self.next_record_into(&mut body)? {
+            Ok(Some(RecordAt { seq, ops, .. })) => {
+                let ops = ops.iter().map(|op| op.to_op(&body).into_owned()).collect();
+                Ok(Some(Record { seq, ops }))
+            }
+            Ok(None) => Ok(None),
+            Err(damage) => Err(damage),
+        })
+    }
+
+    /// [`LogReader::next_record`] with the body appended to `bodies` and the operations saying
+    /// where in `bodies` their keys and values are: nothing is copied but the body. On damage or
+    /// at the end, `bodies` is as it was.
+    pub(crate) fn next_record_into(&mut self, bodies: &mut Vec<u8>) -> Result<NextRecordAt> {
         let remaining = self.len.saturating_sub(self.offset);
         if remaining == 0 {
             return Ok(Ok(None));
@@ -551,37 +601,82 @@ impl LogReader {
             return damaged(self.offset, "record runs past the end of the log (torn write)");
         }
         // At most `remaining`, which is below the file's length.
-        let mut body = vec![
-            0u8;
-            usize::try_from(body_len).map_err(|_| Error::LogCorrupted {
-                offset: self.offset,
-                reason: "record too large for memory".into()
-            })?
-        ];
-        match self.file.read_exact_at(&mut body, self.offset + RECORD_HEADER_BYTES as u64) {
-            Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => return cut(self.offset),
+        let body_len = usize::try_from(body_len).map_err(|_| Error::LogCorrupted {
+            offset: self.offset,
+            reason: "record too large for memory".into(),
+        })?;
+        let start = bodies.len();
+        bodies.resize(start + body_len, 0);
+        let decoded = self.read_body(&head, &mut bodies[start..], start);
+        if !matches!(decoded, Ok(Ok(_))) {
+            bodies.truncate(start);
+        }
+        let (ops, key_delta) = match decoded? {
+            Ok(decoded) => decoded,
+            Err(damage) => return Ok(Err(damage)),
+        };
+        self.offset += RECORD_HEADER_BYTES as u64 + body_len as u64;
+        Ok(Ok(Some(RecordAt { seq: get_u64(&head, 8), ops, key_delta })))
+    }
+
+    /// Read the body of the record whose header is `head` into `body`, verify it and decode it
+    /// (its operations' places offset by `base`).
+    #[allow(clippy::type_complexity)]
+    fn read_body(
+        &self,
+        head: &[u8; RECORD_HEADER_BYTES],
+        body: &mut [u8],
+        base: usize,
+    ) -> Result<std::result::Result<(Vec<OpAt>, Option<i64>), LogDamage>> {
+        let damaged = |reason: String| Ok(Err(LogDamage { offset: self.offset, reason }));
+        match self.file.read_exact_at(body, self.offset + RECORD_HEADER_BYTES as u64) {
+            Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => {
+                return damaged("the log was cut while it was read".to_string());
+            }
             other => other?,
         }
         let mut h = crc32fast::Hasher::new();
         h.update(&head[0..4]);
         h.update(&head[8..]);
-        h.update(&body);
-        if h.finalize() != get_u32(&head, 4) {
-            return damaged(self.offset, "record checksum mismatch");
+        h.update(body);
+        if h.finalize() != get_u32(head, 4) {
+            return damaged("record checksum mismatch".to_string());
         }
-        let Decoded { ops, key_delta } = match decode_body(&body, self.max_key_bytes, self.counted) {
-            Ok(decoded) => decoded,
-            Err(why) => return damaged(self.offset, &format!("record body does not decode: {why}")),
-        };
-        let seq = get_u64(&head, 8);
-        self.offset += RECORD_HEADER_BYTES as u64 + body_len;
-        Ok(Ok(Some(Record { seq, ops, key_delta })))
+        match decode_ops(body, base, self.max_key_bytes, self.counted) {
+            Ok(decoded) => Ok(Ok(decoded)),
+            Err(why) => damaged(format!("record body does not decode: {why}")),
+        }
     }
 }
+
+/// A record read by [`LogReader::next_record_into`]: its operations by where their bytes are.
+#[derive(Debug)]
+pub(crate) struct RecordAt {
+    pub seq: u64,
+    pub ops: Vec<OpAt>,
+    pub key_delta: Option<i64>,
+}
+
+/// What [`LogReader::next_record_into`] gives.
+pub(crate) type NextRecordAt = std::result::Result<Option<RecordAt>, LogDamage>;
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// [`decode_ops`] into operations that own their keys and values.
+    fn decode_body(body: &[u8], max_key_bytes: usize, counted: bool) -> std::result::Result<Decoded, String> {
+        let (ops, key_delta) = decode_ops(body, 0, max_key_bytes, counted)?;
+        let ops = ops.into_iter().map(|op| op.to_op(body).into_owned()).collect();
+        Ok(Decoded { ops, key_delta })
+    }
+
+    /// A decoded record body.
+    #[derive(Debug, Clone, PartialEq, Eq)]
+    struct Decoded {
+        ops: Vec<LogOp<'static>>,
+        key_delta: Option<i64>,
+    }
 
     proptest::proptest! {
         /// The fast sort orders exactly as a stable sort by key does: keys that share their first
