@@ -18,6 +18,7 @@ mod checkpoint;
 pub(crate) mod compact;
 mod overflow_chain;
 mod pages;
+mod tree_merge;
 mod tree_read;
 mod tree_write;
 mod versions;

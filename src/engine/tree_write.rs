@@ -22,7 +22,7 @@ struct Deleted {
 impl Engine {
     /// Take `page` out for changing: the same page when the commit being built allocated it,
     /// else a copy on a page it allocates (and the original is released).
-    fn take_node(&mut self, page: u64) -> Result<(u64, Node)> {
+    pub(super) fn take_node(&mut self, page: u64) -> Result<(u64, Node)> {
         if let Some(node) = self.working.remove(&page) {
             return Ok((page, node));
         }
@@ -47,7 +47,7 @@ impl Engine {
         Ok(node)
     }
 
-    fn put_working(&mut self, page: u64, node: Node) {
+    pub(super) fn put_working(&mut self, page: u64, node: Node) {
         debug_assert!(self.this_commit.contains(&page));
         debug_assert!(node.size_is_consistent(), "kept byte count of page {page} is off");
         debug_assert!(
@@ -179,7 +179,18 @@ impl Engine {
         let root = self.meta.root;
         let del = self.delete_rec(root, 1, key, &path)?;
         self.meta.root = del.page;
-        // A root branch left with one child hands the root to it.
+        self.collapse_root()?;
+        if let Some(old) = del.old {
+            self.meta.key_count = self.meta.key_count.saturating_sub(1);
+            self.free_value(old, 0)?;
+            Ok(true)
+        } else {
+            Ok(false)
+        }
+    }
+
+    /// A root branch left with one child hands the root to it, as often as that holds.
+    pub(super) fn collapse_root(&mut self) -> Result<()> {
         while self.meta.depth > 1 {
             let root = self.meta.root;
             let only_child = match self.tree().node(root)? {
@@ -196,13 +207,7 @@ impl Engine {
             self.meta.root = child;
             self.meta.depth -= 1;
         }
-        if let Some(old) = del.old {
-            self.meta.key_count = self.meta.key_count.saturating_sub(1);
-            self.free_value(old, 0)?;
-            Ok(true)
-        } else {
-            Ok(false)
-        }
+        Ok(())
     }
 
     /// The child taken at each branch on the way to `key`'s leaf, read in place; `None` when the
@@ -283,7 +288,7 @@ impl Engine {
     }
 
     /// Merge the underfull child `idx` of `br` with a neighbour when the two fit in one page.
-    fn rebalance(&mut self, br: &mut Branch, idx: usize, br_page: u64) -> Result<()> {
+    pub(super) fn rebalance(&mut self, br: &mut Branch, idx: usize, br_page: u64) -> Result<()> {
         let (li, ri) = if idx > 0 { (idx - 1, idx) } else { (0, 1) };
         let (lp, rp) = (br.child(li), br.child(ri));
         self.tree().check_link(lp, br_page)?;
@@ -322,7 +327,16 @@ impl Engine {
                 if out_of_order(last, Some(&sep)) || out_of_order(Some(&sep), first) {
                     return Err(Error::corrupted(br_page, "keys out of order between neighbouring branches"));
                 }
+                let seam = l.child_count();
                 l.append(&sep, r);
+                // The children that now meet: merged too when one is underfull (many deletes
+                // at once, a fold's, can leave both sides nearly empty).
+                let quarter = self.page_size / 4;
+                if self.node_size(l.child(seam - 1))?.0 < quarter
+                    || self.node_size(l.child(seam))?.0 < quarter
+                {
+                    self.rebalance(&mut l, seam, lp2)?;
+                }
                 Node::Branch(l)
             }
             _ => return Err(Error::corrupted(br_page, "children of one branch are at different levels")),
@@ -333,7 +347,7 @@ impl Engine {
     }
 }
 
-fn node_kind(node: &Node) -> PageKind {
+pub(super) fn node_kind(node: &Node) -> PageKind {
     match node {
         Node::Leaf(_) => PageKind::Leaf,
         Node::Branch(_) => PageKind::Branch,

@@ -15,6 +15,9 @@ use crate::layout::node::ValueRef;
 use crate::options::Durability;
 use crate::wal::{self, LOG_HEADER_BYTES, LogOp, OpAt};
 
+/// Changes a fold merges into the tree in one pass.
+const FOLD_CHUNK: usize = 1024;
+
 /// Buffered durability writes the log out once this many bytes have gathered.
 const LOG_BUFFER_BYTES: usize = 1 << 20;
 
@@ -413,18 +416,25 @@ fn fold_unpublished(engine: &mut Engine) -> Result<Option<Error>> {
     let buffer = engine.take_buffer();
     engine.begin_commit();
     let mut spill_error = None;
-    let applied = buffer.try_for_each_change(|key, change| {
-        match change {
-            Some(value) => engine.put_value(key, ValueRef::Inline(value)).map(|_| ())?,
-            None => engine.delete(key).map(|_| ())?,
-        }
+    // A chunk of changes at a time, each merged into the tree in one pass: the leaves a chunk
+    // reaches are taken and put back once, and a spill between chunks bounds the pages held.
+    let mut chunk: Vec<(&[u8], Change<'_>)> = Vec::with_capacity(FOLD_CHUNK);
+    let mut merge = |engine: &mut Engine, chunk: &mut Vec<(&[u8], Change<'_>)>| -> Result<()> {
+        engine.apply_sorted(chunk)?;
+        chunk.clear();
         if spill_error.is_none()
             && let Err(e) = engine.maybe_spill()
         {
             spill_error = Some(e);
         }
-        Ok::<(), Error>(())
-    });
+        Ok(())
+    };
+    let applied = buffer
+        .try_for_each_change(|key, change| {
+            chunk.push((key, change));
+            if chunk.len() == FOLD_CHUNK { merge(engine, &mut chunk) } else { Ok(()) }
+        })
+        .and_then(|()| merge(engine, &mut chunk));
     drop(buffer);
     engine.folded();
     applied.map(|()| spill_error)

@@ -354,7 +354,7 @@ fn decode_ops(
     base: usize,
     max_key_bytes: usize,
     counted: bool,
-) -> std::result::Result<(Vec<OpAt>, Option<i64>), String> {
+) -> std::result::Result<BodyOps, String> {
     let mut at = 0usize;
     let span = |at: &mut usize, n: usize| -> std::result::Result<Range<usize>, String> {
         let end = at.checked_add(n).filter(|end| *end <= body.len());
@@ -621,13 +621,12 @@ impl LogReader {
 
     /// Read the body of the record whose header is `head` into `body`, verify it and decode it
     /// (its operations' places offset by `base`).
-    #[allow(clippy::type_complexity)]
     fn read_body(
         &self,
         head: &[u8; RECORD_HEADER_BYTES],
         body: &mut [u8],
         base: usize,
-    ) -> Result<std::result::Result<(Vec<OpAt>, Option<i64>), LogDamage>> {
+    ) -> Result<std::result::Result<BodyOps, LogDamage>> {
         let damaged = |reason: String| Ok(Err(LogDamage { offset: self.offset, reason }));
         match self.file.read_exact_at(body, self.offset + RECORD_HEADER_BYTES as u64) {
             Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => {
@@ -648,6 +647,9 @@ impl LogReader {
         }
     }
 }
+
+/// A body's operations by where their bytes are, and its key count change.
+type BodyOps = (Vec<OpAt>, Option<i64>);
 
 /// A record read by [`LogReader::next_record_into`]: its operations by where their bytes are.
 #[derive(Debug)]
