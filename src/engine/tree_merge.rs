@@ -442,7 +442,7 @@ mod tests {
             let base: Vec<Vec<u8>> = (0..base_n).map(|i| key(i * 2, long)).collect();
             let changes: Changes = picks
                 .into_iter()
-                .map(|(i, (put, len))| (key(i, long), put.then(|| vec![i as u8; len])))
+                .map(|(i, (put, len))| (key(i, long), put.then(|| vec![i.to_le_bytes()[0]; len])))
                 .collect();
             merged_like_one_at_a_time(&base, &changes)?;
         }
