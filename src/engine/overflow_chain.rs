@@ -1,10 +1,12 @@
 //! Values too large to sit in a leaf: each lives in its own chain of overflow pages, written whole
 //! before the tree changes and released whole when the value is replaced or deleted.
 
+use std::sync::Arc;
+
 use super::Engine;
 use super::pages::{PageRun, SharedPages, Tree};
 use crate::error::{Error, Result};
-use crate::io::through_buffer;
+use crate::io::{FileIo, through_buffer};
 use crate::layout::file::{PageKind, verify_page};
 use crate::layout::node::{OldValue, Value, ValueRef, inline_entry_len, key_limit_of_page, max_inline_entry};
 use crate::layout::overflow;
@@ -76,6 +78,14 @@ struct ChainStep {
     from: u64,
 }
 
+/// Bytes of a file read in place in its memory map, to let go of once read
+/// ([`FileIo::release_bytes_at`]).
+struct Mapped<'f> {
+    file: &'f Arc<dyn FileIo>,
+    offset: u64,
+    len: usize,
+}
+
 /// A value being read out of its chain: `len` bytes in `total` pages, of which the caller wants
 /// the first `want`, gathered in `out`.
 struct ValueRead<'o> {
@@ -134,6 +144,9 @@ impl Tree<'_> {
         let per = overflow::data_per_page(self.page_size()) as u64;
         let max_run = (MAX_RUN_BYTES / self.page_size()).max(1) as u64;
         let mut run_buf = Vec::new();
+        // Bytes read in place in a memory map and not let go of yet: consecutive runs are let go
+        // of together, once the chain leaves them or the read ends.
+        let mut mapped: Option<Mapped<'_>> = None;
         // Pages to try in the next run: cut to what the last run used when the chain left it,
         // doubled after each run it filled, so a scattered chain soon reads page by page.
         let mut guess = max_run;
@@ -143,7 +156,8 @@ impl Tree<'_> {
             let needed = (want - read.out.len() as u64).div_ceil(per.max(1)).min(total - step.index);
             // `check_link` put `step.page` below the page count, so the run holds at least it.
             let n = guess.min(needed).min(self.at.page_count - step.page);
-            let used = if n > 1 { self.read_run(&mut step, n, &mut read, &mut run_buf)? } else { 0 };
+            let used =
+                if n > 1 { self.read_run(&mut step, n, &mut read, (&mut run_buf, &mut mapped))? } else { 0 };
             if used == 0 {
                 let bytes = self.pages.read_uncached(step.page)?;
                 let (chunk, next) =
@@ -157,13 +171,22 @@ impl Tree<'_> {
                 guess = (guess * 2).min(max_run);
             }
         }
+        if let Some(m) = mapped {
+            m.file.release_bytes_at(m.offset, m.len);
+        }
         Ok(())
     }
 
     /// Take the `n` pages from `step.page` on in one piece (in place, or read into `buf`) and
     /// walk the chain through them, checking each page it reaches; returns how many it walked
     /// (0: the run could not be taken in one piece, so nothing was).
-    fn read_run(&self, step: &mut ChainStep, n: u64, read: &mut ValueRead, buf: &mut Vec<u8>) -> Result<u64> {
+    fn read_run<'p>(
+        &'p self,
+        step: &mut ChainStep,
+        n: u64,
+        read: &mut ValueRead,
+        (buf, mapped): (&mut Vec<u8>, &mut Option<Mapped<'p>>),
+    ) -> Result<u64> {
         let page_size = self.page_size();
         let start = step.page;
         let Some(file) = self.pages.run_file(start, n) else { return Ok(0) };
@@ -179,9 +202,20 @@ impl Tree<'_> {
             // A writer in another process may reuse these pages under a reader (past its hold
             // limit): bytes checked in place could change before they are copied. The reader
             // checks a copy, as it does every page it reads.
-            through_buffer(bytes, buf, |b| file.read_exact_at(b, offset), &mut walk)
+            through_buffer(bytes, buf, |b| file.read_exact_at_unmapped(b, offset), &mut walk)
         } else {
-            // This process's pages change only where no snapshot reads (copy on write).
+            // This process's pages change only where no snapshot reads (copy on write). Read
+            // in place, then let go of: a large value is read once, and its pages must not stay
+            // in the process's resident memory for as long as the map lives.
+            match mapped {
+                Some(m) if Arc::ptr_eq(m.file, file) && m.offset + m.len as u64 == offset => m.len += bytes,
+                _ => {
+                    if let Some(m) = mapped.take() {
+                        m.file.release_bytes_at(m.offset, m.len);
+                    }
+                    *mapped = Some(Mapped { file, offset, len: bytes });
+                }
+            }
             file.with_bytes_at(offset, bytes, buf, &mut walk)
         };
         if taken.is_err() {

@@ -41,6 +41,21 @@ impl Map {
         self.map.as_ref().map_or(0, |m| m.len() as u64)
     }
 
+    /// Drop this process's mapping of the pages holding `offset..offset + len` (inside the
+    /// mapping; nothing otherwise): they stop counting in its resident memory and are read from
+    /// the page cache again if touched.
+    pub(crate) fn release(&self, offset: u64, len: usize) {
+        let (Some(map), Ok(start)) = (self.map.as_ref(), usize::try_from(offset)) else { return };
+        if start.checked_add(len).is_none_or(|end| end > map.len()) || len == 0 {
+            return;
+        }
+        // SAFETY: the mapping is shared, read-only and of a file: MADV_DONTNEED only drops page
+        // table entries, and a later access reads the file's bytes again from the page cache,
+        // as any read through the map may see them change (see `new`). No byte of it is
+        // trusted unchecked.
+        let _ = unsafe { map.unchecked_advise_range(memmap2::UncheckedAdvice::DontNeed, start, len) };
+    }
+
     /// The mapped bytes `offset..offset + len`, if they lie inside the mapping.
     pub(crate) fn bytes(&self, offset: u64, len: usize) -> Option<&[u8]> {
         let map = self.map.as_ref()?;

@@ -28,6 +28,15 @@ pub trait FileIo: Send + Sync {
     }
     /// Fill `buf` from `offset`; reading past the end is an `UnexpectedEof` error.
     fn read_exact_at(&self, buf: &mut [u8], offset: u64) -> io::Result<()>;
+    /// [`FileIo::read_exact_at`] through a copy that leaves nothing of the file mapped in this
+    /// process: for a large value's pages, read once (mapped, they would count in the process's
+    /// resident memory for as long as the map lives). The default is `read_exact_at`.
+    fn read_exact_at_unmapped(&self, buf: &mut [u8], offset: u64) -> io::Result<()> {
+        self.read_exact_at(buf, offset)
+    }
+    /// Let go of the `len` bytes at `offset` if [`FileIo::with_bytes_at`] left them mapped in
+    /// memory: they were read once and will not be soon again. The default does nothing.
+    fn release_bytes_at(&self, _offset: u64, _len: usize) {}
     /// Call `f` with the `len` bytes at `offset`, read once and not kept (a run of a large
     /// value's pages): in place where the implementation holds them in memory already (a memory
     /// map), else read into `buf` (grown to `len` if shorter) first. The default reads them with

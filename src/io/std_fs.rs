@@ -59,6 +59,18 @@ impl FileIo for StdFile {
         self.file.read_exact_at(buf, offset)
     }
 
+    fn read_exact_at_unmapped(&self, buf: &mut [u8], offset: u64) -> io::Result<()> {
+        self.file.read_exact_at(buf, offset)
+    }
+
+    fn release_bytes_at(&self, offset: u64, len: usize) {
+        if let Some(map) = &self.map
+            && let Ok(m) = map.read()
+        {
+            m.release(offset, len);
+        }
+    }
+
     fn with_bytes_at(
         &self,
         offset: u64,
