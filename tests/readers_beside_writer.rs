@@ -85,3 +85,26 @@ fn read_only_runs_beside_a_checkpointing_writer_never_die_of_a_signal() {
     assert!(signalled.is_empty(), "readers killed by a signal: {signalled:?}");
     assert_eq!(failed, 0, "readers ended in an error");
 }
+
+/// The writer's log is written ahead with zeros, so a commit changes neither its length nor,
+/// within the clock's tick, its modification time: a read-only handle must still see every
+/// commit (`data_version` moves, `refresh` reads it), however quickly they follow each other.
+#[test]
+fn a_reader_sees_commits_that_leave_the_log_its_length() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("s.db");
+    let writer = OpenOptions::new().durability(Durability::Immediate).open(&path).unwrap();
+    writer.put("k0", "v").unwrap();
+    let log_len = std::fs::metadata(wind_kvstore::log_path(&path)).unwrap().len();
+    assert_eq!(log_len % (1 << 20), 0, "the log is written ahead a MiB at a time: {log_len}");
+    let mut reader = OpenOptions::new().read_only(true).open(&path).unwrap();
+    for i in 1..200u32 {
+        let seen = reader.data_version();
+        writer.put(format!("k{i}"), "v").unwrap();
+        assert_eq!(std::fs::metadata(wind_kvstore::log_path(&path)).unwrap().len(), log_len);
+        assert_ne!(reader.data_version(), seen, "commit {i}: the reader's data_version did not move");
+        reader.refresh().unwrap();
+        assert_eq!(reader.get(format!("k{i}")).unwrap().as_deref(), Some(&b"v"[..]), "commit {i}");
+        assert_eq!(reader.len(), u64::from(i) + 1);
+    }
+}

@@ -177,8 +177,13 @@ fn store_with_replay_stop(path: &Path) {
     std::fs::copy(&live, path).unwrap();
     let mut log = std::fs::read(wind_kvstore::log_path(&live)).unwrap();
     drop(store);
-    let last = log.len() - 1;
-    log[last] ^= 0xff;
+    // The last record's last byte: records (docs/FORMAT.md) up to the zeros the writer wrote
+    // ahead of them.
+    let mut at = 512;
+    while log.get(at..at + 16).is_some_and(|h| h != [0; 16]) {
+        at += 16 + u32::from_le_bytes(log[at..at + 4].try_into().unwrap()) as usize;
+    }
+    log[at - 1] ^= 0xff;
     std::fs::write(wind_kvstore::log_path(path), log).unwrap();
 }
 

@@ -187,7 +187,7 @@ impl KVStore {
         {
             restart_log(&**file, &inner.engine)?;
         }
-        inner.log.len = LOG_HEADER_BYTES;
+        inner.log.restarted();
         self.written_seq.fetch_max(seq, Ordering::SeqCst);
         let mut synced = self.synced_seq.lock().unwrap_or_else(|e| e.into_inner());
         *synced = (*synced).max(seq);

@@ -82,14 +82,24 @@ pub struct KVStore {
     closed: bool,
 }
 
-/// What a read-only handle saw of the data file and the log (see [`crate::io::Vfs::stamp`]).
-type DiskStamp = (Option<u64>, Option<u64>);
+/// What a read-only handle saw of the data file and the log (see [`crate::io::Vfs::stamp`]),
+/// and whether a record follows the end of the log it replayed: the writer overwrites zeros it
+/// wrote ahead, so a commit may change neither the log's length nor (within the clock's tick)
+/// its modification time.
+type DiskStamp = (Option<u64>, Option<u64>, bool);
 
-/// What the data file and the log at `path` look like now, or `None` when that cannot be told.
-fn disk_stamp(vfs: &dyn Vfs, path: &Path) -> Option<DiskStamp> {
+/// What the data file and the log at `path` look like now, or `None` when that cannot be told;
+/// `log_end`: where the records the handle replayed end (`None`: not looked at, as at open).
+fn disk_stamp(vfs: &dyn Vfs, path: &Path, log_end: Option<u64>) -> Option<DiskStamp> {
     let data = vfs.stamp(path).ok()?;
     let log = vfs.stamp(&log_path(path)).ok()?;
-    Some((data, log))
+    let grew = log_end.is_some_and(|end| {
+        let mut head = [0u8; crate::wal::RECORD_HEADER_BYTES];
+        vfs.open_unmapped(&log_path(path))
+            .and_then(|f| f.read_exact_at(&mut head, end))
+            .is_ok_and(|()| head != [0; crate::wal::RECORD_HEADER_BYTES])
+    });
+    Some((data, log, grew))
 }
 
 /// What the store's lock guards: the tree and the log's writing end, changed together by a commit.
@@ -223,7 +233,8 @@ impl KVStore {
 
     /// What the store's files look like now (see [`crate::io::Vfs::stamp`]).
     fn disk_stamp(&self) -> Option<DiskStamp> {
-        disk_stamp(&*self.vfs, &self.path)
+        let log_end = self.read_inner().ok().map(|inner| inner.log.len);
+        disk_stamp(&*self.vfs, &self.path, log_end)
     }
 
     /// Move a read-only handle to the newest state on disk, as a new open would see it: the

@@ -251,7 +251,7 @@ fn open_read_only(
         attempt += 1;
         let last_attempt = attempt >= READ_ATTEMPTS;
         // The files before anything is read: a commit after this shows as a change later.
-        let read_stamp = disk_stamp(&*vfs, path);
+        let read_stamp = disk_stamp(&*vfs, path, None);
         // Opened again each time: a compaction replaces the file by a rename.
         let data = vfs.open(path, false)?;
         // The writer cuts the log at every checkpoint: never read it through a map.

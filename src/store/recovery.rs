@@ -114,7 +114,7 @@ pub(super) fn recover(
             if writable {
                 restart_log(&**log, &inner.engine)?;
             }
-            inner.log.len = LOG_HEADER_BYTES;
+            inner.log.restarted();
             return Ok(kept(report));
         }
         LogState::Damaged => {
@@ -127,14 +127,14 @@ pub(super) fn recover(
                     "the log header is damaged and the log still holds commit {seq}, after the last checkpoint"
                 ));
                 report.log_kept = true;
-                inner.log.len = reader.len();
+                inner.log.goes_on_at(reader.len(), reader.len());
                 return Ok(kept(report));
             }
             if writable {
                 restart_log(&**log, &inner.engine)?;
                 report.notes.push("the log header was damaged; the log held nothing after the last checkpoint and was started afresh".into());
             }
-            inner.log.len = LOG_HEADER_BYTES;
+            inner.log.restarted();
             return Ok(kept(report));
         }
         LogState::Header(h) => (h.len, log.len()?, h.version),
@@ -279,7 +279,11 @@ pub(super) fn recover(
         inner.engine.publish();
     }
     inner.log.next_seq = last_applied.saturating_add(1);
-    inner.log.len = len;
+    // Where the records end (the zeros the writer wrote ahead of them are not log), or the
+    // file's end where the replay stopped early (the log is then kept as it is, or started
+    // afresh below).
+    let end = if report.stopped_at.is_none() { reader.offset() } else { len };
+    inner.log.goes_on_at(end, len);
     if report.data_may_be_missing.is_some() {
         report.log_kept = true;
         return Ok(kept(report));
@@ -319,7 +323,7 @@ pub(super) fn recover(
         fold(&mut inner.engine)?;
         inner.engine.checkpoint(last_applied)?;
         restart_log(&**log, &inner.engine)?;
-        inner.log.len = LOG_HEADER_BYTES;
+        inner.log.restarted();
     }
     Ok(None)
 }

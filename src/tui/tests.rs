@@ -1181,11 +1181,8 @@ fn reload_in_a_read_only_browser_shows_newer_commits() {
 fn store_with_replay_stop(dir: &Path, damaged_from_end: usize) -> std::path::PathBuf {
     let live = dir.join("live.db");
     let store = KVStore::open(&live, None).expect("open");
-    let mut record_bytes = 0;
     for key in ["k1", "k2", "k3"] {
-        let before = std::fs::metadata(crate::log_path(&live)).expect("log").len();
         store.put(key.as_bytes(), b"v").expect("put");
-        record_bytes = std::fs::metadata(crate::log_path(&live)).expect("log").len() - before;
     }
     // The files as a crash would leave them: the three commits in the log, not yet checkpointed.
     let path = dir.join("test.db");
@@ -1193,8 +1190,16 @@ fn store_with_replay_stop(dir: &Path, damaged_from_end: usize) -> std::path::Pat
     std::fs::copy(crate::log_path(&live), crate::log_path(&path)).expect("copy the log");
     drop(store);
     let mut log = std::fs::read(crate::log_path(&path)).expect("read the log");
-    let at = log.len() - 1 - damaged_from_end * usize::try_from(record_bytes).expect("small");
-    log[at] ^= 0xff;
+    // The records' ends (docs/FORMAT.md: a body length, then 12 more header bytes and the
+    // body); zeros follow the last.
+    let mut ends = Vec::new();
+    let mut at = 512;
+    while log.get(at..at + 4).is_some_and(|b| b != [0; 4]) {
+        at += 16 + u32::from_le_bytes(log[at..at + 4].try_into().expect("4 bytes")) as usize;
+        ends.push(at);
+    }
+    assert_eq!(ends.len(), 3, "three records");
+    log[ends[2 - damaged_from_end] - 1] ^= 0xff;
     std::fs::write(crate::log_path(&path), log).expect("write the log");
     path
 }

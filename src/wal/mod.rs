@@ -75,6 +75,8 @@ const LOG_META_AT: usize = 32;
 /// before anything is logged.
 pub(crate) const MAX_RECORD_BODY_BYTES: u64 = u32::MAX as u64;
 pub(crate) const RECORD_HEADER_BYTES: usize = 16;
+/// Bytes read at a time looking for the end of the zeros after the last record.
+const ZERO_SCAN_BYTES: usize = 64 * 1024;
 
 const OP_PUT: u8 = 1;
 const OP_DELETE: u8 = 2;
@@ -583,7 +585,12 @@ impl LogReader {
             return Ok(Ok(None));
         }
         let damaged = |offset: u64, reason: &str| Ok(Err(LogDamage { offset, reason: reason.to_string() }));
+        // Zeros from here to the end are what the writer wrote ahead of its records (or a
+        // record whose write never reached the disk): the end of the log.
         if remaining < RECORD_HEADER_BYTES as u64 {
+            if self.zeros_to_end()? {
+                return Ok(Ok(None));
+            }
             return damaged(self.offset, "torn record header at the end of the log");
         }
         // A read-only reader shares the log with a writer that cuts it at each checkpoint: a
@@ -595,6 +602,12 @@ impl LogReader {
         match self.file.read_exact_at(&mut head, self.offset) {
             Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => return cut(self.offset),
             other => other?,
+        }
+        if head == [0; RECORD_HEADER_BYTES] {
+            if self.zeros_to_end()? {
+                return Ok(Ok(None));
+            }
+            return damaged(self.offset, "a record header of zeros with bytes after it");
         }
         let body_len = get_u32(&head, 0) as u64;
         if body_len > remaining - RECORD_HEADER_BYTES as u64 {
@@ -617,6 +630,28 @@ impl LogReader {
         };
         self.offset += RECORD_HEADER_BYTES as u64 + body_len as u64;
         Ok(Ok(Some(RecordAt { seq: get_u64(&head, 8), ops, key_delta })))
+    }
+
+    /// Whether the log holds only zeros from the reader's place to its end.
+    fn zeros_to_end(&self) -> Result<bool> {
+        let mut at = self.offset;
+        let mut chunk = vec![0u8; RECORD_HEADER_BYTES];
+        while at < self.len {
+            let n = usize::try_from(self.len - at).map_or(chunk.len(), |left| left.min(chunk.len()));
+            match self.file.read_exact_at(&mut chunk[..n], at) {
+                // Cut shorter while read (a checkpoint): nothing more to read.
+                Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => return Ok(true),
+                other => other?,
+            }
+            if chunk[..n].iter().any(|&b| b != 0) {
+                return Ok(false);
+            }
+            at += n as u64;
+            if chunk.len() < ZERO_SCAN_BYTES {
+                chunk = vec![0u8; ZERO_SCAN_BYTES];
+            }
+        }
+        Ok(true)
     }
 
     /// Read the body of the record whose header is `head` into `body`, verify it and decode it

@@ -19,16 +19,17 @@ fn slot_at(slot: usize) -> usize {
     128 + 512 * slot
 }
 
-/// `(offset, length)` of each record of a log (format: docs/FORMAT.md).
+/// `(offset, length)` of each record of a log (format: docs/FORMAT.md): up to a header of zeros,
+/// after which the writer's zeros written ahead fill the file.
 fn records(log: &[u8]) -> Vec<(usize, usize)> {
     let mut out = Vec::new();
     let mut at = LOG_HEADER;
-    while at + 16 <= log.len() {
+    while at + 16 <= log.len() && log[at..at + 16] != [0; 16] {
         let body = u32::from_le_bytes(log[at..at + 4].try_into().unwrap()) as usize;
         out.push((at, 16 + body));
         at += 16 + body;
     }
-    assert_eq!(at, log.len(), "the log ends on a record boundary");
+    assert!(log[at..].iter().all(|&b| b == 0), "zeros after the last record");
     out
 }
 
@@ -112,22 +113,30 @@ fn log_torn_at_every_byte_of_its_last_records_recovers_a_prefix() {
     assert_eq!(recs.len(), ops.len() - base);
     let tail = if long_run() { recs.len() } else { 4 };
     let from = recs[recs.len() - tail].0;
-    for cut in from..=log.len() {
+    let (last, last_len) = recs[recs.len() - 1];
+    let end = last + last_len;
+    assert!(log.len() > end, "the writer wrote zeros ahead of its records");
+    for cut in from..=end {
         let whole = recs.iter().filter(|(at, len)| at + len <= cut).count();
         let boundary = cut == LOG_HEADER || recs.iter().any(|(at, len)| at + len == cut);
-        let what = format!("log cut at byte {cut} of {}", log.len());
-        let (state, stopped) = recover(&data, &log[..cut], &what);
-        assert!(
-            state == states[base + whole],
-            "{what}: expected the first {whole} logged commits, got {}",
-            state.summary()
-        );
-        assert_eq!(stopped.is_some(), !boundary, "{what}: stop reported {stopped:?}");
-        if let Some(at) = stopped {
-            assert_eq!(at as usize, recs[whole].0, "{what}");
+        // Torn two ways: the file cut there (a log that grew by appends), and everything from
+        // there zeros (the writer's zeros written ahead, where the write never reached the disk).
+        let zeroed = [&log[..cut], &vec![0; log.len() - cut][..]].concat();
+        for (how, torn) in [("cut", &log[..cut]), ("zeroed", &zeroed[..])] {
+            let what = format!("log {how} at byte {cut} of {end}");
+            let (state, stopped) = recover(&data, torn, &what);
+            assert!(
+                state == states[base + whole],
+                "{what}: expected the first {whole} logged commits, got {}",
+                state.summary()
+            );
+            assert_eq!(stopped.is_some(), !boundary, "{what}: stop reported {stopped:?}");
+            if let Some(at) = stopped {
+                assert_eq!(at as usize, recs[whole].0, "{what}");
+            }
         }
     }
-    eprintln!("torn log: {} cut points over the last {tail} records", log.len() + 1 - from);
+    eprintln!("torn log: {} cut points over the last {tail} records, cut and zeroed", end + 1 - from);
 }
 
 #[test]

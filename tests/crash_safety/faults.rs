@@ -247,3 +247,25 @@ fn failing_fsync_with_concurrent_writers_acknowledges_nothing_lost() {
     }
     assert!(failures > 0);
 }
+
+/// The writer's log is written ahead with zeros, so a commit leaves its length as it was; this
+/// file system's stamp of a file is its length and its first bytes only (no modification time):
+/// a read-only handle must still see every commit (`data_version` moves, `refresh` reads it),
+/// by the record that now follows the end of the log it replayed.
+#[test]
+fn a_reader_sees_commits_that_leave_the_log_its_length() {
+    let vfs = FaultyVfs::new();
+    let writer = options(&vfs, Durability::Immediate).open(db()).unwrap();
+    writer.put(b"k0", b"v").unwrap();
+    let log_len = file(&vfs, &wal()).len();
+    let mut reader = options(&vfs, Durability::Immediate).read_only(true).open(db()).unwrap();
+    for i in 1..50u32 {
+        let seen = reader.data_version();
+        writer.put(format!("k{i}"), b"v").unwrap();
+        assert_eq!(file(&vfs, &wal()).len(), log_len, "commit {i} left the log its length");
+        assert_ne!(reader.data_version(), seen, "commit {i}: the reader's data_version did not move");
+        reader.refresh().unwrap();
+        assert_eq!(reader.get(format!("k{i}")).unwrap().as_deref(), Some(&b"v"[..]), "commit {i}");
+        assert_eq!(reader.len(), u64::from(i) + 1);
+    }
+}

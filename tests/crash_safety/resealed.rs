@@ -815,7 +815,8 @@ fn log_base() -> &'static LogBase {
         let mut records = Vec::new();
         // Records start after the log header (format version 2: 512 bytes).
         let mut at = 512;
-        while at + 16 <= log.len() {
+        // Up to a header of zeros: the writer's zeros written ahead follow the last record.
+        while at + 16 <= log.len() && log[at..at + 16] != [0; 16] {
             let body = u32::from_le_bytes(log[at..at + 4].try_into().unwrap()) as usize;
             records.push((at, 16 + body));
             at += 16 + body;

@@ -29,17 +29,21 @@ fn store_with_replay_stop(path: &Path) {
 fn store_with_damaged_record(path: &Path, from_end: u64) {
     let live = path.with_extension("live");
     let store = KVStore::open(&live, None).unwrap();
-    let mut record_bytes = 0;
     for key in ["k1", "k2", "k3"] {
-        let before = std::fs::metadata(wind_kvstore::log_path(&live)).unwrap().len();
         store.put(key.as_bytes(), b"v").unwrap();
-        record_bytes = std::fs::metadata(wind_kvstore::log_path(&live)).unwrap().len() - before;
     }
     std::fs::copy(&live, path).unwrap();
     let mut log = std::fs::read(wind_kvstore::log_path(&live)).unwrap();
     drop(store);
-    let at = usize::try_from(log.len() as u64 - 1 - from_end * record_bytes).unwrap();
-    log[at] ^= 0xff;
+    // The records' ends (docs/FORMAT.md), up to the zeros the writer wrote ahead of them.
+    let mut ends = Vec::new();
+    let mut at = 512;
+    while log.get(at..at + 16).is_some_and(|h| h != [0; 16]) {
+        at += 16 + u32::from_le_bytes(log[at..at + 4].try_into().unwrap()) as usize;
+        ends.push(at);
+    }
+    assert_eq!(ends.len(), 3, "three records");
+    log[ends[2 - usize::try_from(from_end).unwrap()] - 1] ^= 0xff;
     std::fs::write(wind_kvstore::log_path(path), log).unwrap();
 }
 
