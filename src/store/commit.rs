@@ -186,8 +186,8 @@ impl KVStore {
             && (inner.log.len > LOG_HEADER_BYTES || inner.engine.durable().checkpoint_id != before)
         {
             restart_log(&**file, &inner.engine)?;
+            inner.log.restarted();
         }
-        inner.log.restarted();
         self.written_seq.fetch_max(seq, Ordering::SeqCst);
         let mut synced = self.synced_seq.lock().unwrap_or_else(|e| e.into_inner());
         *synced = (*synced).max(seq);

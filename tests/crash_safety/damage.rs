@@ -117,20 +117,28 @@ fn log_torn_at_every_byte_of_its_last_records_recovers_a_prefix() {
     let end = last + last_len;
     assert!(log.len() > end, "the writer wrote zeros ahead of its records");
     for cut in from..=end {
-        let whole = recs.iter().filter(|(at, len)| at + len <= cut).count();
-        let boundary = cut == LOG_HEADER || recs.iter().any(|(at, len)| at + len == cut);
         // Torn two ways: the file cut there (a log that grew by appends), and everything from
         // there zeros (the writer's zeros written ahead, where the write never reached the disk).
         let zeroed = [&log[..cut], &vec![0; log.len() - cut][..]].concat();
         for (how, torn) in [("cut", &log[..cut]), ("zeroed", &zeroed[..])] {
+            // The records the tear left as they were (zeroing bytes that were zeros changes
+            // nothing), then where the log ends: cleanly when only zeros follow them (nothing,
+            // or the zeros written ahead), else at the first record it damaged.
+            let whole = recs
+                .iter()
+                .take_while(|(at, len)| torn.get(*at..at + len) == Some(&log[*at..at + len]))
+                .count();
+            let clean = recs
+                .get(whole)
+                .is_none_or(|(at, _)| torn.get(*at..).is_none_or(|rest| rest.iter().all(|&b| b == 0)));
             let what = format!("log {how} at byte {cut} of {end}");
             let (state, stopped) = recover(&data, torn, &what);
             assert!(
                 state == states[base + whole],
-                "{what}: expected the first {whole} logged commits, got {}",
+                "{what}: expected the first {whole} logged commits, got {} (stopped at {stopped:?})",
                 state.summary()
             );
-            assert_eq!(stopped.is_some(), !boundary, "{what}: stop reported {stopped:?}");
+            assert_eq!(stopped.is_some(), !clean, "{what}: stop reported {stopped:?}");
             if let Some(at) = stopped {
                 assert_eq!(at as usize, recs[whole].0, "{what}");
             }
