@@ -96,7 +96,7 @@ fn a_reader_sees_commits_that_leave_the_log_its_length() {
     let writer = OpenOptions::new().durability(Durability::Immediate).open(&path).unwrap();
     writer.put("k0", "v").unwrap();
     let log_len = std::fs::metadata(wind_kvstore::log_path(&path)).unwrap().len();
-    assert_eq!(log_len % (1 << 20), 0, "the log is written ahead a MiB at a time: {log_len}");
+    assert_eq!(log_len % (64 << 10), 0, "the log is written ahead 64 KiB at a time: {log_len}");
     let mut reader = OpenOptions::new().read_only(true).open(&path).unwrap();
     for i in 1..200u32 {
         let seen = reader.data_version();
