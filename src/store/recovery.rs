@@ -149,6 +149,12 @@ pub(super) fn recover(
         state.follows().is_some_and(|m| m.checkpoint_id == inner.engine.durable().checkpoint_id);
     let max_key = max_key_bytes(inner.engine.header().page_size);
     let mut reader = LogReader::with_max_key_bytes(log.clone(), start, max_key)?.of_version(version);
+    if replay == Replay::InMemory {
+        reader = reader.beside_a_writer();
+    }
+    // A read-only open reads the log while a writer may be writing it: a record found damaged
+    // may be one being written. It is read once more before the damage is believed.
+    let mut read_again_at = None;
     let mut beyond = None;
     let mut expected: Option<u64> = None;
     let mut last_applied = checkpoint_seq;
@@ -163,6 +169,10 @@ pub(super) fn recover(
             let wal::RecordAt { seq, ops, key_delta } = match reader.next_record_into(&mut gathered.bodies)? {
                 Ok(Some(r)) => r,
                 Ok(None) => break,
+                Err(damage) if replay == Replay::InMemory && read_again_at != Some(damage.offset) => {
+                    read_again_at = Some(damage.offset);
+                    continue;
+                }
                 Err(damage) => {
                     let want = expected.unwrap_or(next_after_checkpoint).max(next_after_checkpoint);
                     // A damaged record with a whole one of this store's after it: bit rot in an

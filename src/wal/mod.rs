@@ -484,6 +484,9 @@ pub(crate) struct LogReader {
     /// Whether records may hold a key count entry: a log of [`LOG_VERSION`]
     /// ([`LogReader::of_version`]).
     counted: bool,
+    /// Whether a record header of zeros ends the log whatever follows it
+    /// ([`LogReader::beside_a_writer`]).
+    zeros_end: bool,
 }
 
 impl LogReader {
@@ -500,7 +503,15 @@ impl LogReader {
         max_key_bytes: usize,
     ) -> Result<LogReader> {
         let len = file.len()?;
-        Ok(LogReader { file, offset: start, len, max_key_bytes, counted: true })
+        Ok(LogReader { file, offset: start, len, max_key_bytes, counted: true, zeros_end: false })
+    }
+
+    /// The reader for a log a live writer may be appending to (a read-only open): it writes its
+    /// records into the zeros it wrote ahead, so bytes found after a header of zeros may be
+    /// records written since that header was read. Such a header ends the log for this reader;
+    /// it sees those records at its next refresh.
+    pub(crate) fn beside_a_writer(self) -> LogReader {
+        LogReader { zeros_end: true, ..self }
     }
 
     /// The reader for a log whose header says `version`: records of an older version than
@@ -604,7 +615,7 @@ impl LogReader {
             other => other?,
         }
         if head == [0; RECORD_HEADER_BYTES] {
-            if self.zeros_to_end()? {
+            if self.zeros_end || self.zeros_to_end()? {
                 return Ok(Ok(None));
             }
             return damaged(self.offset, "a record header of zeros with bytes after it");
