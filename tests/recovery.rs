@@ -121,6 +121,38 @@ fn a_sequence_gap_keeps_the_log_and_refuses_writes() {
     assert!(ro.recovery_report().may_have_lost_data());
 }
 
+/// The store's leaves in the checkpoint, each with its keys.
+fn leaves(store: &wind_kvstore::KVStore) -> Vec<(u64, Vec<Vec<u8>>)> {
+    store
+        .pages()
+        .map(|p| p.unwrap())
+        .filter(|p| p.page_type == PageType::Leaf)
+        .map(|p| {
+            let keys = store
+                .page_info(p.number)
+                .unwrap()
+                .items
+                .into_iter()
+                .filter_map(|i| match i {
+                    PageItem::LeafEntry { key, .. } => Some(key),
+                    _ => None,
+                })
+                .collect();
+            (p.number, keys)
+        })
+        .collect()
+}
+
+/// Garble 100 bytes of page `page` of the data file at `path`: a damaged page.
+fn garble_page(path: &Path, page: u64, page_size: usize) {
+    let mut data = std::fs::read(path).unwrap();
+    let at = usize::try_from(page).unwrap() * page_size;
+    for b in &mut data[at + 100..at + 200] {
+        *b ^= 0xa5;
+    }
+    std::fs::write(path, &data).unwrap();
+}
+
 #[test]
 fn a_record_that_cannot_be_applied_stops_replay_and_the_rest_is_served() {
     let dir = tempfile::tempdir().unwrap();
@@ -129,30 +161,9 @@ fn a_record_that_cannot_be_applied_stops_replay_and_the_rest_is_served() {
     store.checkpoint().unwrap();
     // The leaf that holds key01500 in the checkpoint, and a key on another page.
     let page_size = store.page_size() as usize;
-    let leaf_keys = |n: u64| -> Vec<Vec<u8>> {
-        store
-            .page_info(n)
-            .unwrap()
-            .items
-            .into_iter()
-            .filter_map(|i| match i {
-                PageItem::LeafEntry { key, .. } => Some(key),
-                _ => None,
-            })
-            .collect()
-    };
-    let leaves: Vec<u64> = store
-        .pages()
-        .map(|p| p.unwrap())
-        .filter(|p| p.page_type == PageType::Leaf)
-        .map(|p| p.number)
-        .collect();
-    let leaf =
-        usize::try_from(*leaves.iter().find(|&&n| leaf_keys(n).iter().any(|k| k == b"key01500")).unwrap())
-            .unwrap();
-    let other =
-        leaves.iter().map(|&n| leaf_keys(n)).find(|keys| !keys.iter().any(|k| k == b"key01500")).unwrap()[0]
-            .clone();
+    let leaves: Vec<(u64, Vec<Vec<u8>>)> = leaves(&store);
+    let leaf = leaves.iter().find(|(_, keys)| keys.iter().any(|k| k == b"key01500")).unwrap().0;
+    let other = leaves.iter().find(|(_, keys)| !keys.iter().any(|k| k == b"key01500")).unwrap().1[0].clone();
     // Two commits replay can apply, then the one it cannot: a writer's replay applies the records
     // as one commit first, and must start again a record at a time to keep these two. The third
     // goes to the tree (its value needs overflow pages): a small commit would wait in the write
@@ -163,11 +174,7 @@ fn a_record_that_cannot_be_applied_stops_replay_and_the_rest_is_served() {
     let image = crash_image(&path, "crashed.db");
     drop(store);
     // Garble that leaf: a damaged page under a logged commit.
-    let mut data = std::fs::read(&image).unwrap();
-    for b in &mut data[leaf * page_size + 100..leaf * page_size + 200] {
-        *b ^= 0xa5;
-    }
-    std::fs::write(&image, &data).unwrap();
+    garble_page(&image, leaf, page_size);
     let log = std::fs::read(log_path(&image)).unwrap();
 
     // Before: every open, writable or read-only, failed while replaying this record.
@@ -206,30 +213,12 @@ fn damage_under_a_buffered_commit_is_met_at_the_fold_and_the_log_is_kept() {
     let store = store_of_3000_keys(&path);
     store.checkpoint().unwrap();
     let page_size = store.page_size() as usize;
-    let leaf = store
-        .pages()
-        .map(|p| p.unwrap())
-        .filter(|p| p.page_type == PageType::Leaf)
-        .find(|p| {
-            store
-                .page_info(p.number)
-                .unwrap()
-                .items
-                .iter()
-                .any(|i| matches!(i, PageItem::LeafEntry { key, .. } if key.as_slice() == b"key01500"))
-        })
-        .unwrap()
-        .number;
+    let leaf = leaves(&store).into_iter().find(|(_, keys)| keys.iter().any(|k| k == b"key01500")).unwrap().0;
     store.put("zz:first", "1").unwrap();
     store.put("key01500", "new").unwrap();
     let image = crash_image(&path, "crashed.db");
     drop(store);
-    let mut data = std::fs::read(&image).unwrap();
-    let at = usize::try_from(leaf).unwrap() * page_size;
-    for b in &mut data[at + 100..at + 200] {
-        *b ^= 0xa5;
-    }
-    std::fs::write(&image, &data).unwrap();
+    garble_page(&image, leaf, page_size);
     let log = std::fs::read(log_path(&image)).unwrap();
 
     for round in 0..2 {
