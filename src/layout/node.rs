@@ -86,6 +86,31 @@ pub(crate) fn cmp_keys(a: &[u8], b: &[u8]) -> std::cmp::Ordering {
     a.cmp(b)
 }
 
+/// The places `0..n` of items in ascending order of `key`, stable (items with equal keys keep
+/// their order), `None` before every key. Sorts (first 8 key bytes, place) pairs, comparing
+/// whole keys behind their pointers only where the first 8 bytes tie, instead of moving the
+/// items while comparing keys.
+pub(crate) fn key_order<'k>(n: usize, key: impl Fn(usize) -> Option<&'k [u8]>) -> Vec<usize> {
+    let prefix = |i: usize| {
+        let mut p = [0u8; 8];
+        if let Some(k) = key(i) {
+            let m = k.len().min(8);
+            p[..m].copy_from_slice(&k[..m]);
+        }
+        u64::from_be_bytes(p)
+    };
+    let mut order: Vec<(u64, usize)> = (0..n).map(|i| (prefix(i), i)).collect();
+    order.sort_unstable_by(|a, b| {
+        a.0.cmp(&b.0)
+            .then_with(|| match (key(a.1), key(b.1)) {
+                (Some(x), Some(y)) => cmp_keys(x, y),
+                (x, y) => x.cmp(&y),
+            })
+            .then(a.1.cmp(&b.1))
+    });
+    order.into_iter().map(|(_, i)| i).collect()
+}
+
 /// Where a value lives.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) enum Value {

@@ -11,7 +11,7 @@ use crate::engine::{Access, BUFFER_SLOT_BYTES, Change, Engine, compact};
 use crate::error::{Error, Result};
 use crate::io::FileIo;
 use crate::layout::file::{FORMAT_VERSION, FileHeader, MAX_VALUE_BYTES};
-use crate::layout::node::ValueRef;
+use crate::layout::node::{ValueRef, key_order};
 use crate::options::Durability;
 use crate::wal::{self, LOG_HEADER_BYTES, LogOp, OpAt};
 
@@ -468,25 +468,15 @@ fn buffer_size(engine: &Engine, ops: impl Iterator<Item = (usize, Option<usize>)
 }
 
 /// `changes` in ascending key order, one per key: the last of each (a later change to a key
-/// wins). Sorts places rather than changes: (first 8 key bytes, place) pairs, a tie broken by
-/// the whole key, then by the place (so the sort is stable).
+/// wins; [`key_order`] is stable).
 fn last_change_of_each_key<'k>(changes: Vec<(&'k [u8], Change<'k>)>) -> Vec<(&'k [u8], Change<'k>)> {
     if changes.windows(2).all(|w| w[0].0 < w[1].0) {
         return changes;
     }
-    let prefix = |k: &[u8]| {
-        let mut p = [0u8; 8];
-        let n = k.len().min(8);
-        p[..n].copy_from_slice(&k[..n]);
-        u64::from_be_bytes(p)
-    };
-    let mut order: Vec<(u64, usize)> = changes.iter().enumerate().map(|(i, (k, _))| (prefix(k), i)).collect();
-    order.sort_unstable_by(|a, b| {
-        a.0.cmp(&b.0).then_with(|| changes[a.1].0.cmp(changes[b.1].0)).then(a.1.cmp(&b.1))
-    });
+    let order = key_order(changes.len(), |i| Some(changes[i].0));
     let mut out = Vec::with_capacity(order.len());
-    for (j, &(_, i)) in order.iter().enumerate() {
-        if order.get(j + 1).is_none_or(|&(_, next)| changes[next].0 != changes[i].0) {
+    for (j, &i) in order.iter().enumerate() {
+        if order.get(j + 1).is_none_or(|&next| changes[next].0 != changes[i].0) {
             out.push(changes[i]);
         }
     }

@@ -52,7 +52,7 @@ use crate::layout::file::{
     MAX_IDENTIFIER_BYTES, MAX_PAGE_SIZE, MAX_VALUE_BYTES, META_SLOT_BYTES, Meta, get_u32, get_u64, put_u32,
     put_u64,
 };
-use crate::layout::node::{cmp_keys, max_key_bytes};
+use crate::layout::node::{cmp_keys, key_order, max_key_bytes};
 
 pub(crate) mod writer;
 
@@ -115,34 +115,22 @@ impl LogOp<'_> {
 }
 
 /// Sort operations by key, stably (a later operation on a key stays after an earlier one), with
-/// identifier changes first. Sorts (first 8 key bytes, position) pairs and moves each operation
-/// once, instead of moving the operations while comparing keys behind pointers.
+/// identifier changes first ([`key_order`]), moving each operation once.
 pub(crate) fn sort_by_key(ops: &mut [LogOp<'_>]) {
-    let order_of = |a: &LogOp<'_>, b: &LogOp<'_>| match (a.key(), b.key()) {
-        (Some(x), Some(y)) => cmp_keys(x, y),
-        (x, y) => x.cmp(&y),
+    let in_order = |a: &LogOp<'_>, b: &LogOp<'_>| match (a.key(), b.key()) {
+        (Some(x), Some(y)) => cmp_keys(x, y).is_le(),
+        (x, y) => x <= y,
     };
-    if ops.is_sorted_by(|a, b| order_of(a, b).is_le()) {
+    if ops.is_sorted_by(in_order) {
         return;
     }
-    let prefix = |op: &LogOp<'_>| {
-        let mut p = [0u8; 8];
-        if let Some(k) = op.key() {
-            let n = k.len().min(8);
-            p[..n].copy_from_slice(&k[..n]);
-        }
-        u64::from_be_bytes(p)
-    };
-    let mut order: Vec<(u64, usize)> = ops.iter().enumerate().map(|(i, op)| (prefix(op), i)).collect();
-    order.sort_unstable_by(|a, b| {
-        a.0.cmp(&b.0).then_with(|| order_of(&ops[a.1], &ops[b.1])).then(a.1.cmp(&b.1))
-    });
+    let mut order = key_order(ops.len(), |i| ops[i].key());
     // Place the operation `order[i]` names at `i`, one cycle of the permutation at a time.
     const PLACED: usize = usize::MAX;
     for start in 0..ops.len() {
         let mut at = start;
-        while order[at].1 != PLACED {
-            let from = std::mem::replace(&mut order[at].1, PLACED);
+        while order[at] != PLACED {
+            let from = std::mem::replace(&mut order[at], PLACED);
             if from == start {
                 break;
             }
