@@ -7,15 +7,14 @@
 use super::Engine;
 use super::buffer::Change;
 use crate::error::{Error, Result};
-use crate::layout::file::{MAX_TREE_DEPTH, PAGE_HEADER_BYTES};
+use crate::layout::file::{MAX_TREE_DEPTH, PAGE_HEADER_BYTES, PageKind};
 use crate::layout::node::{Branch, Leaf, Node, NodeView, ValueRef, cmp_keys};
 
-/// What merging changes into a subtree left in its place: its first page, the pages to its
-/// right (each after its separator), and which of them (first included) are underfull.
+/// What merging changes into a subtree left in its place: its first page and the pages to its
+/// right, each after its separator.
 struct Merged {
     first: u64,
     rest: Vec<(Vec<u8>, u64)>,
-    underfull: Vec<bool>,
 }
 
 /// Pages put in place: the first, and the others after their separators.
@@ -24,7 +23,7 @@ type Placed = (u64, Vec<(Vec<u8>, u64)>);
 impl Merged {
     /// A subtree the changes left as it was.
     fn unchanged(page: u64) -> Merged {
-        Merged { first: page, rest: Vec::new(), underfull: vec![false] }
+        Merged { first: page, rest: Vec::new() }
     }
 }
 
@@ -142,18 +141,16 @@ impl Engine {
             }
         }
         let pieces = if leaf.encoded_len() <= self.page_size {
-            Some(vec![(None, leaf)])
-        } else if appends {
-            pack_leaf(leaf, self.page_size)
+            vec![leaf]
         } else {
-            split_leaf_to_fit(leaf, self.page_size)
-        }
-        .ok_or_else(|| Error::corrupted(page, "leaf entries too large to split"))?;
-        let quarter = self.page_size / 4;
-        let underfull = pieces.iter().map(|(_, l)| l.encoded_len() < quarter).collect();
-        let (first, rest) =
-            self.place_pieces(Some(page), pieces.into_iter().map(|(s, l)| (s, Node::Leaf(l))))?;
-        Ok(Merged { first, rest, underfull })
+            let room = self.page_size - PAGE_HEADER_BYTES;
+            let sizes: Vec<usize> = (0..leaf.len()).map(|i| leaf.entry_len(i)).collect();
+            let cuts = if appends { fill_cuts(&sizes, room) } else { halving_cuts(&sizes, room) }
+                .ok_or_else(|| Error::corrupted(page, "leaf entries too large to split"))?;
+            cut_leaves(&[&leaf], &cuts, self.page_size)
+        };
+        let (first, rest) = self.place_pieces(Some(page), with_separators(pieces))?;
+        Ok(Merged { first, rest })
     }
 
     fn merge_branch(
@@ -180,7 +177,6 @@ impl Engine {
         }
         // Right to left: the pages a child splits into go in after it, and the children to its
         // left keep their places.
-        let mut underfull: Vec<usize> = Vec::new();
         for (idx, range) in parts.into_iter().rev() {
             let child = br.child(idx);
             self.tree().check_link(child, page)?;
@@ -202,21 +198,23 @@ impl Engine {
                 }
                 below = Some(sep.clone());
             }
-            let added = merged.rest.len();
             for (j, (sep, right)) in merged.rest.iter().enumerate() {
                 br.insert(idx + j, sep, *right);
             }
-            for u in &mut underfull {
-                *u += added;
-            }
-            underfull.extend(merged.underfull.iter().enumerate().filter(|(_, u)| **u).map(|(j, _)| idx + j));
         }
-        // Underfull children merged with a neighbour, from the right: a merge takes one child
-        // away, at or left of the one looked at.
-        underfull.sort_unstable_by(|a, b| b.cmp(a));
-        for idx in underfull {
-            if br.child_count() > 1 && idx < br.child_count() {
+        if level + 1 == self.meta.depth {
+            self.repack_leaf_runs(&mut br, page)?;
+        }
+        // Underfull children this commit changed merged with a neighbour, from the right: a
+        // merge takes one child away, at or left of the one looked at.
+        let quarter = self.page_size / 4;
+        let mut idx = br.child_count();
+        while idx > 0 && br.child_count() > 1 {
+            idx -= 1;
+            let underfull = self.working.get(&br.child(idx)).is_some_and(|n| n.encoded_len() < quarter);
+            if underfull {
                 self.rebalance(&mut br, idx, page)?;
+                idx = idx.min(br.child_count());
             }
         }
         let pieces = if br.encoded_len() <= self.page_size {
@@ -225,11 +223,82 @@ impl Engine {
             split_branch_to_fit(br, self.page_size)
                 .ok_or_else(|| Error::corrupted(page, "branch entries too large to split"))?
         };
-        let quarter = self.page_size / 4;
-        let underfull = pieces.iter().map(|(_, b)| b.encoded_len() < quarter).collect();
         let (first, rest) =
             self.place_pieces(Some(page), pieces.into_iter().map(|(s, b)| (s, Node::Branch(b))))?;
-        Ok(Merged { first, rest, underfull })
+        Ok(Merged { first, rest })
+    }
+
+    /// Runs of neighbouring leaves under `br` that this commit has changed (each is written
+    /// anyway) packed into as few pages as hold their entries, evenly. Random changes reach most
+    /// leaves of a run at once; split one by one, a full leaf and a key become two half-full pages.
+    fn repack_leaf_runs(&mut self, br: &mut Branch, br_page: u64) -> Result<()> {
+        let changed = |e: &Engine, page: u64| matches!(e.working.get(&page), Some(Node::Leaf(_)));
+        let mut end = br.child_count();
+        while end > 0 {
+            if !changed(self, br.child(end - 1)) {
+                end -= 1;
+                continue;
+            }
+            let mut start = end - 1;
+            while start > 0 && changed(self, br.child(start - 1)) {
+                start -= 1;
+            }
+            if end - start > 1 {
+                self.repack_run(br, start..end, br_page)?;
+            }
+            end = start;
+        }
+        Ok(())
+    }
+
+    /// [`Engine::repack_leaf_runs`] for the children `run` of `br`, all leaves this commit holds.
+    fn repack_run(&mut self, br: &mut Branch, run: std::ops::Range<usize>, br_page: u64) -> Result<()> {
+        let room = self.page_size - PAGE_HEADER_BYTES;
+        let pages: Vec<u64> = run.clone().map(|i| br.child(i)).collect();
+        let leaves: Vec<&Leaf> = pages
+            .iter()
+            .filter_map(|p| match self.working.get(p) {
+                Some(Node::Leaf(l)) => Some(l),
+                _ => None,
+            })
+            .collect();
+        let used: usize = leaves.iter().map(|l| l.encoded_len() - PAGE_HEADER_BYTES).sum();
+        if leaves.len() != pages.len() || used.div_ceil(room) >= pages.len() {
+            return Ok(());
+        }
+        let sizes: Vec<usize> = leaves.iter().flat_map(|l| (0..l.len()).map(|i| l.entry_len(i))).collect();
+        let Some(cuts) = even_cuts(&sizes, room).filter(|c| c.len() + 1 < pages.len()) else {
+            return Ok(());
+        };
+        // Each leaf was valid alone; together their keys must still ascend (a page changed and
+        // resealed can hold keys its neighbour's range owns).
+        let mut last: Option<&[u8]> = None;
+        for leaf in &leaves {
+            if let Some(first) = leaf.iter().next().map(|e| e.key)
+                && last.is_some_and(|l| cmp_keys(l, first).is_ge())
+            {
+                return Err(Error::corrupted(br_page, "keys out of order between neighbouring leaves"));
+            }
+            last = leaf.iter().next_back().map(|e| e.key).or(last);
+        }
+        let pieces = cut_leaves(&leaves, &cuts, self.page_size);
+        for p in &pages {
+            self.working.remove(p);
+        }
+        for _ in 1..pages.len() {
+            br.remove(run.start);
+        }
+        for (j, (sep, piece)) in with_separators(pieces).enumerate() {
+            if let Some(sep) = sep {
+                br.insert(run.start + j - 1, &sep, pages[j]);
+            }
+            self.put_working(pages[j], piece);
+        }
+        br.set_child(run.start, pages[0]);
+        for &page in &pages[cuts.len() + 1..] {
+            self.release(page, PageKind::Leaf);
+        }
+        Ok(())
     }
 
     /// Put nodes in place: the first on `page` (this commit's, from [`Engine::take_node`]) or a
@@ -259,57 +328,91 @@ impl Engine {
     }
 }
 
-/// Cut `leaf` into pages filled in key order, each as full as it can be: for keys appended past
-/// the end of the tree, where no key will land between them. Each piece after the first comes
-/// with its first key as separator. `None` when an entry does not fit a page.
-fn pack_leaf(mut leaf: Leaf, page_size: usize) -> Option<Vec<(Option<Vec<u8>>, Leaf)>> {
+/// Where to cut entries of `sizes` bytes into pieces of at most `limit` bytes, each filled in
+/// order as full as it can be (for keys appended past the end of the tree, where no key will
+/// land between them): the start of each piece after the first. `None` when an entry is larger
+/// than `limit`.
+fn fill_cuts(sizes: &[usize], limit: usize) -> Option<Vec<usize>> {
     let mut cuts = Vec::new();
-    let mut used = PAGE_HEADER_BYTES;
-    for i in 0..leaf.len() {
-        let len = leaf.entry_len(i);
-        if PAGE_HEADER_BYTES + len > page_size {
+    let mut used = 0;
+    for (i, &len) in sizes.iter().enumerate() {
+        if len > limit {
             return None;
         }
-        if used + len > page_size {
+        if used + len > limit {
             cuts.push(i);
-            used = PAGE_HEADER_BYTES;
+            used = 0;
         }
         used += len;
     }
-    let mut tails: Vec<Leaf> = cuts.iter().rev().map(|&at| leaf.split_off(at)).collect();
-    tails.reverse();
-    let mut out = vec![(None, leaf)];
-    for tail in tails {
-        let sep = tail.entry(0).key.to_vec();
-        out.push((Some(sep), tail));
-    }
-    Some(out)
+    Some(cuts)
 }
 
-/// Cut `leaf` in halves by bytes, and those again, until each fits a page. `None` when an entry
-/// does not fit a page.
-fn split_leaf_to_fit(leaf: Leaf, page_size: usize) -> Option<Vec<(Option<Vec<u8>>, Leaf)>> {
-    let mut out = Vec::new();
-    halve_leaf(leaf, None, page_size, &mut out)?;
-    Some(out)
+/// [`fill_cuts`] into the fewest pieces of at most `room` bytes, as even as they can be.
+fn even_cuts(sizes: &[usize], room: usize) -> Option<Vec<usize>> {
+    let fewest = fill_cuts(sizes, room)?.len();
+    // The smallest limit that still needs no more pieces.
+    let total: usize = sizes.iter().sum();
+    let largest = sizes.iter().copied().max().unwrap_or(0);
+    let (mut low, mut high) = (largest.max(total.div_ceil(fewest + 1)), room);
+    while low < high {
+        let mid = low + (high - low) / 2;
+        if fill_cuts(sizes, mid).is_some_and(|c| c.len() <= fewest) {
+            high = mid;
+        } else {
+            low = mid + 1;
+        }
+    }
+    fill_cuts(sizes, low)
 }
 
-fn halve_leaf(
-    mut leaf: Leaf,
-    sep: Option<Vec<u8>>,
-    page_size: usize,
-    out: &mut Vec<(Option<Vec<u8>>, Leaf)>,
-) -> Option<()> {
-    if leaf.encoded_len() <= page_size {
-        out.push((sep, leaf));
-        return Some(());
+/// Where to cut entries of `sizes` bytes in halves by bytes, and those again, until each piece
+/// holds at most `room` bytes. `None` when an entry is larger than `room`.
+fn halving_cuts(sizes: &[usize], room: usize) -> Option<Vec<usize>> {
+    fn halve(sizes: &[usize], base: usize, room: usize, cuts: &mut Vec<usize>) -> Option<()> {
+        if sizes.iter().sum::<usize>() <= room {
+            return Some(());
+        }
+        let cut = half_cut(sizes, |_| 0)?;
+        halve(&sizes[..cut], base, room, cuts)?;
+        cuts.push(base + cut);
+        halve(&sizes[cut..], base + cut, room, cuts)
     }
-    let sizes: Vec<usize> = (0..leaf.len()).map(|i| leaf.entry_len(i)).collect();
-    let cut = half_cut(&sizes, |_| 0)?;
-    let right = leaf.split_off(cut);
-    let right_sep = right.entry(0).key.to_vec();
-    halve_leaf(leaf, sep, page_size, out)?;
-    halve_leaf(right, Some(right_sep), page_size, out)
+    let mut cuts = Vec::new();
+    halve(sizes, 0, room, &mut cuts)?;
+    Some(cuts)
+}
+
+/// The entries of `leaves` (in key order) cut before each of `cuts` (ascending, counted across
+/// them all), each piece copied into a leaf with a buffer of a page's size.
+fn cut_leaves(leaves: &[&Leaf], cuts: &[usize], page_size: usize) -> Vec<Leaf> {
+    let mut pieces = Vec::with_capacity(cuts.len() + 1);
+    let mut piece = Leaf::for_page(page_size);
+    let mut cuts = cuts.iter().copied().peekable();
+    let mut done = 0;
+    for leaf in leaves {
+        let mut from = 0;
+        while from < leaf.len() {
+            let until = cuts.peek().map_or(leaf.len(), |&c| leaf.len().min(c - done + from));
+            piece.extend_from(leaf, from..until);
+            done += until - from;
+            from = until;
+            if cuts.peek() == Some(&done) {
+                cuts.next();
+                pieces.push(std::mem::replace(&mut piece, Leaf::for_page(page_size)));
+            }
+        }
+    }
+    pieces.push(piece);
+    pieces
+}
+
+/// Leaves as nodes to put in place, each after the first with its first key as separator.
+fn with_separators(pieces: Vec<Leaf>) -> impl Iterator<Item = (Option<Vec<u8>>, Node)> {
+    pieces.into_iter().enumerate().map(|(j, leaf)| {
+        let sep = (j > 0).then(|| leaf.entry(0).key.to_vec());
+        (sep, Node::Leaf(leaf))
+    })
 }
 
 /// Cut `br` around middle separators (each moves up) until each piece fits a page. `None` when
@@ -468,6 +571,75 @@ mod tests {
         });
         let st = s.stats();
         assert_eq!((st.tree_depth, st.key_count, st.branch_pages, st.leaf_pages), (1, 0, 0, 1), "{st:?}");
+    }
+
+    proptest! {
+        /// The fewest pieces, none over the limit, the largest at most an entry over an even share.
+        #[test]
+        fn even_cuts_make_the_fewest_even_pieces(
+            sizes in proptest::collection::vec(1usize..300, 0..200),
+            room in 300usize..2000,
+        ) {
+            let cuts = super::even_cuts(&sizes, room).unwrap();
+            let fewest = super::fill_cuts(&sizes, room).unwrap().len();
+            prop_assert_eq!(cuts.len(), fewest);
+            let bounds: Vec<usize> = std::iter::once(0).chain(cuts.iter().copied()).chain([sizes.len()]).collect();
+            let pieces: Vec<usize> = bounds.windows(2).map(|w| sizes[w[0]..w[1]].iter().sum()).collect();
+            let total: usize = sizes.iter().sum();
+            let even = total.div_ceil(fewest + 1) + sizes.iter().copied().max().unwrap_or(0);
+            for p in &pieces {
+                prop_assert!(*p <= room && *p <= even, "{pieces:?} room {room} even {even}");
+            }
+            prop_assert!(bounds.windows(2).all(|w| w[0] < w[1]) || sizes.is_empty());
+        }
+    }
+
+    /// Random keys merged into a tree of full leaves (a load's) leave full pages, not halves: the
+    /// leaves they reach together are packed again, where one key at a time splits each in two.
+    #[test]
+    fn random_puts_into_full_leaves_leave_them_nearly_full() {
+        let base: Vec<Vec<u8>> = (0..3000).map(|i| key(i * 4, false)).collect();
+        // Odd numbers between the loaded (multiples of 4), scattered.
+        let fresh = (0..750u32).map(|i| key(u16::try_from((i * 7919 % 6000) * 2 + 1).unwrap(), false));
+        let changes: Changes = {
+            let mut sorted: Vec<Vec<u8>> = fresh.collect();
+            sorted.sort();
+            sorted.dedup();
+            sorted.into_iter().map(|k| (k, Some(vec![5u8; 40]))).collect()
+        };
+        merged_like_one_at_a_time(&base, &changes).unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let (bulk, single) = (store(dir.path(), "bulk.db"), store(dir.path(), "single.db"));
+        let borrowed: Vec<(&[u8], Option<&[u8]>)> =
+            changes.iter().map(|(k, v)| (k.as_slice(), v.as_deref())).collect();
+        for s in [&bulk, &single] {
+            // In key order: every leaf filled.
+            let mut load = crate::WriteBatch::new();
+            for k in &base {
+                load.put(k, [7u8; 40]);
+            }
+            s.write(load).unwrap();
+        }
+        let loaded = bulk.stats().leaf_pages;
+        bulk.with_engine(|e| {
+            e.begin_commit();
+            e.apply_sorted(&borrowed).unwrap();
+            e.publish();
+        });
+        single.with_engine(|e| {
+            e.begin_commit();
+            for (k, v) in &borrowed {
+                e.put_value(k, ValueRef::Inline(v.unwrap())).unwrap();
+            }
+            e.publish();
+        });
+        let per_page =
+            (1024 - crate::layout::file::PAGE_HEADER_BYTES) / crate::layout::node::inline_entry_len(5, 40);
+        let fewest = (base.len() + changes.len()).div_ceil(per_page) as u64;
+        let (merged, one_by_one) = (bulk.stats().leaf_pages, single.stats().leaf_pages);
+        assert!(loaded < fewest && one_by_one > loaded * 17 / 10, "{loaded} {one_by_one}");
+        assert!(merged <= fewest * 11 / 10, "{merged} leaves where {fewest} would hold the keys");
+        assert!(bulk.check().unwrap().is_ok());
     }
 
     #[test]

@@ -194,9 +194,21 @@ impl<L: EntryLayout> Entries<L> {
         right
     }
 
+    /// No entries, with a buffer the size of a page of `page_len` bytes.
+    pub(crate) fn for_page(page_len: usize) -> Self {
+        let mut entries = Entries::default();
+        entries.buf.reserve_exact(capacity_for(page_len));
+        entries
+    }
+
     /// Copy `other`'s entries from `from` on to the end (all greater than ours).
     fn extend_from(&mut self, other: &Self, from: usize) {
-        for i in from..other.len() {
+        self.extend_from_range(other, from..other.len());
+    }
+
+    /// Copy `other`'s entries `range` to the end (all greater than ours).
+    pub(crate) fn extend_from_range(&mut self, other: &Self, range: Range<usize>) {
+        for i in range {
             let at = other.at(i);
             let len = L::bytes_at(&other.buf, at);
             self.offs.push(offset(self.buf.len()));

@@ -353,6 +353,16 @@ impl Leaf {
     pub(crate) fn append(&mut self, other: Leaf) {
         self.entries.append(other.entries);
     }
+
+    /// An empty leaf with room for a page of `page_size` bytes.
+    pub(crate) fn for_page(page_size: usize) -> Leaf {
+        Leaf { entries: Entries::for_page(page_size) }
+    }
+
+    /// Copy `other`'s entries `range` (all greater than ours) to the end.
+    pub(crate) fn extend_from(&mut self, other: &Leaf, range: std::ops::Range<usize>) {
+        self.entries.extend_from_range(&other.entries, range);
+    }
 }
 
 impl PartialEq for Branch {
