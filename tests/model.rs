@@ -98,14 +98,32 @@ fn val_bytes(spec: &ValSpec) -> Vec<u8> {
         .collect()
 }
 
-fn open(path: &Path, page_size: u32, durability: Durability) -> KVStore {
-    OpenOptions::new()
-        .page_size(page_size)
-        .durability(durability)
+/// How a model run opens its store: page size, durability, and the write buffer's size (`None`:
+/// the default).
+#[derive(Clone, Copy)]
+struct Setup {
+    page_size: u32,
+    durability: Durability,
+    write_buffer: Option<usize>,
+}
+
+impl Setup {
+    fn new(page_size: u32, durability: Durability) -> Setup {
+        Setup { page_size, durability, write_buffer: None }
+    }
+}
+
+fn open(path: &Path, setup: Setup) -> KVStore {
+    let mut options = OpenOptions::new();
+    options
+        .page_size(setup.page_size)
+        .durability(setup.durability)
         .cache_bytes(256 * 1024)
-        .checkpoint_log_bytes(512 * 1024)
-        .open(path)
-        .expect("open")
+        .checkpoint_log_bytes(512 * 1024);
+    if let Some(bytes) = setup.write_buffer {
+        options.write_buffer_bytes(bytes);
+    }
+    options.open(path).expect("open")
 }
 
 fn assert_same(store: &KVStore, model: &BTreeMap<Vec<u8>, Vec<u8>>) {
@@ -125,10 +143,10 @@ fn assert_same(store: &KVStore, model: &BTreeMap<Vec<u8>, Vec<u8>>) {
     assert!(report.is_ok(), "check found problems: {:?}", report.problems);
 }
 
-fn run(ops: Vec<Op>, page_size: u32, durability: Durability) {
+fn run(ops: Vec<Op>, setup: Setup) {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("model.db");
-    let mut store = open(&path, page_size, durability);
+    let mut store = open(&path, setup);
     let max_key = store.max_key_bytes();
     let mut model: BTreeMap<Vec<u8>, Vec<u8>> = BTreeMap::new();
     for (i, op) in ops.iter().enumerate() {
@@ -203,7 +221,7 @@ fn run(ops: Vec<Op>, page_size: u32, durability: Durability) {
             }
             Op::Reopen => {
                 drop(store);
-                store = open(&path, page_size, durability);
+                store = open(&path, setup);
             }
             Op::Compact => store.compact().expect("compact"),
             Op::Checkpoint => store.checkpoint().expect("checkpoint"),
@@ -214,7 +232,7 @@ fn run(ops: Vec<Op>, page_size: u32, durability: Durability) {
     }
     assert_same(&store, &model);
     drop(store);
-    let store = open(&path, page_size, durability);
+    let store = open(&path, setup);
     assert_same(&store, &model);
 }
 
@@ -228,22 +246,36 @@ proptest! {
 
     #[test]
     fn model_default_page_size(ops in prop::collection::vec(op_strategy(), OPS)) {
-        run(ops, 4096, Durability::Buffered);
+        run(ops, Setup::new(4096, Durability::Buffered));
     }
 
     #[test]
     fn model_smallest_pages(ops in prop::collection::vec(op_strategy(), OPS)) {
-        run(ops, 1024, Durability::Buffered);
+        run(ops, Setup::new(1024, Durability::Buffered));
     }
 
     #[test]
     fn model_largest_pages(ops in prop::collection::vec(op_strategy(), OPS)) {
-        run(ops, 65536, Durability::Buffered);
+        run(ops, Setup::new(65536, Durability::Buffered));
     }
 
     #[test]
     fn model_immediate_durability(ops in prop::collection::vec(op_strategy(), 2_000)) {
-        run(ops, 4096, Durability::Immediate);
+        run(ops, Setup::new(4096, Durability::Immediate));
+    }
+
+    /// Every commit straight to the tree: batches (in key order, values in leaves) merged in one
+    /// pass, neighbouring leaves they change packed together.
+    #[test]
+    fn model_without_write_buffer(ops in prop::collection::vec(op_strategy(), OPS)) {
+        run(ops, Setup { write_buffer: Some(0), ..Setup::new(1024, Durability::Buffered) });
+    }
+
+    /// A buffer of 2 KiB: folded every few commits, and batches over half of it merged into the
+    /// tree beside it.
+    #[test]
+    fn model_small_write_buffer(ops in prop::collection::vec(op_strategy(), OPS)) {
+        run(ops, Setup { write_buffer: Some(2048), ..Setup::new(1024, Durability::Buffered) });
     }
 }
 
@@ -254,7 +286,7 @@ fn multi_mib_values_across_reopen_and_compact() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("big.db");
         let mut model = BTreeMap::new();
-        let store = open(&path, page_size, Durability::Immediate);
+        let store = open(&path, Setup::new(page_size, Durability::Immediate));
         for (i, len) in [0u32, 1, 1000, 5000, 70_000, 1 << 20, 3 << 20, 6 << 20].into_iter().enumerate() {
             let (k, v) = (vec![i as u8, 0xff, 0], val_bytes(&ValSpec::Len(len, i as u8)));
             store.put(&k, &v).unwrap();
@@ -264,7 +296,7 @@ fn multi_mib_values_across_reopen_and_compact() {
         model.insert(vec![1u8, 0xff, 0], b"overwrites a MiB value".to_vec());
         assert_same(&store, &model);
         drop(store);
-        let store = open(&path, page_size, Durability::Immediate);
+        let store = open(&path, Setup::new(page_size, Durability::Immediate));
         assert_same(&store, &model);
         store.compact().unwrap();
         assert_same(&store, &model);

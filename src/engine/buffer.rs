@@ -37,7 +37,7 @@ use std::sync::atomic::{AtomicU64, Ordering as AtomicOrdering};
 
 use super::Engine;
 use crate::error::Result;
-use crate::layout::node::{inline_entry_len, max_inline_entry};
+use crate::layout::node::{inline_entry_len, key_limit_of_page, max_inline_entry};
 
 /// A slot's value length for a deleted key.
 const DELETED: u32 = u32::MAX;
@@ -424,9 +424,11 @@ impl Engine {
         }
     }
 
-    /// Whether a put of this size may wait in the buffer: its value must fit in a leaf.
-    pub(crate) fn fits_buffer(&self, key_len: usize, value_len: usize) -> bool {
-        inline_entry_len(key_len, value_len) <= max_inline_entry(self.page_size)
+    /// Whether a put of this size fits in a leaf, with no overflow chain (only such a put may
+    /// wait in the buffer, or be merged into the tree by [`Engine::apply_sorted`]).
+    pub(crate) fn fits_in_leaf(&self, key_len: usize, value_len: usize) -> bool {
+        key_len <= key_limit_of_page(self.page_size)
+            && inline_entry_len(key_len, value_len) <= max_inline_entry(self.page_size)
     }
 
     /// Bytes the buffer holds at most before it is folded into the tree.

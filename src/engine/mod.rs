@@ -295,6 +295,11 @@ impl Engine {
         &self.versions
     }
 
+    /// Changed pages held in memory before a spill writes them out.
+    pub(crate) fn dirty_limit_pages(&self) -> usize {
+        self.dirty_limit_pages
+    }
+
     /// Pages changed in memory and not yet in the file.
     pub(crate) fn dirty_count(&self) -> usize {
         self.working.len() + self.pages.unwritten_count()

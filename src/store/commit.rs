@@ -415,29 +415,54 @@ fn fold_unpublished(engine: &mut Engine) -> Result<Option<Error>> {
     }
     let buffer = engine.take_buffer();
     engine.begin_commit();
-    let mut spill_error = None;
-    // A chunk of changes at a time, each merged into the tree in one pass: the leaves a chunk
-    // reaches are taken and put back once, and a spill between chunks bounds the pages held.
-    let mut chunk: Vec<(&[u8], Change<'_>)> = Vec::with_capacity(FOLD_CHUNK);
-    let mut merge = |engine: &mut Engine, chunk: &mut Vec<(&[u8], Change<'_>)>| -> Result<()> {
-        engine.apply_sorted(chunk)?;
-        chunk.clear();
-        if spill_error.is_none()
-            && let Err(e) = engine.maybe_spill()
-        {
-            spill_error = Some(e);
-        }
-        Ok(())
-    };
+    let mut merge = ChunkedMerge::new(engine);
     let applied = buffer
-        .try_for_each_change(|key, change| {
-            chunk.push((key, change));
-            if chunk.len() == FOLD_CHUNK { merge(engine, &mut chunk) } else { Ok(()) }
-        })
-        .and_then(|()| merge(engine, &mut chunk));
+        .try_for_each_change(|key, change| merge.push(engine, key, change))
+        .and_then(|()| merge.finish(engine));
     drop(buffer);
     engine.folded();
-    applied.map(|()| spill_error)
+    applied
+}
+
+/// Changes (ascending, one per key) merged into the tree a chunk at a time, each chunk in one
+/// pass: the leaves a chunk reaches are taken and put back once, and a spill between chunks
+/// bounds the pages held. A spill that fails keeps its pages in memory; its error waits for
+/// [`ChunkedMerge::finish`].
+struct ChunkedMerge<'c> {
+    chunk: Vec<(&'c [u8], Change<'c>)>,
+    size: usize,
+    spill_error: Option<Error>,
+}
+
+impl<'c> ChunkedMerge<'c> {
+    /// Chunks of [`FOLD_CHUNK`] changes, fewer when the engine may hold few changed pages (a
+    /// change takes a leaf, and more when it splits).
+    fn new(engine: &Engine) -> Self {
+        let size = FOLD_CHUNK.min(engine.dirty_limit_pages() / 4).max(1);
+        ChunkedMerge { chunk: Vec::with_capacity(size), size, spill_error: None }
+    }
+
+    fn push(&mut self, engine: &mut Engine, key: &'c [u8], change: Change<'c>) -> Result<()> {
+        self.chunk.push((key, change));
+        if self.chunk.len() == self.size { self.merge(engine) } else { Ok(()) }
+    }
+
+    fn merge(&mut self, engine: &mut Engine) -> Result<()> {
+        engine.apply_sorted(&self.chunk)?;
+        self.chunk.clear();
+        if self.spill_error.is_none()
+            && let Err(e) = engine.maybe_spill()
+        {
+            self.spill_error = Some(e);
+        }
+        Ok(())
+    }
+
+    /// The last chunk merged; a spill's error, if one failed.
+    fn finish(mut self, engine: &mut Engine) -> Result<Option<Error>> {
+        self.merge(engine)?;
+        Ok(self.spill_error)
+    }
 }
 
 /// The bytes `ops` take in the write buffer, or `None` when they do not go there: a value
@@ -458,7 +483,7 @@ fn buffer_size(engine: &Engine, ops: impl Iterator<Item = (usize, Option<usize>)
     let mut bytes = 0usize;
     for (key, value) in ops {
         if let Some(v) = value
-            && !engine.fits_buffer(key, v)
+            && !engine.fits_in_leaf(key, v)
         {
             return None;
         }
@@ -563,6 +588,9 @@ impl Gathered {
 /// operations themselves.
 fn apply_to_tree(engine: &mut Engine, ops: &[LogOp<'_>]) -> Result<Option<Error>> {
     engine.begin_commit();
+    if let Some(applied) = merge_into_tree(engine, ops) {
+        return applied;
+    }
     let mut chains = Vec::new();
     for (i, op) in ops.iter().enumerate() {
         if let LogOp::Put(k, v) = op
@@ -594,6 +622,48 @@ fn apply_to_tree(engine: &mut Engine, ops: &[LogOp<'_>]) -> Result<Option<Error>
         }
     }
     Ok(spill_error)
+}
+
+/// [`apply_to_tree`] for operations in key order whose values all fit in a leaf (a batch's, as
+/// [`KVStore::write`] sorts them): merged in one pass per chunk, the last change of each key kept,
+/// pages filled as [`Engine::apply_sorted`] fills them. `None` for other operations.
+fn merge_into_tree(engine: &mut Engine, ops: &[LogOp<'_>]) -> Option<Result<Option<Error>>> {
+    let mut keys = ops.iter().filter_map(LogOp::key);
+    let mut last = keys.next();
+    for k in keys {
+        if last.is_some_and(|l| l > k) {
+            return None;
+        }
+        last = Some(k);
+    }
+    let inline = |op: &LogOp<'_>| match op {
+        LogOp::Put(k, v) => engine.fits_in_leaf(k.len(), v.len()),
+        _ => true,
+    };
+    if !ops.iter().all(inline) {
+        return None;
+    }
+    let mut merge = ChunkedMerge::new(engine);
+    let mut applied = Ok(());
+    for (i, op) in ops.iter().enumerate() {
+        let change = match op {
+            LogOp::SetIdentifier(id) => {
+                engine.set_identifier(id.clone());
+                continue;
+            }
+            LogOp::Put(k, v) => (k.as_ref(), Some(v.as_ref())),
+            LogOp::Delete(k) => (k.as_ref(), None),
+        };
+        // A later change to the same key wins (the operations are in a stable key order).
+        if ops[i + 1..].iter().find_map(LogOp::key).is_some_and(|next| next == change.0) {
+            continue;
+        }
+        applied = merge.push(engine, change.0, change.1);
+        if applied.is_err() {
+            break;
+        }
+    }
+    Some(applied.and_then(|()| merge.finish(engine)))
 }
 
 #[cfg(test)]
