@@ -354,3 +354,56 @@ fn readers_say_how_many_pages_each_one_holds_back() {
     drop(reader);
     assert!(writer.readers().unwrap().is_empty());
 }
+
+/// Compaction writes the new file from the tree and the write buffer merged (the buffer is not
+/// folded into the old file first): puts over small and overflow values, deletes of both, new
+/// keys between and past the old ones, commits still in the log's memory buffer (buffered
+/// durability). Everything is in the new file, the log starts over, and writes after it go on.
+#[test]
+fn compaction_merges_the_write_buffer_into_the_new_file() {
+    let dir = tmp();
+    let path = dir.path().join("merge.db");
+    let open = || OpenOptions::new().durability(Durability::Buffered).open(&path).unwrap();
+    let store = open();
+    let key = |i: u32| format!("k{i:05}").into_bytes();
+    let mut model = std::collections::BTreeMap::new();
+    let mut load = WriteBatch::new();
+    for i in (0..3000).step_by(2) {
+        let value = if i % 100 == 0 { vec![b'o'; 9000] } else { vec![b't'; 40] };
+        load.put(key(i), &value);
+        model.insert(key(i), value);
+    }
+    store.write(load).unwrap();
+    store.checkpoint().unwrap();
+    // Small commits: they wait in the write buffer.
+    for i in 0..3100u32 {
+        match i % 7 {
+            0 | 3 => {
+                store.delete(key(i)).unwrap();
+                model.remove(&key(i));
+            }
+            1 | 4 | 5 => {
+                store.put(key(i), [b'n'; 30]).unwrap();
+                model.insert(key(i), vec![b'n'; 30]);
+            }
+            _ => {}
+        }
+    }
+    store.compact().unwrap();
+    let dump = |s: &KVStore| s.iter().map(Result::unwrap).collect::<std::collections::BTreeMap<_, _>>();
+    assert_eq!(dump(&store), model);
+    assert_eq!(store.len(), model.len() as u64);
+    assert!(store.check().unwrap().is_ok());
+    let log = std::fs::metadata(path.with_file_name("merge.db.wal")).unwrap().len();
+    assert!(log <= 64 << 10, "the log started over: {log} bytes");
+    store.put(key(1), b"after").unwrap();
+    model.insert(key(1), b"after".to_vec());
+    store.delete(key(2)).unwrap();
+    model.remove(&key(2));
+    store.close().unwrap();
+    let store = open();
+    assert!(store.recovery_report().is_quiet(), "{:?}", store.recovery_report());
+    assert_eq!(dump(&store), model);
+    assert_eq!(store.len(), model.len() as u64);
+    assert!(store.check().unwrap().is_ok());
+}

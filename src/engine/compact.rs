@@ -81,8 +81,8 @@ impl Builder<'_> {
 }
 
 /// Call `f` with each leaf of the engine's tree in key order, read in place. Compaction runs
-/// right after a checkpoint, so every page is in the file (or unwritten, sealed): none is being
-/// changed. The walk is bounded by the page count and the depth.
+/// between commits, so every page is in the file or unwritten and sealed: none is being changed.
+/// The walk is bounded by the page count and the depth.
 fn for_each_leaf(engine: &Engine, mut f: impl FnMut(u64, &NodeView<'_>) -> Result<()>) -> Result<()> {
     let tree = engine.tree();
     let meta = engine.meta();
@@ -117,8 +117,31 @@ fn for_each_leaf(engine: &Engine, mut f: impl FnMut(u64, &NodeView<'_>) -> Resul
     Ok(())
 }
 
-/// Write the live contents of `engine` to `file` as a complete store and return its meta.
-/// The caller syncs the file.
+/// The leaves being built: entries pushed in key order fill a leaf, written when the next one
+/// would not fit; `level` gathers each written leaf's first key and page.
+struct Leaves {
+    leaf: Leaf,
+    level: Vec<(Vec<u8>, u64)>,
+}
+
+impl Leaves {
+    fn push(&mut self, b: &mut Builder<'_>, key: &[u8], value: ValueRef<'_>) -> Result<()> {
+        b.meta.key_count += 1;
+        self.leaf.push(key, value);
+        if self.leaf.encoded_len() > b.page_size {
+            let carry = self.leaf.pop().expect("just pushed");
+            let first_key = self.leaf.entry(0).key.to_vec();
+            let page = b.write_node(&Node::Leaf(std::mem::take(&mut self.leaf)))?;
+            self.level.push((first_key, page));
+            self.leaf.push(&carry.key, carry.value.as_ref());
+        }
+        Ok(())
+    }
+}
+
+/// Write the live contents of `engine` to `file` as a complete store and return its meta: the
+/// tree with the write buffer's changes merged in as the leaves are written (the buffer is not
+/// folded into the old file first). The caller syncs the file.
 pub(crate) fn build(engine: &Engine, file: &dyn FileIo, seq: u64) -> Result<Meta> {
     let page_size = engine.page_size();
     let mut b = Builder {
@@ -140,9 +163,17 @@ pub(crate) fn build(engine: &Engine, file: &dyn FileIo, seq: u64) -> Result<Meta
     };
     file.set_len(0)?;
 
+    // The buffer's changes (ascending, the last of each key; every value fits in a leaf),
+    // merged with the tree's entries: a put wins over the tree's entry, a delete drops it.
+    let mut changes = Vec::new();
+    engine.buffer().try_for_each_change(|key, change| {
+        changes.push((key, change));
+        Ok::<(), Error>(())
+    })?;
+    let mut changes = changes.into_iter().peekable();
+
     // Leaves, full, in key order.
-    let mut level: Vec<(Vec<u8>, u64)> = Vec::new();
-    let mut leaf = Leaf::default();
+    let mut out = Leaves { leaf: Leaf::default(), level: Vec::new() };
     let mut last_key: Option<Vec<u8>> = None;
     for_each_leaf(engine, |page, view| {
         for i in 0..view.count() {
@@ -151,6 +182,18 @@ pub(crate) fn build(engine: &Engine, file: &dyn FileIo, seq: u64) -> Result<Meta
             // compacted file must not inherit.
             if last_key.as_deref().is_some_and(|last| cmp_keys(last, e.key).is_ge()) {
                 return Err(Error::corrupted(page, "keys out of order across leaves"));
+            }
+            last_key = Some(e.key.to_vec());
+            while let Some((key, change)) = changes.next_if(|(k, _)| cmp_keys(k, e.key).is_lt()) {
+                if let Some(v) = change {
+                    out.push(&mut b, key, ValueRef::Inline(v))?;
+                }
+            }
+            if let Some((key, change)) = changes.next_if(|(k, _)| *k == e.key) {
+                if let Some(v) = change {
+                    out.push(&mut b, key, ValueRef::Inline(v))?;
+                }
+                continue;
             }
             let value = match e.value {
                 ValueRef::Overflow { len, first } => {
@@ -161,21 +204,16 @@ pub(crate) fn build(engine: &Engine, file: &dyn FileIo, seq: u64) -> Result<Meta
                 }
                 inline => inline.to_value(),
             };
-            b.meta.key_count += 1;
-            leaf.push(e.key, value.as_ref());
-            if leaf.encoded_len() > page_size {
-                let carry = leaf.pop().expect("just pushed");
-                let first_key = leaf.entry(0).key.to_vec();
-                let page = b.write_node(&Node::Leaf(std::mem::take(&mut leaf)))?;
-                level.push((first_key, page));
-                leaf.push(&carry.key, carry.value.as_ref());
-            }
-        }
-        if let Some(last) = view.count().checked_sub(1) {
-            last_key = Some(view.key(last)?.to_vec());
+            out.push(&mut b, e.key, value.as_ref())?;
         }
         Ok(())
     })?;
+    for (key, change) in changes {
+        if let Some(v) = change {
+            out.push(&mut b, key, ValueRef::Inline(v))?;
+        }
+    }
+    let Leaves { leaf, mut level } = out;
     let first_key = leaf.iter().next().map(|e| e.key.to_vec()).unwrap_or_default();
     let page = b.write_node(&Node::Leaf(leaf))?;
     level.push((first_key, page));

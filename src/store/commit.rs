@@ -226,12 +226,14 @@ impl KVStore {
         self.check_writable()?;
         let mut guard = self.write_inner()?;
         let inner = &mut *guard;
-        if let Err(e) = self.checkpoint_locked(inner) {
-            return self.fail_poisoned("checkpoint", e);
-        }
+        // The new file holds every commit up to `seq` (the write buffer's merged in as it is
+        // written, nothing folded or checkpointed into the old file first): once it is in place,
+        // the log's records are ones its checkpoint covers, and a crash before the log starts
+        // over replays none of them.
+        let seq = inner.log.next_seq - 1;
         let header = FileHeader { version: FORMAT_VERSION, ..inner.engine.header().clone() };
         let (tmp, file) = create_temp(&*self.vfs, &self.path, &header, TempKind::Compact)?;
-        let built = compact::build(&inner.engine, &*file, inner.log.next_seq - 1);
+        let built = compact::build(&inner.engine, &*file, seq);
         let meta = match built.and_then(|m| file.sync_data().map(|_| m).map_err(Error::from)) {
             Ok(meta) => meta,
             Err(e) => {
@@ -255,12 +257,18 @@ impl KVStore {
         if let Err(e) = self.vfs.sync_dir(&self.path) {
             return self.fail_poisoned("syncing the directory after compaction", e.into());
         }
-        // The log follows the new file's checkpoint from now on.
-        if let Some(file) = &inner.log.file
-            && let Err(e) = restart_log(&**file, &inner.engine)
-        {
-            return self.fail_poisoned("restarting the log after compaction", e);
+        // The log follows the new file's checkpoint from now on; the records waiting in its
+        // buffer are in the new file.
+        inner.log.clear_buffer();
+        if let Some(file) = &inner.log.file {
+            if let Err(e) = restart_log(&**file, &inner.engine) {
+                return self.fail_poisoned("restarting the log after compaction", e);
+            }
+            inner.log.restarted();
         }
+        self.written_seq.fetch_max(seq, Ordering::SeqCst);
+        let mut synced = self.synced_seq.lock().unwrap_or_else(|e| e.into_inner());
+        *synced = (*synced).max(seq);
         Ok(())
     }
 }
