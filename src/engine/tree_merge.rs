@@ -486,17 +486,9 @@ mod tests {
 
     type Changes = Vec<(Vec<u8>, Option<Vec<u8>>)>;
 
-    /// Merge `changes` with `apply_sorted` into one store and a key at a time into another:
-    /// the same keys, values and count, and both trees whole.
-    fn merged_like_one_at_a_time(base: &[Vec<u8>], changes: &Changes) -> Result<(), TestCaseError> {
-        let dir = tempfile::tempdir().unwrap();
-        let (bulk, single) = (store(dir.path(), "bulk.db"), store(dir.path(), "single.db"));
-        for s in [&bulk, &single] {
-            for k in base {
-                s.put(k, [7u8; 30]).unwrap();
-            }
-            s.checkpoint().unwrap();
-        }
+    /// Apply `changes` with `apply_sorted` to `bulk` and a key at a time to `single`, one commit
+    /// each.
+    fn apply_both(bulk: &KVStore, single: &KVStore, changes: &Changes) {
         let borrowed: Vec<(&[u8], Option<&[u8]>)> =
             changes.iter().map(|(k, v)| (k.as_slice(), v.as_deref())).collect();
         bulk.with_engine(|e| {
@@ -514,6 +506,20 @@ mod tests {
             }
             e.publish();
         });
+    }
+
+    /// Merge `changes` with `apply_sorted` into one store and a key at a time into another:
+    /// the same keys, values and count, and both trees whole.
+    fn merged_like_one_at_a_time(base: &[Vec<u8>], changes: &Changes) -> Result<(), TestCaseError> {
+        let dir = tempfile::tempdir().unwrap();
+        let (bulk, single) = (store(dir.path(), "bulk.db"), store(dir.path(), "single.db"));
+        for s in [&bulk, &single] {
+            for k in base {
+                s.put(k, [7u8; 30]).unwrap();
+            }
+            s.checkpoint().unwrap();
+        }
+        apply_both(&bulk, &single, changes);
         let dump = |s: &KVStore| s.iter().map(Result::unwrap).collect::<BTreeMap<_, _>>();
         prop_assert_eq!(dump(&bulk), dump(&single));
         prop_assert_eq!(bulk.len(), single.len());
@@ -610,8 +616,6 @@ mod tests {
         merged_like_one_at_a_time(&base, &changes).unwrap();
         let dir = tempfile::tempdir().unwrap();
         let (bulk, single) = (store(dir.path(), "bulk.db"), store(dir.path(), "single.db"));
-        let borrowed: Vec<(&[u8], Option<&[u8]>)> =
-            changes.iter().map(|(k, v)| (k.as_slice(), v.as_deref())).collect();
         for s in [&bulk, &single] {
             // In key order: every leaf filled.
             let mut load = crate::WriteBatch::new();
@@ -621,18 +625,7 @@ mod tests {
             s.write(load).unwrap();
         }
         let loaded = bulk.stats().leaf_pages;
-        bulk.with_engine(|e| {
-            e.begin_commit();
-            e.apply_sorted(&borrowed).unwrap();
-            e.publish();
-        });
-        single.with_engine(|e| {
-            e.begin_commit();
-            for (k, v) in &borrowed {
-                e.put_value(k, ValueRef::Inline(v.unwrap())).unwrap();
-            }
-            e.publish();
-        });
+        apply_both(&bulk, &single, &changes);
         let per_page =
             (1024 - crate::layout::file::PAGE_HEADER_BYTES) / crate::layout::node::inline_entry_len(5, 40);
         let fewest = (base.len() + changes.len()).div_ceil(per_page) as u64;
