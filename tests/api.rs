@@ -407,3 +407,55 @@ fn compaction_merges_the_write_buffer_into_the_new_file() {
     assert_eq!(store.len(), model.len() as u64);
     assert!(store.check().unwrap().is_ok());
 }
+
+/// A batch too large for the write buffer is merged into the tree together with the buffer's
+/// changes: where both change a key the batch (the later commit) wins, the buffer's other puts
+/// and deletes land too, and the count follows, across a reopen.
+#[test]
+fn a_large_batch_lands_with_the_write_buffers_changes() {
+    let dir = tmp();
+    let path = dir.path().join("both.db");
+    let open = || {
+        OpenOptions::new().durability(Durability::Buffered).write_buffer_bytes(64 << 10).open(&path).unwrap()
+    };
+    let store = open();
+    let key = |i: u32| format!("key{i:05}").into_bytes();
+    let mut model = std::collections::BTreeMap::new();
+    let mut load = WriteBatch::new();
+    for i in (0..4000).step_by(2) {
+        load.put(key(i), [b'l'; 50]);
+        model.insert(key(i), vec![b'l'; 50]);
+    }
+    store.write(load).unwrap();
+    store.checkpoint().unwrap();
+    // Small commits, kept in the buffer: puts of new and loaded keys, deletes of loaded keys.
+    for i in (0..4000).step_by(7) {
+        if i % 3 == 0 {
+            store.delete(key(i)).unwrap();
+            model.remove(&key(i));
+        } else {
+            store.put(key(i), [b'b'; 20]).unwrap();
+            model.insert(key(i), vec![b'b'; 20]);
+        }
+    }
+    // One batch over half the buffer: overwrites and deletes some of the buffered keys.
+    let mut batch = WriteBatch::new();
+    for i in (0..4000).step_by(5) {
+        if i % 35 == 0 {
+            batch.delete(key(i));
+            model.remove(&key(i));
+        } else {
+            batch.put(key(i), [b'n'; 60]);
+            model.insert(key(i), vec![b'n'; 60]);
+        }
+    }
+    store.write(batch).unwrap();
+    let dump = |s: &KVStore| s.iter().map(Result::unwrap).collect::<std::collections::BTreeMap<_, _>>();
+    assert_eq!(store.len(), model.len() as u64);
+    assert_eq!(dump(&store), model);
+    assert!(store.check().unwrap().is_ok());
+    drop(store);
+    let store = open();
+    assert_eq!(store.len(), model.len() as u64);
+    assert_eq!(dump(&store), model);
+}

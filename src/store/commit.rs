@@ -368,6 +368,9 @@ pub(super) fn apply_unpublished(
             Ok(None)
         }
         Plan::Tree => {
+            if let Some(applied) = merge_into_tree(engine, ops) {
+                return applied;
+            }
             // The buffer's changes first, published on their own: a commit that then fails part
             // way (an overflow chain the disk has no room for) leaves the tree whole.
             let folded = fold_published(engine)?;
@@ -596,9 +599,6 @@ impl Gathered {
 /// operations themselves.
 fn apply_to_tree(engine: &mut Engine, ops: &[LogOp<'_>]) -> Result<Option<Error>> {
     engine.begin_commit();
-    if let Some(applied) = merge_into_tree(engine, ops) {
-        return applied;
-    }
     let mut chains = Vec::new();
     for (i, op) in ops.iter().enumerate() {
         if let LogOp::Put(k, v) = op
@@ -632,9 +632,12 @@ fn apply_to_tree(engine: &mut Engine, ops: &[LogOp<'_>]) -> Result<Option<Error>
     Ok(spill_error)
 }
 
-/// [`apply_to_tree`] for operations in key order whose values all fit in a leaf (a batch's, as
-/// [`KVStore::write`] sorts them): merged in one pass per chunk, the last change of each key kept,
-/// pages filled as [`Engine::apply_sorted`] fills them. `None` for other operations.
+/// A commit for the tree whose operations are in key order and whose values all fit in a leaf
+/// (a batch's, as [`KVStore::write`] sorts them), merged into the tree in one pass per chunk
+/// together with the write buffer's changes (the batch's change wins where both hold a key): each
+/// leaf they reach is copied once for both, not once by the buffer's fold and again by the batch.
+/// Pages are filled and packed as [`Engine::apply_sorted`] does. `None` for other commits (they
+/// go a key at a time, after the buffer's fold).
 fn merge_into_tree(engine: &mut Engine, ops: &[LogOp<'_>]) -> Option<Result<Option<Error>>> {
     let mut keys = ops.iter().filter_map(LogOp::key);
     let mut last = keys.next();
@@ -651,10 +654,21 @@ fn merge_into_tree(engine: &mut Engine, ops: &[LogOp<'_>]) -> Option<Result<Opti
     if !ops.iter().all(inline) {
         return None;
     }
+    let buffer = engine.take_buffer();
+    engine.begin_commit();
+    let mut buffered = Vec::new();
+    let listed = buffer.try_for_each_change(|key, change| {
+        buffered.push((key, change));
+        Ok::<(), Error>(())
+    });
+    let mut buffered = buffered.into_iter().peekable();
     let mut merge = ChunkedMerge::new(engine);
-    let mut applied = Ok(());
+    let mut applied = listed;
     for (i, op) in ops.iter().enumerate() {
-        let change = match op {
+        if applied.is_err() {
+            break;
+        }
+        let (key, change) = match op {
             LogOp::SetIdentifier(id) => {
                 engine.set_identifier(id.clone());
                 continue;
@@ -663,15 +677,31 @@ fn merge_into_tree(engine: &mut Engine, ops: &[LogOp<'_>]) -> Option<Result<Opti
             LogOp::Delete(k) => (k.as_ref(), None),
         };
         // A later change to the same key wins (the operations are in a stable key order).
-        if ops[i + 1..].iter().find_map(LogOp::key).is_some_and(|next| next == change.0) {
+        if ops[i + 1..].iter().find_map(LogOp::key).is_some_and(|next| next == key) {
             continue;
         }
-        applied = merge.push(engine, change.0, change.1);
+        while let Some((k, c)) = buffered.next_if(|(k, _)| *k <= key) {
+            if k < key {
+                applied = merge.push(engine, k, c);
+                if applied.is_err() {
+                    break;
+                }
+            }
+        }
+        if applied.is_ok() {
+            applied = merge.push(engine, key, change);
+        }
+    }
+    for (k, c) in buffered {
         if applied.is_err() {
             break;
         }
+        applied = merge.push(engine, k, c);
     }
-    Some(applied.and_then(|()| merge.finish(engine)))
+    let applied = applied.and_then(|()| merge.finish(engine));
+    drop(buffer);
+    engine.folded();
+    Some(applied)
 }
 
 #[cfg(test)]
