@@ -359,6 +359,18 @@ impl WriteBuffer {
         self.runs.push(run);
     }
 
+    /// The net effect of every change held, in key order (see
+    /// [`WriteBuffer::try_for_each_change`]), gathered: for merging with another sorted stream.
+    pub(crate) fn changes(&self) -> Vec<(&[u8], Change<'_>)> {
+        let mut out = Vec::new();
+        self.try_for_each_change(|key, change| {
+            out.push((key, change));
+            Ok::<(), std::convert::Infallible>(())
+        })
+        .unwrap_or_else(|never| match never {});
+        out
+    }
+
     /// The net effect of every change held, in key order: `f` gets the newest change of each
     /// key, read from the runs in one merged pass (each step takes the smallest key among the
     /// runs' next entries, the newest run's change for a key several hold). Stops at `f`'s

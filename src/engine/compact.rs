@@ -165,12 +165,7 @@ pub(crate) fn build(engine: &Engine, file: &dyn FileIo, seq: u64) -> Result<Meta
 
     // The buffer's changes (ascending, the last of each key; every value fits in a leaf),
     // merged with the tree's entries: a put wins over the tree's entry, a delete drops it.
-    let mut changes = Vec::new();
-    engine.buffer().try_for_each_change(|key, change| {
-        changes.push((key, change));
-        Ok::<(), Error>(())
-    })?;
-    let mut changes = changes.into_iter().peekable();
+    let mut changes = engine.buffer().changes().into_iter().peekable();
 
     // Leaves, full, in key order.
     let mut out = Leaves { leaf: Leaf::default(), level: Vec::new() };
@@ -183,7 +178,6 @@ pub(crate) fn build(engine: &Engine, file: &dyn FileIo, seq: u64) -> Result<Meta
             if last_key.as_deref().is_some_and(|last| cmp_keys(last, e.key).is_ge()) {
                 return Err(Error::corrupted(page, "keys out of order across leaves"));
             }
-            last_key = Some(e.key.to_vec());
             while let Some((key, change)) = changes.next_if(|(k, _)| cmp_keys(k, e.key).is_lt()) {
                 if let Some(v) = change {
                     out.push(&mut b, key, ValueRef::Inline(v))?;
@@ -205,6 +199,9 @@ pub(crate) fn build(engine: &Engine, file: &dyn FileIo, seq: u64) -> Result<Meta
                 inline => inline.to_value(),
             };
             out.push(&mut b, e.key, value.as_ref())?;
+        }
+        if let Some(last) = view.count().checked_sub(1) {
+            last_key = Some(view.key(last)?.to_vec());
         }
         Ok(())
     })?;

@@ -656,14 +656,9 @@ fn merge_into_tree(engine: &mut Engine, ops: &[LogOp<'_>]) -> Option<Result<Opti
     }
     let buffer = engine.take_buffer();
     engine.begin_commit();
-    let mut buffered = Vec::new();
-    let listed = buffer.try_for_each_change(|key, change| {
-        buffered.push((key, change));
-        Ok::<(), Error>(())
-    });
-    let mut buffered = buffered.into_iter().peekable();
+    let mut buffered = buffer.changes().into_iter().peekable();
     let mut merge = ChunkedMerge::new(engine);
-    let mut applied = listed;
+    let mut applied = Ok(());
     for (i, op) in ops.iter().enumerate() {
         if applied.is_err() {
             break;
