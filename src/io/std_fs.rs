@@ -27,6 +27,30 @@ impl StdFile {
     fn new(file: File, mapped: bool) -> StdFile {
         StdFile { file, map: mapped.then(|| RwLock::new(Map::new_unmapped())) }
     }
+
+    /// Call `f` with the `len` bytes at `offset` in the map, mapping the file again first when
+    /// they lie past the map's end but inside the file (it has grown since it was mapped).
+    /// `None`: this file is not mapped, or not those bytes (past the file's end, or a file too
+    /// small to be worth a map); the caller reads them with `pread`.
+    fn with_mapped<R>(&self, offset: u64, len: usize, f: impl FnOnce(&[u8]) -> R) -> io::Result<Option<R>> {
+        let Some(map) = &self.map else { return Ok(None) };
+        {
+            let m = map.read().map_err(|_| io::Error::other("map lock poisoned"))?;
+            if let Some(bytes) = m.bytes(offset, len) {
+                return Ok(Some(f(bytes)));
+            }
+        }
+        let file_len = self.file.metadata()?.len();
+        let end = offset.saturating_add(len as u64);
+        if end > file_len || file_len < MIN_MAP_BYTES {
+            return Ok(None);
+        }
+        let mut m = map.write().map_err(|_| io::Error::other("map lock poisoned"))?;
+        if m.len() < end {
+            *m = Map::new(&self.file, file_len)?;
+        }
+        Ok(m.bytes(offset, len).map(f))
+    }
 }
 
 impl FileIo for StdFile {
@@ -35,26 +59,8 @@ impl FileIo for StdFile {
     }
 
     fn read_exact_at(&self, buf: &mut [u8], offset: u64) -> io::Result<()> {
-        if let Some(map) = &self.map {
-            {
-                let m = map.read().map_err(|_| io::Error::other("map lock poisoned"))?;
-                if let Some(bytes) = m.bytes(offset, buf.len()) {
-                    buf.copy_from_slice(bytes);
-                    return Ok(());
-                }
-            }
-            let file_len = self.file.metadata()?.len();
-            let end = offset.saturating_add(buf.len() as u64);
-            if end <= file_len && file_len >= MIN_MAP_BYTES {
-                let mut m = map.write().map_err(|_| io::Error::other("map lock poisoned"))?;
-                if m.len() < end {
-                    *m = Map::new(&self.file, file_len)?;
-                }
-                if let Some(bytes) = m.bytes(offset, buf.len()) {
-                    buf.copy_from_slice(bytes);
-                    return Ok(());
-                }
-            }
+        if self.with_mapped(offset, buf.len(), |bytes| buf.copy_from_slice(bytes))?.is_some() {
+            return Ok(());
         }
         self.file.read_exact_at(buf, offset)
     }
@@ -78,12 +84,8 @@ impl FileIo for StdFile {
         buf: &mut Vec<u8>,
         f: &mut dyn FnMut(&[u8]),
     ) -> io::Result<()> {
-        if let Some(map) = &self.map {
-            let m = map.read().map_err(|_| io::Error::other("map lock poisoned"))?;
-            if let Some(bytes) = m.bytes(offset, len) {
-                f(bytes);
-                return Ok(());
-            }
+        if self.with_mapped(offset, len, |bytes| f(bytes))?.is_some() {
+            return Ok(());
         }
         super::through_buffer(len, buf, |b| self.file.read_exact_at(b, offset), f)
     }
@@ -206,4 +208,37 @@ fn scratch_file(store: &Path) -> io::Result<File> {
     let file = OpenOptions::new().read(true).write(true).create_new(true).mode(0o600).open(&path)?;
     fs::remove_file(&path)?;
     Ok(file)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn mapped_len(file: &StdFile) -> u64 {
+        file.map.as_ref().map_or(0, |m| m.read().unwrap().len())
+    }
+
+    /// A run read in place after the file has grown past its map maps the file again and reads
+    /// the new bytes there, as a page read does (it read them with `pread` before).
+    #[test]
+    fn bytes_past_the_map_of_a_grown_file_are_read_in_place() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("grown");
+        std::fs::write(&path, vec![1u8; 128 * 1024]).unwrap();
+        let mut page = vec![0u8; 4096];
+        let std_file = StdFile::new(OpenOptions::new().read(true).write(true).open(&path).unwrap(), true);
+        std_file.read_exact_at(&mut page, 0).unwrap();
+        assert_eq!(mapped_len(&std_file), 128 * 1024);
+
+        std_file.write_all_at(&[7u8; 64 * 1024], 128 * 1024).unwrap();
+        let mut seen = Vec::new();
+        std_file.with_bytes_at(128 * 1024 + 4096, 8192, &mut Vec::new(), &mut |b| seen = b.to_vec()).unwrap();
+        assert_eq!(seen, vec![7u8; 8192]);
+        assert_eq!(mapped_len(&std_file), 192 * 1024, "the grown file is mapped again");
+
+        // Past the file's end: not mapped, and the read fails as a `pread` there does.
+        let mut buf = Vec::new();
+        assert!(std_file.with_bytes_at(190 * 1024, 8192, &mut buf, &mut |_| ()).is_err());
+        assert_eq!(mapped_len(&std_file), 192 * 1024);
+    }
 }
