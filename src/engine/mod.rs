@@ -143,6 +143,10 @@ pub(crate) struct Engine {
     buffer_limit: usize,
     /// Bytes of a buffer being folded into the tree, still in memory.
     folding_bytes: usize,
+    /// The buffer the overflow chains of the commit being built are written from, kept from one
+    /// chain to the next (a commit of many large values touches its memory once) and let go of
+    /// when the commit is published.
+    chain_buf: Vec<u8>,
 }
 
 impl Engine {
@@ -229,6 +233,7 @@ impl Engine {
             buffer_delta: 0,
             buffer_limit,
             folding_bytes: 0,
+            chain_buf: Vec::new(),
         };
         engine.read_reader_table();
         Ok(engine)
@@ -336,6 +341,7 @@ impl Engine {
     pub(crate) fn publish(&mut self) {
         self.seal_working();
         self.this_commit.clear();
+        self.chain_buf = Vec::new();
         let root =
             TreeRoot { root: self.meta.root, depth: self.meta.depth, page_count: self.meta.page_count };
         let key_count = self.meta.key_count.saturating_add_signed(self.buffer_delta);

@@ -14,7 +14,8 @@ use crate::layout::overflow;
 impl Engine {
     /// The value as a leaf will hold it: inline (the slice itself, copied into the leaf when the
     /// tree changes), or written to a new overflow chain straight from the slice, with no copy of
-    /// its own beyond one run of pages (`PageRun::for_chain`, at most 8 MiB) at a time. This is
+    /// its own beyond one run of pages (`PageRun::for_chain`, at most 8 MiB, in a buffer the commit's
+    /// chains share) at a time. This is
     /// the only write to the file a put makes, so a batch does it for all its values before it
     /// changes the tree, and a failing write leaves the tree as it was.
     ///
@@ -39,7 +40,7 @@ impl Engine {
         let pages =
             (0..chunks.len()).map(|_| self.alloc(PageKind::Overflow)).collect::<Result<Vec<u64>>>()?;
         self.check_page_count()?;
-        let mut run = PageRun::for_chain(self.page_size, pages.len());
+        let mut run = PageRun::for_chain(self.page_size, pages.len(), std::mem::take(&mut self.chain_buf));
         let generation = self.generation();
         for (i, chunk) in chunks.iter().enumerate() {
             let next = pages.get(i + 1).copied().unwrap_or(0);
@@ -50,6 +51,7 @@ impl Engine {
             }
         }
         run.flush(self)?;
+        self.chain_buf = run.into_buffer();
         Ok(ValueRef::Overflow { len: value.len() as u64, first: pages.first().copied().unwrap_or(0) })
     }
 

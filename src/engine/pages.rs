@@ -480,10 +480,17 @@ impl PageRun {
     }
 
     /// A run for the `pages` pages of one overflow chain: written in one piece up to
-    /// [`MAX_CHAIN_WRITE_BYTES`], its buffer taken at once at the size it needs.
-    pub(crate) fn for_chain(page_size: usize, pages: usize) -> PageRun {
+    /// [`MAX_CHAIN_WRITE_BYTES`], in `buf` (emptied; grown at once to the size it needs).
+    pub(crate) fn for_chain(page_size: usize, pages: usize, mut buf: Vec<u8>) -> PageRun {
         let limit = pages.saturating_mul(page_size).clamp(page_size, MAX_CHAIN_WRITE_BYTES.max(page_size));
-        PageRun { page_size, buf: Vec::with_capacity(limit), runs: Vec::new(), limit }
+        buf.clear();
+        buf.reserve_exact(limit);
+        PageRun { page_size, buf, runs: Vec::new(), limit }
+    }
+
+    /// The buffer, for the next run ([`PageRun::for_chain`]).
+    pub(crate) fn into_buffer(self) -> Vec<u8> {
+        self.buf
     }
 
     /// Make room for `page` at the end of `buf`: it extends the last run or starts one.
@@ -545,10 +552,12 @@ mod tests {
     #[test]
     fn a_chain_is_written_in_one_run_up_to_its_limit() {
         // A 2 MiB value: 515 pages of 4 KiB (4,080 bytes of data each).
-        assert_eq!(pages_before_full(PageRun::for_chain(4096, 515), 4096), 515);
-        assert_eq!(PageRun::for_chain(4096, 515).buf.capacity(), 515 * 4096, "taken at once");
-        assert_eq!(pages_before_full(PageRun::for_chain(4096, 10_000), 4096), (8 << 20) / 4096);
-        assert_eq!(pages_before_full(PageRun::for_chain(4096, 0), 4096), 1);
+        assert_eq!(pages_before_full(PageRun::for_chain(4096, 515, Vec::new()), 4096), 515);
+        assert_eq!(PageRun::for_chain(4096, 515, Vec::new()).buf.capacity(), 515 * 4096, "taken at once");
+        let reused = PageRun::for_chain(4096, 515, vec![1u8; 600 * 4096]);
+        assert!(reused.buf.is_empty() && reused.buf.capacity() >= 600 * 4096, "a buffer handed in is reused");
+        assert_eq!(pages_before_full(PageRun::for_chain(4096, 10_000, Vec::new()), 4096), (8 << 20) / 4096);
+        assert_eq!(pages_before_full(PageRun::for_chain(4096, 0, Vec::new()), 4096), 1);
         assert_eq!(pages_before_full(PageRun::new(4096), 4096), (1 << 20) / 4096);
     }
 }
