@@ -11,6 +11,7 @@
 //! measures the fsync floor, runs the children one after another, and prints the table.
 
 mod engines;
+mod map_read;
 mod probe;
 mod profile;
 mod report;
@@ -30,7 +31,8 @@ use workloads::{KEY_BYTES, Plan, VALUE_BYTES};
 
 const USAGE: &str = "usage: wind-compare [--keys N] [--engines ours,redb,lmdb,fjall,sqlite] [--cache-mib M] \
                      [--dir DIR] [--json FILE] [--md FILE]\n       \
-                     wind-compare --profile WORKLOAD [--engines ENGINE] [--keys N]   (one workload, for a profiler)";
+                     wind-compare --profile WORKLOAD [--engines ENGINE] [--keys N]   (one workload, for a profiler)\n       \
+                     wind-compare --map-read [--dir DIR]   (reads through a map, by the size of the writes before)";
 
 struct Args {
     keys: u64,
@@ -45,6 +47,8 @@ struct Args {
     crash_writer: Option<Kind>,
     /// Run one workload on the first engine only, for a profiler.
     profile: Option<String>,
+    /// Time reads through a memory map by the size of the writes that filled the file.
+    map_read: bool,
 }
 
 fn parse_args() -> Result<Args> {
@@ -58,6 +62,7 @@ fn parse_args() -> Result<Args> {
         child: None,
         crash_writer: None,
         profile: None,
+        map_read: false,
     };
     let mut it = std::env::args().skip(1);
     let mut out = None;
@@ -78,6 +83,7 @@ fn parse_args() -> Result<Args> {
             "--out" => out = Some(PathBuf::from(value()?)),
             "--crash-writer" => args.crash_writer = Some(Kind::parse(&value()?)?),
             "--profile" => args.profile = Some(value()?),
+            "--map-read" => args.map_read = true,
             "-h" | "--help" => {
                 println!("{USAGE}");
                 std::process::exit(0);
@@ -96,6 +102,16 @@ fn parse_args() -> Result<Args> {
 
 fn main() -> Result<()> {
     let args = parse_args()?;
+    if args.map_read {
+        let dir = args
+            .dir
+            .clone()
+            .unwrap_or_else(std::env::temp_dir)
+            .join(format!("wind-map-read-{}", std::process::id()));
+        let result = map_read::run(&dir);
+        let _ = std::fs::remove_dir_all(&dir);
+        return result;
+    }
     if let Some(kind) = args.crash_writer {
         return workloads::crash_writer(
             kind,
