@@ -432,6 +432,16 @@ impl Engine {
     pub(crate) fn contains(&self, key: &[u8]) -> Result<bool> {
         match self.buffer.get(key) {
             Some(change) => Ok(change.is_some()),
+            None if self.working_is_empty() => {
+                // No page changed since the last publish: the current state has this tree, with
+                // its upper branch pages held, so the lookup reads only the pages below them.
+                let current = self.versions.pin();
+                if current.has_tree(self.tree_root(), &self.pages) {
+                    current.tree().contains(key)
+                } else {
+                    self.tree().contains(key)
+                }
+            }
             None => self.tree().contains(key),
         }
     }

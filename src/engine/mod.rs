@@ -313,8 +313,17 @@ impl Engine {
     /// The writer's own state of the tree: the last published version plus what the commit
     /// being built has changed so far.
     pub(crate) fn tree(&self) -> Tree<'_> {
-        let at = TreeRoot { root: self.meta.root, depth: self.meta.depth, page_count: self.meta.page_count };
-        Tree { pages: &self.pages, working: Some(&self.working), at, upper: None }
+        Tree { pages: &self.pages, working: Some(&self.working), at: self.tree_root(), upper: None }
+    }
+
+    /// Where the live tree starts.
+    pub(crate) fn tree_root(&self) -> TreeRoot {
+        TreeRoot { root: self.meta.root, depth: self.meta.depth, page_count: self.meta.page_count }
+    }
+
+    /// Whether the commit being built has changed no page yet.
+    pub(crate) fn working_is_empty(&self) -> bool {
+        self.working.is_empty() && self.this_commit.is_empty()
     }
 
     /// Sets the identifier the next checkpoint writes.
@@ -342,8 +351,7 @@ impl Engine {
         self.seal_working();
         self.this_commit.clear();
         self.chain_buf = Vec::new();
-        let root =
-            TreeRoot { root: self.meta.root, depth: self.meta.depth, page_count: self.meta.page_count };
+        let root = self.tree_root();
         let key_count = self.meta.key_count.saturating_add_signed(self.buffer_delta);
         let state = TreeState::new(
             (self.version, self.folds),

@@ -30,8 +30,9 @@ pub(crate) struct TreeState {
     /// Keys in the tree and the buffer together.
     pub(crate) key_count: u64,
     pub(crate) pages: Arc<SharedPages>,
-    /// Its branch pages nearest the root, kept once read (see [`UpperPages`]).
-    upper: UpperPages,
+    /// Its branch pages nearest the root, kept once read (see [`UpperPages`]); shared with the
+    /// state before it when the two have the same tree (a commit that went to the write buffer).
+    upper: Arc<UpperPages>,
     /// The changes not yet in its tree: read before it.
     buffer: WriteBuffer,
 }
@@ -44,7 +45,21 @@ impl TreeState {
         pages: Arc<SharedPages>,
         buffer: WriteBuffer,
     ) -> TreeState {
-        TreeState { version, folds, root, key_count, pages, upper: UpperPages::default(), buffer }
+        TreeState { version, folds, root, key_count, pages, upper: Arc::default(), buffer }
+    }
+
+    /// Whether `self` has the tree `root` over `pages`. Pages are copied on write, and a page a
+    /// published state reaches is neither changed nor reused while that state is current: the
+    /// same root page in the same pages is the same tree. (The page count may have grown since,
+    /// by pages outside the tree: a checkpoint's free list, a value's overflow chain.)
+    pub(crate) fn has_tree(&self, root: TreeRoot, pages: &Arc<SharedPages>) -> bool {
+        (self.root.root, self.root.depth) == (root.root, root.depth) && Arc::ptr_eq(&self.pages, pages)
+    }
+
+    /// Whether the two states hold their upper branch pages in one place.
+    #[cfg(test)]
+    pub(crate) fn shares_upper_pages_with(&self, other: &TreeState) -> bool {
+        Arc::ptr_eq(&self.upper, &other.upper)
     }
 
     /// Counts the commits behind this state (folds of the buffer left out): two states with the
@@ -165,7 +180,15 @@ impl Versions {
         older.front().map(|(version, _)| *version)
     }
 
-    pub(super) fn publish(&self, state: TreeState) {
+    pub(super) fn publish(&self, mut state: TreeState) {
+        {
+            // Only the writer publishes: the current state cannot change between here and the
+            // write lock below.
+            let current = self.current.read().unwrap_or_else(|e| e.into_inner());
+            if current.has_tree(state.root, &state.pages) {
+                state.upper = current.upper.clone();
+            }
+        }
         let state = Arc::new(state);
         let (previous, stale) = {
             // Every shard is locked, then the current state, while the state changes: a read

@@ -87,3 +87,44 @@ impl std::fmt::Debug for Snapshot {
             .finish()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use crate::{Durability, OpenOptions};
+
+    /// A commit that goes to the write buffer publishes the same tree: the new state keeps the
+    /// upper branch pages the states before it read, so readers and the writer's own lookups do
+    /// not read them again after every small commit. A commit that changes the tree starts over.
+    #[test]
+    fn a_commit_to_the_buffer_keeps_the_upper_pages_a_tree_change_does_not() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = OpenOptions::new()
+            .page_size(1024)
+            .durability(Durability::Buffered)
+            .open(dir.path().join("t.db"))
+            .unwrap();
+        let key = |i: u32| format!("{:08x}-{i:030}", i.wrapping_mul(2_654_435_761)).into_bytes();
+        for i in 0..3000 {
+            store.put(key(i), [1u8; 20]).unwrap();
+        }
+        store.checkpoint().unwrap();
+        let before = store.snapshot();
+        assert_eq!(before.get(key(7)).unwrap().as_deref(), Some(&[1u8; 20][..]));
+
+        store.put(key(1), b"buffered").unwrap();
+        assert!(store.delete(key(2)).unwrap(), "a key only the tree holds is found through the held pages");
+        assert!(!store.delete(key(5000)).unwrap());
+        let buffered = store.snapshot();
+        assert!(buffered.state.version > before.state.version);
+        assert!(buffered.state.shares_upper_pages_with(&before.state));
+        assert_eq!(buffered.len(), 2999);
+        assert_eq!(before.len(), 3000);
+
+        store.checkpoint().unwrap();
+        let folded = store.snapshot();
+        assert!(!folded.state.shares_upper_pages_with(&buffered.state), "the fold changed the tree");
+        assert_eq!(folded.get(key(1)).unwrap().as_deref(), Some(&b"buffered"[..]));
+        assert_eq!(folded.get(key(2)).unwrap(), None);
+        assert_eq!(folded.len(), 2999);
+    }
+}
