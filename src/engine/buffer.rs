@@ -36,6 +36,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering as AtomicOrdering};
 
 use super::Engine;
+use super::pages::Tree;
 use crate::error::Result;
 use crate::layout::node::{inline_entry_len, key_limit_of_page, max_inline_entry};
 
@@ -432,18 +433,29 @@ impl Engine {
     pub(crate) fn contains(&self, key: &[u8]) -> Result<bool> {
         match self.buffer.get(key) {
             Some(change) => Ok(change.is_some()),
-            None if self.working_is_empty() => {
-                // No page changed since the last publish: the current state has this tree, with
-                // its upper branch pages held, so the lookup reads only the pages below them.
-                let current = self.versions.pin();
-                if current.has_tree(self.tree_root(), &self.pages) {
-                    current.tree().contains(key)
-                } else {
-                    self.tree().contains(key)
-                }
-            }
-            None => self.tree().contains(key),
+            None => self.with_held_tree(|tree| tree.contains(key)),
         }
+    }
+
+    /// How many of `keys` (ascending) the tree holds, through the held upper pages where it can.
+    fn tree_count_present(&self, keys: &[&[u8]]) -> Result<u64> {
+        if keys.is_empty() {
+            return Ok(0);
+        }
+        self.with_held_tree(|tree| tree.count_present(keys))
+    }
+
+    /// `f` on the live tree: while the commit being built has changed no page, the current
+    /// state has this tree, with its upper branch pages held, so lookups read only the pages
+    /// below them; else the writer's own view, with its changed pages.
+    fn with_held_tree<T>(&self, f: impl FnOnce(&Tree<'_>) -> Result<T>) -> Result<T> {
+        if self.working_is_empty() {
+            let current = self.versions.pin();
+            if current.has_tree(self.tree_root(), &self.pages) {
+                return f(&current.tree());
+            }
+        }
+        f(&self.tree())
     }
 
     /// Whether a put of this size fits in a leaf, with no overflow chain (only such a put may
@@ -491,7 +503,7 @@ impl Engine {
                 None => in_tree.push(*key),
             }
         }
-        Ok(delta - i64::try_from(self.tree().count_present(&in_tree)?).unwrap_or(i64::MAX))
+        Ok(delta - i64::try_from(self.tree_count_present(&in_tree)?).unwrap_or(i64::MAX))
     }
 
     /// Whether the buffer holds its limit (in bytes, or in entries for its filter).

@@ -2,9 +2,10 @@
 //! walks of scans, forwards and backwards.
 
 use std::ops::Bound;
+use std::sync::OnceLock;
 
 use super::cache::PageBytes;
-use super::pages::{NodeRef, Tree};
+use super::pages::{NodeRef, Tree, UpperPage, UpperPages};
 use crate::error::{Error, Result};
 use crate::layout::node::{Node, NodeView, Value, ValueRef, cmp_keys};
 
@@ -21,7 +22,7 @@ enum Keep {
     Low,
 }
 
-impl Tree<'_> {
+impl<'a> Tree<'a> {
     /// The one bounded descent every reader uses. At each branch it takes the child after
     /// every separator for which `goes_right` holds, keeps the separator on the side `keep`
     /// names (the closest one seen, from the deepest branch that has one), and at the leaf calls
@@ -184,16 +185,25 @@ impl Tree<'_> {
     }
 
     /// How many of `keys` (ascending) have a value: the tree walked once from the root, each
-    /// branch handing each child the keys that fall under it, each page read once.
+    /// branch handing each child the keys that fall under it, each page read once (a published
+    /// state's upper branch pages from where it holds them).
     pub(crate) fn count_present(&self, keys: &[&[u8]]) -> Result<u64> {
         if keys.is_empty() {
             return Ok(0);
         }
-        self.count_under(self.at.root, 1, 0, keys)
+        self.count_under(self.at.root, 1, 0, keys, self.upper.map(UpperPages::root))
     }
 
-    /// [`Tree::count_present`] under `page`, at `level` (1: the root), linked from `from`.
-    fn count_under(&self, page: u64, level: u32, from: u64, keys: &[&[u8]]) -> Result<u64> {
+    /// [`Tree::count_present`] under `page`, at `level` (1: the root), linked from `from`;
+    /// `slot` holds the page once read, while the walk is within the held pages.
+    fn count_under(
+        &self,
+        page: u64,
+        level: u32,
+        from: u64,
+        keys: &[&[u8]],
+        slot: Option<&'a OnceLock<UpperPage>>,
+    ) -> Result<u64> {
         self.check_link(page, from)?;
         let bottom = level == self.at.depth;
         let wrong_kind = || {
@@ -202,19 +212,32 @@ impl Tree<'_> {
                 format!("tree level {level} of {} holds the wrong kind of page", self.at.depth),
             )
         };
-        let node = self.node(page)?;
         // Each child's share of the keys: those below the separator after it.
         let mut total = 0;
-        let mut per_child = |sep: Option<&[u8]>, child: u64, at: &mut usize| -> Result<()> {
+        let mut per_child = |sep: Option<&[u8]>, child: u64, slot, at: &mut usize| -> Result<()> {
             let end =
                 sep.map_or(keys.len(), |sep| *at + keys[*at..].partition_point(|k| cmp_keys(k, sep).is_lt()));
             // A damaged branch whose separators do not increase still moves on by one key.
             let end = end.max(*at + 1);
-            total += self.count_under(child, level + 1, page, &keys[*at..end])?;
+            total += self.count_under(child, level + 1, page, &keys[*at..end], slot)?;
             *at = end;
             Ok(())
         };
         let mut at = 0;
+        if !bottom && let (Some(upper), Some(slot)) = (self.upper, slot) {
+            let held = self.upper_page(upper, slot, page, level)?;
+            let view = NodeView::new(page, &held.bytes)?;
+            if view.is_leaf() {
+                return Err(wrong_kind());
+            }
+            while at < keys.len() {
+                let idx = view.partition_point(|sep| cmp_keys(sep, keys[at]).is_le())?;
+                let sep = if idx < view.count() { Some(view.key(idx)?) } else { None };
+                per_child(sep, view.child(idx)?, held.children.get(idx), &mut at)?;
+            }
+            return Ok(total);
+        }
+        let node = self.node(page)?;
         match &node {
             NodeRef::Working(Node::Leaf(l)) if bottom => {
                 return Ok(keys.iter().filter(|k| l.search(k).is_ok()).count() as u64);
@@ -223,7 +246,7 @@ impl Tree<'_> {
                 while at < keys.len() {
                     let idx = b.partition_point(|sep| cmp_keys(sep, keys[at]).is_le());
                     let sep = (idx < b.len()).then(|| b.entry(idx).0);
-                    per_child(sep, b.child(idx), &mut at)?;
+                    per_child(sep, b.child(idx), None, &mut at)?;
                 }
             }
             NodeRef::Working(_) => return Err(wrong_kind()),
@@ -241,7 +264,7 @@ impl Tree<'_> {
                         while at < keys.len() {
                             let idx = view.partition_point(|sep| cmp_keys(sep, keys[at]).is_le())?;
                             let sep = if idx < view.count() { Some(view.key(idx)?) } else { None };
-                            per_child(sep, view.child(idx)?, &mut at)?;
+                            per_child(sep, view.child(idx)?, None, &mut at)?;
                         }
                     }
                     _ => return Err(wrong_kind()),

@@ -114,6 +114,11 @@ mod tests {
         store.put(key(1), b"buffered").unwrap();
         assert!(store.delete(key(2)).unwrap(), "a key only the tree holds is found through the held pages");
         assert!(!store.delete(key(5000)).unwrap());
+        // A batch's keys counted in one walk through the held pages: 3 in the tree, 2 not.
+        let mut batch = crate::WriteBatch::new();
+        batch.put(key(10), b"x").put(key(6000), b"x").delete(key(11)).delete(key(6001)).put(key(2999), b"y");
+        store.write(batch).unwrap();
+        assert_eq!(store.len(), 2999);
         let buffered = store.snapshot();
         assert!(buffered.state.version > before.state.version);
         assert!(buffered.state.shares_upper_pages_with(&before.state));
