@@ -437,14 +437,6 @@ impl Engine {
         }
     }
 
-    /// How many of `keys` (ascending) the tree holds, through the held upper pages where it can.
-    fn tree_count_present(&self, keys: &[&[u8]]) -> Result<u64> {
-        if keys.is_empty() {
-            return Ok(0);
-        }
-        self.with_held_tree(|tree| tree.count_present(keys))
-    }
-
     /// `f` on the live tree: while the commit being built has changed no page, the current
     /// state has this tree, with its upper branch pages held, so lookups read only the pages
     /// below them; else the writer's own view, with its changed pages.
@@ -503,7 +495,8 @@ impl Engine {
                 None => in_tree.push(*key),
             }
         }
-        Ok(delta - i64::try_from(self.tree_count_present(&in_tree)?).unwrap_or(i64::MAX))
+        Ok(delta
+            - i64::try_from(self.with_held_tree(|tree| tree.count_present(&in_tree))?).unwrap_or(i64::MAX))
     }
 
     /// Whether the buffer holds its limit (in bytes, or in entries for its filter).

@@ -212,44 +212,28 @@ impl<'a> Tree<'a> {
                 format!("tree level {level} of {} holds the wrong kind of page", self.at.depth),
             )
         };
-        // Each child's share of the keys: those below the separator after it.
-        let mut total = 0;
-        let mut per_child = |sep: Option<&[u8]>, child: u64, slot, at: &mut usize| -> Result<()> {
-            let end =
-                sep.map_or(keys.len(), |sep| *at + keys[*at..].partition_point(|k| cmp_keys(k, sep).is_lt()));
-            // A damaged branch whose separators do not increase still moves on by one key.
-            let end = end.max(*at + 1);
-            total += self.count_under(child, level + 1, page, &keys[*at..end], slot)?;
-            *at = end;
-            Ok(())
-        };
-        let mut at = 0;
         if !bottom && let (Some(upper), Some(slot)) = (self.upper, slot) {
             let held = self.upper_page(upper, slot, page, level)?;
             let view = NodeView::new(page, &held.bytes)?;
             if view.is_leaf() {
                 return Err(wrong_kind());
             }
-            while at < keys.len() {
-                let idx = view.partition_point(|sep| cmp_keys(sep, keys[at]).is_le())?;
-                let sep = if idx < view.count() { Some(view.key(idx)?) } else { None };
-                per_child(sep, view.child(idx)?, held.children.get(idx), &mut at)?;
-            }
-            return Ok(total);
+            return self.count_branch(&view, &held.children, (page, level), keys);
         }
-        let node = self.node(page)?;
-        match &node {
+        match &self.node(page)? {
             NodeRef::Working(Node::Leaf(l)) if bottom => {
-                return Ok(keys.iter().filter(|k| l.search(k).is_ok()).count() as u64);
+                Ok(keys.iter().filter(|k| l.search(k).is_ok()).count() as u64)
             }
             NodeRef::Working(Node::Branch(b)) if !bottom => {
+                let (mut total, mut at) = (0, 0);
                 while at < keys.len() {
                     let idx = b.partition_point(|sep| cmp_keys(sep, keys[at]).is_le());
                     let sep = (idx < b.len()).then(|| b.entry(idx).0);
-                    per_child(sep, b.child(idx), None, &mut at)?;
+                    total += self.count_child(sep, b.child(idx), None, (page, level), keys, &mut at)?;
                 }
+                Ok(total)
             }
-            NodeRef::Working(_) => return Err(wrong_kind()),
+            NodeRef::Working(_) => Err(wrong_kind()),
             NodeRef::Clean(no, bytes) => {
                 let view = NodeView::new(*no, bytes)?;
                 match (view.is_leaf(), bottom) {
@@ -258,20 +242,52 @@ impl<'a> Tree<'a> {
                         for k in keys {
                             found += u64::from(view.search(k)?.is_ok());
                         }
-                        return Ok(found);
+                        Ok(found)
                     }
-                    (false, false) => {
-                        while at < keys.len() {
-                            let idx = view.partition_point(|sep| cmp_keys(sep, keys[at]).is_le())?;
-                            let sep = if idx < view.count() { Some(view.key(idx)?) } else { None };
-                            per_child(sep, view.child(idx)?, None, &mut at)?;
-                        }
-                    }
-                    _ => return Err(wrong_kind()),
+                    (false, false) => self.count_branch(&view, &[], (page, level), keys),
+                    _ => Err(wrong_kind()),
                 }
             }
         }
+    }
+
+    /// [`Tree::count_under`] for the branch `at_page` (its number and level) seen through
+    /// `view`: each child counts its share of `keys`; `slots` are the children's held slots
+    /// (none: not held).
+    fn count_branch(
+        &self,
+        view: &NodeView<'_>,
+        slots: &'a [OnceLock<UpperPage>],
+        at_page: (u64, u32),
+        keys: &[&[u8]],
+    ) -> Result<u64> {
+        let (mut total, mut at) = (0, 0);
+        while at < keys.len() {
+            let idx = view.partition_point(|sep| cmp_keys(sep, keys[at]).is_le())?;
+            let sep = if idx < view.count() { Some(view.key(idx)?) } else { None };
+            total += self.count_child(sep, view.child(idx)?, slots.get(idx), at_page, keys, &mut at)?;
+        }
         Ok(total)
+    }
+
+    /// The count under `child` of the keys from `at` on that lie below `sep` (the separator
+    /// after it; `None`: all the rest), `at` moved past them.
+    fn count_child(
+        &self,
+        sep: Option<&[u8]>,
+        child: u64,
+        slot: Option<&'a OnceLock<UpperPage>>,
+        (page, level): (u64, u32),
+        keys: &[&[u8]],
+        at: &mut usize,
+    ) -> Result<u64> {
+        let end =
+            sep.map_or(keys.len(), |sep| *at + keys[*at..].partition_point(|k| cmp_keys(k, sep).is_lt()));
+        // A damaged branch whose separators do not increase still moves on by one key.
+        let end = end.max(*at + 1);
+        let count = self.count_under(child, level + 1, page, &keys[*at..end], slot)?;
+        *at = end;
+        Ok(count)
     }
 
     pub(crate) fn get(&self, key: &[u8]) -> Result<Option<Value>> {
