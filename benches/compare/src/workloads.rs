@@ -149,6 +149,9 @@ impl Recorder {
             self.name,
             anon as f64 / (1 << 20) as f64
         );
+        if std::env::var_os("WK_MALLINFO").is_some() {
+            eprintln!("[{}]     {}", self.name, malloc_info());
+        }
         self.rows.push(Row { workload, figure });
     }
 }
@@ -515,6 +518,29 @@ pub fn crash_writer(kind: Kind, dir: PathBuf, cache_bytes: usize) -> Result<()> 
         }
     }
     bail!("the crash writer was not killed")
+}
+
+/// What glibc's allocator holds now (`WK_MALLINFO=1`): the heap it took from the system, how
+/// much of it is in use and free, the free part at its top (which it could give back), and
+/// the blocks it mapped on their own. `RssAnon` counts the free part too.
+#[cfg(all(target_os = "linux", target_env = "gnu"))]
+fn malloc_info() -> String {
+    // SAFETY: a plain FFI call that reads the allocator's counters; it takes no pointer.
+    let m = unsafe { libc::mallinfo2() };
+    let mib = |b: usize| b as f64 / (1 << 20) as f64;
+    format!(
+        "malloc: heap {:.1} MiB, in use {:.1} MiB, free {:.1} MiB (at the top {:.1} MiB), mapped blocks {:.1} MiB",
+        mib(m.arena),
+        mib(m.uordblks),
+        mib(m.fordblks),
+        mib(m.keepcost),
+        mib(m.hblkhd)
+    )
+}
+
+#[cfg(not(all(target_os = "linux", target_env = "gnu")))]
+fn malloc_info() -> String {
+    "malloc: counters need glibc".into()
 }
 
 /// This process's anonymous resident memory now (`RssAnon` in /proc/self/status).
