@@ -38,14 +38,14 @@ fn put_get_delete_and_reopen_at(page_size: u32) {
         assert_eq!(store.get(b"username").unwrap().as_deref(), Some(&b"alice"[..]));
         assert!(store.delete(b"other").unwrap());
         assert!(!store.delete(b"other").unwrap());
-        assert_eq!(store.len(), 1);
+        assert_eq!(store.len().unwrap(), 1);
         store.close().unwrap();
     }
     let store = KVStore::open(&path, Some("Ignored")).unwrap();
     assert_eq!(store.get_identifier(), "MyAppDB", "an existing store keeps its identifier");
     assert_eq!(store.get(b"username").unwrap().as_deref(), Some(&b"alice"[..]));
     assert_eq!(store.get(b"other").unwrap(), None);
-    assert_eq!(store.len(), 1);
+    assert_eq!(store.len().unwrap(), 1);
     assert!(store.check().unwrap().is_ok());
 }
 
@@ -61,7 +61,7 @@ fn drop_without_close_loses_nothing() {
             }
         }
         let store = KVStore::open(&path, None).unwrap();
-        assert_eq!(store.len(), 500);
+        assert_eq!(store.len().unwrap(), 500);
         assert_eq!(store.get(7u32.to_be_bytes()).unwrap().as_deref(), Some(&b"v7"[..]));
         drop(store);
         std::fs::remove_file(&path).unwrap();
@@ -102,7 +102,7 @@ fn batches_scans_and_prefixes_at(page_size: u32) {
     }
     batch.put(b"user:1", b"a").put(b"user:2", b"b").put(b"usex", b"c").delete(b"k00001");
     store.write(batch).unwrap();
-    assert_eq!(store.len(), 2002);
+    assert_eq!(store.len().unwrap(), 2002);
     let users: Vec<_> = store.prefix(b"user:").map(|r| r.unwrap().0).collect();
     assert_eq!(users, vec![b"user:1".to_vec(), b"user:2".to_vec()]);
     let keys: Vec<_> =
@@ -241,13 +241,13 @@ fn compaction_shrinks_and_keeps_everything_at(page_size: u32) {
     store.compact().unwrap();
     let after = std::fs::metadata(&path).unwrap().len();
     assert!(after * 5 < before, "{before} -> {after}");
-    assert_eq!(store.len(), 1000);
+    assert_eq!(store.len().unwrap(), 1000);
     assert!(store.check().unwrap().is_ok());
     store.put(b"new", b"after compaction").unwrap();
     drop(store);
     let store = KVStore::open(&path, None).unwrap();
     assert_eq!(store.get_identifier(), "After");
-    assert_eq!(store.len(), 1001);
+    assert_eq!(store.len().unwrap(), 1001);
     assert_eq!(store.get(b"key019500").unwrap().unwrap(), vec![(19_500 % 251) as u8; 100]);
     assert!(store.check().unwrap().is_ok());
 }
@@ -305,7 +305,7 @@ fn refresh_moves_a_read_only_handle_to_the_newest_commit() {
     writer.checkpoint().unwrap();
     writer.delete(b"before").unwrap();
     reader.refresh().unwrap();
-    assert_eq!(reader.len(), 2_001);
+    assert_eq!(reader.len().unwrap(), 2_001);
     assert_eq!(reader.get(b"before").unwrap(), None);
     // With nothing new on disk, data_version stays and refresh does not open the store again
     // (an open would publish a new state and move data_version).
@@ -320,7 +320,7 @@ fn refresh_moves_a_read_only_handle_to_the_newest_commit() {
     // A writable handle sees its own commits: refresh changes nothing.
     let mut writer = writer;
     writer.refresh().unwrap();
-    assert_eq!(writer.len(), 2_002);
+    assert_eq!(writer.len().unwrap(), 2_002);
 }
 
 #[test]
@@ -392,7 +392,7 @@ fn compaction_merges_the_write_buffer_into_the_new_file() {
     store.compact().unwrap();
     let dump = |s: &KVStore| s.iter().map(Result::unwrap).collect::<std::collections::BTreeMap<_, _>>();
     assert_eq!(dump(&store), model);
-    assert_eq!(store.len(), model.len() as u64);
+    assert_eq!(store.len().unwrap(), model.len() as u64);
     assert!(store.check().unwrap().is_ok());
     let log = std::fs::metadata(path.with_file_name("merge.db.wal")).unwrap().len();
     assert!(log <= 64 << 10, "the log started over: {log} bytes");
@@ -404,7 +404,7 @@ fn compaction_merges_the_write_buffer_into_the_new_file() {
     let store = open();
     assert!(store.recovery_report().is_quiet(), "{:?}", store.recovery_report());
     assert_eq!(dump(&store), model);
-    assert_eq!(store.len(), model.len() as u64);
+    assert_eq!(store.len().unwrap(), model.len() as u64);
     assert!(store.check().unwrap().is_ok());
 }
 
@@ -451,11 +451,11 @@ fn a_large_batch_lands_with_the_write_buffers_changes() {
     }
     store.write(batch).unwrap();
     let dump = |s: &KVStore| s.iter().map(Result::unwrap).collect::<std::collections::BTreeMap<_, _>>();
-    assert_eq!(store.len(), model.len() as u64);
+    assert_eq!(store.len().unwrap(), model.len() as u64);
     assert_eq!(dump(&store), model);
     assert!(store.check().unwrap().is_ok());
     drop(store);
     let store = open();
-    assert_eq!(store.len(), model.len() as u64);
+    assert_eq!(store.len().unwrap(), model.len() as u64);
     assert_eq!(dump(&store), model);
 }

@@ -407,7 +407,7 @@ fn thousands_of_statements_load_in_batches() {
     assert!(lines[..5000].iter().all(|l| *l == "Inserted 1 key-value pairs"));
     assert_eq!(&lines[5000..], ["Key deleted", "Key not found", "4999"]);
     let store = KVStore::open(&db, None).unwrap();
-    assert_eq!(store.len(), 4999);
+    assert_eq!(store.len().unwrap(), 4999);
     assert!(store.check().unwrap().is_ok());
 }
 

@@ -226,7 +226,7 @@ fn a_read_only_open_takes_memory_by_its_cache_not_by_the_log() {
         kept as f64 / MIB as f64
     );
 
-    assert_eq!(reader.len(), u64::from(KEYS), "the reader sees every commit in the log");
+    assert_eq!(reader.len().unwrap(), u64::from(KEYS), "the reader sees every commit in the log");
     for i in (0..KEYS).step_by(37) {
         assert_eq!(reader.get(key(i)).expect("get"), Some(value(i)), "key {i}");
     }

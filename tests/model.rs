@@ -127,7 +127,7 @@ fn open(path: &Path, setup: Setup) -> KVStore {
 }
 
 fn assert_same(store: &KVStore, model: &BTreeMap<Vec<u8>, Vec<u8>>) {
-    assert_eq!(store.len(), model.len() as u64);
+    assert_eq!(store.len().unwrap(), model.len() as u64);
     let lengths: Vec<(Vec<u8>, u64)> = model.iter().map(|(k, v)| (k.clone(), v.len() as u64)).collect();
     let keys: Vec<(Vec<u8>, u64)> =
         store.keys(Bound::Unbounded, Bound::Unbounded).map(|r| r.expect("keys")).collect();

@@ -101,7 +101,7 @@ fn our_own_leftover_of_a_crashed_compaction_is_removed_at_open() {
         std::fs::write(&leftover, bytes).unwrap();
         let store = KVStore::open(&victim, None).unwrap();
         assert!(!leftover.exists(), "a leftover of {} bytes was kept", bytes.len());
-        assert_eq!(store.len(), 2);
+        assert_eq!(store.len().unwrap(), 2);
         store.close().unwrap();
     }
     // Another store's file there (its header carries another file id) is not ours: it is left

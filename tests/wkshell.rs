@@ -79,7 +79,7 @@ v2
     // .quit closed the store cleanly: it reopens at once, with everything in it.
     let store = KVStore::open(dir.path().join("app.db"), None).unwrap();
     assert_eq!(store.get_identifier(), "id");
-    assert_eq!(store.len(), 1);
+    assert_eq!(store.len().unwrap(), 1);
 }
 
 #[test]

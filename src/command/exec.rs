@@ -102,7 +102,7 @@ pub fn execute_shared(
             from.as_deref(),
             limit.unwrap_or(DEFAULT_SCAN_LIMIT),
         )?),
-        Statement::Count => Output::Count { keys: store.len() },
+        Statement::Count => Output::Count { keys: store.len()? },
         Statement::Stats => Output::Stats(store.stats()),
         Statement::Pages { from, limit } => {
             Output::Pages(pages(store, from.unwrap_or(0), limit.unwrap_or(DEFAULT_PAGES_LIMIT))?)

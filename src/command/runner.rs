@@ -267,7 +267,7 @@ mod tests {
         assert!(answers.iter().all(|a| a == "Inserted 1 key-value pairs"));
         let commits = s.store().unwrap().stats().last_commit_seq - before;
         assert_eq!(commits, 3, "2500 statements in batches of {BATCH_MAX_STATEMENTS}");
-        assert_eq!(s.store().unwrap().len(), 2500);
+        assert_eq!(s.store().unwrap().len().unwrap(), 2500);
     }
 
     #[test]
@@ -311,7 +311,7 @@ mod tests {
             answers,
             ["Inserted 1 key-value pairs", "Error: line 2, column 9: expected ':' between key and value"]
         );
-        assert_eq!(s.store().unwrap().len(), 1);
+        assert_eq!(s.store().unwrap().len().unwrap(), 1);
     }
 
     #[test]

@@ -25,15 +25,23 @@
 //! them in place; a state published after a key was added sees its bits, because publishing
 //! goes through a lock that orders the writer's stores before the readers' loads.
 //!
+//! The buffer keeps its share of the key count without reading the tree: for each key, the
+//! newest change it holds is a put or a delete (counted as commits come, against the buffer's
+//! own older changes), and a key new to the buffer is noted in a list that every state since
+//! the last fold shares. How many of those the tree holds is looked up the first time a state's
+//! count is asked for, from the count an earlier state already made (`KeyCounter`); the fold
+//! counts the keys it merges as it merges them. So a commit reads no leaf for the count.
+//!
 //! ```text
 //!  run:  data   [key0 value0 key1 key2 value2 ...]      keys and values, in key order
 //!        index  [(at, key_len, value_len | DELETED)]   one slot per key, ascending keys
 //! ```
 
 use std::cmp::Ordering;
+use std::collections::BTreeMap;
 use std::ops::Bound;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering as AtomicOrdering};
+use std::sync::{Arc, Mutex, MutexGuard};
 
 use super::Engine;
 use super::pages::Tree;
@@ -247,7 +255,79 @@ fn hash(key: &[u8]) -> u64 {
     h ^ (h >> 32)
 }
 
-/// The buffer as one state sees it: its runs, oldest first, and the shared filter.
+/// The keys a buffer came to hold that were in none of its runs before, in the order they came
+/// (each once: a key stays in the buffer until it is folded), shared by every state published
+/// since the buffer was last folded; and how many of the first `n` of them the tree holds, for
+/// each `n` a state has asked about. A commit only adds to the list; the tree is looked at when
+/// a state's key count is asked for ([`WriteBuffer::key_count`]), and the fold counts the keys
+/// it merges on its own.
+#[derive(Default)]
+struct KeyCounter {
+    keys: Mutex<KeyList>,
+    /// `n` -> how many of the first `n` keys the tree holds (0 -> 0 at first).
+    counted: Mutex<BTreeMap<usize, u64>>,
+}
+
+#[derive(Default)]
+struct KeyList {
+    bytes: Vec<u8>,
+    /// Where each key ends in `bytes` (below 4 GiB: the list holds at most the keys of a
+    /// buffer, whose limit is at most `options::MAX_WRITE_BUFFER_BYTES`).
+    ends: Vec<u32>,
+}
+
+/// Bytes the key list takes for `key`: the key and where it ends.
+fn listed_bytes(key: &[u8]) -> usize {
+    key.len() + std::mem::size_of::<u32>()
+}
+
+/// A lock whose holder panicked still guards consistent data here: a list only appended to
+/// after each key is whole, a map of counts each inserted whole.
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+impl KeyCounter {
+    /// Add keys new to the buffer; how many it has had since its last fold.
+    fn add(&self, keys: &[&[u8]]) -> usize {
+        let mut list = lock(&self.keys);
+        for key in keys {
+            list.bytes.extend_from_slice(key);
+            let end = small(list.bytes.len());
+            list.ends.push(end);
+        }
+        list.ends.len()
+    }
+
+    /// How many of the first `n` keys `tree` holds: from the count of the longest list already
+    /// counted that is no longer than `n`, the rest looked up (sorted, one walk of the tree).
+    fn present_among_first(&self, n: usize, tree: &Tree<'_>) -> Result<u64> {
+        let (from, before) = lock(&self.counted).range(..=n).next_back().map_or((0, 0), |(&i, &c)| (i, c));
+        if from == n {
+            return Ok(before);
+        }
+        // Copied out, so that the writer adding keys does not wait for the lookups.
+        let (bytes, ends) = {
+            let list = lock(&self.keys);
+            let start = if from == 0 { 0 } else { list.ends[from - 1] as usize };
+            let ends: Vec<usize> = list.ends[from..n].iter().map(|&e| e as usize - start).collect();
+            (list.bytes[start..list.ends[n - 1] as usize].to_vec(), ends)
+        };
+        let mut keys: Vec<&[u8]> = Vec::with_capacity(ends.len());
+        let mut at = 0;
+        for &end in &ends {
+            keys.push(&bytes[at..end]);
+            at = end;
+        }
+        keys.sort_unstable();
+        let total = before + tree.count_present(&keys)?;
+        lock(&self.counted).insert(n, total);
+        Ok(total)
+    }
+}
+
+/// The buffer as one state sees it: its runs, oldest first, the shared filter, and what it
+/// does to the key count.
 #[derive(Clone)]
 pub(crate) struct WriteBuffer {
     runs: Vec<Arc<Run>>,
@@ -256,6 +336,11 @@ pub(crate) struct WriteBuffer {
     entries: usize,
     /// The largest run a merge makes, in bytes.
     merged_limit: usize,
+    /// Keys whose newest change here is a put.
+    puts: u64,
+    /// How many of `counter`'s keys this state holds (its first ones).
+    new_keys: usize,
+    counter: Arc<KeyCounter>,
 }
 
 impl WriteBuffer {
@@ -267,7 +352,20 @@ impl WriteBuffer {
             bytes: 0,
             entries: 0,
             merged_limit: (limit_bytes / MERGED_LIMIT_DIVISOR).max(MIN_MERGED_BYTES),
+            puts: 0,
+            new_keys: 0,
+            counter: Arc::default(),
         }
+    }
+
+    /// The number of keys in `tree` (which holds `tree_keys`) and this buffer together: each
+    /// key whose newest change here is a put counts once, and each key here the tree holds is
+    /// taken off once (looked up in `tree` the first time a state asks, see [`KeyCounter`]).
+    pub(crate) fn key_count(&self, tree_keys: u64, tree: &Tree<'_>) -> Result<u64> {
+        let in_tree =
+            if self.new_keys == 0 { 0 } else { self.counter.present_among_first(self.new_keys, tree)? };
+        // Only a tree whose meta slot miscounts its keys holds more of them than it counts.
+        Ok((tree_keys + self.puts).saturating_sub(in_tree))
     }
 
     pub(crate) fn is_empty(&self) -> bool {
@@ -327,16 +425,19 @@ impl WriteBuffer {
         out
     }
 
-    /// Add one commit's changes, `entries` sorted by key with one change per key.
-    pub(crate) fn push<'a>(
-        &mut self,
-        entries: impl Iterator<Item = (&'a [u8], Change<'a>)>,
-        bytes_hint: usize,
-    ) {
-        let run = Run::from_sorted(entries, bytes_hint);
-        if run.len() == 0 {
+    /// Add one commit's changes, `entries` sorted by key with one change per key, and what they
+    /// do to the key count: each key's change against the newest the buffer held for it, or,
+    /// for a key new to the buffer, noted for a lookup in the tree when the count is asked for.
+    pub(crate) fn push(&mut self, entries: &[(&[u8], Change<'_>)], bytes_hint: usize) {
+        if entries.is_empty() {
             return;
         }
+        let (puts, fresh) = self.count_puts(entries);
+        self.puts = puts;
+        self.new_keys = self.counter.add(&fresh);
+        // The list of new keys is memory the buffer holds too: counted with it.
+        self.bytes += fresh.iter().map(|k| listed_bytes(k)).sum::<usize>();
+        let run = Run::from_sorted(entries.iter().copied(), bytes_hint);
         for (key, _) in run.entries() {
             self.filter.insert(hash(key));
         }
@@ -358,6 +459,30 @@ impl WriteBuffer {
             run = Arc::new(merged);
         }
         self.runs.push(run);
+    }
+
+    /// The buffer's count of keys whose newest change is a put once `entries` are added, and
+    /// the keys of `entries` it holds no change for.
+    fn count_puts<'e>(&self, entries: &[(&'e [u8], Change<'_>)]) -> (u64, Vec<&'e [u8]>) {
+        let mut puts = self.puts;
+        let mut fresh = Vec::new();
+        let mut count = |key: &'e [u8], change: Change<'_>, before: Option<Change<'_>>| {
+            puts += u64::from(change.is_some());
+            match before {
+                Some(before) => puts -= u64::from(before.is_some()),
+                None => fresh.push(key),
+            }
+        };
+        if let [(key, change)] = entries {
+            // One key (a `put` or a `delete`): one lookup, no lists.
+            count(key, *change, self.get(key));
+        } else {
+            let keys: Vec<&[u8]> = entries.iter().map(|(k, _)| *k).collect();
+            for ((key, change), before) in entries.iter().zip(self.get_sorted(&keys)) {
+                count(key, *change, before);
+            }
+        }
+        (puts, fresh)
     }
 
     /// The net effect of every change held, in key order (see
@@ -468,35 +593,11 @@ impl Engine {
     }
 
     /// Put one commit's changes in the buffer: `changes` in ascending key order, one per key,
-    /// `bytes` their size, `key_delta` what they do to the key count
-    /// ([`Engine::count_change`], or read back from their log record).
-    pub(crate) fn buffer_changes(&mut self, changes: &[(&[u8], Change<'_>)], bytes: usize, key_delta: i64) {
-        self.buffer.push(changes.iter().copied(), bytes);
-        self.buffer_delta = self.buffer_delta.saturating_add(key_delta);
+    /// `bytes` their size.
+    pub(crate) fn buffer_changes(&mut self, changes: &[(&[u8], Change<'_>)], bytes: usize) {
+        self.buffer.push(changes, bytes);
         self.changed = true;
         self.pages.reserve_for_changed(self.reserved_pages());
-    }
-
-    /// What `changes` (ascending, one per key) do to the key count: what each key had before,
-    /// from the buffer or else the tree (looked up a leaf at a time: many keys of a large run
-    /// share leaves).
-    pub(crate) fn count_change(&self, changes: &[(&[u8], Change<'_>)]) -> Result<i64> {
-        if let [(key, change)] = changes {
-            // One key (a `put` or a `delete`): one lookup, no lists.
-            return Ok(i64::from(change.is_some()) - i64::from(self.contains(key)?));
-        }
-        let mut delta = 0i64;
-        let mut in_tree = Vec::new();
-        let keys: Vec<&[u8]> = changes.iter().map(|(k, _)| *k).collect();
-        for ((key, change), before) in changes.iter().zip(self.buffer.get_sorted(&keys)) {
-            delta += i64::from(change.is_some());
-            match before {
-                Some(before) => delta -= i64::from(before.is_some()),
-                None => in_tree.push(*key),
-            }
-        }
-        Ok(delta
-            - i64::try_from(self.with_held_tree(|tree| tree.count_present(&in_tree))?).unwrap_or(i64::MAX))
     }
 
     /// Whether the buffer holds its limit (in bytes, or in entries for its filter).
@@ -527,7 +628,6 @@ impl Engine {
     /// Its memory stays counted against the cache until [`Engine::folded`].
     pub(crate) fn take_buffer(&mut self) -> WriteBuffer {
         let taken = std::mem::replace(&mut self.buffer, WriteBuffer::new(self.buffer_limit));
-        self.buffer_delta = 0;
         self.folding_bytes = taken.bytes();
         taken
     }
@@ -562,7 +662,7 @@ mod tests {
             net.insert(k, v.as_deref());
             model.insert(k.clone(), v.clone());
         }
-        buffer.push(net.into_iter(), 0);
+        buffer.push(&net.into_iter().collect::<Vec<_>>(), 0);
     }
 
     fn bound(b: &Bound<Vec<u8>>) -> Bound<&[u8]> {
@@ -622,11 +722,12 @@ mod tests {
         let mut buffer = WriteBuffer::new(1 << 20);
         for i in 0u32..1000 {
             let key = i.wrapping_mul(2_654_435_761).to_be_bytes();
-            buffer.push([(&key[..], Some(&b"v"[..]))].into_iter(), 0);
+            buffer.push(&[(&key[..], Some(&b"v"[..]))], 0);
         }
         assert!(buffer.runs.len() <= 8, "{} runs", buffer.runs.len());
         assert_eq!(buffer.entries(), 1000);
-        assert_eq!(buffer.bytes(), 1000 * (4 + 1 + SLOT_BYTES));
+        // Each key, its value and slot, and its place in the list of keys new to the buffer.
+        assert_eq!(buffer.bytes(), 1000 * (4 + 1 + SLOT_BYTES) + 1000 * (4 + 4));
         let mut keys: Vec<Vec<u8>> = Vec::new();
         buffer
             .try_for_each_change(|k, _| {
@@ -646,7 +747,7 @@ mod tests {
             .collect();
         let mut sorted = keys.clone();
         sorted.sort();
-        buffer.push(sorted.iter().map(|k| (&k[..], Some(&b"x"[..]))), 0);
+        buffer.push(&sorted.iter().map(|k| (&k[..], Some(&b"x"[..]))).collect::<Vec<_>>(), 0);
         assert!(keys.iter().all(|k| buffer.get(k).is_some()));
         let passed = (4000u64..104_000)
             .filter(|i| buffer.filter.may_contain(hash(&[i.to_le_bytes(), (!i).to_le_bytes()].concat())))

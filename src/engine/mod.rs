@@ -135,10 +135,8 @@ pub(crate) struct Engine {
     dirty_limit_pages: usize,
     /// Anything changed since the last checkpoint.
     changed: bool,
-    /// Small commits' changes not yet in the tree (see `buffer.rs`), and what they add to the
-    /// tree's key count.
+    /// Small commits' changes not yet in the tree (see `buffer.rs`).
     buffer: WriteBuffer,
-    buffer_delta: i64,
     /// Bytes the buffer holds at most before it is folded into the tree.
     buffer_limit: usize,
     /// Bytes of a buffer being folded into the tree, still in memory.
@@ -230,7 +228,6 @@ impl Engine {
                 .max(MIN_DIRTY_LIMIT_PAGES),
             changed: false,
             buffer,
-            buffer_delta: 0,
             buffer_limit,
             folding_bytes: 0,
             chain_buf: Vec::new(),
@@ -352,11 +349,10 @@ impl Engine {
         self.this_commit.clear();
         self.chain_buf = Vec::new();
         let root = self.tree_root();
-        let key_count = self.meta.key_count.saturating_add_signed(self.buffer_delta);
         let state = TreeState::new(
             (self.version, self.folds),
             root,
-            key_count,
+            self.meta.key_count,
             self.pages.clone(),
             self.buffer.clone(),
         );

@@ -12,7 +12,7 @@
 
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex, RwLock, Weak};
+use std::sync::{Arc, Mutex, OnceLock, RwLock, Weak};
 
 use super::buffer::WriteBuffer;
 use super::pages::{SharedPages, Tree, TreeRoot, UpperPages};
@@ -27,8 +27,10 @@ pub(crate) struct TreeState {
     /// and values as the one before): not commits.
     pub(crate) folds: u64,
     pub(crate) root: TreeRoot,
-    /// Keys in the tree and the buffer together.
-    pub(crate) key_count: u64,
+    /// Keys in its tree (its meta slot's count).
+    tree_keys: u64,
+    /// Keys in the tree and the buffer together, once counted ([`TreeState::key_count`]).
+    key_count: OnceLock<u64>,
     pub(crate) pages: Arc<SharedPages>,
     /// Its branch pages nearest the root, kept once read (see [`UpperPages`]); shared with the
     /// state before it when the two have the same tree (a commit that went to the write buffer).
@@ -41,11 +43,35 @@ impl TreeState {
     pub(crate) fn new(
         (version, folds): (u64, u64),
         root: TreeRoot,
-        key_count: u64,
+        tree_keys: u64,
         pages: Arc<SharedPages>,
         buffer: WriteBuffer,
     ) -> TreeState {
-        TreeState { version, folds, root, key_count, pages, upper: Arc::default(), buffer }
+        TreeState {
+            version,
+            folds,
+            root,
+            tree_keys,
+            key_count: OnceLock::new(),
+            pages,
+            upper: Arc::default(),
+            buffer,
+        }
+    }
+
+    /// Keys in the tree and the buffer together: the tree's count, with the buffer's keys
+    /// looked up in the tree the first time it is asked (see `WriteBuffer::key_count`); kept.
+    pub(crate) fn key_count(&self) -> Result<u64> {
+        if let Some(&n) = self.key_count.get() {
+            return Ok(n);
+        }
+        let n = self.buffer.key_count(self.tree_keys, &self.tree())?;
+        Ok(*self.key_count.get_or_init(|| n))
+    }
+
+    /// [`TreeState::key_count`] if it has been counted.
+    pub(crate) fn counted_keys(&self) -> Option<u64> {
+        self.key_count.get().copied()
     }
 
     /// Whether `self` has the tree `root` over `pages`. Pages are copied on write, and a page a

@@ -992,7 +992,7 @@ fn run_statement(
 type Pairs = Vec<(Vec<u8>, Vec<u8>)>;
 
 fn all_pairs(store: &KVStore, budget: usize) -> Result<Pairs, CommandError> {
-    let keys = store.len();
+    let keys = store.len()?;
     let too_many = |what: String| {
         refusal(&format!(
             "GET WHERE KEY=* would answer {what}; one request answers at most {MAX_EXECUTE_ALL_PAIRS} pairs \

@@ -106,10 +106,11 @@ impl KVStore {
             if !precondition(&inner.engine)? {
                 return Ok(false);
             }
-            // Where the commit goes is decided first: one kept in the write buffer is counted
-            // now, and its record says what it did to the key count (a replay adds that up).
-            let plan = plan(&inner.engine, &ops, None)?;
-            let key_delta = plan.key_delta();
+            // Where the commit goes is decided first. Its record carries no key count change:
+            // a commit kept in the write buffer is not looked up in the tree, and one applied to
+            // the tree is counted as it goes (see `engine/buffer.rs`).
+            let plan = plan(&inner.engine, &ops)?;
+            let key_delta = None;
             let seq = inner.log.next_seq;
             let record_start = inner.log.buf.len();
             let large = wal::record_len(&ops, key_delta) > LARGE_RECORD_BYTES;
@@ -285,42 +286,25 @@ pub(super) fn restart_log(log: &dyn FileIo, engine: &Engine) -> Result<()> {
 
 /// Where a commit goes, decided before it is logged ([`plan`]).
 pub(super) enum Plan<'o> {
-    /// Into the write buffer: its changes (ascending, one per key, the last of each), their
-    /// size there, and what they do to the key count.
-    Buffer { changes: Vec<(&'o [u8], Change<'o>)>, bytes: usize, key_delta: i64 },
+    /// Into the write buffer: its changes (ascending, one per key, the last of each) and their
+    /// size there.
+    Buffer { changes: Vec<(&'o [u8], Change<'o>)>, bytes: usize },
     /// To the tree, after the buffer's changes (a value that needs an overflow chain, or a
     /// commit larger than half the buffer).
     Tree,
 }
 
-impl Plan<'_> {
-    /// The key count change a record of this commit carries: known before it is applied only
-    /// for a commit kept in the buffer (the tree counts its own as it goes).
-    pub(super) fn key_delta(&self) -> Option<i64> {
-        match self {
-            Plan::Buffer { key_delta, .. } => Some(*key_delta),
-            Plan::Tree => None,
-        }
-    }
-}
-
 /// Where `ops` go: into the write buffer when they fit there (values that fit in a leaf, at most
-/// half the buffer in all), counted (each key looked up, unless `key_delta`, read back from
-/// the commit's record, says what they do); else to the tree.
-pub(super) fn plan<'o>(engine: &Engine, ops: &'o [LogOp<'_>], key_delta: Option<i64>) -> Result<Plan<'o>> {
+/// half the buffer in all); else to the tree.
+pub(super) fn plan<'o>(engine: &Engine, ops: &'o [LogOp<'_>]) -> Result<Plan<'o>> {
     match buffered_bytes(engine, ops) {
-        Some(bytes) => buffer_plan(engine, ops, bytes, key_delta),
+        Some(bytes) => Ok(buffer_plan(ops, bytes)),
         None => Ok(Plan::Tree),
     }
 }
 
 /// [`Plan::Buffer`] for `ops`, which take `bytes` in the buffer.
-fn buffer_plan<'o>(
-    engine: &Engine,
-    ops: &'o [LogOp<'_>],
-    bytes: usize,
-    key_delta: Option<i64>,
-) -> Result<Plan<'o>> {
+fn buffer_plan<'o>(ops: &'o [LogOp<'_>], bytes: usize) -> Plan<'o> {
     let changes = ops
         .iter()
         .filter_map(|op| match op {
@@ -329,12 +313,7 @@ fn buffer_plan<'o>(
             LogOp::SetIdentifier(_) => None,
         })
         .collect();
-    let changes = last_change_of_each_key(changes);
-    let key_delta = match key_delta {
-        Some(delta) => delta,
-        None => engine.count_change(&changes)?,
-    };
-    Ok(Plan::Buffer { changes, bytes, key_delta })
+    Plan::Buffer { changes: last_change_of_each_key(changes), bytes }
 }
 
 /// Apply one commit (`ops`, as [`plan`] placed them) and publish it: into the write buffer
@@ -358,13 +337,13 @@ pub(super) fn apply_unpublished(
     plan: Plan<'_>,
 ) -> Result<Option<Error>> {
     match plan {
-        Plan::Buffer { changes, bytes, key_delta } => {
+        Plan::Buffer { changes, bytes } => {
             for op in ops {
                 if let LogOp::SetIdentifier(id) = op {
                     engine.set_identifier(id.clone());
                 }
             }
-            engine.buffer_changes(&changes, bytes, key_delta);
+            engine.buffer_changes(&changes, bytes);
             Ok(None)
         }
         Plan::Tree => {
@@ -380,21 +359,19 @@ pub(super) fn apply_unpublished(
     }
 }
 
-/// A record replayed from the log (with the key count change it carries, if any): [`apply`],
-/// then the buffer folded if it holds twice its limit (see [`Engine::buffer_is_over_full`]).
-pub(super) fn replay(engine: &mut Engine, ops: &[LogOp<'_>], key_delta: Option<i64>) -> Result<()> {
-    let plan = plan(engine, ops, key_delta)?;
+/// A record replayed from the log: [`apply`], then the buffer folded if it holds twice its
+/// limit (see [`Engine::buffer_is_over_full`]). A key count change the record carries (an
+/// earlier build wrote one for a buffered commit) is not needed: the buffer counts its keys
+/// when asked.
+pub(super) fn replay(engine: &mut Engine, ops: &[LogOp<'_>]) -> Result<()> {
+    let plan = plan(engine, ops)?;
     apply(engine, ops, plan)?;
     if engine.buffer_is_over_full() { fold(engine) } else { Ok(()) }
 }
 
 /// [`replay`] without publishing.
-pub(super) fn replay_unpublished(
-    engine: &mut Engine,
-    ops: &[LogOp<'_>],
-    key_delta: Option<i64>,
-) -> Result<Option<Error>> {
-    let plan = plan(engine, ops, key_delta)?;
+pub(super) fn replay_unpublished(engine: &mut Engine, ops: &[LogOp<'_>]) -> Result<Option<Error>> {
+    let plan = plan(engine, ops)?;
     let spill_error = apply_unpublished(engine, ops, plan)?;
     if !engine.buffer_is_over_full() {
         return Ok(spill_error);
@@ -521,19 +498,17 @@ fn last_change_of_each_key<'k>(changes: Vec<(&'k [u8], Change<'k>)>) -> Vec<(&'k
 
 /// Records a batched replay gathers for the write buffer, put there as one run: their bodies as
 /// read ([`wal::LogReader::next_record_into`]), their operations by where their bytes are in
-/// them, their size in the buffer, and what they do to the key count (`None` once one of them
-/// did not say: a version-2 log).
+/// them, and their size in the buffer.
 pub(super) struct Gathered {
     /// The bodies read: the gathered records' and the one being looked at.
     pub(super) bodies: Vec<u8>,
     ops: Vec<OpAt>,
     bytes: usize,
-    key_delta: Option<i64>,
 }
 
 impl Gathered {
     pub(super) fn new() -> Gathered {
-        Gathered { bodies: Vec::new(), ops: Vec::new(), bytes: 0, key_delta: Some(0) }
+        Gathered { bodies: Vec::new(), ops: Vec::new(), bytes: 0 }
     }
 
     /// The bytes a record's operations take in the buffer, or `None` when they do not go there
@@ -550,11 +525,10 @@ impl Gathered {
     }
 
     /// Gather a record's operations (their bytes already in `bodies`), which take `bytes` in the
-    /// buffer and change the key count by `key_delta` if the record says.
-    pub(super) fn add(&mut self, ops: Vec<OpAt>, bytes: usize, key_delta: Option<i64>) {
+    /// buffer.
+    pub(super) fn add(&mut self, ops: Vec<OpAt>, bytes: usize) {
         self.ops.extend(ops);
         self.bytes += bytes;
-        self.key_delta = self.key_delta.zip(key_delta).map(|(a, b)| a.saturating_add(b));
     }
 
     /// Bytes gathered, as they will take in the buffer.
@@ -563,9 +537,8 @@ impl Gathered {
     }
 
     /// Put what was gathered in the write buffer as one run (sorted once, the last change of
-    /// each key; counted by the records' key count changes, or, when one had none, by looking
-    /// the keys up in the tree a leaf at a time), unpublished, and start gathering afresh (the
-    /// bodies stay until the caller clears them). The buffer is folded if it then holds twice
+    /// each key), unpublished, and start gathering afresh (the bodies stay until the caller
+    /// clears them). The buffer is folded if it then holds twice
     /// its limit (see [`Engine::buffer_is_over_full`]).
     pub(super) fn put_in_buffer(&mut self, engine: &mut Engine) -> Result<Option<Error>> {
         if self.ops.is_empty() {
@@ -582,14 +555,9 @@ impl Gathered {
             }
         }
         let changes = last_change_of_each_key(changes);
-        let key_delta = match self.key_delta {
-            Some(delta) => delta,
-            None => engine.count_change(&changes)?,
-        };
-        engine.buffer_changes(&changes, self.bytes, key_delta);
+        engine.buffer_changes(&changes, self.bytes);
         self.ops.clear();
         self.bytes = 0;
-        self.key_delta = Some(0);
         if engine.buffer_is_over_full() { fold_unpublished(engine) } else { Ok(None) }
     }
 }

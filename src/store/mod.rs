@@ -296,14 +296,17 @@ impl KVStore {
         self.snapshot().get_prefix(key, max)
     }
 
-    /// Number of keys as of the last commit, kept in the meta slot: O(1).
-    pub fn len(&self) -> u64 {
-        self.versions.with_current(|state| state.key_count)
+    /// Number of keys as of the last commit. The tree's count is kept in the meta slot; the
+    /// write buffer's keys are looked up in the tree when a state's count is first asked for
+    /// (a commit does not look them up: see [`Snapshot::len`]), so after small commits the first
+    /// call reads pages and can fail on a damaged one; repeated calls are O(1).
+    pub fn len(&self) -> Result<u64> {
+        self.versions.with_current(|state| state.key_count())
     }
 
-    /// Whether the store holds no key.
-    pub fn is_empty(&self) -> bool {
-        self.len() == 0
+    /// Whether the store holds no key (see [`KVStore::len`]).
+    pub fn is_empty(&self) -> Result<bool> {
+        Ok(self.len()? == 0)
     }
 
     // ------------------------------------------------------------------ inspection

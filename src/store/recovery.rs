@@ -166,7 +166,7 @@ pub(super) fn recover(
         loop {
             let offset = reader.offset();
             let mark = gathered.bodies.len();
-            let wal::RecordAt { seq, ops, key_delta } = match reader.next_record_into(&mut gathered.bodies)? {
+            let wal::RecordAt { seq, ops, .. } = match reader.next_record_into(&mut gathered.bodies)? {
                 Ok(Some(r)) => r,
                 Ok(None) => break,
                 Err(damage) if replay == Replay::InMemory && read_again_at != Some(damage.offset) => {
@@ -228,7 +228,7 @@ pub(super) fn recover(
                 let engine = &mut inner.engine;
                 let applied = match Gathered::buffered_bytes(engine, &ops) {
                     Some(bytes) => {
-                        gathered.add(ops, bytes, key_delta);
+                        gathered.add(ops, bytes);
                         // Put there a quarter of the buffer at a time: the records' bodies and
                         // the run made of them are in memory together.
                         if gathered.bytes() < engine.buffer_limit() / 4 {
@@ -244,7 +244,7 @@ pub(super) fn recover(
                             Ok(None) => {
                                 let ops: Vec<LogOp<'_>> =
                                     ops.iter().map(|op| op.to_op(&gathered.bodies)).collect();
-                                replay_unpublished(engine, &ops, key_delta)
+                                replay_unpublished(engine, &ops)
                             }
                             other => other,
                         };
@@ -257,7 +257,7 @@ pub(super) fn recover(
                 }
             } else {
                 let ops: Vec<LogOp<'_>> = ops.iter().map(|op| op.to_op(&gathered.bodies)).collect();
-                let replayed = commit::replay(&mut inner.engine, &ops, key_delta);
+                let replayed = commit::replay(&mut inner.engine, &ops);
                 drop(ops);
                 gathered.bodies.clear();
                 if let Err(e) = replayed {

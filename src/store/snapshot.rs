@@ -62,14 +62,17 @@ impl Snapshot {
         }
     }
 
-    /// Number of keys.
-    pub fn len(&self) -> u64 {
-        self.state.key_count
+    /// Number of keys. Counted once per snapshot: O(1) when the commits before it went to the
+    /// tree; after commits held in the write buffer, the first call looks the buffer's keys up
+    /// in the tree (a walk over the leaves they fall in, shared with the snapshots before it),
+    /// so it reads pages and can fail on a damaged one.
+    pub fn len(&self) -> Result<u64> {
+        self.state.key_count()
     }
 
-    /// Whether the snapshot holds no key.
-    pub fn is_empty(&self) -> bool {
-        self.len() == 0
+    /// Whether the snapshot holds no key (see [`Snapshot::len`]).
+    pub fn is_empty(&self) -> Result<bool> {
+        Ok(self.len()? == 0)
     }
 
     /// Identifies the commit this snapshot sees, among the states this handle has published: a
@@ -83,7 +86,7 @@ impl std::fmt::Debug for Snapshot {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Snapshot")
             .field("version", &self.state.commit_number())
-            .field("keys", &self.state.key_count)
+            .field("keys", &self.state.counted_keys())
             .finish()
     }
 }
@@ -118,18 +121,18 @@ mod tests {
         let mut batch = crate::WriteBatch::new();
         batch.put(key(10), b"x").put(key(6000), b"x").delete(key(11)).delete(key(6001)).put(key(2999), b"y");
         store.write(batch).unwrap();
-        assert_eq!(store.len(), 2999);
+        assert_eq!(store.len().unwrap(), 2999);
         let buffered = store.snapshot();
         assert!(buffered.state.version > before.state.version);
         assert!(buffered.state.shares_upper_pages_with(&before.state));
-        assert_eq!(buffered.len(), 2999);
-        assert_eq!(before.len(), 3000);
+        assert_eq!(buffered.len().unwrap(), 2999);
+        assert_eq!(before.len().unwrap(), 3000);
 
         store.checkpoint().unwrap();
         let folded = store.snapshot();
         assert!(!folded.state.shares_upper_pages_with(&buffered.state), "the fold changed the tree");
         assert_eq!(folded.get(key(1)).unwrap().as_deref(), Some(&b"buffered"[..]));
         assert_eq!(folded.get(key(2)).unwrap(), None);
-        assert_eq!(folded.len(), 2999);
+        assert_eq!(folded.len().unwrap(), 2999);
     }
 }

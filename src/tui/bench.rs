@@ -86,7 +86,7 @@ pub fn measure_first_frame(db: &Path, page_downs: u32) -> Result<FirstFrameRepor
     app.run_requested_check();
     let check = t.elapsed();
     Ok(FirstFrameReport {
-        keys: app.store.len(),
+        keys: app.store.len().map_err(|e| e.to_string())?,
         open,
         first_frame,
         start_to_first_frame,

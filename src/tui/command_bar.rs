@@ -417,10 +417,10 @@ fn bounded(store: &KVStore, statement: &Statement) -> Result<Option<Output>, Str
             _ => Ok(None),
         },
         Statement::GetAll => {
-            if store.len() > GET_ALL_MAX_KEYS {
+            let keys = store.len().map_err(|e| e.to_string())?;
+            if keys > GET_ALL_MAX_KEYS {
                 return Err(format!(
-                    "GET WHERE KEY=* would list all {} pairs here; use SCAN [PREFIX \"p\"] [FROM \"k\"] LIMIT n",
-                    store.len()
+                    "GET WHERE KEY=* would list all {keys} pairs here; use SCAN [PREFIX \"p\"] [FROM \"k\"] LIMIT n"
                 ));
             }
             let mut bytes = 0u64;

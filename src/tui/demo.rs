@@ -219,7 +219,7 @@ mod tests {
         ensure(&path).expect("kept");
         let store = OpenOptions::new().read_only(true).open(&path).expect("opens");
         assert_eq!(store.get_identifier(), "Demo");
-        let n = store.len();
+        let n = store.len().expect("counts");
         assert!((200..=600).contains(&n), "{n} keys");
         assert_eq!(n, pairs().len() as u64);
         assert!(store.value_len("big:access.log").expect("read").unwrap_or(0) >= BIG_VALUE_BYTES as u64);

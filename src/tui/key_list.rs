@@ -145,9 +145,10 @@ impl KeyList {
         self.rows.get(self.selected)
     }
 
-    /// The known number of keys the filter selects: the store's count without a filter.
+    /// The known number of keys the filter selects: the store's count without a filter (unknown
+    /// when counting it failed; the reads that the list makes report the damage).
     fn known_total(&self, store: &KVStore) -> Option<u64> {
-        if self.filter.is_empty() { Some(store.len()) } else { self.total }
+        if self.filter.is_empty() { store.len().ok() } else { self.total }
     }
 
     /// Moves the known position by `delta` rows.
@@ -235,7 +236,7 @@ impl KeyList {
         selected = selected.min(rows.len().saturating_sub(1));
         self.rows = rows;
         self.selected = selected;
-        self.total = if self.filter.is_empty() { Some(store.len()) } else { None };
+        self.total = if self.filter.is_empty() { store.len().ok() } else { None };
         // Every key before the selection was read when the start was reached.
         self.position = (reached_start && !self.rows.is_empty()).then_some(self.selected as u64);
         Ok(())

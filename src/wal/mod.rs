@@ -31,9 +31,11 @@
 //! ```
 //!
 //! The key count entry says by how much the commit changed the number of keys, as its writer
-//! counted it (a commit kept in the write buffer is counted before it is logged): a replay adds
-//! it up instead of looking every key up in the tree. It is at most the commit's puts and
-//! deletes in size; a version-2 log has none, and its records are counted by lookups.
+//! counted it. Earlier builds wrote one for each commit kept in the write buffer, so that a
+//! replay could add them up; this one writes none (a commit is no longer looked up in the tree
+//! for its count: the buffer counts its keys when a count is asked for, and a replay does the
+//! same), and reads one only to check it: it is at most the commit's puts and deletes in size.
+//! A version-2 log has none.
 //!
 //! Recovery reads records in order from the header on, skips those the data file's meta slot
 //! already covers, applies the rest, and stops at the first record that is torn (runs past the
@@ -623,12 +625,14 @@ impl LogReader {
         if !matches!(decoded, Ok(Ok(_))) {
             bodies.truncate(start);
         }
-        let (ops, key_delta) = match decoded? {
+        // A key count change is checked against the operations and not used: the write
+        // buffer counts its keys when asked (see the module comment).
+        let (ops, _key_delta) = match decoded? {
             Ok(decoded) => decoded,
             Err(damage) => return Ok(Err(damage)),
         };
         self.offset += RECORD_HEADER_BYTES as u64 + body_len as u64;
-        Ok(Ok(Some(RecordAt { seq: get_u64(&head, 8), ops, key_delta })))
+        Ok(Ok(Some(RecordAt { seq: get_u64(&head, 8), ops })))
     }
 
     /// Whether the log holds only zeros from the reader's place to its end.
@@ -690,7 +694,6 @@ type BodyOps = (Vec<OpAt>, Option<i64>);
 pub(crate) struct RecordAt {
     pub seq: u64,
     pub ops: Vec<OpAt>,
-    pub key_delta: Option<i64>,
 }
 
 /// What [`LogReader::next_record_into`] gives.

@@ -254,7 +254,7 @@ pub fn verify_recovered(vfs: &FaultyVfs, states: &[Model], lo: usize, hi: usize,
     let report = store.check().unwrap_or_else(|e| panic!("{what}: check failed: {e}"));
     assert!(report.is_ok(), "{what}: check found {:?}", report.problems);
     let got = dump(&store).unwrap_or_else(|e| panic!("{what}: reading back failed: {e}"));
-    assert_eq!(store.len(), got.map.len() as u64, "{what}: key count");
+    assert_eq!(store.len().unwrap(), got.map.len() as u64, "{what}: key count");
     let found = (lo..=hi).rev().find(|&j| states[j] == got);
     let Some(j) = found else {
         let nearest = states.iter().position(|s| *s == got);

@@ -302,7 +302,7 @@ fn commits_after_a_replay_that_kept_the_log_survive_a_second_crash() {
             let replayed = store.recovery_report().commits_replayed;
             // The scan and the count read the replayed buffer as it is (neither folds it).
             let got = dump(&store).unwrap();
-            assert_eq!(store.len(), got.map.len() as u64, "{what}: key count after the replay");
+            assert_eq!(store.len().unwrap(), got.map.len() as u64, "{what}: key count after the replay");
             assert!(states[70] == got, "{what}: after the first crash: {}", got.summary());
             if replayed > 0 && store.recovery_report().stopped_at.is_none() {
                 assert!(

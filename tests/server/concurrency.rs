@@ -62,7 +62,7 @@ async fn eight_sessions_writing_to_one_file_lose_nothing() {
 
     // Closed cleanly: the lock is free, and nothing is left in the log to replay.
     let store = wind_kvstore::KVStore::open(server.data_dir.join("shared.db"), None).unwrap();
-    assert_eq!(store.len(), (SESSIONS * KEYS_PER_SESSION) as u64);
+    assert_eq!(store.len().unwrap(), (SESSIONS * KEYS_PER_SESSION) as u64);
     assert_eq!(store.recovery_report().commits_replayed, 0);
     store.close().unwrap();
     server.stop().await;

@@ -259,7 +259,7 @@ async fn shutdown_stops_a_long_script_within_five_seconds() {
     let status = reply.json()["status"].as_str().unwrap().to_owned();
     assert!(status.contains("not run: the server is shutting down"), "{}", &status[status.len() - 200..]);
     let store = KVStore::open(data_dir.join("checked.db"), None).unwrap();
-    assert_eq!(store.len(), 20_000, "nothing acknowledged is lost");
+    assert_eq!(store.len().unwrap(), 20_000, "nothing acknowledged is lost");
     store.close().unwrap();
 }
 

@@ -17,7 +17,7 @@ fn assert_closed_cleanly(path: &Path, keys: u64) {
     let log_bytes = std::fs::metadata(&log).map(|m| m.len()).unwrap_or(0);
     let store = KVStore::open(path, None).expect("the lock was released");
     assert_eq!(store.recovery_report().commits_replayed, 0, "nothing left to replay");
-    assert_eq!(store.len(), keys);
+    assert_eq!(store.len().unwrap(), keys);
     assert!(log_bytes <= 512, "the log was checkpointed and emptied to its header ({log_bytes} bytes)");
     store.close().unwrap();
 }

@@ -108,7 +108,7 @@ impl Store for Ours {
     }
 
     fn len(&self) -> Result<u64> {
-        Ok(self.store()?.len())
+        Ok(self.store()?.len()?)
     }
 
     fn compact(&mut self) -> Result<()> {
