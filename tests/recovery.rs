@@ -499,23 +499,35 @@ fn a_truncated_file_opens_read_only_for_inspection() {
     assert!(!ro.check().unwrap().is_ok(), "check() names the missing pages");
 }
 
+/// 3,000 values of 2 KiB (overflow chains at the default page size): a batch whose record is
+/// over 4 MiB.
+fn big_value(i: u32) -> Vec<u8> {
+    (0..2048u32).map(|j| (i.wrapping_mul(31) ^ j).to_le_bytes()[0]).collect()
+}
+
+fn big_batch() -> wind_kvstore::WriteBatch {
+    let mut batch = wind_kvstore::WriteBatch::new();
+    for i in 0..3_000u32 {
+        batch.put(format!("big{i:05}"), big_value(i));
+    }
+    batch
+}
+
 /// A commit whose record is larger than the store builds whole in memory (over 4 MiB) goes to
-/// the log a piece at a time, its header last: recovered whole after a crash, and not at all
-/// when the crash tore it (the commit before it kept, nothing reported missing).
+/// the log a piece at a time, its header last (under buffered durability; under immediate
+/// durability it is not logged, next test): recovered whole after a crash, and not at all when
+/// the crash tore it (the commit before it kept, nothing reported missing).
 #[test]
 fn a_commit_logged_in_pieces_is_recovered_whole_or_not_at_all() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("s.db");
-    let store = opts().open(&path).unwrap();
+    let store = opts().durability(Durability::Buffered).open(&path).unwrap();
     store.put("before", "1").unwrap();
+    store.flush().unwrap();
     let log_before = log_records_end(&path);
-    let value =
-        |i: u32| -> Vec<u8> { (0..2048u32).map(|j| (i.wrapping_mul(31) ^ j).to_le_bytes()[0]).collect() };
-    let mut batch = wind_kvstore::WriteBatch::new();
-    for i in 0..3_000u32 {
-        batch.put(format!("big{i:05}"), value(i));
-    }
-    store.write(batch).unwrap();
+    let value = big_value;
+    store.write(big_batch()).unwrap();
+    store.flush().unwrap();
     let log_after = log_records_end(&path);
     assert!(log_after - log_before > 5 << 20, "a record of {} bytes", log_after - log_before);
     let whole = crash_image(&path, "whole.db");
@@ -550,6 +562,51 @@ fn a_commit_logged_in_pieces_is_recovered_whole_or_not_at_all() {
         assert_eq!(store.get("big00000").unwrap(), None, "{name}");
         store.put("after", "2").unwrap();
         store.close().unwrap();
+    }
+}
+
+/// Under immediate durability a commit for the tree whose record would be over 4 MiB skips
+/// the log: a checkpoint makes it durable before it returns, so its values are written once.
+/// The log then holds no record (the commits before it are in the same checkpoint), and a crash
+/// right after it loses nothing; the commits after it are logged as usual and replayed.
+#[test]
+fn a_commit_too_large_for_the_log_is_checkpointed_before_it_returns() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("s.db");
+    let store = opts().open(&path).unwrap();
+    store.put("before", "1").unwrap();
+    let checkpoints = store.stats().checkpoint_id;
+    assert!(log_records_end(&path) > 512, "the put before it is logged");
+    store.write(big_batch()).unwrap();
+    assert_eq!(log_records_end(&path), 512, "the log holds no record beyond its header");
+    assert_eq!(store.stats().checkpoint_id, checkpoints + 1, "one checkpoint made it durable");
+    let right_after = crash_image(&path, "right-after.db");
+    store.put("after", "2").unwrap();
+    let later = crash_image(&path, "later.db");
+    drop(store);
+
+    for (image, replayed, len) in [(&right_after, 0, 3_001), (&later, 1, 3_002)] {
+        let name = image.display();
+        let store = opts().open(image).unwrap();
+        let report = store.recovery_report().clone();
+        assert_eq!(report.commits_replayed, replayed, "{name}: {report:?}");
+        assert!(!report.may_have_lost_data(), "{name}: {report:?}");
+        assert_eq!(store.len().unwrap(), len, "{name}");
+        assert_eq!(store.get("before").unwrap().as_deref(), Some(&b"1"[..]), "{name}");
+        for i in (0..3_000u32).step_by(97) {
+            assert_eq!(store.get(format!("big{i:05}")).unwrap().unwrap(), big_value(i), "{name}: big{i:05}");
+        }
+        assert!(store.check().unwrap().is_ok(), "{name}");
+        // Commits go on from it: the next is logged (after those the open replayed, which
+        // stay in the log) and replayed after another crash.
+        store.put("next", "3").unwrap();
+        let again = crash_image(image, "again.db");
+        drop(store);
+        let store = opts().open(&again).unwrap();
+        let report = store.recovery_report();
+        assert_eq!(report.commits_replayed, replayed + 1, "{name}: {report:?}");
+        assert_eq!(store.get("next").unwrap().as_deref(), Some(&b"3"[..]), "{name}");
+        assert_eq!(store.len().unwrap(), len + 1, "{name}");
     }
 }
 

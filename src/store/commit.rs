@@ -25,6 +25,10 @@ const LOG_BUFFER_BYTES: usize = 1 << 20;
 /// (`LogWriter::write_large`).
 const LARGE_RECORD_BYTES: usize = 4 << 20;
 
+/// Under [`Durability::Immediate`], a commit whose values in overflow chains add up to more
+/// than this is not logged, but made durable by a checkpoint (see `commit_if`).
+const UNLOGGED_CHAIN_BYTES: usize = 4 << 20;
+
 impl KVStore {
     /// Set `key` to `value`, replacing any value it had; durable on return under
     /// [`Durability::Immediate`]. A key or value over the limits fails ([`Error::KeyTooLarge`],
@@ -93,6 +97,15 @@ impl KVStore {
     /// [`LOG_BUFFER_BYTES`]) is written and its buffer given back before the tree is touched;
     /// the tree then takes each value from the operation itself (a borrowed slice for `put`),
     /// writing an overflow chain page run by page run.
+    ///
+    /// A commit whose values in overflow chains add up to more than [`UNLOGGED_CHAIN_BYTES`],
+    /// under [`Durability::Immediate`], skips the log: it is applied (its chains written to
+    /// pages the last checkpoint does not reach) and a checkpoint makes it durable before this
+    /// returns, so those bytes are written once, not to the log and again to the data file. Such
+    /// a commit goes to the tree, which folds the write buffer first anyway; the checkpoint adds
+    /// its syncs and writes the tree's changed pages sooner. A commit of small values, however
+    /// large, is logged: a checkpoint would write every leaf it changed, where the log holds
+    /// each change once and later checkpoints write the leaves for many commits.
     fn commit_if(
         &self,
         ops: Vec<LogOp<'_>>,
@@ -114,6 +127,12 @@ impl KVStore {
             let seq = inner.log.next_seq;
             let record_start = inner.log.buf.len();
             let large = wal::record_len(&ops, key_delta) > LARGE_RECORD_BYTES;
+            if self.durability == Durability::Immediate
+                && chained_bytes(&inner.engine, &ops) > UNLOGGED_CHAIN_BYTES
+            {
+                self.commit_unlogged(inner, &ops, plan)?;
+                return Ok(true);
+            }
             if !large {
                 wal::encode_record(seq, &ops, key_delta, &mut inner.log.buf)?;
             }
@@ -151,6 +170,22 @@ impl KVStore {
             self.sync_to(seq)?;
         }
         Ok(true)
+    }
+
+    /// A commit too large for the log (see `commit_if`): applied, then made durable by a
+    /// checkpoint, which names its sequence number as the last commit it holds. Nothing is
+    /// written before the apply, so a failure there or in the checkpoint poisons the store as a
+    /// failed apply of a logged commit does; a crash before the checkpoint's K2 leaves the
+    /// commit out (it was never acknowledged) and everything logged before it in.
+    fn commit_unlogged(&self, inner: &mut StoreState, ops: &[LogOp<'_>], plan: Plan<'_>) -> Result<()> {
+        inner.log.next_seq += 1;
+        if let Err(e) = apply(&mut inner.engine, ops, plan) {
+            return self.fail_poisoned("applying a commit too large for the log", e);
+        }
+        if let Err(e) = self.checkpoint_locked(inner) {
+            return self.fail_poisoned("checkpoint of a commit too large for the log", e);
+        }
+        Ok(())
     }
 
     /// Make every commit up to `seq` durable, sharing one fsync with concurrent committers.
@@ -464,6 +499,16 @@ pub(super) fn buffered_bytes(engine: &Engine, ops: &[LogOp<'_>]) -> Option<usize
             LogOp::SetIdentifier(_) => (0, None),
         }),
     )
+}
+
+/// The bytes of the values of `ops` that go to overflow chains (do not fit in a leaf).
+fn chained_bytes(engine: &Engine, ops: &[LogOp<'_>]) -> usize {
+    ops.iter()
+        .map(|op| match op {
+            LogOp::Put(k, v) if !engine.fits_in_leaf(k.len(), v.len()) => v.len(),
+            _ => 0,
+        })
+        .sum()
 }
 
 /// [`buffered_bytes`] of operations given as (key length, value length if a put).

@@ -57,6 +57,29 @@ fn crash_at_every_sync_buffered() {
     assert_eq!(c.runs, c.crash_points * seeds());
 }
 
+/// Commits too large for the log (a batch whose record is over 4 MiB, under immediate
+/// durability) are made durable by a checkpoint instead, between small logged commits: a crash
+/// at any sync keeps every acknowledged commit, and the one in flight whole or not at all.
+#[test]
+fn crash_at_every_sync_with_commits_too_large_for_the_log() {
+    const MIB: usize = 1 << 20;
+    let big = |n: u64, tag: u64| (key(n), Some((MIB + MIB / 2 + n as usize, tag)));
+    let mut ops: Vec<Op> = (0..4).map(|i| Op::Put(key(i), 50, i)).collect();
+    ops.push(Op::Batch(vec![
+        big(10, 100),
+        big(11, 101),
+        big(12, 102),
+        (key(1), None),
+        (key(2), Some((70, 103))),
+    ]));
+    ops.push(Op::Put(key(5), 60, 104));
+    ops.push(Op::Delete(key(10)));
+    ops.push(Op::Batch(vec![big(11, 105), big(13, 106), big(14, 107)]));
+    ops.push(Op::Put(key(6), 60, 108));
+    let c = crash_at_every_sync(Durability::Immediate, &ops, "commits too large for the log");
+    assert!(c.crash_points >= 10, "{}", c.crash_points);
+}
+
 /// A free list of many pages (some 1,800 free pages on about 30 list pages), read back a page at a time
 /// and extended: values in overflow chains written and checkpointed, deleted and checkpointed,
 /// then puts that take free pages from the list's head mixed with deletes that add to it and
