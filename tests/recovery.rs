@@ -565,7 +565,7 @@ fn a_commit_logged_in_pieces_is_recovered_whole_or_not_at_all() {
     }
 }
 
-/// Under immediate durability a commit for the tree whose record would be over 4 MiB skips
+/// Under immediate durability a commit with 2 MiB or more of values in overflow chains skips
 /// the log: a checkpoint makes it durable before it returns, so its values are written once.
 /// The log then holds no record (the commits before it are in the same checkpoint), and a crash
 /// right after it loses nothing; the commits after it are logged as usual and replayed.

@@ -25,9 +25,11 @@ const LOG_BUFFER_BYTES: usize = 1 << 20;
 /// (`LogWriter::write_large`).
 const LARGE_RECORD_BYTES: usize = 4 << 20;
 
-/// Under [`Durability::Immediate`], a commit whose values in overflow chains add up to more
-/// than this is not logged, but made durable by a checkpoint (see `commit_if`).
-const UNLOGGED_CHAIN_BYTES: usize = 4 << 20;
+/// Under [`Durability::Immediate`], a commit whose values in overflow chains add up to this
+/// or more is not logged, but made durable by a checkpoint (see `commit_if`). Below it the
+/// checkpoint's early write of the tree's changed pages can cost more than the log's second copy
+/// of the values saves (`examples/value_sizes.rs`, docs/BENCHMARKS.md, seventh round).
+const UNLOGGED_CHAIN_BYTES: usize = 2 << 20;
 
 impl KVStore {
     /// Set `key` to `value`, replacing any value it had; durable on return under
@@ -98,7 +100,7 @@ impl KVStore {
     /// the tree then takes each value from the operation itself (a borrowed slice for `put`),
     /// writing an overflow chain page run by page run.
     ///
-    /// A commit whose values in overflow chains add up to more than [`UNLOGGED_CHAIN_BYTES`],
+    /// A commit whose values in overflow chains add up to [`UNLOGGED_CHAIN_BYTES`] or more,
     /// under [`Durability::Immediate`], skips the log: it is applied (its chains written to
     /// pages the last checkpoint does not reach) and a checkpoint makes it durable before this
     /// returns, so those bytes are written once, not to the log and again to the data file. Such
@@ -128,7 +130,7 @@ impl KVStore {
             let record_start = inner.log.buf.len();
             let large = wal::record_len(&ops, key_delta) > LARGE_RECORD_BYTES;
             if self.durability == Durability::Immediate
-                && chained_bytes(&inner.engine, &ops) > UNLOGGED_CHAIN_BYTES
+                && chained_bytes(&inner.engine, &ops) >= UNLOGGED_CHAIN_BYTES
             {
                 self.commit_unlogged(inner, &ops, plan)?;
                 return Ok(true);

@@ -10,7 +10,7 @@
 //!
 //! Once the log passes `checkpoint_log_bytes`, the committing writer also checkpoints: changed
 //! pages are written, the file synced, the other meta slot written and synced, the log truncated.
-//! A commit with more than 4 MiB of values in overflow chains skips steps 2 and 4: it is applied
+//! A commit with 2 MiB or more of values in overflow chains skips steps 2 and 4: it is applied
 //! and checkpointed at once, so those values are written once (`commit_unlogged`).
 
 mod commit;

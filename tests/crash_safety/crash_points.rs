@@ -57,9 +57,10 @@ fn crash_at_every_sync_buffered() {
     assert_eq!(c.runs, c.crash_points * seeds());
 }
 
-/// Commits too large for the log (a batch whose record is over 4 MiB, under immediate
-/// durability) are made durable by a checkpoint instead, between small logged commits: a crash
-/// at any sync keeps every acknowledged commit, and the one in flight whole or not at all.
+/// Commits too large for the log (a batch with 2 MiB or more of values in overflow chains,
+/// under immediate durability) are made durable by a checkpoint instead, between small logged
+/// commits: a crash at any sync keeps every acknowledged commit, and the one in flight whole or
+/// not at all.
 #[test]
 fn crash_at_every_sync_with_commits_too_large_for_the_log() {
     const MIB: usize = 1 << 20;
