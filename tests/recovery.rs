@@ -525,7 +525,6 @@ fn a_commit_logged_in_pieces_is_recovered_whole_or_not_at_all() {
     store.put("before", "1").unwrap();
     store.flush().unwrap();
     let log_before = log_records_end(&path);
-    let value = big_value;
     store.write(big_batch()).unwrap();
     store.flush().unwrap();
     let log_after = log_records_end(&path);
@@ -538,7 +537,7 @@ fn a_commit_logged_in_pieces_is_recovered_whole_or_not_at_all() {
     assert_eq!(store.recovery_report().commits_replayed, 2, "{:?}", store.recovery_report());
     assert_eq!(store.len().unwrap(), 3_001);
     for i in (0..3_000u32).step_by(97) {
-        assert_eq!(store.get(format!("big{i:05}")).unwrap().unwrap(), value(i), "big{i:05}");
+        assert_eq!(store.get(format!("big{i:05}")).unwrap().unwrap(), big_value(i), "big{i:05}");
     }
     drop(store);
 

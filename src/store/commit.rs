@@ -126,15 +126,17 @@ impl KVStore {
             // the tree is counted as it goes (see `engine/buffer.rs`).
             let plan = plan(&inner.engine, &ops)?;
             let key_delta = None;
-            let seq = inner.log.next_seq;
-            let record_start = inner.log.buf.len();
-            let large = wal::record_len(&ops, key_delta) > LARGE_RECORD_BYTES;
+            // Only a commit for the tree holds values in overflow chains: the others are not counted.
             if self.durability == Durability::Immediate
+                && matches!(plan, Plan::Tree)
                 && chained_bytes(&inner.engine, &ops) >= UNLOGGED_CHAIN_BYTES
             {
                 self.commit_unlogged(inner, &ops, plan)?;
                 return Ok(true);
             }
+            let seq = inner.log.next_seq;
+            let record_start = inner.log.buf.len();
+            let large = wal::record_len(&ops, key_delta) > LARGE_RECORD_BYTES;
             if !large {
                 wal::encode_record(seq, &ops, key_delta, &mut inner.log.buf)?;
             }
