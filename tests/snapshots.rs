@@ -163,6 +163,91 @@ fn scans_beside_a_committing_and_checkpointing_writer_see_whole_commits() {
     assert!(store.check().unwrap().is_ok());
 }
 
+/// The bytes of large value `which` at generation `generation`: every byte depends on both.
+fn large_value(which: u8, generation: u64) -> Vec<u8> {
+    let seed = generation.wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ u64::from(which);
+    (0..1_200_000u64).map(|i| (seed.wrapping_add(i).wrapping_mul(31) >> 7).to_le_bytes()[0]).collect()
+}
+
+/// Under immediate durability, commits with 2 MiB or more of values in overflow chains skip the
+/// log and are checkpointed at once (DURABILITY.md). Readers on other threads, holding snapshots
+/// across them, see each such commit whole: two large values and a small key of the same
+/// generation, their bytes as written, while small logged commits go on in between.
+#[test]
+fn snapshots_beside_commits_too_large_for_the_log_see_them_whole() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Arc::new(
+        OpenOptions::new()
+            .page_size(1024)
+            .durability(Durability::Immediate)
+            .cache_bytes(256 * 1024)
+            .open(dir.path().join("large.db"))
+            .expect("open"),
+    );
+    let write_generation = |store: &KVStore, generation: u64| {
+        let mut batch = WriteBatch::new();
+        batch.put("large:a", large_value(0, generation)).put("large:b", large_value(1, generation));
+        batch.put("generation", generation.to_string());
+        store.write(batch).unwrap();
+    };
+    write_generation(&store, 0);
+    let stop = Arc::new(AtomicBool::new(false));
+    let start = Arc::new(Barrier::new(3));
+    let writer = {
+        let (store, stop, start) = (store.clone(), stop.clone(), start.clone());
+        thread::spawn(move || {
+            start.wait();
+            let mut generation = 0;
+            while !stop.load(Ordering::Relaxed) || generation < 3 {
+                generation += 1;
+                write_generation(&store, generation);
+                store.put(format!("small:{generation}"), "logged").unwrap();
+            }
+            generation
+        })
+    };
+    let readers: Vec<_> = (0..2)
+        .map(|_| {
+            let (store, stop, start) = (store.clone(), stop.clone(), start.clone());
+            thread::spawn(move || {
+                start.wait();
+                let (mut reads, mut generations) = (0u64, std::collections::BTreeSet::new());
+                while !stop.load(Ordering::Relaxed) {
+                    let snap = store.snapshot();
+                    let generation = amount(&snap.get("generation").unwrap().unwrap());
+                    // Read the values twice, with commits going on in between.
+                    for _ in 0..2 {
+                        assert!(snap.get("large:a").unwrap().unwrap() == large_value(0, generation));
+                        assert!(snap.get("large:b").unwrap().unwrap() == large_value(1, generation));
+                        assert_eq!(amount(&snap.get("generation").unwrap().unwrap()), generation);
+                    }
+                    generations.insert(generation);
+                    reads += 1;
+                }
+                (reads, generations.len())
+            })
+        })
+        .collect();
+    thread::sleep(run_for());
+    stop.store(true, Ordering::Relaxed);
+    let generations = writer.join().expect("writer");
+    let seen: Vec<(u64, usize)> = readers.into_iter().map(|r| r.join().expect("reader")).collect();
+    eprintln!("{generations} large commits; reads and generations seen per reader: {seen:?}");
+    assert!(seen.iter().all(|&(reads, distinct)| reads > 3 && distinct > 1), "too little ran: {seen:?}");
+    // The large commits skipped the log: it holds at most the small puts since the last one.
+    let log_bytes = store.stats().log_bytes;
+    assert!(log_bytes < 64 << 10, "the log holds {log_bytes} bytes");
+    let Ok(store) = Arc::try_unwrap(store) else { panic!("the writer and readers let go of the handle") };
+    store.close().unwrap();
+    let store = OpenOptions::new().page_size(1024).open(dir.path().join("large.db")).unwrap();
+    for g in [1, generations / 2, generations] {
+        assert_eq!(store.get(format!("small:{g}")).unwrap().as_deref(), Some(&b"logged"[..]), "small:{g}");
+    }
+    assert_eq!(amount(&store.get("generation").unwrap().unwrap()), generations);
+    assert!(store.get("large:b").unwrap().unwrap() == large_value(1, generations));
+    assert!(store.check().unwrap().is_ok());
+}
+
 #[test]
 fn of_threads_deleting_one_key_exactly_one_deletes_it() {
     let dir = tempfile::tempdir().unwrap();
