@@ -196,6 +196,91 @@ fn get_into_reads_what_get_reads_into_one_buffer() {
     }
 }
 
+/// The chunks of one `get_chunks` call, and whether the key was found.
+fn chunks_of(read: impl FnOnce(&mut dyn FnMut(&[u8])) -> wind_kvstore::Result<bool>) -> (bool, Vec<Vec<u8>>) {
+    let mut chunks = Vec::new();
+    let found = read(&mut |c: &[u8]| chunks.push(c.to_vec())).unwrap();
+    (found, chunks)
+}
+
+/// `get_chunks` hands over what `get` reads, in order and never an empty chunk: a value in an
+/// overflow chain a page's data at a time (from the writer's map, and copied by a read-only
+/// handle in another), a small value in one chunk (from the write buffer and from a leaf), an
+/// empty value and a missing key in none; a snapshot's chunks are of its state.
+#[test]
+fn get_chunks_hands_over_what_get_reads_a_page_at_a_time() {
+    let dir = tmp();
+    let path = dir.path().join("c.db");
+    let store = open_sized(&path, 4096, None);
+    let big: Vec<u8> = (0..300_000u32).map(|i| (i.wrapping_mul(2654435761) >> 24) as u8).collect();
+    store.put(b"big", &big).unwrap();
+    store.put(b"empty", b"").unwrap();
+    store.put(b"small", b"abc").unwrap();
+    let check_big = |(found, chunks): (bool, Vec<Vec<u8>>)| {
+        assert!(found);
+        assert_eq!(chunks.concat(), big);
+        assert!(chunks.len() >= big.len() / 4096, "{} chunks: a page's data at a time", chunks.len());
+        assert!(chunks.iter().all(|c| !c.is_empty() && c.len() < 4096));
+    };
+    check_big(chunks_of(|f| store.get_chunks(b"big", f)));
+    // Still in the write buffer, then in a leaf after the checkpoint.
+    assert_eq!(chunks_of(|f| store.get_chunks(b"small", f)), (true, vec![b"abc".to_vec()]));
+    assert_eq!(chunks_of(|f| store.get_chunks(b"empty", f)), (true, vec![]));
+    assert_eq!(chunks_of(|f| store.get_chunks(b"missing", f)), (false, vec![]));
+    store.checkpoint().unwrap();
+    assert_eq!(chunks_of(|f| store.get_chunks(b"small", f)), (true, vec![b"abc".to_vec()]));
+    assert_eq!(chunks_of(|f| store.get_chunks(b"empty", f)), (true, vec![]));
+
+    let reader = OpenOptions::new().read_only(true).open(&path).unwrap();
+    check_big(chunks_of(|f| reader.get_chunks(b"big", f)));
+
+    let snapshot = store.snapshot();
+    store.put(b"big", b"replaced").unwrap();
+    store.delete(b"small").unwrap();
+    check_big(chunks_of(|f| snapshot.get_chunks(b"big", f)));
+    assert_eq!(chunks_of(|f| snapshot.get_chunks(b"small", f)), (true, vec![b"abc".to_vec()]));
+    assert_eq!(chunks_of(|f| store.get_chunks(b"big", f)), (true, vec![b"replaced".to_vec()]));
+    assert_eq!(chunks_of(|f| store.get_chunks(b"small", f)), (false, vec![]));
+}
+
+/// The callback may use the store, writes included, and the value it is handed stays the one
+/// committed when the call began: commits made from inside it (the value deleted and written
+/// again, another large value beside it, checkpoints between, the file growing under the map
+/// the call reads) change none of the chunks still to come.
+#[test]
+fn get_chunks_reads_one_state_while_its_callback_writes() {
+    let dir = tmp();
+    let store = open_sized(&dir.path().join("w.db"), 4096, None);
+    let old: Vec<u8> = (0..200_000u32).map(|i| (i % 251) as u8).collect();
+    let new: Vec<u8> = (0..200_000u32).map(|i| (i % 13) as u8 ^ 0x5a).collect();
+    store.put(b"v", &old).unwrap();
+    store.checkpoint().unwrap();
+    let mut seen = Vec::new();
+    let mut calls = 0;
+    let found = store
+        .get_chunks(b"v", |c| {
+            seen.extend_from_slice(c);
+            calls += 1;
+            if calls == 3 {
+                let file_before = store.stats().file_bytes;
+                store.delete(b"v").unwrap();
+                store.checkpoint().unwrap();
+                store.put(b"other", &new).unwrap();
+                store.put(b"v", &new).unwrap();
+                store.checkpoint().unwrap();
+                assert_eq!(store.get(b"v").unwrap(), Some(new.clone()), "reads inside the callback");
+                // The pages the call still reads are kept for it: the new values grew the file
+                // (mapped again while the call reads the old map).
+                assert!(store.stats().file_bytes > file_before);
+            }
+        })
+        .unwrap();
+    assert!(found);
+    assert!(calls > 3);
+    assert!(seen == old, "the chunks after the commits are still the old value's");
+    assert_eq!(store.get(b"v").unwrap(), Some(new));
+}
+
 #[test]
 fn limits_are_errors() {
     let dir = tmp();

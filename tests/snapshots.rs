@@ -172,7 +172,8 @@ fn large_value(which: u8, generation: u64) -> Vec<u8> {
 /// Under immediate durability, commits with 2 MiB or more of values in overflow chains skip the
 /// log and are checkpointed at once (DURABILITY.md). Readers on other threads, holding snapshots
 /// across them, see each such commit whole: two large values and a small key of the same
-/// generation, their bytes as written, while small logged commits go on in between.
+/// generation, their bytes as written (read whole, and a chunk at a time), while small logged
+/// commits go on in between.
 #[test]
 fn snapshots_beside_commits_too_large_for_the_log_see_them_whole() {
     let dir = tempfile::tempdir().unwrap();
@@ -215,11 +216,19 @@ fn snapshots_beside_commits_too_large_for_the_log_see_them_whole() {
                 while !stop.load(Ordering::Relaxed) {
                     let snap = store.snapshot();
                     let generation = amount(&snap.get("generation").unwrap().unwrap());
-                    // Read the values twice, with commits going on in between.
-                    for _ in 0..2 {
-                        assert!(snap.get("large:a").unwrap().unwrap() == large_value(0, generation));
-                        assert!(snap.get("large:b").unwrap().unwrap() == large_value(1, generation));
-                        assert_eq!(amount(&snap.get("generation").unwrap().unwrap()), generation);
+                    // Read the values twice, with commits going on in between: whole, then
+                    // a chunk at a time in place in the map the writer keeps extending.
+                    let chunked = |key: &str| {
+                        let mut value = Vec::new();
+                        assert!(snap.get_chunks(key, |c| value.extend_from_slice(c)).unwrap());
+                        value
+                    };
+                    for whole in [true, false] {
+                        let read =
+                            |key: &str| if whole { snap.get(key).unwrap().unwrap() } else { chunked(key) };
+                        assert!(read("large:a") == large_value(0, generation));
+                        assert!(read("large:b") == large_value(1, generation));
+                        assert_eq!(amount(&read("generation")), generation);
                     }
                     generations.insert(generation);
                     reads += 1;

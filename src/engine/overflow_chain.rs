@@ -89,24 +89,28 @@ struct Mapped<'f> {
 }
 
 /// A value being read out of its chain: `len` bytes in `total` pages, of which the caller wants
-/// the first `want`, gathered in `out`.
-struct ValueRead<'o> {
+/// the first `want`, handed to `sink` a page's data at a time (`taken` so far).
+struct ValueRead<'s> {
     len: u64,
     total: u64,
     want: u64,
-    out: &'o mut Vec<u8>,
+    taken: u64,
+    sink: &'s mut dyn FnMut(&[u8]),
 }
 
 impl ValueRead<'_> {
     fn done(&self, step: &ChainStep) -> bool {
-        step.index >= self.total || self.out.len() as u64 >= self.want
+        step.index >= self.total || self.taken >= self.want
     }
 
-    /// Append the part of `chunk` (data of the page `step` stands on) the caller wants.
+    /// Hand on the part of `chunk` (data of the page `step` stands on, checked) the caller wants.
     fn take(&mut self, chunk: &[u8]) {
-        let left = self.want - self.out.len() as u64;
+        let left = self.want - self.taken;
         let take = usize::try_from(left).map_or(chunk.len(), |left| chunk.len().min(left));
-        self.out.extend_from_slice(&chunk[..take]);
+        if take > 0 {
+            (self.sink)(&chunk[..take]);
+        }
+        self.taken += take as u64;
     }
 }
 
@@ -129,19 +133,35 @@ impl Tree<'_> {
     /// [`Tree::read_value`] into `out` (cleared first, its capacity reused).
     pub(crate) fn read_value_into(&self, value: &Value, max: Option<usize>, out: &mut Vec<u8>) -> Result<()> {
         out.clear();
+        // Room for the value, whose length `chain_pages` bounds by the file's size.
+        if let Value::Overflow { len, first } = value {
+            self.chain_pages(*len, *first)?;
+        }
+        out.reserve(max.map_or(value.len(), |m| (m as u64).min(value.len())).try_into().unwrap_or(0));
+        self.read_value_with(value, max, &mut |piece| out.extend_from_slice(piece))
+    }
+
+    /// The bytes of a value, or its first `max`, handed to `sink` in order a piece at a time
+    /// (never an empty one): an inline value whole, a chain's pages each as it is checked, straight from the memory map
+    /// where the chain is read in place (no copy of the value is made). On an error part way,
+    /// the pieces already handed on are the value's own bytes, checked, but not all of them.
+    pub(crate) fn read_value_with(
+        &self,
+        value: &Value,
+        max: Option<usize>,
+        sink: &mut dyn FnMut(&[u8]),
+    ) -> Result<()> {
         let (len, first) = match value {
             Value::Inline(v) => {
                 let n = max.map_or(v.len(), |m| m.min(v.len()));
-                out.extend_from_slice(&v[..n]);
+                hand_on(sink, &v[..n]);
                 return Ok(());
             }
             Value::Overflow { len, first } => (*len, *first),
         };
         let want = max.map_or(len, |m| (m as u64).min(len));
         let total = self.chain_pages(len, first)?;
-        // `want` is at most the value's length, which `chain_pages` bounded by the file's size.
-        out.reserve(usize::try_from(want).unwrap_or(0));
-        let mut read = ValueRead { len, total, want, out };
+        let mut read = ValueRead { len, total, want, taken: 0, sink };
         let mut step = ChainStep { index: 0, page: first, from: 0 };
         let per = overflow::data_per_page(self.page_size()) as u64;
         let max_run = (MAX_RUN_BYTES / self.page_size()).max(1) as u64;
@@ -155,7 +175,7 @@ impl Tree<'_> {
         // Each turn reads at least one page of the chain and advances `step.index`.
         while !read.done(&step) {
             self.check_link(step.page, step.from)?;
-            let needed = (want - read.out.len() as u64).div_ceil(per.max(1)).min(total - step.index);
+            let needed = (want - read.taken).div_ceil(per.max(1)).min(total - step.index);
             // `check_link` put `step.page` below the page count, so the run holds at least it.
             let n = guess.min(needed).min(self.at.page_count - step.page);
             let used =
@@ -291,6 +311,13 @@ impl Tree<'_> {
             page = next;
         }
         Ok(pages)
+    }
+}
+
+/// Hand `piece` to `sink` unless it is empty.
+pub(crate) fn hand_on(sink: &mut dyn FnMut(&[u8]), piece: &[u8]) {
+    if !piece.is_empty() {
+        sink(piece);
     }
 }
 

@@ -5,6 +5,7 @@ use std::ops::Bound;
 use std::sync::OnceLock;
 
 use super::cache::PageBytes;
+use super::overflow_chain::hand_on;
 use super::pages::{NodeRef, Tree, UpperPage, UpperPages};
 use crate::error::{Error, Result};
 use crate::layout::node::{Node, NodeView, Value, ValueRef, cmp_keys};
@@ -129,11 +130,18 @@ impl<'a> Tree<'a> {
     /// exists.
     pub(crate) fn get_into(&self, key: &[u8], out: &mut Vec<u8>) -> Result<bool> {
         out.clear();
+        self.get_with(key, &mut |piece| out.extend_from_slice(piece))
+    }
+
+    /// The value of `key` handed to `sink` a piece at a time (see [`Tree::read_value_with`]);
+    /// `true` when the key exists. An inline value is one piece, lent from its leaf; an empty
+    /// value is none.
+    pub(crate) fn get_with(&self, key: &[u8], sink: &mut dyn FnMut(&[u8])) -> Result<bool> {
         let found = self.with_leaf(Some(key), Keep::None, |leaf, node, _| match node {
             NodeRef::Working(Node::Leaf(l)) => Ok(match l.search(key) {
                 Ok(i) => match l.entry(i).value {
                     ValueRef::Inline(v) => {
-                        out.extend_from_slice(v);
+                        hand_on(sink, v);
                         Some(None)
                     }
                     v => Some(Some((leaf, v.to_value()))),
@@ -146,7 +154,7 @@ impl<'a> Tree<'a> {
                 Ok(match view.search(key)? {
                     Ok(i) => match view.leaf_entry(i)?.value {
                         ValueRef::Inline(v) => {
-                            out.extend_from_slice(v);
+                            hand_on(sink, v);
                             Some(None)
                         }
                         v => Some(Some((leaf, owned_value(v)))),
@@ -160,7 +168,11 @@ impl<'a> Tree<'a> {
             Some(None) => Ok(true),
             Some(Some((leaf, value))) => {
                 self.check_value_link(&value, leaf)?;
-                self.read_value_into(&value, None, out)?;
+                if let Value::Overflow { len, first } = &value {
+                    // A damaged length fails here, before any piece is handed on.
+                    self.chain_pages(*len, *first)?;
+                }
+                self.read_value_with(&value, None, sink)?;
                 Ok(true)
             }
         }

@@ -15,6 +15,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, OnceLock, RwLock, Weak};
 
 use super::buffer::WriteBuffer;
+use super::overflow_chain::hand_on;
 use super::pages::{SharedPages, Tree, TreeRoot, UpperPages};
 use crate::error::Result;
 use crate::layout::node::Value;
@@ -128,6 +129,18 @@ impl TreeState {
                 Ok(change.is_some())
             }
             None => self.tree().get_into(key, out),
+        }
+    }
+
+    /// The value of `key` handed to `sink` a piece at a time (`Tree::get_with`); `true` when
+    /// the key exists.
+    pub(crate) fn get_with(&self, key: &[u8], sink: &mut dyn FnMut(&[u8])) -> Result<bool> {
+        match self.buffer.get(key) {
+            Some(change) => {
+                hand_on(sink, change.unwrap_or_default());
+                Ok(change.is_some())
+            }
+            None => self.tree().get_with(key, sink),
         }
     }
 }

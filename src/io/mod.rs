@@ -40,7 +40,8 @@ pub trait FileIo: Send + Sync {
     /// Call `f` with the `len` bytes at `offset`, read once and not kept (a run of a large
     /// value's pages): in place where the implementation holds them in memory already (a memory
     /// map), else read into `buf` (grown to `len` if shorter) first. The default reads them with
-    /// [`FileIo::read_exact_at`].
+    /// [`FileIo::read_exact_at`]. `f` may use this file while it runs (it can be a reader's
+    /// callback that writes to the store, extending the file): hold no lock across it.
     fn with_bytes_at(
         &self,
         offset: u64,

@@ -16,8 +16,10 @@ pub struct StdVfs;
 
 struct StdFile {
     file: File,
-    /// Reads go through the map; it is remapped when a read falls past its end.
-    map: Option<RwLock<Map>>,
+    /// Reads go through the map; it is remapped when a read falls past its end. Shared, so a
+    /// caller reading bytes in place ([`FileIo::with_bytes_at`]) holds the map it reads and no
+    /// lock: the code it runs on them may write, and so remap or extend the file.
+    map: Option<RwLock<Arc<Map>>>,
 }
 
 /// Below this many bytes a mapping is not worth its set-up.
@@ -25,21 +27,20 @@ const MIN_MAP_BYTES: u64 = 64 * 1024;
 
 impl StdFile {
     fn new(file: File, mapped: bool) -> StdFile {
-        StdFile { file, map: mapped.then(|| RwLock::new(Map::new_unmapped())) }
+        StdFile { file, map: mapped.then(|| RwLock::new(Arc::new(Map::new_unmapped()))) }
     }
 
-    /// Call `f` with the `len` bytes at `offset` in the map, mapping the file again first when
-    /// they lie past the map's end but inside the file (it has grown since it was mapped).
-    /// `None`: this file is not mapped, or not those bytes (past the file's end, or a file too
-    /// small to be worth a map); the caller reads them with `pread`.
-    fn with_mapped<R>(&self, offset: u64, len: usize, f: impl FnOnce(&[u8]) -> R) -> io::Result<Option<R>> {
+    /// A map holding the `len` bytes at `offset`, the file mapped again first when they lie
+    /// past the map's end but inside the file (it has grown since it was mapped). `None`: this
+    /// file is not mapped, or not those bytes (past the file's end, or a file too small to be
+    /// worth a map); the caller reads them with `pread`.
+    fn map_of(&self, offset: u64, len: usize) -> io::Result<Option<Arc<Map>>> {
         let Some(map) = &self.map else { return Ok(None) };
-        {
-            let m = map.read().map_err(|_| io::Error::other("map lock poisoned"))?;
-            if let Some(bytes) = m.bytes(offset, len) {
-                return Ok(Some(f(bytes)));
-            }
+        let current = map.read().map_err(|_| io::Error::other("map lock poisoned"))?.clone();
+        if current.bytes(offset, len).is_some() {
+            return Ok(Some(current));
         }
+        drop(current);
         let file_len = self.file.metadata()?.len();
         let end = offset.saturating_add(len as u64);
         if end > file_len || file_len < MIN_MAP_BYTES {
@@ -47,9 +48,9 @@ impl StdFile {
         }
         let mut m = map.write().map_err(|_| io::Error::other("map lock poisoned"))?;
         if m.len() < end {
-            *m = Map::new(&self.file, file_len)?;
+            *m = Arc::new(Map::new(&self.file, file_len)?);
         }
-        Ok(m.bytes(offset, len).map(f))
+        Ok(Some(m.clone()))
     }
 }
 
@@ -59,7 +60,18 @@ impl FileIo for StdFile {
     }
 
     fn read_exact_at(&self, buf: &mut [u8], offset: u64) -> io::Result<()> {
-        if self.with_mapped(offset, buf.len(), |bytes| buf.copy_from_slice(bytes))?.is_some() {
+        // The common case copies under the lock, without taking a share of the map.
+        if let Some(map) = &self.map
+            && let Ok(m) = map.read()
+            && let Some(bytes) = m.bytes(offset, buf.len())
+        {
+            buf.copy_from_slice(bytes);
+            return Ok(());
+        }
+        if let Some(map) = self.map_of(offset, buf.len())?
+            && let Some(bytes) = map.bytes(offset, buf.len())
+        {
+            buf.copy_from_slice(bytes);
             return Ok(());
         }
         self.file.read_exact_at(buf, offset)
@@ -73,6 +85,7 @@ impl FileIo for StdFile {
         if let Some(map) = &self.map
             && let Ok(m) = map.read()
         {
+            // Bytes of an older map (remapped since) are let go of with it.
             m.release(offset, len);
         }
     }
@@ -84,7 +97,11 @@ impl FileIo for StdFile {
         buf: &mut Vec<u8>,
         f: &mut dyn FnMut(&[u8]),
     ) -> io::Result<()> {
-        if self.with_mapped(offset, len, |bytes| f(bytes))?.is_some() {
+        // No lock is held while `f` runs: it may be a reader's callback that writes.
+        if let Some(map) = self.map_of(offset, len)?
+            && let Some(bytes) = map.bytes(offset, len)
+        {
+            f(bytes);
             return Ok(());
         }
         super::through_buffer(len, buf, |b| self.file.read_exact_at(b, offset), f)
@@ -99,7 +116,9 @@ impl FileIo for StdFile {
             // Never leave a mapping longer than the file: touching it would fault.
             let mut m = map.write().map_err(|_| io::Error::other("map lock poisoned"))?;
             if m.len() > len {
-                *m = Map::new_unmapped();
+                // A reader still holding the longer map reads only pages below `len`: the data
+                // file is never cut below a page in use (see `mmap.rs`).
+                *m = Arc::new(Map::new_unmapped());
             }
             self.file.set_len(len)
         } else {

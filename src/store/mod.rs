@@ -283,6 +283,31 @@ impl KVStore {
         self.versions.with_current(|state| state.get_into(key.as_ref(), buf))
     }
 
+    /// The value of `key` handed to `f` a chunk at a time, in order, without a copy of the
+    /// whole value: `Ok(true)` when the key exists. For large values: hashing, comparing or
+    /// sending one, where [`get_into`](KVStore::get_into) would first copy it all into a buffer.
+    ///
+    /// `f` sees each chunk once, and never an empty one (nothing at all for an empty value). A
+    /// small value is one chunk; one in an overflow chain comes a page's data at a time, each
+    /// page checked (checksum, generation, its place in the chain) before its bytes are
+    /// passed on, and lent straight from the memory map where the chain is read in place. The
+    /// chunks are of one committed state, as any read is. If a page turns out damaged part way,
+    /// the call returns the error after `f` has seen the chunks before it: checked bytes of the
+    /// value, but not all of them.
+    ///
+    /// ```no_run
+    /// # fn main() -> wind_kvstore::Result<()> {
+    /// let store = wind_kvstore::KVStore::open("app.db", None)?;
+    /// let mut sum = 0u64;
+    /// if store.get_chunks("video", |chunk| sum += chunk.iter().map(|&b| u64::from(b)).sum::<u64>())? {
+    ///     println!("byte sum {sum}");
+    /// }
+    /// # Ok(()) }
+    /// ```
+    pub fn get_chunks(&self, key: impl AsRef<[u8]>, mut f: impl FnMut(&[u8])) -> Result<bool> {
+        self.versions.with_current(|state| state.get_with(key.as_ref(), &mut f))
+    }
+
     /// Whether `key` exists, without reading its value.
     pub fn contains_key(&self, key: impl AsRef<[u8]>) -> Result<bool> {
         self.versions.with_current(|state| Ok(state.get(key.as_ref())?.is_some()))

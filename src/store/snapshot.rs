@@ -44,6 +44,12 @@ impl Snapshot {
         self.state.get_into(key.as_ref(), buf)
     }
 
+    /// The value of `key` handed to `f` a chunk at a time; `Ok(true)` when the key exists. See
+    /// [`KVStore::get_chunks`](crate::KVStore::get_chunks).
+    pub fn get_chunks(&self, key: impl AsRef<[u8]>, mut f: impl FnMut(&[u8])) -> Result<bool> {
+        self.state.get_with(key.as_ref(), &mut f)
+    }
+
     /// Whether `key` has a value.
     pub fn contains_key(&self, key: impl AsRef<[u8]>) -> Result<bool> {
         Ok(self.state.get(key.as_ref())?.is_some())

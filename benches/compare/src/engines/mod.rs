@@ -21,6 +21,12 @@ pub trait Batch {
 pub trait Reader {
     /// Calls `f` with the value of `key`; `Ok(false)` when the key is absent.
     fn get(&mut self, key: &[u8], f: &mut dyn FnMut(&[u8])) -> Result<bool>;
+    /// Calls `f` with the value of `key` in consecutive pieces, however the engine lends a large
+    /// value most cheaply; `Ok(false)` when the key is absent. One piece, the whole value, unless
+    /// the engine reads values in pieces.
+    fn get_chunks(&mut self, key: &[u8], f: &mut dyn FnMut(&[u8])) -> Result<bool> {
+        self.get(key, f)
+    }
     /// Calls `f` with at most `n` pairs in key order from `start` on; returns how many it saw.
     fn scan(&mut self, start: &[u8], n: usize, f: &mut dyn FnMut(&[u8], &[u8])) -> Result<usize>;
 }

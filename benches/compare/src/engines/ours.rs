@@ -70,6 +70,12 @@ impl Reader for OursReader {
         Ok(found)
     }
 
+    /// `KVStore::get_chunks`: a value in an overflow chain a page at a time, each page checked
+    /// and lent from the memory map, not copied.
+    fn get_chunks(&mut self, key: &[u8], f: &mut dyn FnMut(&[u8])) -> Result<bool> {
+        Ok(self.0.get_chunks(key, f)?)
+    }
+
     fn scan(&mut self, start: &[u8], n: usize, f: &mut dyn FnMut(&[u8], &[u8])) -> Result<usize> {
         let mut seen = 0;
         for item in self.0.range(start..).take(n) {
