@@ -103,9 +103,9 @@ impl KVStore {
     /// A commit whose values in overflow chains add up to [`UNLOGGED_CHAIN_BYTES`] or more,
     /// under [`Durability::Immediate`], skips the log: it is applied (its chains written to
     /// pages the last checkpoint does not reach) and a checkpoint makes it durable before this
-    /// returns, so those bytes are written once, not to the log and again to the data file. Such
-    /// a commit goes to the tree, which folds the write buffer first anyway; the checkpoint adds
-    /// its syncs and writes the tree's changed pages sooner. A commit of small values, however
+    /// returns, so those bytes are written once, not to the log and again to the data file. The
+    /// checkpoint folds the write buffer, adds its syncs and writes the tree's changed pages
+    /// sooner. A commit of small values, however
     /// large, is logged: a checkpoint would write every leaf it changed, where the log holds
     /// each change once and later checkpoints write the leaves for many commits.
     fn commit_if(
@@ -389,13 +389,27 @@ pub(super) fn apply_unpublished(
             if let Some(applied) = merge_into_tree(engine, ops) {
                 return applied;
             }
-            // The buffer's changes first, published on their own: a commit that then fails part
-            // way (an overflow chain the disk has no room for) leaves the tree whole.
-            let folded = fold_published(engine)?;
+            // A commit that changes no key the buffer holds goes to the tree beside it: reads
+            // look in the buffer first, and find none of its keys there. One that does waits for
+            // the buffer's changes to go first (published on their own, so that a commit that
+            // then fails part way, an overflow chain the disk has no room for, leaves the tree
+            // whole).
+            let folded = if changes_buffered_keys(engine, ops) { fold_published(engine)? } else { None };
             let applied = apply_to_tree(engine, ops)?;
             Ok(folded.or(applied))
         }
     }
+}
+
+/// Whether `ops` change a key the write buffer holds a change for. A commit that does not can be
+/// applied to the tree without folding the buffer first: the buffer's changes stay newer than
+/// the tree's for their keys, and the key count the buffer keeps of its own keys (which of them
+/// the tree holds) does not move. (Such a commit is one with a value for an overflow chain,
+/// which the buffer does not take: folding the whole buffer for it cost a workload mixing such
+/// values with small commits most of what the buffer saves.)
+fn changes_buffered_keys(engine: &Engine, ops: &[LogOp<'_>]) -> bool {
+    let buffer = engine.buffer();
+    !buffer.is_empty() && ops.iter().filter_map(LogOp::key).any(|key| buffer.get(key).is_some())
 }
 
 /// A record replayed from the log: [`apply`], then the buffer folded if it holds twice its
@@ -654,7 +668,7 @@ fn apply_to_tree(engine: &mut Engine, ops: &[LogOp<'_>]) -> Result<Option<Error>
 /// together with the write buffer's changes (the batch's change wins where both hold a key): each
 /// leaf they reach is copied once for both, not once by the buffer's fold and again by the batch.
 /// Pages are filled and packed as [`Engine::apply_sorted`] does. `None` for other commits (they
-/// go a key at a time, after the buffer's fold).
+/// go a key at a time, after the buffer's fold when they change a key it holds).
 fn merge_into_tree(engine: &mut Engine, ops: &[LogOp<'_>]) -> Option<Result<Option<Error>>> {
     let mut keys = ops.iter().filter_map(LogOp::key);
     let mut last = keys.next();

@@ -422,9 +422,21 @@ impl KVStore {
 
     /// [`KVStore::check`], calling `progress(pages_done, pages_total)` as it goes.
     pub fn check_with_progress(&self, progress: &mut dyn FnMut(u64, u64)) -> Result<CheckReport> {
+        // A write buffer that cannot be merged into the tree (a damaged page on its way) leaves
+        // the tree to be checked as it stands, the merge's error first among the problems.
+        let folded = self.fold_buffer();
         // Taken between two commits; the walk itself holds no lock, so writers go on.
-        let input = inspect::check::CheckInput::capture(&self.read_folded()?.engine);
-        inspect::check::check(&input, progress)
+        let input = inspect::check::CheckInput::capture(&self.read_inner()?.engine);
+        let mut report = inspect::check::check(&input, progress)?;
+        if let Err(e) = folded {
+            let page = match &e {
+                Error::Corrupted { page, .. } => Some(*page),
+                _ => None,
+            };
+            let message = format!("the write buffer's changes could not be merged into the tree: {e}");
+            report.problems.insert(0, inspect::Problem { page, message });
+        }
+        Ok(report)
     }
 
     /// Pages in the store, page 0 included: page numbers run `0..page_count()`.
