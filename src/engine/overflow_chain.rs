@@ -142,8 +142,9 @@ impl Tree<'_> {
     }
 
     /// The bytes of a value, or its first `max`, handed to `sink` in order a piece at a time
-    /// (never an empty one): an inline value whole, a chain's pages each as it is checked, straight from the memory map
-    /// where the chain is read in place (no copy of the value is made). On an error part way,
+    /// (never an empty one): an inline value whole, a chain's pages each as it is checked,
+    /// straight from the memory map where the chain is read in place (no copy of the value is
+    /// made). A length the file cannot hold fails before the first piece; on an error part way,
     /// the pieces already handed on are the value's own bytes, checked, but not all of them.
     pub(crate) fn read_value_with(
         &self,

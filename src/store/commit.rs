@@ -105,9 +105,9 @@ impl KVStore {
     /// pages the last checkpoint does not reach) and a checkpoint makes it durable before this
     /// returns, so those bytes are written once, not to the log and again to the data file. The
     /// checkpoint folds the write buffer, adds its syncs and writes the tree's changed pages
-    /// sooner. A commit of small values, however
-    /// large, is logged: a checkpoint would write every leaf it changed, where the log holds
-    /// each change once and later checkpoints write the leaves for many commits.
+    /// sooner. A commit of small values, however large, is logged: a checkpoint would write
+    /// every leaf it changed, where the log holds each change once and later checkpoints write
+    /// the leaves for many commits.
     fn commit_if(
         &self,
         ops: Vec<LogOp<'_>>,
