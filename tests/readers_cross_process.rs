@@ -14,6 +14,12 @@
 //! The pinned handle reads with a small cache, so its pages come from the file again and again:
 //! with the writer told to ignore the reader table, its scans fail within the first phase
 //! ("tree level 3 of 3 holds the wrong kind of page": a page the writer reused).
+//!
+//! A second writer child (`WK_XP_LARGE_WRITER`) rewrites two values in overflow chains and their
+//! generation in every commit: readers here read them a chunk at a time (`get_chunks`), a pinned
+//! handle always the same generation's bytes, fresh opens one whole generation each, never older
+//! than the last. With the writer ignoring the reader table, the pinned handle's chunked read
+//! fails at once.
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -266,4 +272,91 @@ fn readers_in_other_processes_see_one_commit_beside_a_checkpointing_writer() {
     let store = KVStore::open(&path, None).unwrap();
     assert_eq!(scan(&store).unwrap().0, TOTAL);
     assert!(store.check().unwrap().is_ok());
+}
+
+const LARGE_WRITER_ENV: &str = "WK_XP_LARGE_WRITER";
+
+/// A value in an overflow chain, different for each `which` and `generation`.
+fn large(which: u8, generation: u64) -> Vec<u8> {
+    let seed = generation.wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ u64::from(which);
+    (0..300_000u64).map(|i| (seed.wrapping_add(i).wrapping_mul(31) >> 7).to_le_bytes()[0]).collect()
+}
+
+/// The large writer's child mode: two large values and their generation rewritten in one batch
+/// per commit, each commit flushed to the log (and checkpointed: every record is past the
+/// threshold), until the stop file appears.
+#[test]
+fn xp_large_writer_child() {
+    let Some(path) = std::env::var_os(LARGE_WRITER_ENV).map(PathBuf::from) else { return };
+    let store = writer_options().open(&path).unwrap();
+    let parent = std::os::unix::process::parent_id();
+    let deadline = Instant::now() + Duration::from_secs(300);
+    let mut generation = 0;
+    while !stop_file(&path).exists()
+        && Instant::now() < deadline
+        && std::os::unix::process::parent_id() == parent
+    {
+        generation += 1;
+        let mut batch = WriteBatch::new();
+        batch.put("large:a", large(0, generation)).put("large:b", large(1, generation));
+        batch.put("generation", generation.to_le_bytes());
+        store.write(batch).unwrap();
+        store.flush().unwrap();
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    store.close().unwrap();
+    println!("WK WRITER {generation}");
+}
+
+/// One handle's view: its generation, and both large values read a chunk at a time, each
+/// compared with that generation's bytes.
+fn read_chunked(store: &KVStore) -> u64 {
+    let generation = u64::from_le_bytes(store.get("generation").unwrap().unwrap().try_into().unwrap());
+    for (which, key) in [(0, "large:a"), (1, "large:b")] {
+        let mut value = Vec::new();
+        assert!(store.get_chunks(key, |c| value.extend_from_slice(c)).unwrap());
+        assert!(value == large(which, generation), "{key} is not generation {generation}'s");
+    }
+    generation
+}
+
+/// Readers in this process read values in overflow chains a chunk at a time (`get_chunks`)
+/// beside a writer in another process that rewrites them, with their generation, in every
+/// commit and checkpoints all the while: a pinned handle with a small cache reads the same
+/// generation's bytes every time, fresh opens each read one whole generation, never older than
+/// the one before.
+#[test]
+fn readers_in_other_processes_read_chunked_values_of_one_commit() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("large.db");
+    {
+        let store = writer_options().open(&path).unwrap();
+        let mut batch = WriteBatch::new();
+        batch.put("large:a", large(0, 0)).put("large:b", large(1, 0)).put("generation", 0u64.to_le_bytes());
+        store.write(batch).unwrap();
+        store.close().unwrap();
+    }
+    let mut writer = spawn_child("xp_large_writer_child", LARGE_WRITER_ENV, &path);
+    std::thread::sleep(Duration::from_millis(200));
+    let pinned = OpenOptions::new().read_only(true).cache_bytes(64 << 10).open(&path).unwrap();
+    let first = read_chunked(&pinned);
+    let (start, mut opens, mut last, mut seen) = (Instant::now(), 0, 0, std::collections::BTreeSet::new());
+    while start.elapsed() < phase() {
+        assert_eq!(read_chunked(&pinned), first, "the pinned handle's generation moved");
+        let store = OpenOptions::new().read_only(true).open(&path).unwrap();
+        let generation = read_chunked(&store);
+        assert!(generation >= last, "open {opens} read generation {generation} after {last}");
+        last = generation;
+        seen.insert(generation);
+        opens += 1;
+    }
+    std::fs::write(stop_file(&path), b"").unwrap();
+    wait_line(&mut writer, "WK WRITER");
+    writer.wait().unwrap();
+    assert!(
+        seen.len() > 2,
+        "the writer's commits were seen as they came: {} generations in {opens} opens",
+        seen.len()
+    );
+    assert_eq!(read_chunked(&pinned), first);
 }
