@@ -208,6 +208,14 @@ fn store_with(path: &Path, n: u32) {
     store.close().expect("close");
 }
 
+/// The store opened writable right after `store_with` closed it. The other tests of this binary
+/// start processes meanwhile: a child between its fork and its exec still shares the closed
+/// handle's file (and so its lock) for a moment, so the open waits for the lock a little
+/// instead of failing `Locked` (it did once in CI).
+fn open_writer(path: &Path) -> wind_kvstore::KVStore {
+    wind_kvstore::OpenOptions::new().lock_timeout(Duration::from_secs(5)).open(path).expect("writer")
+}
+
 fn read(path: &Path, key: &str) -> Option<Vec<u8>> {
     let store = wind_kvstore::OpenOptions::new().read_only(true).open(path).expect("open");
     store.get(key).expect("get")
@@ -389,7 +397,7 @@ fn commits_by_another_process_appear_on_their_own() {
     let db = tmux.path("l.db");
     store_with(&db, 10);
     // This test is the application: it holds the store writable while the browser runs.
-    let writer = wind_kvstore::KVStore::open(&db, None).expect("writer");
+    let writer = open_writer(&db);
     tmux.run(&format!("{} {} --read-only", program(), db.display()));
     tmux.wait_for("city:amsterdam");
     let screen = tmux.wait_for("● live");
@@ -440,7 +448,7 @@ fn who_has_the_store_open_is_shown_and_followed() {
     let tmux = Tmux::start("readers");
     let db = tmux.path("r.db");
     store_with(&db, 10);
-    let writer = wind_kvstore::KVStore::open(&db, None).expect("writer");
+    let writer = open_writer(&db);
     let reader = wind_kvstore::OpenOptions::new().read_only(true).open(&db).expect("reader");
     tmux.run(&format!("{} {} --read-only", program(), db.display()));
     tmux.wait_for("city:amsterdam");
@@ -496,7 +504,7 @@ fn live_follow_goes_on_through_checkpoints_and_compaction() {
     let tmux = Tmux::start("compact");
     let db = tmux.path("c.db");
     store_with(&db, 200);
-    let writer = wind_kvstore::KVStore::open(&db, None).expect("writer");
+    let writer = open_writer(&db);
     tmux.run(&format!("{} {} --read-only", program(), db.display()));
     tmux.wait_for("city:amsterdam");
     tmux.wait_for("● live");
