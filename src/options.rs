@@ -135,6 +135,11 @@ impl OpenOptions {
 
     /// How long to wait for another writer to release the lock before returning
     /// [`crate::Error::Locked`] (default: do not wait).
+    ///
+    /// The lock is the operating system's lock on the open file, and a process started by
+    /// another thread shares this process's open files between its fork and its exec: a store
+    /// closed and opened again at that moment can find its own lock still held for an instant.
+    /// A program that reopens stores while it starts processes should wait a little here.
     pub fn lock_timeout(&mut self, timeout: Duration) -> &mut Self {
         self.lock_timeout = timeout;
         self
