@@ -122,14 +122,8 @@ impl TreeState {
 
     /// The value of `key` into `out` (cleared first); `true` when the key exists.
     pub(crate) fn get_into(&self, key: &[u8], out: &mut Vec<u8>) -> Result<bool> {
-        match self.buffer.get(key) {
-            Some(change) => {
-                out.clear();
-                out.extend_from_slice(change.unwrap_or_default());
-                Ok(change.is_some())
-            }
-            None => self.tree().get_into(key, out),
-        }
+        out.clear();
+        self.get_with(key, &mut |piece| out.extend_from_slice(piece))
     }
 
     /// The value of `key` handed to `sink` a piece at a time (`Tree::get_with`); `true` when
